@@ -1,0 +1,54 @@
+# Pants BUILD-file prelude: the one pattern every library and service directory follows.
+# (Loaded through [GLOBAL].build_file_prelude_globs; BUILD files call these by name.)
+
+
+def _package(dist_name, version, description, idl, idl_dependencies, entry_point):
+    if idl:
+        thrift_sources(name="idl", sources=["idl/*.thrift"], dependencies=list(idl_dependencies))
+    python_distribution(
+        name="dist",
+        dependencies=["./src:src"] + ([":idl"] if idl else []),
+        provides=python_artifact(name=dist_name, version=version, description=description),
+        generate_setup=True,
+        entry_points={"console_scripts": {dist_name: entry_point}} if entry_point else {},
+    )
+
+
+def hn_sources(*, idl=True, dependencies=()):
+    """<package>/src/BUILD: the importable code (source roots are found from BUILD locations)."""
+    resources(name="typed", sources=["**/py.typed"])
+    python_sources(
+        name="src",
+        sources=["**/*.py"],
+        # The runtime imports a service's generated modules by name, which inference cannot see.
+        dependencies=[":typed"] + ([f"//{build_file_dir().parent}:idl"] if idl else []) + list(dependencies),
+    )
+
+
+def hn_tests(*, test_utils=False, dependencies=(), **kwargs):
+    """<package>/tests/BUILD. test_utils: the folder has conftest.py or _helper.py modules."""
+    if test_utils:
+        python_test_utils(name="test_utils", sources=["**/conftest.py", "**/_*.py"])
+    python_tests(name="tests", sources=["**/test_*.py"], dependencies=[f"//{build_file_dir().parent}/src:src"] + list(dependencies), **kwargs)
+
+
+def hn_library(*, name, version, description, idl=True, idl_dependencies=()):
+    """libs/<name>/BUILD: IDL (optional) and a versioned distribution; code in src/, tests in tests/."""
+    _package(name, version, description, idl, idl_dependencies, None)
+
+
+def hn_service(*, name, version, description, idl_dependencies=()):
+    """A service under services/<name>/: its IDL, package hn_<name>, tests, distribution and PEX.
+
+    `./pants package services/<name>` writes dist/services.<name>/<name>.pex, runnable with
+    only CPython 3.11 on the host.
+    """
+    module = "hn_" + name.replace("-", "_")
+    _package("hn-" + name, version, description, True, idl_dependencies, module + ".__main__:main")
+    pex_binary(
+        name=name,
+        entry_point=module + ".__main__:main",
+        dependencies=["./src:src"],
+        # One PEX per service: unzipped once into a venv, then starts fast on every restart.
+        execution_mode="venv",
+    )

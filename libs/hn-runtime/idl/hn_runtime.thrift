@@ -1,0 +1,61 @@
+/**
+ * The runtime's own wire types: the envelope that precedes every message body, the error codes
+ * a server answers with when no handler result exists, and the base service every HighNoon
+ * service extends (so every service answers `health`).
+ */
+namespace py hn_idl.runtime
+
+/** What a message is. Requests carry a `<method>_args` body; replies a `<method>_result` body. */
+enum Kind {
+  REQUEST = 1,
+  REPLY = 2,
+  ERROR = 3,
+  EVENT = 4,
+}
+
+/** Why a server answered with an error instead of a result. Declared IDL exceptions are results. */
+enum ErrorCode {
+  UNKNOWN_METHOD = 1,     // the service's IDL has no such method
+  BAD_REQUEST = 2,        // envelope or body undecodable, required field missing
+  OVERLOADED = 3,         // every slot of the handler pool is busy; not executed, safe to retry
+  DEADLINE_EXCEEDED = 4,  // the caller's deadline had passed on arrival; not executed
+  INTERNAL = 5,           // the handler crashed; the trace id finds the log line
+  UNIMPLEMENTED = 6,      // the IDL declares it, the service has no handler
+  DRAINING = 7,           // the instance is shutting down; not executed, safe to retry
+  UNAUTHENTICATED = 8,    // a method that needs a session was called without one
+}
+
+/**
+ * Precedes every body on the wire. `deadline_ms` is absolute (Unix epoch milliseconds): hosts run
+ * NTP, and an absolute deadline lets a server refuse work whose caller has already given up.
+ */
+struct Envelope {
+  1: i32 kind
+  2: string method
+  3: i64 request_id
+  4: optional string session_id
+  5: optional string trace_id
+  6: optional i64 deadline_ms
+  7: optional string sender
+  8: optional i32 error_code
+  9: optional string error_message
+}
+
+struct Health {
+  1: string service_name
+  2: string instance
+  3: string version
+  /** "up" or "draining" */
+  4: string state
+  5: i32 in_flight
+  6: i32 pool_size
+  7: double load
+  8: i64 uptime_ms
+}
+
+/** Methods that may be retried on another instance after a lost connection or a timeout. */
+const set<string> IDEMPOTENT = ["health"]
+
+service Runtime {
+  Health health()
+}

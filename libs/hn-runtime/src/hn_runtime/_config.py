@@ -1,0 +1,76 @@
+"""Process configuration read from the environment into one typed object (thin `main()`s)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Mapping
+
+__all__ = ["RuntimeConfig"]
+
+
+def _instance_id(service: str) -> str:
+    return f"{service}-{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How one service process binds, sizes itself and shuts down.
+
+    Environment (all optional): HN_INSTANCE, HN_BIND_HOST, HN_ADVERTISE_HOST, HN_REP_PORT,
+    HN_PULL_PORT, HN_PUB_PORT, HN_METRICS_PORT (0 = any free port, -1 = no metrics server),
+    HN_POOL_SIZE, HN_DRAIN_SECONDS, HN_CALL_TIMEOUT, HN_MAX_MESSAGE_BYTES, HN_LOG_LEVEL,
+    HN_READY_FILE.
+    """
+
+    service: str
+    instance: str = ""
+    bind_host: str = "127.0.0.1"
+    #: The address other hosts reach this one at; defaults to the bind host.
+    advertise_host: str = ""
+    rep_port: int = 0
+    pull_port: int = 0
+    pub_port: int = 0
+    metrics_port: int = 0
+    #: Handlers that may run at once; a request beyond it is answered OVERLOADED at once.
+    pool_size: int = 1000
+    drain_seconds: float = 10.0
+    call_timeout: float = 5.0
+    max_message_bytes: int = 4 * 1024 * 1024
+    log_level: str = "info"
+    #: When set, the process writes its endpoints there as JSON once it serves (for supervisors).
+    ready_file: str = ""
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.instance:
+            object.__setattr__(self, "instance", _instance_id(self.service))
+        if not self.advertise_host:
+            host = self.bind_host if self.bind_host not in ("0.0.0.0", "*", "") else socket.gethostname()
+            object.__setattr__(self, "advertise_host", host)
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> "RuntimeConfig":
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str) -> str:
+            return env.get(f"HN_{name}", default)
+
+        return cls(
+            service=service,
+            instance=get("INSTANCE", ""),
+            bind_host=get("BIND_HOST", "127.0.0.1"),
+            advertise_host=get("ADVERTISE_HOST", ""),
+            rep_port=int(get("REP_PORT", "0")),
+            pull_port=int(get("PULL_PORT", "0")),
+            pub_port=int(get("PUB_PORT", "0")),
+            metrics_port=int(get("METRICS_PORT", "0")),
+            pool_size=int(get("POOL_SIZE", "1000")),
+            drain_seconds=float(get("DRAIN_SECONDS", "10")),
+            call_timeout=float(get("CALL_TIMEOUT", "5")),
+            max_message_bytes=int(get("MAX_MESSAGE_BYTES", str(4 * 1024 * 1024))),
+            log_level=get("LOG_LEVEL", "info"),
+            ready_file=get("READY_FILE", ""),
+            extra={k: v for k, v in env.items() if k.startswith("HN_")},
+        )

@@ -1,0 +1,178 @@
+"""One client socket to one service instance, with its liveness read from zmq's socket monitor.
+
+Requests from any number of greenlets share the socket, matched to replies by request id. When
+zmq reports the peer gone (process killed, or heartbeats unanswered), every call waiting on it
+learns at once instead of waiting out its timeout.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Callable
+
+import gevent
+import gevent.event
+import zmq
+from gevent.hub import Waiter
+from zmq.utils.monitor import parse_monitor_message
+
+from hn_runtime._directory import Instance
+from hn_runtime._pump import Pump
+from hn_runtime._wire import DecodeError, Envelope, decode_envelope
+
+__all__ = ["Connection", "LOST", "TIMED_OUT", "CONNECTING", "UP", "DOWN"]
+
+CONNECTING = "connecting"
+UP = "up"
+DOWN = "down"
+
+
+class _Signal:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: What a waiting call receives instead of a reply.
+LOST = _Signal("LOST")
+TIMED_OUT = _Signal("TIMED_OUT")
+
+_MONITORED = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    | zmq.EVENT_DISCONNECTED
+    | zmq.EVENT_CONNECT_RETRIED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_MONITOR_STOPPED
+)
+_monitor_ids = itertools.count(1)
+
+
+class Connection:
+    """A DEALER (requests) or PUSH (pushed work) socket connected to one instance's endpoint."""
+
+    def __init__(
+        self,
+        context: zmq.Context,
+        instance: Instance,
+        *,
+        kind: int = zmq.DEALER,
+        heartbeat_ms: int = 1000,
+        on_protocol_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.instance = instance
+        self.endpoint = instance.endpoints["rep" if kind == zmq.DEALER else "pull"]
+        self.state = CONNECTING
+        #: request id -> the waiting caller
+        self.pending: dict[int, Waiter] = {}
+        self.retired = False
+        self._changed = gevent.event.Event()
+        self._on_protocol_error = on_protocol_error
+        self._hub = gevent.get_hub()
+        self._loop = self._hub.loop
+        sock = context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        # Never queue for a peer that is not connected: a request must not reach an instance
+        # that restarted after its caller gave up.
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        sock.setsockopt(zmq.SNDHWM, 100_000)
+        sock.setsockopt(zmq.RCVHWM, 100_000)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        # A stopped (SIGSTOP) or partitioned peer never closes its socket; heartbeats find it.
+        sock.setsockopt(zmq.HEARTBEAT_IVL, heartbeat_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat_ms * 3)
+        sock.setsockopt(zmq.HEARTBEAT_TTL, heartbeat_ms * 3)
+        monitor_addr = f"inproc://hn-monitor-{id(self)}-{next(_monitor_ids)}"
+        sock.monitor(monitor_addr, _MONITORED)
+        monitor = context.socket(zmq.PAIR)
+        monitor.setsockopt(zmq.LINGER, 0)
+        monitor.connect(monitor_addr)
+        self._monitor = Pump(monitor, self._on_monitor)
+        sock.connect(self.endpoint)
+        self._pump = Pump(sock, self._on_reply)
+
+    @property
+    def outstanding(self) -> int:
+        return len(self.pending)
+
+    # -- liveness ----------------------------------------------------------------------------
+
+    def _on_monitor(self, frames: list[bytes]) -> None:
+        event = parse_monitor_message(frames)["event"]
+        if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self._set_state(UP)
+        elif event == zmq.EVENT_MONITOR_STOPPED:
+            return
+        else:
+            was_up = self.state == UP
+            self._set_state(DOWN)
+            if was_up:
+                self._fail_pending()
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            changed, self._changed = self._changed, gevent.event.Event()
+            changed.set()
+
+    def _fail_pending(self) -> None:
+        # Replies can no longer come: requests zmq still held for this peer are gone with it.
+        self._pump.discard_outbox()
+        pending, self.pending = self.pending, {}
+        for waiter in pending.values():
+            # Waiters may only be switched from the hub; close() can run in any greenlet.
+            self._loop.run_callback(waiter.switch, LOST)
+
+    def wait_up(self, timeout: float) -> bool:
+        """Wait until connected; False if it failed to connect or `timeout` passed first."""
+        while self.state == CONNECTING:
+            if not self._changed.wait(timeout):
+                return False
+        return self.state == UP
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def request(self, request_id: int, head: bytes, body: bytes, timeout: float) -> Any:
+        """Send one request and wait for its reply: (Envelope, body), LOST or TIMED_OUT."""
+        waiter = Waiter(self._hub)
+        self.pending[request_id] = waiter
+        self._pump.send((head, body))
+        timer = self._loop.timer(timeout)
+        timer.start(waiter.switch, TIMED_OUT)
+        try:
+            return waiter.get()
+        finally:
+            timer.close()
+            self.pending.pop(request_id, None)
+
+    def push(self, head: bytes, body: bytes) -> None:
+        self._pump.send((head, body))
+
+    def _on_reply(self, frames: list[bytes]) -> None:
+        if len(frames) != 2:
+            self._protocol_error("reply_frame_count")
+            return
+        try:
+            env: Envelope = decode_envelope(frames[0])
+        except DecodeError:
+            self._protocol_error("bad_reply_envelope")
+            return
+        waiter = self.pending.pop(env.request_id, None)
+        if waiter is None:
+            # The caller timed out (or the id is foreign): nobody is left to tell.
+            self._protocol_error("late_reply")
+            return
+        waiter.switch((env, frames[1]))
+
+    def _protocol_error(self, reason: str) -> None:
+        if self._on_protocol_error is not None:
+            self._on_protocol_error(reason)
+
+    def close(self) -> None:
+        self._set_state(DOWN)
+        self._fail_pending()
+        self._pump.close()
+        self._monitor.close()

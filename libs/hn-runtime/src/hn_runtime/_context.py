@@ -1,0 +1,45 @@
+"""The context a handler runs in: who called, for which player session, under which trace.
+
+It lives in a ContextVar, which greenlet gives each greenlet separately: a handler's outgoing
+calls read it to pass the trace id, the session and the deadline on, and the log processor reads
+it to stamp every line — no argument threading, and no cost unless someone reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+__all__ = ["Session", "current_session", "new_trace_id"]
+
+
+@dataclass(slots=True)
+class Session:
+    """What a handler knows about the call it serves (the talk's `session` argument)."""
+
+    #: The player's session id, stamped by the broker; None for service-to-service calls.
+    id: str | None
+    trace_id: str
+    method: str
+    #: Absolute deadline (Unix epoch seconds) after which the caller no longer waits, or None.
+    deadline: float | None = None
+    #: The calling instance, if it said.
+    caller: str | None = None
+
+    def remaining(self) -> float | None:
+        """Seconds left before the caller's deadline, or None when it set none."""
+        return None if self.deadline is None else self.deadline - time.time()
+
+
+_current: ContextVar[Session | None] = ContextVar("hn_session", default=None)
+
+
+def current_session() -> Session | None:
+    """The session of the handler running in this greenlet, if any."""
+    return _current.get()
+
+
+def new_trace_id() -> str:
+    return os.urandom(8).hex()

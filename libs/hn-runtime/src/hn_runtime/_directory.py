@@ -1,0 +1,110 @@
+"""Where service instances are: the interface clients resolve through, and a static version of it.
+
+`hn-yellow-client` implements `Directory` over the yellow discovery service; `StaticDirectory`
+serves tests, tools and fixed deployments. A process has one default directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Protocol, Sequence
+
+__all__ = [
+    "Instance",
+    "Directory",
+    "StaticDirectory",
+    "set_default_directory",
+    "default_directory",
+    "UP",
+    "DRAINING",
+    "DOWN",
+]
+
+UP = "up"
+DRAINING = "draining"
+DOWN = "down"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One running instance of a service, as discovery knows it."""
+
+    service: str
+    instance_id: str
+    #: Endpoint kind -> address: "rep", "pull", "pub" (ZeroMQ) and "metrics" (host:port).
+    endpoints: Mapping[str, str] = field(default_factory=dict)
+    version: str = ""
+    load: float = 0.0
+    #: "up" takes new work; "draining" finishes what it has; "down" is gone.
+    state: str = UP
+
+
+Watcher = Callable[[Sequence[Instance]], None]
+
+
+class Directory(Protocol):
+    def watch(self, service: str, callback: Watcher) -> Callable[[], None]:
+        """Call `callback` with the service's instances now and after every change.
+
+        Returns a function that stops the watch. Callbacks run in the gevent hub's greenlet or a
+        plain greenlet and must not block.
+        """
+        ...
+
+
+class StaticDirectory:
+    """A directory whose content the owner sets; changes reach watchers at once."""
+
+    def __init__(self, services: Mapping[str, Sequence[Instance]] | None = None) -> None:
+        self._services: dict[str, list[Instance]] = {k: list(v) for k, v in (services or {}).items()}
+        self._watchers: dict[str, list[Watcher]] = {}
+
+    @classmethod
+    def of(cls, service: str, *, rep: Sequence[str] = (), pull: Sequence[str] = (), pub: Sequence[str] = ()) -> "StaticDirectory":
+        """One service's instances given by endpoint lists (instance i has rep[i], pull[i], pub[i])."""
+        count = max(len(rep), len(pull), len(pub))
+        instances = []
+        for i in range(count):
+            endpoints = {}
+            for kind, values in (("rep", rep), ("pull", pull), ("pub", pub)):
+                if i < len(values):
+                    endpoints[kind] = values[i]
+            instances.append(Instance(service, f"{service}-{i}", endpoints))
+        return cls({service: instances})
+
+    def set(self, service: str, instances: Sequence[Instance]) -> None:
+        self._services[service] = list(instances)
+        for callback in list(self._watchers.get(service, ())):
+            callback(list(instances))
+
+    def instances(self, service: str) -> list[Instance]:
+        return list(self._services.get(service, ()))
+
+    def watch(self, service: str, callback: Watcher) -> Callable[[], None]:
+        self._watchers.setdefault(service, []).append(callback)
+        callback(self.instances(service))
+
+        def unwatch() -> None:
+            watchers = self._watchers.get(service, [])
+            if callback in watchers:
+                watchers.remove(callback)
+
+        return unwatch
+
+
+_default: Directory | None = None
+
+
+def set_default_directory(directory: Directory | None) -> None:
+    """The directory `get_service`/`subscribe` use when not given one (yellow, in production)."""
+    global _default
+    _default = directory
+
+
+def default_directory() -> Directory:
+    if _default is None:
+        raise LookupError(
+            "no service directory: call hn_runtime.set_default_directory(), run the process "
+            "with HN_YELLOW set, or pass endpoints= explicitly"
+        )
+    return _default

@@ -1,0 +1,178 @@
+"""Drive a plain (non-green) ZeroMQ socket from gevent's hub.
+
+Why not `zmq.green`: one greenlet per socket doing recv->send takes turns with the hub on every
+message and reached a quarter of raw pyzmq here (see PERF-NOTES). Instead the socket's ZMQ_FD is
+watched by the hub itself, and each wakeup drains a batch with NOBLOCK, calling `on_message`
+straight from the loop.
+
+The ZMQ_FD is edge-like: it only signals that zmq's internal command mailbox changed. Any send
+can process those commands and swallow the "readable" signal with messages still queued; so after
+every send made outside a drain we re-check ZMQ_EVENTS and schedule a drain ourselves
+(the lost-wakeup trap in PERF-NOTES).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable, Sequence
+
+import gevent
+import zmq
+
+__all__ = ["Pump"]
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_POLLOUT = int(zmq.POLLOUT)
+_FD = int(zmq.FD)
+_READ = 1  # libev EV_READ
+_Again = zmq.Again
+
+
+class Pump:
+    """Calls `on_message(frames)` for every message `sock` receives; sends without blocking.
+
+    Messages that cannot be sent at once (high-water mark reached) wait in an outbox, in order,
+    until the socket is writable again. `on_undeliverable(frames, error)` hears about messages
+    zmq refuses outright (a ROUTER peer that left, or an outbox over its bound).
+    """
+
+    def __init__(
+        self,
+        sock: zmq.Socket,
+        on_message: Callable[[list[bytes]], None],
+        *,
+        on_undeliverable: Callable[[Sequence[bytes], Exception], None] | None = None,
+        batch: int = 256,
+        max_outbox: int = 100_000,
+    ) -> None:
+        self.sock = sock
+        self._on_message = on_message
+        self._on_undeliverable = on_undeliverable
+        self._batch = batch
+        self._max_outbox = max_outbox
+        self._outbox: deque[Sequence[bytes]] = deque()
+        self._loop = gevent.get_hub().loop
+        self._watcher = self._loop.io(sock.getsockopt(_FD), _READ)
+        self._draining = False
+        self._paused = False
+        self._scheduled = False
+        self.closed = False
+        self._watcher.start(self._ready)
+        # Messages may have arrived before the watcher existed.
+        self._schedule()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        if not self._scheduled and not self.closed:
+            self._scheduled = True
+            self._loop.run_callback(self._ready)
+
+    def _ready(self) -> None:
+        self._scheduled = False
+        if self.closed:
+            return
+        events = self.sock.getsockopt(_EVENTS)
+        if events & _POLLOUT and self._outbox:
+            self._flush()
+        if events & _POLLIN and not self._paused:
+            self._drain()
+
+    def _drain(self) -> None:
+        recv = self.sock.recv_multipart
+        on_message = self._on_message
+        self._draining = True
+        try:
+            for _ in range(self._batch):
+                if self.closed or self._paused:
+                    return
+                try:
+                    frames = recv(_NOBLOCK)
+                except _Again:
+                    return
+                on_message(frames)
+        finally:
+            self._draining = False
+        # A full batch: more may be waiting. Let the rest of the loop have a turn first.
+        if not self._paused:
+            self._schedule()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def send(self, frames: Sequence[bytes]) -> None:
+        if self.closed:
+            self._undeliverable(frames, zmq.ZMQError(zmq.ENOTSOCK, "socket closed"))
+            return
+        if self._outbox:
+            self._queue(frames)
+        else:
+            try:
+                self._send(frames)
+            except _Again:
+                self._queue(frames)
+            except zmq.ZMQError as exc:
+                self._undeliverable(frames, exc)
+        if not self._draining and self.sock.getsockopt(_EVENTS) & _POLLIN:
+            self._schedule()
+
+    def _send(self, frames: Sequence[bytes]) -> None:
+        send = self.sock.send
+        last = len(frames) - 1
+        for i, frame in enumerate(frames):
+            send(frame, _NOBLOCK | _SNDMORE if i < last else _NOBLOCK)
+
+    def _queue(self, frames: Sequence[bytes]) -> None:
+        if len(self._outbox) >= self._max_outbox:
+            self._undeliverable(frames, OverflowError("outbox full"))
+            return
+        self._outbox.append(frames)
+        # The watcher wakes us when zmq's state changes, which includes becoming writable.
+        self._schedule()
+
+    def _flush(self) -> None:
+        outbox = self._outbox
+        while outbox:
+            frames = outbox[0]
+            try:
+                self._send(frames)
+            except _Again:
+                return
+            except zmq.ZMQError as exc:
+                self._undeliverable(frames, exc)
+            outbox.popleft()
+
+    def _undeliverable(self, frames: Sequence[bytes], exc: Exception) -> None:
+        if self._on_undeliverable is not None:
+            self._on_undeliverable(frames, exc)
+
+    def discard_outbox(self) -> int:
+        """Forget messages not yet handed to zmq (their peer is gone); returns how many."""
+        dropped = len(self._outbox)
+        self._outbox.clear()
+        return dropped
+
+    def pause(self) -> None:
+        """Stop reading (messages stay queued in zmq) until `resume()`."""
+        self._watcher.stop()
+        self._paused = True
+
+    def resume(self) -> None:
+        if self._paused and not self.closed:
+            self._paused = False
+            self._watcher.start(self._ready)
+            self._schedule()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._outbox)
+
+    def close(self, linger_ms: int = 0) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._watcher.stop()
+        self._watcher.close()
+        self.sock.close(linger=linger_ms)

@@ -1,0 +1,366 @@
+"""The server half of a service: ROUTER for requests, PULL for pushed work, PUB for events.
+
+The talk's loop — read (session, request), look up `on_<method>`, spawn the handler — with the
+hot path arranged for CPython: messages are read in batches from the hub (see `_pump`), and each
+handler starts in a fresh greenlet entered directly from the loop, so a handler that never blocks
+runs to completion and queues its reply without a single trip through the scheduler.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+import gevent
+import gevent.event
+import zmq
+from greenlet import greenlet
+from thrift.protocol.TProtocol import TProtocolException
+
+from hn_runtime._config import RuntimeConfig
+from hn_runtime._context import Session, _current, current_session, new_trace_id
+from hn_runtime._errors import code_name
+from hn_runtime._idl import Method, load_idl
+from hn_runtime._logging import get_logger
+from hn_runtime._metrics import BUILD_INFO, ServerMetrics
+from hn_runtime._pump import Pump
+from hn_runtime._service import Service
+from hn_runtime._throttle import LogThrottle
+from hn_runtime._wire import (
+    ERROR,
+    EVENT,
+    REPLY,
+    REQUEST,
+    DecodeError,
+    Envelope,
+    ErrorCode,
+    decode,
+    decode_envelope,
+    encode,
+    encode_envelope,
+    spec_of,
+)
+
+__all__ = ["Server"]
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+
+Handler = Callable[[Session, Any], Any]
+
+
+def _socket(context: zmq.Context, kind: int, config: RuntimeConfig) -> zmq.Socket:
+    sock = context.socket(kind)
+    sock.setsockopt(zmq.LINGER, 1000)
+    sock.setsockopt(zmq.MAXMSGSIZE, config.max_message_bytes)
+    sock.setsockopt(zmq.SNDHWM, 100_000)
+    sock.setsockopt(zmq.RCVHWM, 100_000)
+    return sock
+
+
+def _bind(sock: zmq.Socket, config: RuntimeConfig, port: int) -> str:
+    sock.bind(f"tcp://{config.bind_host}:{port or '*'}")
+    bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+    return f"tcp://{config.advertise_host}:{bound.rpartition(':')[2]}"
+
+
+class Server:
+    """Serves one `Service` instance. `start()` binds; `drain()` then `close()` stop it."""
+
+    def __init__(
+        self,
+        service: Service,
+        *,
+        config: RuntimeConfig | None = None,
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.service = service
+        self.config = config or RuntimeConfig(service=service.name)
+        self.instance = self.config.instance
+        self.pool_size = self.config.pool_size
+        self.in_flight = 0
+        self.draining = False
+        self.endpoints: dict[str, str] = {}
+        self._context = context or zmq.Context.instance()
+        self._idl = load_idl(service.idl)
+        self._handlers = self._bind_handlers()
+        self._log = get_logger("hn.server").bind(service=service.name, instance=self.instance)
+        self._throttle = LogThrottle()
+        self._metrics = ServerMetrics(service.name, lambda: self.in_flight, self.pool_size)
+        self._idle = gevent.event.Event()
+        self._idle.set()
+        self._hub = gevent.get_hub()
+        self._event_specs: dict[type, Sequence[Any]] = {}
+        self._parked_push: tuple[Envelope, bytes] | None = None
+        self._rep: Pump | None = None
+        self._pull: Pump | None = None
+        self._pub: zmq.Socket | None = None
+
+    def _bind_handlers(self) -> dict[str, tuple[Method, Handler | None]]:
+        methods = self._idl.methods
+        handlers: dict[str, tuple[Method, Handler | None]] = {}
+        for attr in dir(self.service):
+            if attr.startswith("on_") and attr not in ("on_start", "on_stop"):
+                if attr[3:] not in methods:
+                    raise TypeError(
+                        f"{type(self.service).__name__}.{attr}: {self._idl.thrift_name} declares no "
+                        f"method {attr[3:]!r} (methods: {', '.join(sorted(methods))})"
+                    )
+        for name, method in methods.items():
+            handlers[name] = (method, getattr(self.service, f"on_{name}", None))
+        return handlers
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        config = self.config
+        rep = _socket(self._context, zmq.ROUTER, config)
+        # Without it a ROUTER drops replies to vanished peers silently; with it we count them.
+        rep.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.endpoints["rep"] = _bind(rep, config, config.rep_port)
+        pull = _socket(self._context, zmq.PULL, config)
+        self.endpoints["pull"] = _bind(pull, config, config.pull_port)
+        pub = _socket(self._context, zmq.PUB, config)
+        self.endpoints["pub"] = _bind(pub, config, config.pub_port)
+        self._pub = pub
+        self.service.server = self
+        self.service.on_start()
+        BUILD_INFO.info({"service": self.service.name, "instance": self.instance, "version": self.service.version})
+        self._rep = Pump(rep, self._on_request, on_undeliverable=self._on_undeliverable)
+        self._pull = Pump(pull, self._on_push)
+        self._log.info("serving", endpoints=self.endpoints, pool_size=self.pool_size)
+
+    def drain(self, timeout: float) -> bool:
+        """Refuse new work (DRAINING: callers retry elsewhere) and wait for handlers to finish."""
+        self.draining = True
+        self._log.info("draining", in_flight=self.in_flight, timeout=timeout)
+        drained = self._idle.wait(timeout)
+        if not drained:
+            self._log.warning("drain timed out", in_flight=self.in_flight)
+        return bool(drained)
+
+    def close(self) -> None:
+        self.draining = True
+        try:
+            self.service.on_stop()
+        finally:
+            for pump in (self._rep, self._pull):
+                if pump is not None:
+                    pump.close(linger_ms=1000)
+            if self._pub is not None:
+                self._pub.close(linger=1000)
+            self._log.info("stopped")
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def _on_request(self, frames: list[bytes]) -> None:
+        if len(frames) != 3:
+            self._protocol_error("frame_count", f"{len(frames)} frames, expected identity+envelope+body")
+            if len(frames) >= 2:
+                self._refuse(frames[0], None, ErrorCode.BAD_REQUEST, "expected frames [envelope, body]")
+            return
+        ident, head, body = frames
+        try:
+            env = decode_envelope(head)
+        except DecodeError as exc:
+            self._protocol_error("bad_envelope", str(exc))
+            self._refuse(ident, None, ErrorCode.BAD_REQUEST, f"undecodable envelope: {exc}")
+            return
+        if env.kind != REQUEST:
+            self._protocol_error("unexpected_kind", f"kind {env.kind}")
+            self._refuse(ident, env, ErrorCode.BAD_REQUEST, f"expected a request, got kind {env.kind}")
+            return
+        self._dispatch(ident, env, body)
+
+    def _on_push(self, frames: list[bytes]) -> None:
+        if len(frames) != 2:
+            self._protocol_error("frame_count", f"pushed work with {len(frames)} frames, expected 2")
+            return
+        try:
+            env = decode_envelope(frames[0])
+        except DecodeError as exc:
+            self._protocol_error("bad_envelope", str(exc))
+            return
+        if self.in_flight >= self.pool_size:
+            # Pushed work has no one to answer OVERLOADED to: stop reading instead, so the
+            # backlog stays in zmq's queues and pushers feel the high-water mark.
+            assert self._pull is not None
+            self._parked_push = (env, frames[1])
+            self._pull.pause()
+            return
+        self._dispatch(None, env, frames[1])
+
+    def _dispatch(self, ident: bytes | None, env: Envelope, body: bytes) -> None:
+        entry = self._handlers.get(env.method)
+        if entry is None:
+            self._refuse(ident, env, ErrorCode.UNKNOWN_METHOD, f"{self.service.name} has no method {env.method!r}")
+            return
+        if entry[1] is None:
+            self._refuse(ident, env, ErrorCode.UNIMPLEMENTED, f"{self.service.name}.{env.method} has no handler")
+            return
+        if self.draining:
+            self._refuse(ident, env, ErrorCode.DRAINING, f"instance {self.instance} is draining")
+            return
+        if env.deadline_ms is not None and env.deadline_ms <= time.time() * 1000.0:
+            self._refuse(ident, env, ErrorCode.DEADLINE_EXCEEDED, "deadline passed before the request was read")
+            return
+        if self.in_flight >= self.pool_size:
+            self._refuse(ident, env, ErrorCode.OVERLOADED, f"all {self.pool_size} handler slots busy")
+            return
+        self.in_flight += 1
+        self._idle.clear()
+        greenlet(self._run, self._hub).switch(ident, env, body, entry)
+
+    def _run(self, ident: bytes | None, env: Envelope, body: bytes, entry: tuple[Method, Handler]) -> None:
+        # Runs in its own greenlet whose parent is the hub: nothing may escape from here.
+        started = time.perf_counter()
+        method, handler = entry
+        outcome = "ok"
+        reply: bytes | None = None
+        try:
+            session = Session(
+                env.session_id,
+                env.trace_id or new_trace_id(),
+                env.method,
+                env.deadline_ms / 1000.0 if env.deadline_ms is not None else None,
+                env.sender,
+            )
+            _current.set(session)
+            try:
+                args = decode(body, method.args_spec)
+                args.validate()
+            except (DecodeError, TProtocolException) as exc:
+                outcome = "bad_request"
+                self._refuse(
+                    ident, env, ErrorCode.BAD_REQUEST, f"{method.name}: undecodable arguments: {exc}", counted=True
+                )
+                return
+            try:
+                value = handler(session, args)
+            except Exception as exc:
+                for field, cls in method.exceptions:
+                    if isinstance(exc, cls):
+                        outcome = "exception"
+                        reply = encode(method.result_cls(**{field: exc}), method.result_spec)  # type: ignore[misc]
+                        break
+                else:
+                    raise
+            else:
+                if method.result_cls is not None:
+                    reply = encode(method.result_cls(success=value), method.result_spec)
+            if ident is not None and reply is not None:
+                self._send(ident, Envelope(REPLY, env.method, env.request_id, None, env.trace_id), reply)
+        except BaseException as exc:  # noqa: BLE001 - a handler greenlet must never die into the hub
+            outcome = "internal"
+            self._log.error(
+                "handler failed",
+                method=env.method,
+                trace_id=env.trace_id,
+                session_id=env.session_id,
+                exc_info=exc,
+            )
+            self._refuse(
+                ident,
+                env,
+                ErrorCode.INTERNAL,
+                f"{self.service.name}.{env.method} failed ({type(exc).__name__})",
+                counted=True,
+            )
+        finally:
+            self._metrics.seconds.get(env.method).observe(time.perf_counter() - started)
+            self._metrics.requests.get(env.method, outcome).inc()
+            self.in_flight -= 1
+            if self.in_flight == 0:
+                self._idle.set()
+            if self._parked_push is not None:
+                self._hub.loop.run_callback(self._unpark)
+
+    def _unpark(self) -> None:
+        parked = self._parked_push
+        if parked is None or self.in_flight >= self.pool_size:
+            return
+        self._parked_push = None
+        assert self._pull is not None
+        self._pull.resume()
+        self._dispatch(None, *parked)
+
+    # -- replies and errors ------------------------------------------------------------------
+
+    def _send(self, ident: bytes, env: Envelope, body: bytes) -> None:
+        assert self._rep is not None
+        self._rep.send((ident, encode_envelope(env), body))
+
+    def _refuse(
+        self, ident: bytes | None, env: Envelope | None, code: int, message: str, *, counted: bool = False
+    ) -> None:
+        """Answer `code` instead of a result (or, for pushed work, log and count it).
+
+        `counted`: the caller (a handler's greenlet) counts and logs the outcome itself.
+        """
+        method = env.method if env is not None else "?"
+        name = code_name(code)
+        trace_id = (env.trace_id if env is not None else None) or new_trace_id()
+        if not counted:
+            # Garbage method names must not become unbounded label values.
+            self._metrics.requests.get(method if method in self._handlers else "?", name).inc()
+            suppressed = self._throttle.allow(name)
+            if suppressed is not None:
+                self._log.warning(
+                    "request refused",
+                    code=name,
+                    reason=message,
+                    method=method,
+                    trace_id=trace_id,
+                    pushed=ident is None,
+                    suppressed=suppressed,
+                )
+        if ident is None:
+            return
+        reply = Envelope(
+            ERROR,
+            method,
+            env.request_id if env is not None else 0,
+            None,
+            trace_id,
+            None,
+            self.instance,
+            code,
+            message,
+        )
+        self._send(ident, reply, b"")
+
+    def _protocol_error(self, reason: str, detail: str) -> None:
+        self._metrics.protocol_errors.get(reason).inc()
+        suppressed = self._throttle.allow(reason)
+        if suppressed is not None:
+            self._log.warning("malformed message", reason=reason, detail=detail, suppressed=suppressed)
+
+    def _on_undeliverable(self, frames: Sequence[bytes], exc: Exception) -> None:
+        self._protocol_error("reply_undeliverable", f"{type(exc).__name__}: {exc}")
+
+    # -- events ------------------------------------------------------------------------------
+
+    def publish(self, topic: str, event: Any) -> None:
+        cls = type(event)
+        spec = self._event_specs.get(cls)
+        if spec is None:
+            if self._idl.struct(cls.__name__) is not cls:
+                raise TypeError(f"{cls.__name__} is not a struct of {self._idl.thrift_name}'s IDL")
+            spec = self._event_specs[cls] = spec_of(cls)
+        session = current_session()
+        env = Envelope(
+            EVENT,
+            cls.__name__,
+            0,
+            session.id if session is not None else None,
+            session.trace_id if session is not None else new_trace_id(),
+            None,
+            self.instance,
+        )
+        assert self._pub is not None
+        # PUB never blocks: at a slow subscriber's high-water mark zmq drops for that subscriber
+        # only, which is pub-sub's contract; work that must arrive uses PUSH.
+        self._pub.send(topic.encode(), _NOBLOCK | _SNDMORE)
+        self._pub.send(encode_envelope(env), _NOBLOCK | _SNDMORE)
+        self._pub.send(encode(event, spec), _NOBLOCK)
+        self._metrics.events.get(topic).inc()

@@ -1,0 +1,76 @@
+"""The base class of every HighNoon service: handlers named `on_<method>` for its IDL's methods."""
+
+from __future__ import annotations
+
+import time
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hn_idl.runtime.ttypes import Health
+
+from hn_runtime._context import Session
+from hn_runtime._logging import get_logger
+
+if TYPE_CHECKING:
+    from hn_runtime._server import Server
+
+__all__ = ["Service"]
+
+
+class Service:
+    """Subclass it, set `name` and `idl`, and write `on_<method>(self, session, request)`.
+
+    `request` is the method's decoded `<method>_args` struct; the return value becomes the
+    result, and raising an exception the IDL declares for the method sends that exception.
+    Handlers run in greenlets from a bounded pool: block cooperatively (gevent), never on a
+    C call that holds the loop (use `gevent.get_hub().threadpool` for those).
+    """
+
+    #: The name other services find it by, e.g. "sso".
+    name: ClassVar[str]
+    #: The generated Thrift service module, e.g. `hn_idl.sso.Sso`.
+    idl: ClassVar[ModuleType]
+    version: ClassVar[str] = "0.0.0"
+
+    server: "Server | None" = None
+
+    def __init__(self) -> None:
+        self.log = get_logger(self.name)
+        self.started_at = time.time()
+
+    # -- lifecycle hooks ---------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Called once the server's sockets are bound, before it serves."""
+
+    def on_stop(self) -> None:
+        """Called after the server drained, before its sockets close."""
+
+    # -- runtime services to handlers ---------------------------------------------------------
+
+    def publish(self, topic: str, event: Any) -> None:
+        """Publish a Thrift struct declared in this service's IDL to subscribers of `topic`."""
+        if self.server is None:
+            raise RuntimeError(f"{self.name}: publish() before the server started")
+        self.server.publish(topic, event)
+
+    def load(self) -> float:
+        """This instance's load for balancing and discovery: 0 idle, 1 full. Override to refine."""
+        server = self.server
+        return 0.0 if server is None else server.in_flight / server.pool_size
+
+    # -- built-in methods ---------------------------------------------------------------------
+
+    def on_health(self, session: Session, request: Any) -> Health:
+        server = self.server
+        assert server is not None
+        return Health(
+            service_name=self.name,
+            instance=server.instance,
+            version=self.version,
+            state="draining" if server.draining else "up",
+            in_flight=server.in_flight,
+            pool_size=server.pool_size,
+            load=self.load(),
+            uptime_ms=int((time.time() - self.started_at) * 1000),
+        )

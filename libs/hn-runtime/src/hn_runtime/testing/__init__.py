@@ -1,0 +1,178 @@
+"""Helpers for testing services built on hn-runtime, against real sockets.
+
+- `running(service)`: serve a service in this process on free loopback ports.
+- `spawn_service(module)`: run a service module as a real process; kill it at teardown.
+- `call_handler(service, "method", **args)`: call one handler directly, no sockets.
+- `wait_for(condition)`: poll with a deadline instead of sleeping.
+- `capture_logs()`: structlog's capture of log events.
+- `time_factor()`: HN_TEST_TIME_FACTOR, by which slow machines stretch every test timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, TypeVar
+
+import gevent
+from structlog.testing import capture_logs
+
+from hn_runtime._client import get_service
+from hn_runtime._config import RuntimeConfig
+from hn_runtime._context import Session, _current, new_trace_id
+from hn_runtime._directory import Instance
+from hn_runtime._idl import load_idl
+from hn_runtime._server import Server
+from hn_runtime._service import Service
+
+__all__ = [
+    "RunningService",
+    "ServiceProcess",
+    "call_handler",
+    "capture_logs",
+    "running",
+    "spawn_service",
+    "time_factor",
+    "wait_for",
+]
+
+T = TypeVar("T")
+
+
+def time_factor() -> float:
+    return float(os.environ.get("HN_TEST_TIME_FACTOR", "1"))
+
+
+def wait_for(
+    condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02, message: str = ""
+) -> T:
+    """Poll `condition` until it returns something truthy; fail after `timeout` x time_factor()."""
+    deadline = time.monotonic() + timeout * time_factor()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * time_factor():.1f}s waiting for {message or condition}")
+        gevent.sleep(interval)
+
+
+@dataclass
+class RunningService:
+    server: Server
+    service: Service
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        return self.server.endpoints
+
+    @property
+    def instance(self) -> Instance:
+        return Instance(self.service.name, self.server.instance, dict(self.endpoints), self.service.version)
+
+    def proxy(self, kind: str = "REP", **options: Any) -> Any:
+        endpoint = self.endpoints["rep" if kind.upper() == "REP" else "pull"]
+        return get_service(self.service.idl, kind, endpoints=[endpoint], **options)
+
+
+@contextlib.contextmanager
+def running(service: Service, **config: Any) -> Iterator[RunningService]:
+    """Serve `service` in this process on free loopback ports until the block ends."""
+    cfg = RuntimeConfig(service=service.name, bind_host="127.0.0.1", **config)
+    server = Server(service, config=cfg)
+    server.start()
+    try:
+        yield RunningService(server, service)
+    finally:
+        server.drain(cfg.drain_seconds)
+        server.close()
+
+
+@dataclass
+class ServiceProcess:
+    """A service running as a child process (see `spawn_service`)."""
+
+    process: subprocess.Popen[bytes]
+    instance_id: str
+    endpoints: dict[str, str]
+    log_path: str
+    service: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def instance(self) -> Instance:
+        return Instance(self.service, self.instance_id, dict(self.endpoints))
+
+    def signal(self, signum: int) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signum)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.process.wait()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        self.signal(signal.SIGTERM)
+        return self.process.wait(timeout * time_factor())
+
+    def logs(self) -> list[dict[str, Any]]:
+        lines = []
+        with open(self.log_path) as fh:
+            for line in fh:
+                with contextlib.suppress(ValueError):
+                    lines.append(json.loads(line))
+        return lines
+
+
+def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a child Python that imports what this one can."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env.update(extra or {})
+    return env
+
+
+@contextlib.contextmanager
+def spawn_service(
+    module: str, *, service: str = "", env: Mapping[str, str] | None = None, ready_timeout: float = 30.0
+) -> Iterator[ServiceProcess]:
+    """Run `python -m module` as a service process; yield once it serves; kill it at the end."""
+    workdir = tempfile.mkdtemp(prefix="hn-svc-")
+    ready = os.path.join(workdir, "ready.json")
+    log_path = os.path.join(workdir, "out.log")
+    full_env = child_env({"HN_READY_FILE": ready, "HN_BIND_HOST": "127.0.0.1", **(env or {})})
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", module], env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def is_ready() -> bool:
+            if process.poll() is not None:
+                with open(log_path) as fh:
+                    raise RuntimeError(f"{module} exited with {process.returncode}:\n{fh.read()[-4000:]}")
+            return os.path.exists(ready)
+
+        wait_for(is_ready, timeout=ready_timeout, message=f"{module} to serve")
+        with open(ready) as fh:
+            info = json.load(fh)
+        yield ServiceProcess(process, info["instance"], info["endpoints"], log_path, service, full_env)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def call_handler(service: Service, method: str, *, session: Session | None = None, **kwargs: Any) -> Any:
+    """Call `service.on_<method>` directly with a decoded request built from `kwargs`."""
+    spec = load_idl(service.idl).methods[method]
+    session = session or Session(None, new_trace_id(), method)
+    token = _current.set(session)
+    try:
+        return getattr(service, f"on_{method}")(session, spec.args_cls(**kwargs))
+    finally:
+        _current.reset(token)
