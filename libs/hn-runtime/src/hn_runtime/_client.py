@@ -17,7 +17,6 @@ from typing import Any, Callable, Sequence
 
 import gevent
 import zmq
-from greenlet import greenlet
 
 from hn_runtime._connection import DOWN, LOST, TIMED_OUT, UP, Connection
 from hn_runtime._context import current_session, new_trace_id
@@ -27,6 +26,7 @@ from hn_runtime._idl import Method, ServiceIdl, load_idl
 from hn_runtime._logging import get_logger
 from hn_runtime._metrics import EVENTS_RECEIVED, PROTOCOL_ERRORS, ClientMetrics
 from hn_runtime._pump import Pump
+from hn_runtime._workers import Workers
 from hn_runtime._wire import (
     ERROR,
     EVENT,
@@ -218,8 +218,7 @@ class ServiceProxy:
             outcome = "bad_reply"
             raise HNError(f"{self.service}.{method.name}: undecodable reply: {exc}", service=self.service) from None
         finally:
-            self._metrics.seconds.get(method.name).observe(time.perf_counter() - started)
-            self._metrics.requests.get(method.name, outcome).inc()
+            self._metrics.requests.record(method.name, outcome, time.perf_counter() - started)
 
     def call_raw(
         self,
@@ -376,7 +375,7 @@ class Subscription:
         self._idl = idl
         self._handler = handler
         self._specs: dict[str, Sequence[Any]] = {}
-        self._hub = gevent.get_hub()
+        self._workers = Workers()
         sock = context.socket(zmq.SUB)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 100_000)
@@ -418,7 +417,7 @@ class Subscription:
             self._received.labels(self.service, "malformed").inc()
             _log.warning("malformed event", service=self.service, error=str(exc))
             return
-        greenlet(self._deliver, self._hub).switch(topic, event)
+        self._workers.spawn(self._deliver, topic, event)
 
     def _deliver(self, topic: str, event: Any) -> None:
         try:

@@ -14,7 +14,6 @@ from typing import Any, Callable, Sequence
 import gevent
 import gevent.event
 import zmq
-from greenlet import greenlet
 from thrift.protocol.TProtocol import TProtocolException
 
 from hn_runtime._config import RuntimeConfig
@@ -26,6 +25,7 @@ from hn_runtime._metrics import BUILD_INFO, ServerMetrics
 from hn_runtime._pump import Pump
 from hn_runtime._service import Service
 from hn_runtime._throttle import LogThrottle
+from hn_runtime._workers import Workers
 from hn_runtime._wire import (
     ERROR,
     EVENT,
@@ -90,6 +90,7 @@ class Server:
         self._idle = gevent.event.Event()
         self._idle.set()
         self._hub = gevent.get_hub()
+        self._workers = Workers()
         self._event_specs: dict[type, Sequence[Any]] = {}
         self._parked_push: tuple[Envelope, bytes] | None = None
         self._rep: Pump | None = None
@@ -209,10 +210,10 @@ class Server:
             return
         self.in_flight += 1
         self._idle.clear()
-        greenlet(self._run, self._hub).switch(ident, env, body, entry)
+        self._workers.spawn(self._run, ident, env, body, entry)
 
     def _run(self, ident: bytes | None, env: Envelope, body: bytes, entry: tuple[Method, Handler]) -> None:
-        # Runs in its own greenlet whose parent is the hub: nothing may escape from here.
+        # Runs in a worker greenlet entered from the hub: nothing may escape from here.
         started = time.perf_counter()
         method, handler = entry
         outcome = "ok"
@@ -267,8 +268,7 @@ class Server:
                 counted=True,
             )
         finally:
-            self._metrics.seconds.get(env.method).observe(time.perf_counter() - started)
-            self._metrics.requests.get(env.method, outcome).inc()
+            self._metrics.requests.record(env.method, outcome, time.perf_counter() - started)
             self.in_flight -= 1
             if self.in_flight == 0:
                 self._idle.set()
@@ -302,7 +302,7 @@ class Server:
         trace_id = (env.trace_id if env is not None else None) or new_trace_id()
         if not counted:
             # Garbage method names must not become unbounded label values.
-            self._metrics.requests.get(method if method in self._handlers else "?", name).inc()
+            self._metrics.requests.record(method if method in self._handlers else "?", name, None)
             suppressed = self._throttle.allow(name)
             if suppressed is not None:
                 self._log.warning(

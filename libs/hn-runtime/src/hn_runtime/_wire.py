@@ -7,6 +7,7 @@ directly with a cached type spec is about twice as fast, and this module is on e
 from __future__ import annotations
 
 import io
+import threading
 from typing import Any, Sequence, TypeVar
 
 try:
@@ -37,6 +38,7 @@ T = TypeVar("T")
 
 _encode_binary = fastbinary.encode_binary
 _decode_binary = fastbinary.decode_binary
+_BytesIO = io.BytesIO
 
 
 class DecodeError(ValueError):
@@ -60,16 +62,15 @@ class _Input:
         raise EOFError(f"truncated: needed {reqlen} more bytes")
 
 
-class _Protocol:
-    """The protocol attributes `fastbinary.decode_binary` consults."""
+class _Protocol(threading.local):
+    """The protocol attributes `fastbinary.decode_binary` consults; one reused per thread."""
 
-    __slots__ = ("trans", "string_length_limit", "container_length_limit")
+    def __init__(self) -> None:
+        self.trans = _Input(b"")
+        self.string_length_limit = self.container_length_limit = 0
 
-    def __init__(self, data: bytes) -> None:
-        self.trans = _Input(data)
-        # No string or container can hold more items than the message has bytes: this stops a
-        # forged length from making the decoder allocate gigabytes before it notices.
-        self.string_length_limit = self.container_length_limit = len(data)
+
+_protocol = _Protocol()
 
 
 def encode(struct: Any, spec: Sequence[Any]) -> bytes:
@@ -78,8 +79,13 @@ def encode(struct: Any, spec: Sequence[Any]) -> bytes:
 
 def decode(data: bytes, spec: Sequence[Any]) -> Any:
     """Decode `data` into a new instance of `spec`'s class; any malformation is a DecodeError."""
+    protocol = _protocol
+    protocol.trans.cstringio_buf = _BytesIO(data)
+    # No string or container can hold more items than the message has bytes: this stops a
+    # forged length from making the decoder allocate gigabytes before it notices.
+    protocol.string_length_limit = protocol.container_length_limit = len(data)
     try:
-        return _decode_binary(None, _Protocol(data), spec)
+        return _decode_binary(None, protocol, spec)
     except Exception as exc:  # the C codec raises EOFError, TypeError, OverflowError, Unicode...
         raise DecodeError(f"{spec[0].__name__}: {type(exc).__name__}: {exc}") from None
 

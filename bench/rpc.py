@@ -1,0 +1,228 @@
+"""Request-reply benchmark: raw pyzmq vs hn-runtime vs zerorpc, one run, same payload and load.
+
+    ./pants run bench/rpc.py -- --json [--seconds 3] [--concurrency 100] [--payload 64]
+
+Every contender runs its server and its client in two separate processes. Throughput is measured
+with `concurrency` requests in flight (raw: pipelined on one DEALER; hn and zerorpc: that many
+greenlets calling through one client), latency at concurrency 1. Only the ratios are meaningful:
+the machine's speed cancels out within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# -- servers (run as child processes) -------------------------------------------------------
+
+
+def serve_raw(ready: str) -> None:
+    import zmq
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    _ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
+    while True:
+        sock.send_multipart(sock.recv_multipart())
+
+
+def serve_zerorpc(ready: str) -> None:
+    import zerorpc
+
+    class Echo:
+        def echo(self, payload: bytes) -> bytes:
+            return payload
+
+    server = zerorpc.Server(Echo(), heartbeat=None)
+    server.bind("tcp://127.0.0.1:0")
+    # zerorpc hides the bound port: ask its socket.
+    endpoint = server._events._socket.getsockopt_string(__import__("zmq").LAST_ENDPOINT)
+    _ready(ready, {"rep": endpoint})
+    server.run()
+
+
+def _ready(path: str, info: dict[str, str]) -> None:
+    with open(path + ".tmp", "w") as fh:
+        json.dump(info, fh)
+    os.replace(path + ".tmp", path)
+
+
+# -- clients (run as child processes; print one JSON object) ---------------------------------
+
+
+def client_raw(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+    import zmq
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    sock.connect(endpoint)
+    lat = []
+    end = time.perf_counter() + seconds / 2
+    for _ in range(200):  # warm-up
+        sock.send(payload)
+        sock.recv()
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        sock.send(payload)
+        sock.recv()
+        lat.append(time.perf_counter() - t)
+    for _ in range(concurrency):
+        sock.send(payload)
+    n = 0
+    start = time.perf_counter()
+    end = start + seconds
+    while True:
+        sock.recv()
+        n += 1
+        if n % 256 == 0 and time.perf_counter() >= end:
+            break
+        sock.send(payload)
+    elapsed = time.perf_counter() - start
+    for _ in range(concurrency - 1):
+        sock.recv()
+    return {"rps": n / elapsed, "p50_us": _percentile(lat, 0.5) * 1e6, "p99_us": _percentile(lat, 0.99) * 1e6}
+
+
+def _greenlet_load(call: Any, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+    import gevent
+
+    for _ in range(200):
+        call(payload)
+    lat = []
+    end = time.perf_counter() + seconds / 2
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        call(payload)
+        lat.append(time.perf_counter() - t)
+    counts = [0] * concurrency
+    stop = time.perf_counter() + seconds
+
+    def worker(i: int) -> None:
+        while time.perf_counter() < stop:
+            call(payload)
+            counts[i] += 1
+
+    start = time.perf_counter()
+    gevent.joinall([gevent.spawn(worker, i) for i in range(concurrency)])
+    elapsed = time.perf_counter() - start
+    return {"rps": sum(counts) / elapsed, "p50_us": _percentile(lat, 0.5) * 1e6, "p99_us": _percentile(lat, 0.99) * 1e6}
+
+
+def client_hn(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+    from gevent import monkey
+
+    monkey.patch_all()
+    from hn_runtime import get_service
+
+    echo = get_service("echo", endpoints=[endpoint], timeout=30)
+    return _greenlet_load(lambda p: echo.echo(payload=p), seconds, concurrency, payload)
+
+
+def client_zerorpc(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+    from gevent import monkey
+
+    monkey.patch_all()
+    import zerorpc
+
+    client = zerorpc.Client(timeout=30, heartbeat=None)
+    client.connect(endpoint)
+    return _greenlet_load(client.echo, seconds, concurrency, payload)
+
+
+# -- orchestration --------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def _start_server(role: str, workdir: str) -> tuple[subprocess.Popen[bytes], str]:
+    ready = os.path.join(workdir, f"{role}.json")
+    env = _env()
+    if role == "hn":
+        env.update(HN_READY_FILE=ready, HN_METRICS_PORT="-1", HN_LOG_LEVEL="warning")
+        cmd = [sys.executable, "-m", "hn_runtime.testing.echo"]
+    else:
+        cmd = [sys.executable, __file__, f"serve-{role}", ready]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(ready):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{role} server did not start")
+        time.sleep(0.05)
+    with open(ready) as fh:
+        info = json.load(fh)
+    return proc, info["endpoints"]["rep"] if "endpoints" in info else info["rep"]
+
+
+def _measure(role: str, args: argparse.Namespace, workdir: str) -> dict[str, Any]:
+    server, endpoint = _start_server(role, workdir)
+    try:
+        out = subprocess.run(
+            [sys.executable, __file__, f"client-{role}", endpoint, str(args.seconds), str(args.concurrency), str(args.payload)],
+            env=_env(),
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    finally:
+        server.kill()
+        server.wait()
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1].startswith(("serve-", "client-")):
+        role = sys.argv[1]
+        if role.startswith("serve-"):
+            {"serve-raw": serve_raw, "serve-zerorpc": serve_zerorpc}[role](sys.argv[2])
+            return
+        endpoint, seconds, concurrency, size = sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        fn = {"client-raw": client_raw, "client-hn": client_hn, "client-zerorpc": client_zerorpc}[role]
+        print(json.dumps(fn(endpoint, seconds, concurrency, os.urandom(size))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--payload", type=int, default=64)
+    args = parser.parse_args()
+    workdir = tempfile.mkdtemp(prefix="hn-bench-")
+    result: dict[str, Any] = {"payload_bytes": args.payload, "concurrency": args.concurrency}
+    for role in ("raw", "hn", "zerorpc"):
+        r = _measure(role, args, workdir)
+        result.update({f"{role}_rps": round(r["rps"]), f"{role}_p50_us": round(r["p50_us"], 1), f"{role}_p99_us": round(r["p99_us"], 1)})
+    result["hn_vs_raw_rps"] = round(result["hn_rps"] / result["raw_rps"], 3)
+    result["hn_vs_zerorpc_rps"] = round(result["hn_rps"] / result["zerorpc_rps"], 2)
+    result["hn_vs_raw_p50"] = round(result["hn_p50_us"] / result["raw_p50_us"], 2)
+    result["targets_met"] = (
+        result["hn_vs_raw_rps"] >= 0.3 and result["hn_vs_zerorpc_rps"] >= 10 and result["hn_vs_raw_p50"] <= 3
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>20}: {value}")
+
+
+if __name__ == "__main__":
+    main()

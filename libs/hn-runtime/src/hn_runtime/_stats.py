@@ -1,0 +1,93 @@
+"""Request counters and latency histograms kept in plain Python, exported at scrape time.
+
+prometheus_client's Counter.inc and Histogram.observe take a lock each (a gevent lock once
+patched) and cost ~15 us per request together here; a dict increment and a bisect cost well
+under one. The figures are turned into the same Prometheus families only when scraped.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Iterator
+
+from prometheus_client import REGISTRY
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+__all__ = ["RequestStats", "LATENCY_BUCKETS", "server_stats", "client_stats"]
+
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+
+class RequestStats:
+    """Counts by (method, outcome) and a latency histogram by method, for one service label."""
+
+    __slots__ = ("counts", "buckets", "sums")
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        #: method -> non-cumulative counts per bucket, the last one for +Inf
+        self.buckets: dict[str, list[int]] = {}
+        self.sums: dict[str, float] = {}
+
+    def record(self, method: str, outcome: str, seconds: float | None) -> None:
+        key = (method, outcome)
+        counts = self.counts
+        counts[key] = counts.get(key, 0) + 1
+        if seconds is None:
+            return
+        buckets = self.buckets.get(method)
+        if buckets is None:
+            buckets = self.buckets[method] = [0] * (len(LATENCY_BUCKETS) + 1)
+            self.sums[method] = 0.0
+        buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self.sums[method] += seconds
+
+    def count(self, method: str, outcome: str) -> int:
+        return self.counts.get((method, outcome), 0)
+
+
+class _StatsCollector(Collector):
+    def __init__(self, prefix: str, what: str) -> None:
+        self._prefix = prefix
+        self._what = what
+        self.by_service: dict[str, RequestStats] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        counter = CounterMetricFamily(
+            f"{self._prefix}requests",
+            f"{self._what} by outcome: ok, exception (a declared IDL exception) or an error.",
+            labels=["service", "method", "outcome"],
+        )
+        histogram = HistogramMetricFamily(
+            f"{self._prefix}request_duration_seconds",
+            f"Duration of {self._what.lower()}.",
+            labels=["service", "method"],
+        )
+        for service, stats in list(self.by_service.items()):
+            for (method, outcome), n in list(stats.counts.items()):
+                counter.add_metric([service, method, outcome], n)
+            for method, raw in list(stats.buckets.items()):
+                cumulative, running = [], 0
+                for bound, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), raw):
+                    running += n
+                    cumulative.append((bound, running))
+                histogram.add_metric([service, method], cumulative, stats.sums[method])
+        yield counter
+        yield histogram
+
+
+_server = _StatsCollector("hn_", "Requests a server handled")
+_client = _StatsCollector("hn_client_", "Calls this process made to other services")
+REGISTRY.register(_server)
+REGISTRY.register(_client)
+
+
+def server_stats(service: str) -> RequestStats:
+    return _server.by_service.setdefault(service, RequestStats())
+
+
+def client_stats(service: str) -> RequestStats:
+    return _client.by_service.setdefault(service, RequestStats())
