@@ -178,7 +178,15 @@ def _measure(role: str, args: argparse.Namespace, workdir: str) -> dict[str, Any
     server, endpoint = _start_server(role, workdir)
     try:
         out = subprocess.run(
-            [sys.executable, __file__, f"client-{role}", endpoint, str(args.seconds), str(args.concurrency), str(args.payload)],
+            [
+                sys.executable,
+                __file__,
+                f"client-{role}",
+                endpoint,
+                str(args.seconds),
+                str(args.concurrency),
+                str(args.payload),
+            ],
             env=_env(),
             check=True,
             capture_output=True,
@@ -210,7 +218,13 @@ def main() -> None:
     result: dict[str, Any] = {"payload_bytes": args.payload, "concurrency": args.concurrency}
     for role in ("raw", "hn", "zerorpc"):
         r = _measure(role, args, workdir)
-        result.update({f"{role}_rps": round(r["rps"]), f"{role}_p50_us": round(r["p50_us"], 1), f"{role}_p99_us": round(r["p99_us"], 1)})
+        result.update(
+            {
+                f"{role}_rps": round(r["rps"]),
+                f"{role}_p50_us": round(r["p50_us"], 1),
+                f"{role}_p99_us": round(r["p99_us"], 1),
+            }
+        )
     result["hn_vs_raw_rps"] = round(result["hn_rps"] / result["raw_rps"], 3)
     result["hn_vs_zerorpc_rps"] = round(result["hn_rps"] / result["zerorpc_rps"], 2)
     result["hn_vs_raw_p50"] = round(result["hn_p50_us"] / result["raw_p50_us"], 2)

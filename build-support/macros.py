@@ -52,3 +52,27 @@ def hn_service(*, name, version, description, idl_dependencies=()):
         # One PEX per service: unzipped once into a venv, then starts fast on every restart.
         execution_mode="venv",
     )
+
+
+# Visibility rules (pants.backend.experimental.visibility), used by each services/<name>/BUILD:
+# a service may depend on its own files ("/" is the declaring BUILD's folder), libs/, the
+# third-party requirements and any service's IDL — never on another service's Python.
+SERVICE_DEPENDENCY_RULES = (
+    "*",
+    "/**",
+    "//libs/**",
+    "//3rdparty/**",
+    "//services/*/idl/**",
+    "//conftest.py",
+    "!*",
+)
+
+# libs/ may depend on libs/, third-party requirements and service IDL, never on service code.
+LIB_DEPENDENCY_RULES = (
+    "*",
+    "//libs/**",
+    "//3rdparty/**",
+    "//services/*/idl/**",
+    "//conftest.py",
+    "!*",
+)

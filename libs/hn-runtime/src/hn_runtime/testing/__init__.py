@@ -35,6 +35,7 @@ from hn_runtime._service import Service
 __all__ = [
     "RunningService",
     "ServiceProcess",
+    "assert_process_serves",
     "call_handler",
     "capture_logs",
     "running",
@@ -176,3 +177,18 @@ def call_handler(service: Service, method: str, *, session: Session | None = Non
         return getattr(service, f"on_{method}")(session, spec.args_cls(**kwargs))
     finally:
         _current.reset(token)
+
+
+def assert_process_serves(module: str, *, service: str, version: str, env: Mapping[str, str] | None = None) -> None:
+    """Start `python -m module`, check its built-in `health` answer, SIGTERM it: it must exit 0.
+
+    Every service's first test: the process entry point, configuration, sockets and shutdown work.
+    """
+    with spawn_service(module, service=service, env=env) as proc:
+        health = get_service(service, endpoints=[proc.endpoints["rep"]]).health()
+        assert (health.service_name, health.version, health.state) == (service, version, "up"), health
+        assert health.instance == proc.instance_id
+        status = proc.terminate()
+        assert status == 0, f"{module} exited with {status}:\n" + "".join(
+            f"{line}\n" for line in map(json.dumps, proc.logs()[-20:])
+        )

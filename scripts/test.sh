@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The project's test command (README, and .ci/run on a clean clone): installs what is missing,
+# then lints, type-checks the libraries, runs every test, and smoke-tests a service PEX.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-system-packages.sh
+./pants --version >/dev/null  # bootstraps Pants offline on first use
+
+./pants lint ::
+./pants check libs::
+./pants test ::
+scripts/smoke-pex.sh sso

@@ -1,0 +1,15 @@
+"""The process entry point: `python -m hn_match`, and the match.pex entry point."""
+
+
+def main() -> None:
+    from gevent import monkey
+
+    monkey.patch_all()  # first: before anything imports socket, ssl or threading
+    from hn_match._service import MatchService
+    from hn_runtime import run
+
+    run(MatchService())
+
+
+if __name__ == "__main__":
+    main()
