@@ -63,6 +63,7 @@ SERVICE_DEPENDENCY_RULES = (
     "//libs/**",
     "//3rdparty/**",
     "//services/*/idl/**",
+    "//services/*:idl",
     "//conftest.py",
     "!*",
 )
@@ -73,6 +74,7 @@ LIB_DEPENDENCY_RULES = (
     "//libs/**",
     "//3rdparty/**",
     "//services/*/idl/**",
+    "//services/*:idl",
     "//conftest.py",
     "!*",
 )

@@ -20,6 +20,7 @@ class RuntimeConfig:
 
     Environment (all optional): HN_INSTANCE, HN_BIND_HOST, HN_ADVERTISE_HOST, HN_REP_PORT,
     HN_PULL_PORT, HN_PUB_PORT, HN_METRICS_PORT (0 = any free port, -1 = no metrics server),
+    HN_HTTP_PORT,
     HN_POOL_SIZE, HN_DRAIN_SECONDS, HN_CALL_TIMEOUT, HN_MAX_MESSAGE_BYTES, HN_LOG_LEVEL,
     HN_READY_FILE.
     """
@@ -33,6 +34,8 @@ class RuntimeConfig:
     pull_port: int = 0
     pub_port: int = 0
     metrics_port: int = 0
+    #: For services with an HTTP face (`Service.http_app`): 0 = any free port.
+    http_port: int = 0
     #: Handlers that may run at once; a request beyond it is answered OVERLOADED at once.
     pool_size: int = 1000
     drain_seconds: float = 10.0
@@ -66,6 +69,7 @@ class RuntimeConfig:
             pull_port=int(get("PULL_PORT", "0")),
             pub_port=int(get("PUB_PORT", "0")),
             metrics_port=int(get("METRICS_PORT", "0")),
+            http_port=int(get("HTTP_PORT", "0")),
             pool_size=int(get("POOL_SIZE", "1000")),
             drain_seconds=float(get("DRAIN_SECONDS", "10")),
             call_timeout=float(get("CALL_TIMEOUT", "5")),

@@ -12,6 +12,8 @@ from typing import Callable, Mapping, Protocol, Sequence
 __all__ = [
     "Instance",
     "Directory",
+    "Discovery",
+    "Registration",
     "StaticDirectory",
     "set_default_directory",
     "default_directory",
@@ -49,6 +51,28 @@ class Directory(Protocol):
         Returns a function that stops the watch. Callbacks run in the gevent hub's greenlet or a
         plain greenlet and must not block.
         """
+        ...
+
+
+class Registration(Protocol):
+    """A provider's presence in discovery, kept fresh by heartbeats until closed."""
+
+    def set_state(self, state: str) -> None:
+        """Announce a new state ("draining" before leaving) at once."""
+        ...
+
+    def close(self) -> None:
+        """Announce "down" and stop heartbeating."""
+        ...
+
+
+class Discovery(Protocol):
+    """Both sides of discovery for one process: finding others, and being found."""
+
+    directory: Directory
+
+    def register(self, describe: Callable[[], Instance]) -> Registration:
+        """Start heartbeating `describe()` (called from a heartbeat thread: keep it cheap)."""
         ...
 
 

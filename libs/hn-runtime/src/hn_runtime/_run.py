@@ -10,9 +10,11 @@ from typing import NoReturn
 
 import gevent
 import gevent.event
+from gevent.pywsgi import WSGIServer
 
 from hn_runtime._client import close_all, set_identity
 from hn_runtime._config import RuntimeConfig
+from hn_runtime._directory import DRAINING, UP, Discovery, Instance, set_default_directory
 from hn_runtime._logging import configure_logging, get_logger
 from hn_runtime._metrics import serve_metrics
 from hn_runtime._server import Server
@@ -21,18 +23,45 @@ from hn_runtime._service import Service
 __all__ = ["run", "serve"]
 
 
-def serve(service: Service, config: RuntimeConfig, *, stop: gevent.event.Event | None = None) -> int:
-    """Serve until `stop` is set (or SIGTERM/SIGINT), drain, and return an exit status."""
+def serve(
+    service: Service,
+    config: RuntimeConfig,
+    *,
+    discovery: Discovery | None = None,
+    stop: gevent.event.Event | None = None,
+) -> int:
+    """Serve until `stop` is set (or SIGTERM/SIGINT), drain, and return an exit status.
+
+    With `discovery`, the process finds other services through it and registers itself:
+    "draining" as soon as it is told to stop (so callers move on), "down" once drained.
+    """
     log = get_logger("hn.run").bind(service=service.name, instance=config.instance)
     set_identity(config.instance)
+    if discovery is not None:
+        set_default_directory(discovery.directory)
     server = Server(service, config=config)
     server.start()
     endpoints = dict(server.endpoints)
-    metrics = None
+    http_servers = []
     if config.metrics_port >= 0:
         metrics = serve_metrics(config.bind_host, config.metrics_port)
+        http_servers.append(metrics)
         endpoints["metrics"] = f"{config.advertise_host}:{metrics.server_port}"
+    app = service.http_app()
+    if app is not None:
+        http = WSGIServer((config.bind_host, config.http_port), app, log=None, error_log=None)
+        http.start()
+        http_servers.append(http)
+        endpoints["http"] = f"{config.advertise_host}:{http.server_port}"
     server.endpoints.update(endpoints)
+    registration = None
+    if discovery is not None:
+
+        def describe() -> Instance:
+            state = DRAINING if server.draining else UP
+            return Instance(service.name, config.instance, endpoints, service.version, service.load(), state)
+
+        registration = discovery.register(describe)
     stop = stop or gevent.event.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stop.set)
@@ -41,16 +70,20 @@ def serve(service: Service, config: RuntimeConfig, *, stop: gevent.event.Event |
     log.info("ready", endpoints=endpoints, version=service.version)
     stop.wait()
     log.info("stopping", in_flight=server.in_flight)
+    if registration is not None:
+        registration.set_state(DRAINING)
     drained = server.drain(config.drain_seconds)
+    if registration is not None:
+        registration.close()
     server.close()
-    if metrics is not None:
-        metrics.stop(timeout=1)
+    for http_server in http_servers:
+        http_server.stop(timeout=1)
     close_all()
     log.info("exited", drained=drained)
     return 0 if drained else 1
 
 
-def run(service: Service, config: RuntimeConfig | None = None) -> NoReturn:
+def run(service: Service, config: RuntimeConfig | None = None, *, discovery: Discovery | None = None) -> NoReturn:
     """The entry point of a service process: configure from the environment, serve, exit.
 
     Call it from `main()` after `gevent.monkey.patch_all()` ran first thing in the process.
@@ -58,7 +91,7 @@ def run(service: Service, config: RuntimeConfig | None = None) -> NoReturn:
     config = config or RuntimeConfig.from_env(service.name)
     configure_logging(service=service.name, instance=config.instance, level=config.log_level)
     try:
-        status = serve(service, config)
+        status = serve(service, config, discovery=discovery)
     except Exception:
         get_logger("hn.run").exception("service failed", service=service.name)
         status = 2

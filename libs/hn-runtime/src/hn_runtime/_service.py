@@ -54,6 +54,10 @@ class Service:
             raise RuntimeError(f"{self.name}: publish() before the server started")
         self.server.publish(topic, event)
 
+    def http_app(self) -> Any:
+        """A WSGI app this service serves on its own HTTP port (HN_HTTP_PORT), or None."""
+        return None
+
     def load(self) -> float:
         """This instance's load for balancing and discovery: 0 idle, 1 full. Override to refine."""
         server = self.server

@@ -7,8 +7,9 @@ def main() -> None:
     monkey.patch_all()  # first: before anything imports socket, ssl or threading
     from hn_broker._service import BrokerService
     from hn_runtime import run
+    from hn_yellow_client import discovery_from_env
 
-    run(BrokerService())
+    run(BrokerService(), discovery=discovery_from_env())
 
 
 if __name__ == "__main__":

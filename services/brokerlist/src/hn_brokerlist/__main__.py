@@ -7,8 +7,9 @@ def main() -> None:
     monkey.patch_all()  # first: before anything imports socket, ssl or threading
     from hn_brokerlist._service import BrokerlistService
     from hn_runtime import run
+    from hn_yellow_client import discovery_from_env
 
-    run(BrokerlistService())
+    run(BrokerlistService(), discovery=discovery_from_env())
 
 
 if __name__ == "__main__":

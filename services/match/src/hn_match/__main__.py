@@ -7,8 +7,9 @@ def main() -> None:
     monkey.patch_all()  # first: before anything imports socket, ssl or threading
     from hn_match._service import MatchService
     from hn_runtime import run
+    from hn_yellow_client import discovery_from_env
 
-    run(MatchService())
+    run(MatchService(), discovery=discovery_from_env())
 
 
 if __name__ == "__main__":

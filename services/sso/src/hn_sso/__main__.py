@@ -6,9 +6,10 @@ def main() -> None:
 
     monkey.patch_all()  # first: before anything imports socket, ssl or threading
     from hn_runtime import run
+    from hn_yellow_client import discovery_from_env
     from hn_sso._service import SsoService
 
-    run(SsoService())
+    run(SsoService(), discovery=discovery_from_env())
 
 
 if __name__ == "__main__":

@@ -1,13 +1,92 @@
-"""The yellow service: handlers for the methods of `idl/yellow.thrift`."""
+"""The yellow service: heartbeats in, numbered changes out, snapshots and lookups on request."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+import gevent
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
-from hn_runtime import Service
+from hn_idl.yellow.ttypes import InstanceInfo, Snapshot, Tick
+from hn_runtime import Service, Session
+
 from hn_yellow import __version__
+from hn_yellow._http import make_app
+from hn_yellow._registry import Registry
+
+__all__ = ["YellowService", "TOPIC"]
+
+#: Every change and tick goes out on this one topic: consumers want the whole view.
+TOPIC = "yellow"
 
 
 class YellowService(Service):
     name = "yellow"
     idl = Yellow
     version = __version__
+
+    def __init__(self, *, heartbeat_interval: float = 1.0, missed_beats: int = 3, forget_after: float = 300.0) -> None:
+        super().__init__()
+        self._settings = dict(heartbeat_interval=heartbeat_interval, missed_beats=missed_beats, forget_after=forget_after)
+        self.registry: Registry | None = None
+        self._loops: list[gevent.Greenlet] = []
+
+    def on_start(self) -> None:
+        assert self.server is not None
+        # A restarted yellow is a new server: subscribers see the new id and take a snapshot.
+        self.registry = Registry(server_id=self.server.instance, **self._settings)  # type: ignore[arg-type]
+        interval = self.registry.heartbeat_interval
+        self._loops = [gevent.spawn(self._every, interval / 2, self._sweep), gevent.spawn(self._every, 1.0, self._tick)]
+
+    def on_stop(self) -> None:
+        gevent.killall(self._loops)
+
+    def http_app(self) -> Any:
+        assert self.registry is not None
+        return make_app(self.registry)
+
+    @staticmethod
+    def _every(seconds: float, fn: Any) -> None:
+        while True:
+            gevent.sleep(seconds)
+            fn()
+
+    def _sweep(self) -> None:
+        assert self.registry is not None
+        for change in self.registry.sweep():
+            self.log.info(
+                "instance forgotten" if change.removed else "instance down",
+                instance=change.instance.instance_id,
+                of=change.instance.service_name,
+            )
+            self.publish(TOPIC, change)
+
+    def _tick(self) -> None:
+        assert self.registry is not None
+        self.publish(TOPIC, Tick(server_id=self.registry.server_id, sequence=self.registry.sequence))
+
+    # -- IDL methods -------------------------------------------------------------------------
+
+    def on_heartbeat(self, session: Session, request: Any) -> int:
+        assert self.registry is not None
+        change = self.registry.heartbeat(request.instance)
+        if change is not None:
+            info = change.instance
+            self.log.debug("instance changed", instance=info.instance_id, of=info.service_name, state=info.state)
+            self.publish(TOPIC, change)
+        return int(self.registry.heartbeat_interval * 1000)
+
+    def on_snapshot(self, session: Session, request: Any) -> Snapshot:
+        assert self.registry is not None and self.server is not None
+        return Snapshot(
+            server_id=self.registry.server_id,
+            sequence=self.registry.sequence,
+            instances=self.registry.instances(),
+            pub_endpoint=self.server.endpoints["pub"],
+            heartbeat_ms=int(self.registry.heartbeat_interval * 1000),
+            uptime_ms=int((time.time() - self.started_at) * 1000),
+        )
+
+    def on_find(self, session: Session, request: Any) -> list[InstanceInfo]:
+        assert self.registry is not None
+        return self.registry.instances(request.service_name or "")

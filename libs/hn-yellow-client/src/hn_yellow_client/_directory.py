@@ -1,0 +1,87 @@
+"""The consumer side: a `hn_runtime.Directory` fed by every configured yellow server at once."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import gevent
+from hn_idl.yellow.ttypes import InstanceInfo
+from hn_runtime import DOWN, DRAINING, UP, Instance
+
+from hn_yellow_client._view import YellowView
+
+__all__ = ["YellowDirectory"]
+
+_RANK = {UP: 0, DRAINING: 1, DOWN: 2}
+Watcher = Callable[[Sequence[Instance]], None]
+
+
+def _instance(info: InstanceInfo) -> Instance:
+    return Instance(
+        info.service_name, info.instance_id, dict(info.endpoints or {}), info.version or "", info.load or 0.0, info.state
+    )
+
+
+class YellowDirectory:
+    """Follows all configured yellows and merges their views.
+
+    Each instance's newest news wins: the higher heartbeat counter, and on a tie the graver
+    state (a yellow that marked an instance down saw the same last beat as one that did not yet).
+    With every yellow unreachable the merged view stays as it was last known.
+    """
+
+    def __init__(self, addresses: Sequence[str]) -> None:
+        if not addresses:
+            raise ValueError("YellowDirectory needs at least one yellow address")
+        self._watchers: dict[str, list[Watcher]] = {}
+        self._merged: dict[str, list[Instance]] = {}
+        self.views = [YellowView(address, self._changed) for address in addresses]
+
+    def _merge(self, service: str) -> list[Instance]:
+        best: dict[str, InstanceInfo] = {}
+        for view in self.views:
+            for info in view.instances(service):
+                current = best.get(info.instance_id)
+                if current is None or (info.beat or 0, _RANK.get(info.state, 2)) > (
+                    current.beat or 0,
+                    _RANK.get(current.state, 2),
+                ):
+                    best[info.instance_id] = info
+        return [_instance(best[iid]) for iid in sorted(best)]
+
+    def _changed(self, services: set[str]) -> None:
+        for service in services:
+            merged = self._merge(service)
+            if merged != self._merged.get(service):
+                self._merged[service] = merged
+                for callback in list(self._watchers.get(service, ())):
+                    callback(merged)
+
+    def instances(self, service: str) -> list[Instance]:
+        return self._merge(service)
+
+    def services(self) -> list[str]:
+        return sorted(set().union(*(view.services() for view in self.views)))
+
+    def watch(self, service: str, callback: Watcher) -> Callable[[], None]:
+        self._watchers.setdefault(service, []).append(callback)
+        self._merged[service] = self._merge(service)
+        callback(self._merged[service])
+
+        def unwatch() -> None:
+            watchers = self._watchers.get(service, [])
+            if callback in watchers:
+                watchers.remove(callback)
+
+        return unwatch
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Wait until at least one yellow delivered its snapshot."""
+        with gevent.Timeout(timeout, False):
+            gevent.wait([view.synced for view in self.views], count=1)
+            return True
+        return False
+
+    def close(self) -> None:
+        for view in self.views:
+            view.close()
