@@ -28,8 +28,14 @@ def hn_sources(*, idl=True, dependencies=()):
 def hn_tests(*, test_utils=False, dependencies=(), **kwargs):
     """<package>/tests/BUILD. test_utils: the folder has conftest.py or _helper.py modules."""
     if test_utils:
+        # Helpers may be started by module name in a child process, which inference cannot see.
         python_test_utils(name="test_utils", sources=["**/conftest.py", "**/_*.py"])
-    python_tests(name="tests", sources=["**/test_*.py"], dependencies=[f"//{build_file_dir().parent}/src:src"] + list(dependencies), **kwargs)
+    python_tests(
+        name="tests",
+        sources=["**/test_*.py"],
+        dependencies=[f"//{build_file_dir().parent}/src:src"] + ([":test_utils"] if test_utils else []) + list(dependencies),
+        **kwargs,
+    )
 
 
 def hn_library(*, name, version, description, idl=True, idl_dependencies=()):

@@ -6,7 +6,7 @@ import json
 import os
 import signal
 import sys
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 import gevent
 import gevent.event
@@ -29,14 +29,18 @@ def serve(
     *,
     discovery: Discovery | None = None,
     stop: gevent.event.Event | None = None,
+    handle_signals: bool = True,
+    ready: Callable[[Server], None] | None = None,
 ) -> int:
     """Serve until `stop` is set (or SIGTERM/SIGINT), drain, and return an exit status.
 
     With `discovery`, the process finds other services through it and registers itself:
     "draining" as soon as it is told to stop (so callers move on), "down" once drained.
+    `ready(server)` is called once everything serves (tests use it to learn the endpoints).
     """
     log = get_logger("hn.run").bind(service=service.name, instance=config.instance)
-    set_identity(config.instance)
+    if handle_signals:
+        set_identity(config.instance)
     if discovery is not None:
         set_default_directory(discovery.directory)
     server = Server(service, config=config)
@@ -63,11 +67,14 @@ def serve(
 
         registration = discovery.register(describe)
     stop = stop or gevent.event.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, stop.set)
+    if handle_signals:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(signum, stop.set)
     if config.ready_file:
         _write_atomically(config.ready_file, json.dumps({"instance": config.instance, "endpoints": endpoints}))
     log.info("ready", endpoints=endpoints, version=service.version)
+    if ready is not None:
+        ready(server)
     stop.wait()
     log.info("stopping", in_flight=server.in_flight)
     if registration is not None:
@@ -78,7 +85,6 @@ def serve(
     server.close()
     for http_server in http_servers:
         http_server.stop(timeout=1)
-    close_all()
     log.info("exited", drained=drained)
     return 0 if drained else 1
 
@@ -95,6 +101,7 @@ def run(service: Service, config: RuntimeConfig | None = None, *, discovery: Dis
     except Exception:
         get_logger("hn.run").exception("service failed", service=service.name)
         status = 2
+    close_all()
     sys.stdout.flush()
     sys.exit(status)
 

@@ -22,13 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import gevent
+import gevent.event
 from structlog.testing import capture_logs
 
 from hn_runtime._client import get_service
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, _current, new_trace_id
-from hn_runtime._directory import Instance
+from hn_runtime._directory import Discovery, Instance
 from hn_runtime._idl import load_idl
+from hn_runtime._run import serve
 from hn_runtime._server import Server
 from hn_runtime._service import Service
 
@@ -84,16 +86,24 @@ class RunningService:
 
 
 @contextlib.contextmanager
-def running(service: Service, **config: Any) -> Iterator[RunningService]:
-    """Serve `service` in this process on free loopback ports until the block ends."""
+def running(service: Service, *, discovery: Discovery | None = None, **config: Any) -> Iterator[RunningService]:
+    """Serve `service` in this process on free loopback ports until the block ends.
+
+    The whole lifecycle of `serve()` runs (HTTP faces, discovery registration, drain on exit),
+    minus signal handling. `config` sets RuntimeConfig fields (metrics off unless given).
+    """
+    config.setdefault("metrics_port", -1)
     cfg = RuntimeConfig(service=service.name, bind_host="127.0.0.1", **config)
-    server = Server(service, config=cfg)
-    server.start()
+    started: gevent.event.AsyncResult = gevent.event.AsyncResult()
+    stop = gevent.event.Event()
+    serving = gevent.spawn(serve, service, cfg, discovery=discovery, stop=stop, handle_signals=False, ready=started.set)
+    serving.link_exception(lambda g: started.set_exception(g.exception or RuntimeError("serve() failed")))
+    server = started.get(timeout=30 * time_factor())
     try:
         yield RunningService(server, service)
     finally:
-        server.drain(cfg.drain_seconds)
-        server.close()
+        stop.set()
+        serving.get(timeout=cfg.drain_seconds + 10 * time_factor())
 
 
 @dataclass
