@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
-from hn_runtime.testing import RunningService, running
-from hn_yellow_client import YellowDiscovery
 
+from hn_runtime.testing import RunningService, running
 from hn_yellow._service import YellowService
+from hn_yellow_client import YellowDiscovery
 
 
 @pytest.fixture

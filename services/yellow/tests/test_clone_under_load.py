@@ -6,6 +6,7 @@ import itertools
 
 import gevent
 import pytest
+
 from hn_idl.yellow.ttypes import InstanceInfo
 from hn_runtime import get_service
 from hn_runtime.testing import spawn_service, time_factor, wait_for
@@ -30,7 +31,9 @@ def test_late_joiner_converges_to_the_servers_view() -> None:
             for k in range(150):
                 load = ((n * 7 + k) % 100) / 100
                 state = "draining" if k % 25 == 24 else "up"
-                proxy.heartbeat(InstanceInfo(f"svc{n % 4}", f"i-{n}", {"rep": f"tcp://h:{n}"}, "1", load, state, next(beats)))
+                proxy.heartbeat(
+                    InstanceInfo(f"svc{n % 4}", f"i-{n}", {"rep": f"tcp://h:{n}"}, "1", load, state, next(beats))
+                )
                 sent[0] += 1
                 gevent.sleep(0.02)
 

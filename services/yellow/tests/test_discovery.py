@@ -9,9 +9,8 @@ from hn_idl.yellow.ttypes import InstanceInfo
 from hn_runtime import get_service
 from hn_runtime.testing import RunningService, running, wait_for
 from hn_runtime.testing.echo import EchoService
-from hn_yellow_client import YellowDiscovery
-
 from hn_yellow._service import YellowService
+from hn_yellow_client import YellowDiscovery
 
 
 def states(discovery: YellowDiscovery, service: str = "echo") -> dict[str, str]:
@@ -39,7 +38,9 @@ def test_calls_move_off_a_draining_instance(discovery: YellowDiscovery) -> None:
         assert {proxy.health().instance for _ in range(40)} == {b.server.instance}
 
 
-def test_the_view_follows_changes_and_resyncs_after_a_missed_one(yellow: RunningService, discovery: YellowDiscovery) -> None:
+def test_the_view_follows_changes_and_resyncs_after_a_missed_one(
+    yellow: RunningService, discovery: YellowDiscovery
+) -> None:
     registry = yellow.service.registry
     assert registry is not None
     assert discovery.directory.wait_synced(10)
@@ -73,6 +74,9 @@ def test_http_services_sd_and_status_page(yellow: RunningService, discovery: Yel
         services = json.load(urllib.request.urlopen(f"{base}/services", timeout=10))
         assert [i["instance_id"] for i in services["services"]["echo"]] == [iid]
         sd = json.load(urllib.request.urlopen(f"{base}/sd", timeout=10))
-        assert {"targets": [echo.endpoints["metrics"]], "labels": {"service": "echo", "instance": iid, "version": "0.1.0"}} in sd
+        assert {
+            "targets": [echo.endpoints["metrics"]],
+            "labels": {"service": "echo", "instance": iid, "version": "0.1.0"},
+        } in sd
         page = urllib.request.urlopen(f"{base}/", timeout=10).read().decode()
         assert iid in page and "<table" in page

@@ -10,10 +10,12 @@ import contextlib
 import itertools
 import signal
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import gevent
 import pytest
+
 from hn_runtime import HNError, get_service
 from hn_runtime.testing import ServiceProcess, spawn_service, time_factor, wait_for
 from hn_yellow_client import YellowDiscovery
@@ -28,7 +30,9 @@ def cluster(instances: int = 3) -> Iterator[tuple[ServiceProcess, list[ServicePr
     with contextlib.ExitStack() as stack:
         yellow = stack.enter_context(spawn_service("hn_yellow", service="yellow"))
         env = {"HN_YELLOW": yellow.endpoints["rep"], "HN_METRICS_PORT": "-1"}
-        echoes = [stack.enter_context(spawn_service("_echo_with_yellow", service="echo", env=env)) for _ in range(instances)]
+        echoes = [
+            stack.enter_context(spawn_service("_echo_with_yellow", service="echo", env=env)) for _ in range(instances)
+        ]
         discovery = YellowDiscovery([yellow.endpoints["rep"]])
         stack.callback(discovery.directory.close)
         wait_for(lambda: len(up(discovery)) == instances, timeout=15, message="all echo instances up")
@@ -114,7 +118,9 @@ def test_calls_survive_every_yellow_dying_and_the_view_heals_on_restart() -> Non
 
             def whole() -> bool:
                 try:
-                    registered = {i.instance_id for i in get_service("yellow", endpoints=[reborn.endpoints["rep"]]).find("echo")}
+                    registered = {
+                        i.instance_id for i in get_service("yellow", endpoints=[reborn.endpoints["rep"]]).find("echo")
+                    }
                 except HNError:
                     return False  # still reconnecting to the reborn yellow
                 return registered == everyone and up(discovery) == everyone
@@ -122,4 +128,6 @@ def test_calls_survive_every_yellow_dying_and_the_view_heals_on_restart() -> Non
             wait_for(whole, timeout=HEARTBEAT + 2, message="the view whole again")
             healed = time.monotonic() - started
             assert proxy.echo(payload=b"after") == b"after"
-        print(f"\nall yellows killed: {load.ok} calls ok, {len(load.failed)} failed; view whole {healed:.2f}s after restart")
+        print(
+            f"\nall yellows killed: {load.ok} calls ok, {len(load.failed)} failed; view whole {healed:.2f}s after restart"
+        )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hn_idl.yellow.ttypes import InstanceInfo, InvalidRegistration
 
+from hn_idl.yellow.ttypes import InstanceInfo, InvalidRegistration
 from hn_yellow._registry import DOWN, Registry
 
 

@@ -11,10 +11,9 @@ A process needs only the yellow addresses (`HN_YELLOW=tcp://host:port[,tcp://...
 from __future__ import annotations
 
 import os
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from hn_runtime import Instance
-
 from hn_yellow_client._directory import YellowDirectory
 from hn_yellow_client._registration import YellowRegistration
 

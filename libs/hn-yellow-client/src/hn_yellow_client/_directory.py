@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import gevent
+
 from hn_idl.yellow.ttypes import InstanceInfo
 from hn_runtime import DOWN, DRAINING, UP, Instance
-
 from hn_yellow_client._view import YellowView
 
 __all__ = ["YellowDirectory"]
@@ -18,7 +18,12 @@ Watcher = Callable[[Sequence[Instance]], None]
 
 def _instance(info: InstanceInfo) -> Instance:
     return Instance(
-        info.service_name, info.instance_id, dict(info.endpoints or {}), info.version or "", info.load or 0.0, info.state
+        info.service_name,
+        info.instance_id,
+        dict(info.endpoints or {}),
+        info.version or "",
+        info.load or 0.0,
+        info.state,
     )
 
 

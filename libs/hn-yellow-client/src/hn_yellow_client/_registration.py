@@ -11,15 +11,26 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import gevent
 import zmq
 from gevent import monkey
+
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
 from hn_idl.yellow.ttypes import InstanceInfo
 from hn_runtime import DOWN, Instance, get_logger, new_trace_id
-from hn_runtime.wire import REPLY, REQUEST, DecodeError, Envelope, decode, decode_envelope, encode, encode_envelope, load_idl
+from hn_runtime.wire import (
+    REPLY,
+    REQUEST,
+    DecodeError,
+    Envelope,
+    decode,
+    decode_envelope,
+    encode,
+    encode_envelope,
+    load_idl,
+)
 
 __all__ = ["YellowRegistration"]
 
@@ -137,7 +148,7 @@ class YellowRegistration:
             sock.connect(address)
             poller.register(sock, zmq.POLLIN)
             sockets.append(sock)
-        by_socket = dict(zip(sockets, self._addresses))
+        by_socket = dict(zip(sockets, self._addresses, strict=False))
         next_beat = 0.0
         final_deadline: float | None = None
         acks_before = 0

@@ -8,10 +8,12 @@ view takes a fresh snapshot. While the server is unreachable the last view is ke
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gevent
 import gevent.event
+
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
 from hn_idl.yellow.ttypes import Change, InstanceInfo, Snapshot, Tick
 from hn_runtime import HNError, Subscription, get_logger, get_service, subscribe
@@ -58,7 +60,11 @@ class YellowView:
         found = [i for (svc, _), i in self._instances.items() if svc == service]
         if self._retained:
             if time.monotonic() < self._retain_until:
-                found += [i for (svc, iid), i in self._retained.items() if svc == service and (svc, iid) not in self._instances]
+                found += [
+                    i
+                    for (svc, iid), i in self._retained.items()
+                    if svc == service and (svc, iid) not in self._instances
+                ]
             else:
                 self._retained.clear()
         return found

@@ -5,10 +5,10 @@ from __future__ import annotations
 import html
 import json
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from hn_idl.yellow.ttypes import InstanceInfo
-
 from hn_yellow._registry import DOWN, Registry, by_service, vars_of
 
 __all__ = ["make_app"]

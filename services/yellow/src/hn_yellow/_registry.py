@@ -7,7 +7,7 @@ is news) are tested without sockets or sleeps.
 from __future__ import annotations
 
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from hn_idl.yellow.ttypes import Change, InstanceInfo, InvalidRegistration
 

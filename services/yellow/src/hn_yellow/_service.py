@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 import gevent
+
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
 from hn_idl.yellow.ttypes import InstanceInfo, Snapshot, Tick
 from hn_runtime import Service, Session
-
 from hn_yellow import __version__
 from hn_yellow._http import make_app
 from hn_yellow._registry import Registry
@@ -27,7 +27,9 @@ class YellowService(Service):
 
     def __init__(self, *, heartbeat_interval: float = 1.0, missed_beats: int = 3, forget_after: float = 300.0) -> None:
         super().__init__()
-        self._settings = dict(heartbeat_interval=heartbeat_interval, missed_beats=missed_beats, forget_after=forget_after)
+        self._settings = dict(
+            heartbeat_interval=heartbeat_interval, missed_beats=missed_beats, forget_after=forget_after
+        )
         self.registry: Registry | None = None
         self._loops: list[gevent.Greenlet] = []
 

@@ -1,0 +1,145 @@
+"""Yellow benchmark: heartbeat throughput, query latency, and the CPU cost of 1,000 instances.
+
+    ./pants run bench/yellow.py -- --json [--instances 1000] [--seconds 5]
+
+One yellow server runs as its own process; the load comes from this one. Prints:
+  heartbeats_per_s        registrations+heartbeats/s one yellow sustains (100 in flight)
+  find_p50_us/find_p99_us  `find(service)` latency with `instances` registered (concurrency 1)
+  snapshot_p50_us/p99_us   `snapshot()` (the whole view) latency, same conditions
+  cpu_at_1hz_pct          yellow's CPU, % of one core, while every instance heartbeats at 1 Hz
+Target: cpu_at_1hz_pct < 25 with 1,000 instances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+
+    from gevent import monkey
+
+    monkey.patch_all()
+    import gevent
+
+    from hn_idl.yellow.ttypes import InstanceInfo
+    from hn_runtime import get_service
+
+    workdir = tempfile.mkdtemp(prefix="hn-bench-yellow-")
+    ready = os.path.join(workdir, "ready.json")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+        HN_READY_FILE=ready,
+    )
+    env.update(HN_LOG_LEVEL="warning", HN_METRICS_PORT="-1")
+    proc = subprocess.Popen([sys.executable, "-m", "hn_yellow"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(ready):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("yellow did not start")
+            time.sleep(0.05)
+        with open(ready) as fh:
+            address = json.load(fh)["endpoints"]["rep"]
+        yellow = get_service("yellow", endpoints=[address], timeout=30)
+        beat = [0]
+
+        def info(n: int, load: float = 0.1) -> InstanceInfo:
+            beat[0] += 1
+            endpoints = {
+                "rep": f"tcp://10.0.{n // 250}.{n % 250}:7000",
+                "metrics": f"10.0.{n // 250}.{n % 250}:9100",
+            }
+            return InstanceInfo(f"svc{n % 10}", f"inst-{n}", endpoints, "1.0.0", load, "up", beat[0])
+
+        for n in range(args.instances):
+            yellow.heartbeat(info(n))
+
+        # 1. Throughput: 100 greenlets heartbeating as fast as they can.
+        done = [0]
+        stop_at = time.perf_counter() + args.seconds
+
+        def hammer(k: int) -> None:
+            n = k
+            while time.perf_counter() < stop_at:
+                yellow.heartbeat(info(n % args.instances))
+                done[0] += 1
+                n += 100
+
+        started = time.perf_counter()
+        gevent.joinall([gevent.spawn(hammer, k) for k in range(100)])
+        heartbeats_per_s = done[0] / (time.perf_counter() - started)
+
+        # 2. Query latency with the registry full.
+        def latencies(call: Any, count: int = 500) -> list[float]:
+            out = []
+            for _ in range(count):
+                t = time.perf_counter()
+                call()
+                out.append((time.perf_counter() - t) * 1e6)
+            return out
+
+        find = latencies(lambda: yellow.find("svc3"))
+        snap = latencies(yellow.snapshot, count=100)
+
+        # 3. CPU at 1 Hz: every instance heartbeats once a second, spread evenly.
+        spacing = 1.0 / args.instances
+        cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
+        next_at = time.perf_counter()
+        n = 0
+        while time.perf_counter() - wall0 < args.seconds:
+            yellow.heartbeat(info(n % args.instances, load=0.1 + (n % 3) / 10))
+            n += 1
+            next_at += spacing
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
+        wall = time.perf_counter() - wall0
+        cpu_pct = (_cpu_seconds(proc.pid) - cpu0) / wall * 100
+        result = {
+            "instances": args.instances,
+            "heartbeats_per_s": round(heartbeats_per_s),
+            "find_p50_us": round(_pct(find, 0.5)),
+            "find_p99_us": round(_pct(find, 0.99)),
+            "snapshot_p50_us": round(_pct(snap, 0.5)),
+            "snapshot_p99_us": round(_pct(snap, 0.99)),
+            "heartbeat_rate_at_1hz": round(n / wall),
+            "cpu_at_1hz_pct": round(cpu_pct, 1),
+            "target_met": cpu_pct < 25,
+        }
+    finally:
+        proc.kill()
+        proc.wait()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>22}: {value}")
+
+
+if __name__ == "__main__":
+    main()
