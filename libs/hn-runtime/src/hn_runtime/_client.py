@@ -200,7 +200,7 @@ class ServiceProxy:
         try:
             reply = self.call_raw(method, body)
             result = decode(reply, method.result_spec)  # type: ignore[arg-type]
-            if result.success is not None:
+            if method.returns_value and result.success is not None:
                 return result.success
             for field, _cls in method.exceptions:
                 exc = getattr(result, field)
@@ -269,7 +269,8 @@ class ServiceProxy:
                     trace_id=trace_id,
                 )
             iid = conn.instance.instance_id
-            if conn.state != UP and not conn.wait_up(min(remaining, 1.0)):
+            # A connection still (re)connecting gets a moment; zmq retries at least every second.
+            if conn.state != UP and not conn.wait_up(min(remaining, 1.5)):
                 tried.add(iid)
                 last_error = ServiceUnavailable(
                     f"cannot connect to {iid} at {conn.endpoint}", service=self.service, method=method.name, trace_id=trace_id

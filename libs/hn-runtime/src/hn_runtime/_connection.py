@@ -8,6 +8,7 @@ learns at once instead of waiting out its timeout.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any, Callable
 
 import gevent
@@ -80,7 +81,7 @@ class Connection:
         sock.setsockopt(zmq.SNDHWM, 100_000)
         sock.setsockopt(zmq.RCVHWM, 100_000)
         sock.setsockopt(zmq.RECONNECT_IVL, 100)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         # A stopped (SIGSTOP) or partitioned peer never closes its socket; heartbeats find it.
         sock.setsockopt(zmq.HEARTBEAT_IVL, heartbeat_ms)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat_ms * 3)
@@ -127,11 +128,14 @@ class Connection:
             self._loop.run_callback(waiter.switch, LOST)
 
     def wait_up(self, timeout: float) -> bool:
-        """Wait until connected; False if it failed to connect or `timeout` passed first."""
-        while self.state == CONNECTING:
-            if not self._changed.wait(timeout):
+        """Wait until connected (zmq keeps retrying a lost peer); False if `timeout` passed first."""
+        deadline = time.monotonic() + timeout
+        while self.state != UP:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._pump.closed:
                 return False
-        return self.state == UP
+            self._changed.wait(remaining)
+        return True
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -174,5 +178,10 @@ class Connection:
     def close(self) -> None:
         self._set_state(DOWN)
         self._fail_pending()
+        if not self._pump.closed:
+            # Stop the monitor before its reader closes: libzmq's I/O thread sends monitor events
+            # with a blocking send, and one aimed at a closed reader hangs every socket of the
+            # context for good (libzmq#3575).
+            self._pump.sock.disable_monitor()
         self._pump.close()
         self._monitor.close()

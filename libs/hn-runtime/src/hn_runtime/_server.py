@@ -45,6 +45,8 @@ __all__ = ["Server"]
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
+#: Seconds a drained server keeps its connections open so callers read the last replies.
+_REPLY_GRACE = 0.5
 
 Handler = Callable[[Session, Any], Any]
 
@@ -134,10 +136,16 @@ class Server:
     def drain(self, timeout: float) -> bool:
         """Refuse new work (DRAINING: callers retry elsewhere) and wait for handlers to finish."""
         self.draining = True
+        replying = self.in_flight > 0
         self._log.info("draining", in_flight=self.in_flight, timeout=timeout)
         drained = self._idle.wait(timeout)
         if not drained:
             self._log.warning("drain timed out", in_flight=self.in_flight)
+        elif replying:
+            # The last replies are on the wire, but a caller that has not read its reply when the
+            # connection closes never will: libzmq drops a vanished peer's unread messages on
+            # IMMEDIATE sockets, which clients use. Give callers a moment before close().
+            gevent.sleep(min(_REPLY_GRACE, timeout))
         return bool(drained)
 
     def close(self) -> None:
@@ -248,7 +256,9 @@ class Server:
                     raise
             else:
                 if method.result_cls is not None:
-                    reply = encode(method.result_cls(success=value), method.result_spec)
+                    # A void method's result struct has no `success` field, only its exceptions.
+                    result = method.result_cls(success=value) if method.returns_value else method.result_cls()
+                    reply = encode(result, method.result_spec)
             if ident is not None and reply is not None:
                 self._send(ident, Envelope(REPLY, env.method, env.request_id, None, env.trace_id), reply)
         except BaseException as exc:  # noqa: BLE001 - a handler greenlet must never die into the hub
