@@ -39,6 +39,8 @@ struct Envelope {
   7: optional string sender
   8: optional i32 error_code
   9: optional string error_message
+  /** The game client's address ("ip:port"), stamped by the broker: rate limits, audit logs. */
+  10: optional string client
 }
 
 struct Health {

@@ -12,10 +12,10 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any, Callable, Sequence
+from typing import Any
 
-import gevent
 import zmq
 
 from hn_runtime._connection import DOWN, LOST, TIMED_OUT, UP, Connection
@@ -26,7 +26,6 @@ from hn_runtime._idl import Method, ServiceIdl, load_idl
 from hn_runtime._logging import get_logger
 from hn_runtime._metrics import EVENTS_RECEIVED, PROTOCOL_ERRORS, ClientMetrics
 from hn_runtime._pump import Pump
-from hn_runtime._workers import Workers
 from hn_runtime._wire import (
     ERROR,
     EVENT,
@@ -41,6 +40,7 @@ from hn_runtime._wire import (
     encode_envelope,
     spec_of,
 )
+from hn_runtime._workers import Workers
 
 __all__ = ["get_service", "subscribe", "ServiceProxy", "PushProxy", "Subscription", "set_identity"]
 
@@ -63,7 +63,7 @@ def _live(instances: Sequence[Instance], endpoint: str) -> dict[str, Instance]:
 class _Pool:
     """The connections to one service's live instances, following the directory."""
 
-    def __init__(self, service: str, directory: Directory, context: zmq.Context, kind: int) -> None:
+    def __init__(self, service: str, directory: Directory, context: zmq.Context[Any], kind: int) -> None:
         self.service = service
         self._context = context
         self._kind = kind
@@ -141,7 +141,7 @@ class _Pool:
 class _BoundMethod:
     __slots__ = ("_proxy", "_method")
 
-    def __init__(self, proxy: "ServiceProxy", method: Method) -> None:
+    def __init__(self, proxy: ServiceProxy, method: Method) -> None:
         self._proxy = proxy
         self._method = method
 
@@ -174,7 +174,7 @@ class ServiceProxy:
         self._session_id = session_id
         self._metrics = ClientMetrics(service)
 
-    def with_options(self, *, timeout: float | None = None, session_id: str | None = None) -> "ServiceProxy":
+    def with_options(self, *, timeout: float | None = None, session_id: str | None = None) -> ServiceProxy:
         return ServiceProxy(
             self.service,
             self.idl,
@@ -228,10 +228,12 @@ class ServiceProxy:
         session_id: str | None = None,
         trace_id: str | None = None,
         timeout: float | None = None,
+        client: str | None = None,
     ) -> bytes:
         """Send an encoded `<method>_args` body, return the encoded `<method>_result` body.
 
-        The broker's path: it forwards client bodies without decoding them.
+        The broker's path: it forwards client bodies without decoding them, stamping the
+        session and the client's address.
         """
         session = current_session()
         now = time.time()
@@ -242,6 +244,8 @@ class ServiceProxy:
             trace_id = trace_id or session.trace_id
             if session_id is None:
                 session_id = session.id
+            if client is None:
+                client = session.client
         trace_id = trace_id or new_trace_id()
         if session_id is None:
             session_id = self._session_id
@@ -273,15 +277,23 @@ class ServiceProxy:
             if conn.state != UP and not conn.wait_up(min(remaining, 1.5)):
                 tried.add(iid)
                 last_error = ServiceUnavailable(
-                    f"cannot connect to {iid} at {conn.endpoint}", service=self.service, method=method.name, trace_id=trace_id
+                    f"cannot connect to {iid} at {conn.endpoint}",
+                    service=self.service,
+                    method=method.name,
+                    trace_id=trace_id,
                 )
                 continue
             rid = next(_request_ids)
-            head = encode_envelope(Envelope(REQUEST, method.name, rid, session_id, trace_id, deadline_ms, _identity))
+            head = encode_envelope(
+                Envelope(REQUEST, method.name, rid, session_id, trace_id, deadline_ms, _identity, None, None, client)
+            )
             result = conn.request(rid, head, body, deadline - time.time())
             if result is TIMED_OUT:
                 raise CallTimeout(
-                    f"no reply from {iid} within the deadline", service=self.service, method=method.name, trace_id=trace_id
+                    f"no reply from {iid} within the deadline",
+                    service=self.service,
+                    method=method.name,
+                    trace_id=trace_id,
                 )
             if result is LOST:
                 tried.add(iid)
@@ -299,9 +311,15 @@ class ServiceProxy:
             if env.kind == REPLY:
                 return reply  # type: ignore[no-any-return]
             if env.kind != ERROR:
-                raise HNError(f"unexpected reply kind {env.kind}", service=self.service, method=method.name, trace_id=trace_id)
+                raise HNError(
+                    f"unexpected reply kind {env.kind}", service=self.service, method=method.name, trace_id=trace_id
+                )
             error = error_for(
-                env.error_code, env.error_message, service=self.service, method=method.name, trace_id=env.trace_id or trace_id
+                env.error_code,
+                env.error_message,
+                service=self.service,
+                method=method.name,
+                trace_id=env.trace_id or trace_id,
             )
             if env.error_code in _RETRY_ANY:
                 # Not executed: any method may go to another instance.
@@ -347,7 +365,9 @@ class PushProxy:
         while True:
             conn = self._pool.pick(tried)
             if conn is None:
-                raise ServiceUnavailable(f"no connected instance of {self.service!r} to push to", service=self.service, method=method.name)
+                raise ServiceUnavailable(
+                    f"no connected instance of {self.service!r} to push to", service=self.service, method=method.name
+                )
             if conn.state != UP and not conn.wait_up(max(0.0, min(deadline - time.time(), 1.0))):
                 tried.add(conn.instance.instance_id)
                 continue
@@ -370,7 +390,7 @@ class Subscription:
         topic: str,
         handler: Callable[[str, Any], None],
         directory: Directory,
-        context: zmq.Context,
+        context: zmq.Context[Any],
     ) -> None:
         self.service = service
         self._idl = idl
@@ -453,7 +473,7 @@ def get_service(
     endpoints: Sequence[str] | None = None,
     directory: Directory | None = None,
     timeout: float = 5.0,
-    context: zmq.Context | None = None,
+    context: zmq.Context[Any] | None = None,
 ) -> Any:
     """A client of `service` ("sso", or its generated IDL module).
 
@@ -482,7 +502,7 @@ def subscribe(
     *,
     endpoints: Sequence[str] | None = None,
     directory: Directory | None = None,
-    context: zmq.Context | None = None,
+    context: zmq.Context[Any] | None = None,
 ) -> Subscription:
     """Deliver `service`'s events whose topic starts with `topic` to `handler(topic, event)`."""
     name, idl, directory = _resolve(service, endpoints, directory, "pub")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 __all__ = ["RuntimeConfig"]
 
@@ -54,7 +54,7 @@ class RuntimeConfig:
             object.__setattr__(self, "advertise_host", host)
 
     @classmethod
-    def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> "RuntimeConfig":
+    def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> RuntimeConfig:
         env = os.environ if env is None else env
 
         def get(name: str, default: str) -> str:

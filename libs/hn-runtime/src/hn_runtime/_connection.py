@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gevent
 import gevent.event
@@ -56,7 +57,7 @@ class Connection:
 
     def __init__(
         self,
-        context: zmq.Context,
+        context: zmq.Context[Any],
         instance: Instance,
         *,
         kind: int = zmq.DEALER,

@@ -27,6 +27,8 @@ class Session:
     deadline: float | None = None
     #: The calling instance, if it said.
     caller: str | None = None
+    #: The game client's address, when the call came from a client through the broker.
+    client: str | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None when it set none."""
@@ -46,4 +48,4 @@ _bits = random.getrandbits
 
 def new_trace_id() -> str:
     """64 random bits in hex: unique enough to follow a request, and no system call per id."""
-    return "%016x" % _bits(64)
+    return f"{_bits(64):016x}"

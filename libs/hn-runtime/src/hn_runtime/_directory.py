@@ -6,8 +6,9 @@ serves tests, tools and fixed deployments. A process has one default directory.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 __all__ = [
     "Instance",
@@ -84,7 +85,9 @@ class StaticDirectory:
         self._watchers: dict[str, list[Watcher]] = {}
 
     @classmethod
-    def of(cls, service: str, *, rep: Sequence[str] = (), pull: Sequence[str] = (), pub: Sequence[str] = ()) -> "StaticDirectory":
+    def of(
+        cls, service: str, *, rep: Sequence[str] = (), pull: Sequence[str] = (), pub: Sequence[str] = ()
+    ) -> StaticDirectory:
         """One service's instances given by endpoint lists (instance i has rep[i], pull[i], pub[i])."""
         count = max(len(rep), len(pull), len(pub))
         instances = []

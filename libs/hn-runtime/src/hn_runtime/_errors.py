@@ -110,9 +110,7 @@ _BY_CODE: dict[int, type[RemoteError]] = {
 }
 
 
-def error_for(
-    code: int | None, message: str | None, *, service: str, method: str, trace_id: str
-) -> RemoteError:
+def error_for(code: int | None, message: str | None, *, service: str, method: str, trace_id: str) -> RemoteError:
     cls = _BY_CODE.get(code or 0, RemoteError)
     err = cls(message or "remote error", service=service, method=method, trace_id=trace_id)
     if cls is RemoteError:
@@ -122,4 +120,4 @@ def error_for(
 
 def code_name(code: int) -> str:
     """A stable label for metrics and logs."""
-    return ErrorCode._VALUES_TO_NAMES.get(code, str(code)).lower()
+    return str(ErrorCode._VALUES_TO_NAMES.get(code, code)).lower()

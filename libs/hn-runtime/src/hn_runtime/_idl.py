@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from thrift.Thrift import TType
 
@@ -71,7 +72,7 @@ def _service_module(package: ModuleType) -> ModuleType:
     return importlib.import_module(f"{package.__name__}.{names[0]}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(module: ModuleType) -> ServiceIdl:
     iface = getattr(module, "Iface", None)
     if iface is None:

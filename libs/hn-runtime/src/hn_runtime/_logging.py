@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, MutableMapping, TextIO
+from collections.abc import MutableMapping
+from typing import Any, TextIO
 
 import structlog
 
@@ -48,9 +49,7 @@ def _processors() -> list[Any]:
     ]
 
 
-def configure_logging(
-    *, service: str, instance: str, level: str = "info", stream: TextIO | None = None
-) -> None:
+def configure_logging(*, service: str, instance: str, level: str = "info", stream: TextIO | None = None) -> None:
     """Configure structlog (and stdlib logging, for libraries) to write JSON lines."""
     _process.update(service=service, instance=instance)
     numeric = logging.getLevelName(level.upper())

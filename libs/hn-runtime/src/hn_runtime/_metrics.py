@@ -7,7 +7,8 @@ directly, with label children cached because `labels()` costs more than the incr
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Info, make_wsgi_app
 

@@ -14,7 +14,8 @@ every send made outside a drain we re-check ZMQ_EVENTS and schedule a drain ours
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gevent
 import zmq
@@ -47,7 +48,7 @@ class Pump:
 
     def __init__(
         self,
-        sock: zmq.Socket,
+        sock: zmq.Socket[Any],
         on_message: Callable[[list[bytes]], None],
         *,
         on_undeliverable: Callable[[Sequence[bytes], Exception], None] | None = None,
@@ -83,7 +84,7 @@ class Pump:
             return
         if self._outbox:
             self._flush()
-        if not self._paused and self.sock.getsockopt(_EVENTS) & _POLLIN:
+        if not self._paused and int(_getsockopt(self.sock, _EVENTS)) & _POLLIN:
             self._drain()
 
     def _drain(self) -> None:
@@ -111,7 +112,7 @@ class Pump:
         if self._outbox and not self.closed:
             self._flush()
             # A send can swallow the "readable" signal of messages that arrived meanwhile.
-            if self.sock.getsockopt(_EVENTS) & _POLLIN:
+            if int(_getsockopt(self.sock, _EVENTS)) & _POLLIN:
                 self._schedule()
 
     # -- writing -----------------------------------------------------------------------------

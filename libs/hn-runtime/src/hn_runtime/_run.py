@@ -6,7 +6,8 @@ import json
 import os
 import signal
 import sys
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 import gevent
 import gevent.event
@@ -98,7 +99,7 @@ def run(service: Service, config: RuntimeConfig | None = None, *, discovery: Dis
     configure_logging(service=service.name, instance=config.instance, level=config.log_level)
     try:
         status = serve(service, config, discovery=discovery)
-    except Exception:
+    except Exception:  # noqa: BLE001 - the process's last word: log it, exit non-zero
         get_logger("hn.run").exception("service failed", service=service.name)
         status = 2
     close_all()

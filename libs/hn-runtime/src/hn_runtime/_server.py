@@ -9,7 +9,8 @@ runs to completion and queues its reply without a single trip through the schedu
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gevent
 import gevent.event
@@ -25,7 +26,6 @@ from hn_runtime._metrics import BUILD_INFO, ServerMetrics
 from hn_runtime._pump import Pump
 from hn_runtime._service import Service
 from hn_runtime._throttle import LogThrottle
-from hn_runtime._workers import Workers
 from hn_runtime._wire import (
     ERROR,
     EVENT,
@@ -40,6 +40,7 @@ from hn_runtime._wire import (
     encode_envelope,
     spec_of,
 )
+from hn_runtime._workers import Workers
 
 __all__ = ["Server"]
 
@@ -51,8 +52,8 @@ _REPLY_GRACE = 0.5
 Handler = Callable[[Session, Any], Any]
 
 
-def _socket(context: zmq.Context, kind: int, config: RuntimeConfig) -> zmq.Socket:
-    sock = context.socket(kind)
+def _socket(context: zmq.Context[Any], kind: int, config: RuntimeConfig) -> zmq.Socket[Any]:
+    sock: zmq.Socket[Any] = context.socket(kind)
     sock.setsockopt(zmq.LINGER, 1000)
     sock.setsockopt(zmq.MAXMSGSIZE, config.max_message_bytes)
     sock.setsockopt(zmq.SNDHWM, 100_000)
@@ -60,7 +61,7 @@ def _socket(context: zmq.Context, kind: int, config: RuntimeConfig) -> zmq.Socke
     return sock
 
 
-def _bind(sock: zmq.Socket, config: RuntimeConfig, port: int) -> str:
+def _bind(sock: zmq.Socket[Any], config: RuntimeConfig, port: int) -> str:
     sock.bind(f"tcp://{config.bind_host}:{port or '*'}")
     bound = sock.getsockopt_string(zmq.LAST_ENDPOINT)
     return f"tcp://{config.advertise_host}:{bound.rpartition(':')[2]}"
@@ -74,7 +75,7 @@ class Server:
         service: Service,
         *,
         config: RuntimeConfig | None = None,
-        context: zmq.Context | None = None,
+        context: zmq.Context[Any] | None = None,
     ) -> None:
         self.service = service
         self.config = config or RuntimeConfig(service=service.name)
@@ -97,7 +98,7 @@ class Server:
         self._parked_push: tuple[Envelope, bytes] | None = None
         self._rep: Pump | None = None
         self._pull: Pump | None = None
-        self._pub: zmq.Socket | None = None
+        self._pub: zmq.Socket[Any] | None = None
 
     def _bind_handlers(self) -> dict[str, tuple[Method, Handler | None]]:
         methods = self._idl.methods
@@ -233,6 +234,7 @@ class Server:
                 env.method,
                 env.deadline_ms / 1000.0 if env.deadline_ms is not None else None,
                 env.sender,
+                env.client,
             )
             _current.set(session)
             try:
@@ -250,7 +252,7 @@ class Server:
                 for field, cls in method.exceptions:
                     if isinstance(exc, cls):
                         outcome = "exception"
-                        reply = encode(method.result_cls(**{field: exc}), method.result_spec)  # type: ignore[misc]
+                        reply = encode(method.result_cls(**{field: exc}), method.result_spec)  # type: ignore[misc,arg-type]
                         break
                 else:
                     raise
@@ -258,7 +260,7 @@ class Server:
                 if method.result_cls is not None:
                     # A void method's result struct has no `success` field, only its exceptions.
                     result = method.result_cls(success=value) if method.returns_value else method.result_cls()
-                    reply = encode(result, method.result_spec)
+                    reply = encode(result, method.result_spec)  # type: ignore[arg-type]
             if ident is not None and reply is not None:
                 self._send(ident, Envelope(REPLY, env.method, env.request_id, None, env.trace_id), reply)
         except BaseException as exc:  # noqa: BLE001 - a handler greenlet must never die into the hub

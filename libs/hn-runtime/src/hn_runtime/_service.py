@@ -7,7 +7,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hn_idl.runtime.ttypes import Health
-
 from hn_runtime._context import Session
 from hn_runtime._logging import get_logger
 
@@ -32,7 +31,7 @@ class Service:
     idl: ClassVar[ModuleType]
     version: ClassVar[str] = "0.0.0"
 
-    server: "Server | None" = None
+    server: Server | None = None
 
     def __init__(self) -> None:
         self.log = get_logger(self.name)

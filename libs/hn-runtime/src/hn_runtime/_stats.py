@@ -8,7 +8,7 @@ under one. The figures are turned into the same Prometheus families only when sc
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Iterator
+from collections.abc import Iterator
 
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -71,7 +71,7 @@ class _StatsCollector(Collector):
                 counter.add_metric([service, method, outcome], n)
             for method, raw in list(stats.buckets.items()):
                 cumulative, running = [], 0
-                for bound, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), raw):
+                for bound, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), raw, strict=False):
                     running += n
                     cumulative.append((bound, running))
                 histogram.add_metric([service, method], cumulative, stats.sums[method])

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 try:
     from thrift.protocol import fastbinary
@@ -74,7 +75,7 @@ _protocol = _Protocol()
 
 
 def encode(struct: Any, spec: Sequence[Any]) -> bytes:
-    return _encode_binary(struct, spec)
+    return _encode_binary(struct, spec)  # type: ignore[no-any-return]
 
 
 def decode(data: bytes, spec: Sequence[Any]) -> Any:
@@ -86,7 +87,7 @@ def decode(data: bytes, spec: Sequence[Any]) -> Any:
     protocol.string_length_limit = protocol.container_length_limit = len(data)
     try:
         return _decode_binary(None, protocol, spec)
-    except Exception as exc:  # the C codec raises EOFError, TypeError, OverflowError, Unicode...
+    except Exception as exc:  # noqa: BLE001 - the C codec raises EOFError, TypeError, OverflowError...
         raise DecodeError(f"{spec[0].__name__}: {type(exc).__name__}: {exc}") from None
 
 
@@ -94,7 +95,7 @@ _ENVELOPE = spec_of(Envelope)
 
 
 def encode_envelope(envelope: Envelope) -> bytes:
-    return _encode_binary(envelope, _ENVELOPE)
+    return _encode_binary(envelope, _ENVELOPE)  # type: ignore[no-any-return]
 
 
 def decode_envelope(data: bytes) -> Envelope:

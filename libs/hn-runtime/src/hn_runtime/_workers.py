@@ -8,7 +8,8 @@ server's time. So workers park after each task and are reused.
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import gevent
 from greenlet import getcurrent, greenlet

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import gevent
 import gevent.event
@@ -53,9 +54,7 @@ def time_factor() -> float:
     return float(os.environ.get("HN_TEST_TIME_FACTOR", "1"))
 
 
-def wait_for(
-    condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02, message: str = ""
-) -> T:
+def wait_for(condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02, message: str = "") -> T:
     """Poll `condition` until it returns something truthy; fail after `timeout` x time_factor()."""
     deadline = time.monotonic() + timeout * time_factor()
     while True:
@@ -162,6 +161,7 @@ def spawn_service(
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", module], env=full_env, stdout=log, stderr=subprocess.STDOUT)
     try:
+
         def is_ready() -> bool:
             if process.poll() is not None:
                 with open(log_path) as fh:

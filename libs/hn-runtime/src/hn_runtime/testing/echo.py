@@ -9,7 +9,6 @@ import gevent
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
 from hn_idl.echo.ttypes import Refused, Tick
-
 from hn_runtime._client import get_service
 from hn_runtime._context import Session
 from hn_runtime._service import Service
