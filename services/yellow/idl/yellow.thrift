@@ -10,7 +10,8 @@ namespace py hn_idl.yellow
 struct InstanceInfo {
   1: required string service_name
   2: required string instance_id
-  /** "rep", "pull", "pub" (ZeroMQ endpoints), "metrics" and "http" (host:port) */
+  /** "rep", "pull", "pub" (ZeroMQ endpoints); "metrics", "http" and "client" (host:port; "client" is
+      where game clients connect to a broker) */
   3: map<string, string> endpoints
   4: string version
   /** 0 idle .. 1 full; brokers report connections / capacity */

@@ -17,7 +17,7 @@ UP = "up"
 DRAINING = "draining"
 DOWN = "down"
 STATES = (UP, DRAINING, DOWN)
-ENDPOINT_KINDS = ("rep", "pull", "pub", "metrics", "http")
+ENDPOINT_KINDS = ("rep", "pull", "pub", "metrics", "http", "client")
 
 
 def _material(info: InstanceInfo) -> tuple[object, ...]:
