@@ -1,0 +1,97 @@
+"""Twemproxy (nutcracker) YAML: render a pool, read and rewrite its named server lines.
+
+Only the `servers:` entries are touched, line by line, so everything else in a production file
+(comments, other pools, tuning added by Terraform) stays as it is, and no YAML library is needed.
+A server line reads `- host:port:weight name`; the name is the shard's Sentinel master name, and
+ketama hashes names (not addresses), which is why the agent may change an address without moving
+a single key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from hn_datatier._templates import render
+
+__all__ = ["TwemproxyServer", "render_config", "parse_servers", "replace_addresses", "listen_addresses"]
+
+_SERVER_LINE = re.compile(
+    r"""^(?P<lead>\s*-\s*)(?P<quote>["']?)(?P<host>\[[^\]]+\]|[^\s:"']+):(?P<port>\d+):(?P<weight>\d+)"""
+    r"""(?:\s+(?P<name>[^\s"']+))?(?P=quote)(?P<trail>\s*(?:\#.*)?)$"""
+)
+_LISTEN_LINE = re.compile(r"""^\s+listen:\s*["']?(?P<host>[^\s:"']+):(?P<port>\d+)["']?\s*(?:#.*)?$""")
+
+
+@dataclass(frozen=True)
+class TwemproxyServer:
+    """One server entry: the shard name (Sentinel master name) and its current master address."""
+
+    name: str
+    host: str
+    port: int
+    weight: int = 1
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def line(self, indent: str = "   ") -> str:
+        return f"{indent}- {self.host}:{self.port}:{self.weight} {self.name}"
+
+
+def render_config(*, pool: str, listen: str, servers: Iterable[TwemproxyServer], timeout_ms: int = 1000) -> str:
+    """The nutcracker.yml of one pool, from the shipped template."""
+    servers = list(servers)
+    names = [s.name for s in servers]
+    if len(set(names)) != len(names):
+        raise ValueError(f"server names must be unique: {names}")
+    return render(
+        "nutcracker.yml.tmpl",
+        pool=pool,
+        listen=listen,
+        timeout_ms=timeout_ms,
+        servers="\n".join(s.line() for s in servers),
+    )
+
+
+def parse_servers(text: str) -> list[TwemproxyServer]:
+    """The named server entries of every pool, in file order."""
+    servers = []
+    for line in text.splitlines():
+        match = _SERVER_LINE.match(line)
+        if match and match.group("name"):
+            servers.append(
+                TwemproxyServer(
+                    match.group("name"), match.group("host"), int(match.group("port")), int(match.group("weight"))
+                )
+            )
+    return servers
+
+
+def replace_addresses(text: str, addresses: Mapping[str, tuple[str, int]]) -> str:
+    """`text` with the address of each named server replaced; names, weights, order and every
+    other line unchanged. Names not in the file are ignored."""
+    out = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        ending = line[len(body) :]
+        match = _SERVER_LINE.match(body)
+        name = match.group("name") if match else None
+        if match and name is not None and name in addresses:
+            host, port = addresses[name]
+            q = match.group("quote")
+            body = f"{match.group('lead')}{q}{host}:{port}:{match.group('weight')} {name}{q}{match.group('trail')}"
+        out.append(body + ending)
+    return "".join(out)
+
+
+def listen_addresses(text: str) -> list[tuple[str, int]]:
+    """The `listen:` address of every pool (TCP only)."""
+    found = []
+    for line in text.splitlines():
+        match = _LISTEN_LINE.match(line)
+        if match:
+            found.append((match.group("host"), int(match.group("port"))))
+    return found
