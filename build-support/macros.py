@@ -16,12 +16,13 @@ def _package(dist_name, version, description, idl, idl_dependencies, entry_point
 
 def hn_sources(*, idl=True, dependencies=()):
     """<package>/src/BUILD: the importable code (source roots are found from BUILD locations)."""
-    resources(name="typed", sources=["**/py.typed"])
+    # Package data: the typing marker, SQL migrations, configuration templates.
+    resources(name="data", sources=["**/py.typed", "**/migrations/*.sql", "**/templates/*"])
     python_sources(
         name="src",
         sources=["**/*.py"],
         # The runtime imports a service's generated modules by name, which inference cannot see.
-        dependencies=[":typed"] + ([f"//{build_file_dir().parent}:idl"] if idl else []) + list(dependencies),
+        dependencies=[":data"] + ([f"//{build_file_dir().parent}:idl"] if idl else []) + list(dependencies),
     )
 
 

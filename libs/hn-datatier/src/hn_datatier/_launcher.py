@@ -76,9 +76,11 @@ class DataTierConfig:
     pg_bin_dir: str = ""
     fsync: bool = False
     read_weights: tuple[int, int] = (1, 1)  # Pgpool backend weights: primary, replica
-    pgpool_children: int = 16
-    pgpool_max_pool: int = 2
-    pg_max_connections: int = 60
+    # Each pgpool child serves one client connection for that connection's life: the sum of
+    # the services' pool sizes must stay under it (2 sso + 2 match instances x 8-10 locally).
+    pgpool_children: int = 64
+    pgpool_max_pool: int = 1
+    pg_max_connections: int = 100
     pgpool_check_period: int = 1  # seconds between Pgpool's health and replication checks
     # Redis / Sentinel / Twemproxy
     shards: int = 2

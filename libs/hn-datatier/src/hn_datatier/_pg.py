@@ -55,7 +55,9 @@ class PgPool:
     are safe to repeat should go through them; `transaction()` never retries.
     """
 
-    def __init__(self, dsn: str, *, size: int = 10, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self, dsn: str, *, size: int = 8, connect_timeout: float = 5.0, statement_timeout: float = 10.0
+    ) -> None:
         import gevent.lock
         import gevent.queue
         import psycopg2.extensions
@@ -63,15 +65,22 @@ class PgPool:
         psycopg2.extensions.set_wait_callback(_green_wait)
         self._dsn = dsn
         self._connect_timeout = connect_timeout
+        self._statement_timeout_ms = int(statement_timeout * 1000)
         self._idle: gevent.queue.LifoQueue = gevent.queue.LifoQueue()
         self._slots = gevent.lock.BoundedSemaphore(size)
         self._closed = False
 
     def _connect(self) -> Any:
+        import gevent
         import psycopg2
 
+        # In green mode libpq's connect_timeout does not apply: the wait callback would wait forever
+        # on a Pgpool whose children are all taken. gevent's timeout bounds the whole handshake.
         try:
-            return psycopg2.connect(self._dsn, connect_timeout=int(max(1, self._connect_timeout)))
+            with gevent.Timeout(self._connect_timeout):
+                return psycopg2.connect(self._dsn, options=f"-c statement_timeout={self._statement_timeout_ms}")
+        except gevent.Timeout:
+            raise StoreUnavailable(f"no PostgreSQL connection within {self._connect_timeout}s") from None
         except psycopg2.OperationalError as exc:
             raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}".strip()) from exc
 

@@ -6,8 +6,8 @@ def main() -> None:
 
     monkey.patch_all()  # first: before anything imports socket, ssl or threading
     from hn_runtime import run
-    from hn_yellow_client import discovery_from_env
     from hn_sso._service import SsoService
+    from hn_yellow_client import discovery_from_env
 
     run(SsoService(), discovery=discovery_from_env())
 

@@ -1,0 +1,124 @@
+"""Accounts and devices in PostgreSQL (through Pgpool)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import psycopg2
+
+from hn_datatier import PgPool
+from hn_idl.sso.ttypes import Account
+
+__all__ = ["Accounts", "StoredAccount", "NameTaken"]
+
+_COLUMNS = "a.account_id, a.display_name, a.guest, (extract(epoch from a.created_at) * 1000)::bigint, a.password_hash"
+
+
+class NameTaken(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredAccount:
+    account: Account
+    password_hash: str | None
+
+
+def _row(row: tuple[object, ...] | None) -> StoredAccount | None:
+    if row is None:
+        return None
+    account_id, name, guest, created_ms, password_hash = row
+    return StoredAccount(Account(int(account_id), str(name), bool(guest), int(created_ms)), password_hash)  # type: ignore[arg-type]
+
+
+class Accounts:
+    def __init__(self, pool: PgPool) -> None:
+        self._pool = pool
+
+    def by_name(self, name: str) -> StoredAccount | None:
+        # From the primary: a login right after registering must see the new account.
+        return _row(
+            self._pool.fetchone(
+                f"SELECT {_COLUMNS} FROM sso_accounts a WHERE lower(a.display_name) = lower(%s)", (name,), primary=True
+            )
+        )
+
+    def by_id(self, account_id: int) -> StoredAccount | None:
+        return _row(
+            self._pool.fetchone(f"SELECT {_COLUMNS} FROM sso_accounts a WHERE a.account_id = %s", (account_id,))
+        )
+
+    def by_device(self, device_id: str) -> StoredAccount | None:
+        return _row(
+            self._pool.fetchone(
+                f"SELECT {_COLUMNS} FROM sso_accounts a JOIN sso_devices d USING (account_id) WHERE d.device_id = %s",
+                (device_id,),
+                primary=True,
+            )
+        )
+
+    def create(self, name: str, password_hash: str, device_id: str | None) -> Account:
+        """A new account, or the device's guest account upgraded in place; NameTaken if taken."""
+        try:
+            with self._pool.transaction() as cur:
+                guest_id = None
+                if device_id:
+                    cur.execute(
+                        "SELECT a.account_id FROM sso_devices d JOIN sso_accounts a USING (account_id)"
+                        " WHERE d.device_id = %s AND a.guest FOR UPDATE OF a",
+                        (device_id,),
+                    )
+                    found = cur.fetchone()
+                    guest_id = found[0] if found else None
+                if guest_id is not None:
+                    cur.execute(
+                        "UPDATE sso_accounts a SET display_name = %s, password_hash = %s, guest = false"
+                        f" WHERE a.account_id = %s RETURNING {_COLUMNS}",
+                        (name, password_hash, guest_id),
+                    )
+                else:
+                    cur.execute(
+                        f"INSERT INTO sso_accounts AS a (display_name, password_hash) VALUES (%s, %s) RETURNING {_COLUMNS}",
+                        (name, password_hash),
+                    )
+                stored = _row(cur.fetchone())
+                assert stored is not None
+                if device_id and guest_id is None:
+                    cur.execute(
+                        "INSERT INTO sso_devices (device_id, account_id) VALUES (%s, %s)"
+                        " ON CONFLICT (device_id) DO UPDATE SET account_id = EXCLUDED.account_id",
+                        (device_id, stored.account.account_id),
+                    )
+                return stored.account
+        except psycopg2.errors.UniqueViolation as exc:
+            raise NameTaken(name) from exc
+
+    def create_guest(self, device_id: str) -> Account:
+        """The device's guest account, created on its first login (concurrent firsts agree)."""
+        try:
+            with self._pool.transaction() as cur:
+                cur.execute(
+                    f"INSERT INTO sso_accounts AS a (display_name, guest) VALUES (%s, true) RETURNING {_COLUMNS}",
+                    (f"guest-{secrets.token_hex(6)}",),
+                )
+                stored = _row(cur.fetchone())
+                assert stored is not None
+                cur.execute(
+                    "INSERT INTO sso_devices (device_id, account_id) VALUES (%s, %s)",
+                    (device_id, stored.account.account_id),
+                )
+                return stored.account
+        except psycopg2.errors.UniqueViolation:
+            existing = self.by_device(device_id)  # another instance created it a moment ago
+            if existing is None:
+                raise
+            return existing.account
+
+    def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        self._pool.execute(
+            "UPDATE sso_accounts SET password_hash = %s WHERE account_id = %s", (password_hash, account_id)
+        )
+
+    def logged_in(self, account_id: int) -> None:
+        self._pool.execute("UPDATE sso_accounts SET last_login_at = now() WHERE account_id = %s", (account_id,))

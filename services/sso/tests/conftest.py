@@ -1,0 +1,27 @@
+"""sso tests run against the real data tier (PostgreSQL behind Pgpool, Redis behind Twemproxy)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from hn_datatier import DataTier
+from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
+from hn_runtime.testing import RunningService, running
+from hn_sso import SsoService
+from hn_sso._service import SsoConfig
+
+
+def sso_config(tier: DataTier, **overrides: object) -> SsoConfig:
+    fields: dict[str, object] = dict(
+        pg_dsn=tier.env["HN_PG_DSN"], redis_url=tier.env["HN_REDIS_URL"], hash_profile="test"
+    )
+    fields.update(overrides)
+    return SsoConfig(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def sso(data_tier: DataTier) -> Iterator[RunningService]:  # noqa: F811 - the fixture above
+    with running(SsoService(sso_config(data_tier))) as svc:
+        yield svc
