@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import gevent
 import psycopg2
 import pytest
@@ -10,8 +12,8 @@ from conftest import sso_config
 
 from hn_datatier import DataTier
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode
-from hn_runtime import Session
-from hn_runtime.testing import RunningService, call_handler, capture_logs, running
+from hn_runtime import InternalError, Session
+from hn_runtime.testing import RunningService, call_handler, capture_logs, running, wait_for
 from hn_sso import SsoService
 
 
@@ -30,7 +32,15 @@ def test_register_login_validate_get_account(sso: RunningService) -> None:
     logged_in = client.login(user=name.lower(), passwd="my_dirty_secret")
     assert logged_in.account == registered.account
     assert client.validate(token=logged_in.token) == registered.account
-    assert client.get_account(account_id=registered.account.account_id) == registered.account
+    # get_account reads from any node: a brand-new account shows once replication caught up.
+    account_id = registered.account.account_id
+
+    def replicated() -> object:
+        with contextlib.suppress(SsoError, InternalError):
+            return client.get_account(account_id=account_id)
+        return None
+
+    assert wait_for(replicated, message="the account on the replica") == registered.account
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(sso: RunningService) -> None:

@@ -33,6 +33,7 @@ from hn_runtime._logging import configure_logging, get_logger
 from hn_runtime._run import run, serve
 from hn_runtime._server import Server
 from hn_runtime._service import Service
+from hn_runtime._throttle import LogThrottle
 from hn_runtime._wire import ErrorCode
 
 __version__ = "0.1.0"
@@ -50,6 +51,7 @@ __all__ = [
     "HNError",
     "Instance",
     "InternalError",
+    "LogThrottle",
     "Overloaded",
     "PushProxy",
     "Registration",

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from hn_datatier import PgPool, StoreUnavailable, apply_migrations, load_migrations, redis_from_url
 from hn_idl.sso import Sso  # pants: no-infer-dep (generated service module)
 from hn_idl.sso.ttypes import Account, Login, SsoError, SsoErrorCode
-from hn_runtime import Service, Session
+from hn_runtime import LogThrottle, Service, Session
 from hn_sso import __version__
 from hn_sso._accounts import Accounts, NameTaken
 from hn_sso._inputs import check_device, check_name, check_password, check_token
@@ -79,6 +79,7 @@ class SsoService(Service):
         self.accounts = Accounts(self._pool)
         redis = redis_from_url(self.config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self.sessions = Sessions(redis, ttl_s=self.config.token_ttl_s)
+        self._throttle = LogThrottle()
         self.limits = FailedLogins(
             redis,
             per_account=self.config.failed_logins_per_account,
@@ -107,7 +108,10 @@ class SsoService(Service):
 
     def _dependency_failed(self, dependency: str, exc: Exception) -> Any:
         DEPENDENCY_ERRORS.labels(dependency).inc()
-        self.log.error("dependency failed", dependency=dependency, error=f"{type(exc).__name__}: {exc}")
+        suppressed = self._throttle.allow(dependency)
+        if suppressed is not None:
+            error = f"{type(exc).__name__}: {exc}"
+            self.log.error("dependency failed", dependency=dependency, error=error, suppressed=suppressed)
         raise SsoError(code=SsoErrorCode.INTERNAL, message=f"{dependency} unavailable, try again")
 
     def _login(self, account: Account, kind: str) -> Login:
@@ -183,6 +187,7 @@ class SsoService(Service):
         return account
 
     def on_get_account(self, session: Session, request: Any) -> Account:
+        # Read from any node (Pgpool balances): an account made a moment ago may not be there yet.
         stored = self._guarded(lambda: self.accounts.by_id(request.account_id))
         if stored is None:
             raise SsoError(code=SsoErrorCode.NO_SUCH_ACCOUNT, message=f"no account {request.account_id}")
