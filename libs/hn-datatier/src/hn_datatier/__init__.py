@@ -13,6 +13,7 @@ Importing this package loads only the standard library (psycopg2 and redis load 
 gevent entry point may import it before patching.
 """
 
+from hn_datatier._batch import GetBatcher
 from hn_datatier._client import redis_client, redis_from_url
 from hn_datatier._launcher import DataTier, DataTierConfig, PgNode, RedisNode, Shard, find_pg_bin_dir
 from hn_datatier._migrate import Migration, apply_migrations, load_migrations
@@ -25,6 +26,7 @@ from hn_datatier._twemproxy import TwemproxyServer, parse_servers, render_config
 __version__ = "0.1.0"
 
 __all__ = [
+    "GetBatcher",
     # PostgreSQL client side (_pg, _migrate: written with the sso service)
     "Migration",
     "PgPool",

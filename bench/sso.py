@@ -1,0 +1,135 @@
+"""sso benchmark: login throughput per instance, event-loop responsiveness while hashing, validate rate.
+
+    ./pants run bench/sso.py -- --json [--seconds 5]
+
+Starts a data tier (PostgreSQL+Pgpool, Redis+Sentinel+Twemproxy) and one sso process per hash
+profile; the load comes from this process. Prints:
+  logins_per_s_<profile>      password logins/s one instance completes (50 in flight)
+  loop_lag_p99_ms             p99 of `health` round trips (one every 10 ms) while 50 logins hash at
+                              once with the production profile: what everyone else waits behind
+  validate_per_s              token validations/s one instance answers (100 in flight)
+Targets: loop_lag_p99_ms < 20; validate_per_s >= 5000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@contextmanager
+def sso_process(env: dict[str, str], profile: str) -> Iterator[str]:
+    workdir = tempfile.mkdtemp(prefix="hn-bench-sso-")
+    ready = os.path.join(workdir, "ready.json")
+    child_env = dict(os.environ, **env, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    child_env.update(HN_READY_FILE=ready, HN_SSO_HASH_PROFILE=profile, HN_LOG_LEVEL="warning", HN_METRICS_PORT="-1")
+    # Failed-login limits would throttle the benchmark itself.
+    child_env.update(HN_SSO_FAILED_LOGINS_PER_ADDRESS="1000000000", HN_SSO_FAILED_LOGINS_PER_ACCOUNT="1000000000")
+    proc = subprocess.Popen([sys.executable, "-m", "hn_sso"], env=child_env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(ready):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("sso did not start")
+            time.sleep(0.05)
+        with open(ready) as fh:
+            yield json.load(fh)["endpoints"]["rep"]
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def run_for(seconds: float, concurrency: int, call: Callable[[int], Any]) -> float:
+    import gevent
+
+    done = [0]
+    stop = time.perf_counter() + seconds
+
+    def worker(k: int) -> None:
+        while time.perf_counter() < stop:
+            call(k)
+            done[0] += 1
+
+    started = time.perf_counter()
+    gevent.joinall([gevent.spawn(worker, k) for k in range(concurrency)], raise_error=True)
+    return done[0] / (time.perf_counter() - started)
+
+
+def measure(env: dict[str, str], profile: str, seconds: float) -> dict[str, Any]:
+    import gevent
+
+    from hn_runtime import get_service
+
+    result: dict[str, Any] = {}
+    with sso_process(env, profile) as endpoint:
+        sso = get_service("sso", endpoints=[endpoint], timeout=60)
+        users = [f"bench{profile[0]}{os.getpid() % 10000}n{k}" for k in range(50)]
+        for user in users:
+            sso.register(user=user, passwd="benchmark-password")
+
+        def login(k: int) -> None:
+            sso.login(user=users[k], passwd="benchmark-password")
+
+        result[f"logins_per_s_{profile}"] = round(run_for(seconds, 50, login), 1)
+        if profile == "production":
+            lag: list[float] = []
+            busy = [True]
+
+            def probe() -> None:
+                while busy[0]:
+                    t = time.perf_counter()
+                    sso.health()
+                    lag.append((time.perf_counter() - t) * 1000)
+                    gevent.sleep(0.01)
+
+            prober = gevent.spawn(probe)
+            run_for(seconds, 50, login)
+            busy[0] = False
+            prober.join()
+            result["loop_lag_p50_ms"] = round(_pct(lag, 0.5), 2)
+            result["loop_lag_p99_ms"] = round(_pct(lag, 0.99), 2)
+        else:
+            tokens = [sso.login(user=u, passwd="benchmark-password").token for u in users]
+            result["validate_per_s"] = round(run_for(seconds, 100, lambda k: sso.validate(token=tokens[k % 50])))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+
+    from gevent import monkey
+
+    monkey.patch_all()
+
+    from hn_datatier import DataTier, DataTierConfig
+
+    result: dict[str, Any] = {}
+    with DataTier(DataTierConfig()) as tier:
+        for profile in ("test", "production"):
+            result.update(measure(tier.env, profile, args.seconds))
+    result["targets_met"] = result["loop_lag_p99_ms"] < 20 and result["validate_per_s"] >= 5000
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>22}: {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Coalesce Redis GETs: every GET asked for in one turn of the gevent loop goes out as one MGET.
+
+A hot read path (sso's `validate`, the broker's session lookups) issues thousands of single-key
+GETs a second from many greenlets; each costs a full redis-py round of pool checkout, packing,
+a Twemproxy hop and parsing. Batched, those costs are paid once per turn. Twemproxy splits an
+MGET over its shards and reassembles the answer, so keys need no common hash tag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+from gevent.event import AsyncResult
+
+__all__ = ["GetBatcher"]
+
+
+class GetBatcher:
+    def __init__(self, redis: Any, *, max_batch: int = 256) -> None:
+        self._redis = redis
+        self._max_batch = max_batch
+        self._pending: list[tuple[str, AsyncResult]] = []
+        self._flush_scheduled = False
+
+    def get(self, key: str) -> Any:
+        """The value of `key` (or None); raises what the MGET raised."""
+        result: AsyncResult = AsyncResult()
+        self._pending.append((key, result))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            gevent.get_hub().loop.run_callback(self._start_flush)
+        return result.get()
+
+    def _start_flush(self) -> None:
+        # Runs in the hub, which may not block: the MGET itself runs in a greenlet.
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        for start in range(0, len(pending), self._max_batch):
+            gevent.spawn(self._flush, pending[start : start + self._max_batch])
+
+    def _flush(self, batch: list[tuple[str, AsyncResult]]) -> None:
+        try:
+            values = self._redis.mget([key for key, _ in batch])
+        except BaseException as exc:  # noqa: BLE001 - every waiter hears about the failure
+            for _, result in batch:
+                result.set_exception(exc)
+            return
+        for (_, result), value in zip(batch, values, strict=False):
+            result.set(value)
