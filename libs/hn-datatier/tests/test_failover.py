@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import psycopg2
 import pytest
-from _helpers import logs, metric
 
 from hn_datatier import DataTier, port_is_free
 from hn_datatier.testing import kill_redis_master, no_process_left, start_data_tier
 from hn_runtime.testing import time_factor, wait_for
+
+from _helpers import logs, metric
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 

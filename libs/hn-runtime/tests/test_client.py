@@ -6,7 +6,6 @@ import contextlib
 
 import gevent
 import pytest
-from _runtime_helpers import all_connected, client_retries, gated, join_all, metric, pending_calls, scaled, served
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
 from hn_runtime import (
@@ -20,6 +19,8 @@ from hn_runtime import (
 from hn_runtime._client import close_all
 from hn_runtime.testing import running, wait_for
 from hn_runtime.testing.echo import EchoService
+
+from _runtime_helpers import all_connected, client_retries, gated, join_all, metric, pending_calls, scaled, served
 
 
 @contextlib.contextmanager

@@ -6,12 +6,13 @@ import re
 
 import gevent
 import pytest
-from _runtime_helpers import scaled
 
 from hn_runtime import Session
 from hn_runtime._context import _current
 from hn_runtime.testing import call_handler, running
 from hn_runtime.testing.echo import EchoService
+
+from _runtime_helpers import scaled
 
 TRACE = re.compile(r"^[0-9a-f]{16}$")
 

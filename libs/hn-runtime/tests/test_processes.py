@@ -9,13 +9,14 @@ import urllib.request
 import gevent
 import gevent.event
 import pytest
-from _runtime_helpers import all_connected, client_retries, join_all, pending_calls, scaled
 from prometheus_client.parser import text_string_to_metric_families
 
 from hn_idl.echo.ttypes import Refused
 from hn_runtime import Draining, ServiceUnavailable, StaticDirectory, get_service
 from hn_runtime.testing import running, spawn_service, time_factor, wait_for
 from hn_runtime.testing.echo import EchoService
+
+from _runtime_helpers import all_connected, client_retries, join_all, pending_calls, scaled
 
 ECHO = "hn_runtime.testing.echo"
 

@@ -6,12 +6,13 @@ import contextlib
 
 import gevent
 import pytest
-from _runtime_helpers import gated, scaled
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
 from hn_runtime import ServiceUnavailable, StaticDirectory, get_service
 from hn_runtime.testing import running, wait_for
 from hn_runtime.testing.echo import EchoService
+
+from _runtime_helpers import gated, scaled
 
 
 def test_pushed_work_is_all_done_in_order():

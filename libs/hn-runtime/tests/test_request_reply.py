@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gevent
 import pytest
-from _runtime_helpers import join_all
 
 from hn_runtime import Service
 from hn_runtime.testing import running
 from hn_runtime.testing.echo import EchoService
+
+from _runtime_helpers import join_all
 
 
 @pytest.fixture

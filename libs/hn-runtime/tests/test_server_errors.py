@@ -8,17 +8,6 @@ import re
 
 import gevent
 import pytest
-from _runtime_helpers import (
-    args_body,
-    assert_still_serving,
-    gated,
-    now_ms,
-    protocol_errors,
-    raw_dealer,
-    request_head,
-    scaled,
-    served,
-)
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
 from hn_idl.echo.ttypes import Refused
@@ -35,6 +24,18 @@ from hn_runtime import (
 from hn_runtime._wire import ERROR, REPLY, Envelope, encode_envelope
 from hn_runtime.testing import capture_logs, running, wait_for
 from hn_runtime.testing.echo import EchoService
+
+from _runtime_helpers import (
+    args_body,
+    assert_still_serving,
+    gated,
+    now_ms,
+    protocol_errors,
+    raw_dealer,
+    request_head,
+    scaled,
+    served,
+)
 
 TRACE = re.compile(r"^[0-9a-f]{16}$")
 

@@ -7,14 +7,15 @@ import contextlib
 import gevent
 import psycopg2
 import pytest
-from _sso_names import fresh
-from conftest import sso_config
 
 from hn_datatier import DataTier
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime import InternalError, Session
 from hn_runtime.testing import RunningService, call_handler, capture_logs, running, wait_for
 from hn_sso import SsoService
+
+from _sso_names import fresh
+from conftest import sso_config
 
 
 def code_of(call: object) -> int:

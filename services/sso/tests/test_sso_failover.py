@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterator
 
 import gevent
 import pytest
-from _sso_names import fresh
-from conftest import sso_config
 
 from hn_datatier import DataTier
 from hn_datatier.testing import kill_redis_master
@@ -22,6 +20,9 @@ from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime import HNError
 from hn_runtime.testing import RunningService, running, wait_for
 from hn_sso import SsoService
+
+from _sso_names import fresh
+from conftest import sso_config
 
 pytestmark = pytest.mark.chaos
 
