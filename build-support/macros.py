@@ -14,10 +14,12 @@ def _package(dist_name, version, description, idl, idl_dependencies, entry_point
     )
 
 
-def hn_sources(*, idl=True, dependencies=()):
-    """<package>/src/BUILD: the importable code (source roots are found from BUILD locations)."""
-    # Package data: the typing marker, SQL migrations, configuration templates.
-    resources(name="data", sources=["**/py.typed", "**/migrations/*.sql", "**/templates/*"])
+def hn_sources(*, idl=True, data=(), dependencies=()):
+    """<package>/src/BUILD: the importable code (source roots are found from BUILD locations).
+
+    data: globs of package data beyond the typing marker (SQL migrations, config templates).
+    """
+    resources(name="data", sources=["**/py.typed"] + list(data))
     python_sources(
         name="src",
         sources=["**/*.py"],

@@ -10,15 +10,8 @@ from hn_datatier import DataTier
 from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
 from hn_runtime.testing import RunningService, running
 from hn_sso import SsoService
-from hn_sso._service import SsoConfig
 
-
-def sso_config(tier: DataTier, **overrides: object) -> SsoConfig:
-    fields: dict[str, object] = dict(
-        pg_dsn=tier.env["HN_PG_DSN"], redis_url=tier.env["HN_REDIS_URL"], hash_profile="test"
-    )
-    fields.update(overrides)
-    return SsoConfig(**fields)  # type: ignore[arg-type]
+from _sso_support import sso_config
 
 
 @pytest.fixture

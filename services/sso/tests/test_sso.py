@@ -14,8 +14,7 @@ from hn_runtime import InternalError, Session
 from hn_runtime.testing import RunningService, call_handler, capture_logs, running, wait_for
 from hn_sso import SsoService
 
-from _sso_names import fresh
-from conftest import sso_config
+from _sso_support import fresh, sso_config
 
 
 def code_of(call: object) -> int:

@@ -21,8 +21,7 @@ from hn_runtime import HNError
 from hn_runtime.testing import RunningService, running, wait_for
 from hn_sso import SsoService
 
-from _sso_names import fresh
-from conftest import sso_config
+from _sso_support import fresh, sso_config
 
 pytestmark = pytest.mark.chaos
 

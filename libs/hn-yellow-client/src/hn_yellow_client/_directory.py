@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import gevent
 
@@ -27,12 +27,26 @@ def _instance(info: InstanceInfo) -> Instance:
     )
 
 
+def merge(views: Iterable[Iterable[InstanceInfo]]) -> list[InstanceInfo]:
+    """One entry per instance from several yellows' views: the newest news wins.
+
+    Newest: the higher heartbeat counter, and on a tie the graver state (a yellow that marked an
+    instance down saw the same last beat as one that has not swept yet).
+    """
+    best: dict[str, InstanceInfo] = {}
+    for view in views:
+        for info in view:
+            current = best.get(info.instance_id)
+            rank = (info.beat or 0, _RANK.get(info.state, 2))
+            if current is None or rank > (current.beat or 0, _RANK.get(current.state, 2)):
+                best[info.instance_id] = info
+    return [best[iid] for iid in sorted(best)]
+
+
 class YellowDirectory:
     """Follows all configured yellows and merges their views.
 
-    Each instance's newest news wins: the higher heartbeat counter, and on a tie the graver
-    state (a yellow that marked an instance down saw the same last beat as one that did not yet).
-    With every yellow unreachable the merged view stays as it was last known.
+    Views merge by `merge`; with every yellow unreachable the merged view stays as last known.
     """
 
     def __init__(self, addresses: Sequence[str]) -> None:
@@ -43,16 +57,7 @@ class YellowDirectory:
         self.views = [YellowView(address, self._changed) for address in addresses]
 
     def _merge(self, service: str) -> list[Instance]:
-        best: dict[str, InstanceInfo] = {}
-        for view in self.views:
-            for info in view.instances(service):
-                current = best.get(info.instance_id)
-                if current is None or (info.beat or 0, _RANK.get(info.state, 2)) > (
-                    current.beat or 0,
-                    _RANK.get(current.state, 2),
-                ):
-                    best[info.instance_id] = info
-        return [_instance(best[iid]) for iid in sorted(best)]
+        return [_instance(info) for info in merge(view.instances(service) for view in self.views)]
 
     def _changed(self, services: set[str]) -> None:
         for service in services:
