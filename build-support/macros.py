@@ -87,3 +87,15 @@ LIB_DEPENDENCY_RULES = (
     "//conftest.py",
     "!*",
 )
+
+# Client SDKs (clients/): their own code, libs/, third-party requirements and service IDL.
+CLIENT_DEPENDENCY_RULES = (
+    "*",
+    "//clients/**",
+    "//libs/**",
+    "//3rdparty/**",
+    "//services/*/idl/**",
+    "//services/*:idl",
+    "//conftest.py",
+    "!*",
+)

@@ -9,6 +9,6 @@ scripts/install-system-packages.sh
 
 ./pants lint ::
 # Type-check the libraries' code (tests are exercised by running them).
-./pants --filter-address-regex='^libs/[^/]+/src' check libs::
+./pants --filter-address-regex='^(libs|clients)/[^/]+(/[^/]+)?/src' check libs:: clients::
 ./pants test ::
 scripts/smoke-pex.sh sso

@@ -1,5 +1,6 @@
 /**
- * The broker's control interface (its client protocol is idl/client.thrift, with the Edge issue).
+ * The broker's own methods: `resume` for game clients, `deliver` and `bound` for services (through
+ * libs/hn-edge). The game-client protocol itself is client.thrift.
  */
 include "hn_runtime.thrift"
 
@@ -8,5 +9,27 @@ namespace py hn_idl.broker
 /** The version of the game-client protocol brokers speak; brokerlist publishes it. */
 const string PROTOCOL_VERSION = "0.1.0"
 
+struct Resumed {
+  1: i64 account_id
+  2: string display_name
+  /** Pushes sent while the client was away, delivered right after this reply. */
+  3: i32 pushes_waiting
+}
+
+exception BrokerError {
+  /** a client.ClientError */
+  1: i32 code
+  2: string message
+}
+
+/** What game clients may send, by method: see hn-edge's route kinds. */
+const map<string, string> CLIENT_ROUTES = {"resume": "resume"}
+
 service Broker extends hn_runtime.Runtime {
+  /** Reattach this connection to the session of `token` after a reconnect (to any broker). */
+  Resumed resume(1: required string token) throws (1: BrokerError error)
+  /** A push for a session connected to this broker (or kept for it, if it just left). */
+  oneway void deliver(1: required string session_id, 2: required binary packet)
+  /** The session's state for `family` now lives on `instance_id` ("" when it no longer does). */
+  oneway void bound(1: required string session_id, 2: required string family, 3: string instance_id)
 }

@@ -45,6 +45,18 @@ struct Login {
 
 const set<string> IDEMPOTENT = ["validate", "get_account", "logout"]
 
+/**
+ * What game clients may send through a broker (hn-edge route kinds): "login" methods are open
+ * before login and their Login result opens the session; "logout" closes it. validate and
+ * get_account are for services only.
+ */
+const map<string, string> CLIENT_ROUTES = {
+  "register": "login",
+  "login": "login",
+  "guest_login": "login",
+  "logout": "logout",
+}
+
 service Sso extends hn_runtime.Runtime {
   /** Create an account, or upgrade the guest account of `device_id`; logs it in. */
   Login register(1: required string user, 2: required string passwd, 3: optional string device_id)

@@ -33,8 +33,10 @@ from hn_runtime._logging import configure_logging, get_logger
 from hn_runtime._run import run, serve
 from hn_runtime._server import Server
 from hn_runtime._service import Service
+from hn_runtime._stats import RequestStats, StatsFamily, stats_family
 from hn_runtime._throttle import LogThrottle
 from hn_runtime._wire import ErrorCode
+from hn_runtime._workers import Workers
 
 __version__ = "0.1.0"
 
@@ -56,6 +58,7 @@ __all__ = [
     "PushProxy",
     "Registration",
     "RemoteError",
+    "RequestStats",
     "RuntimeConfig",
     "Server",
     "Service",
@@ -63,10 +66,12 @@ __all__ = [
     "ServiceUnavailable",
     "Session",
     "StaticDirectory",
+    "StatsFamily",
     "Subscription",
     "Unauthenticated",
     "Unimplemented",
     "UnknownMethod",
+    "Workers",
     "UP",
     "configure_logging",
     "current_session",
@@ -78,5 +83,6 @@ __all__ = [
     "serve",
     "set_default_directory",
     "set_identity",
+    "stats_family",
     "subscribe",
 ]

@@ -100,8 +100,14 @@ class _Pool:
                 conn.close()
         self._retiring = keep
 
-    def pick(self, exclude: set[str]) -> Connection | None:
-        """Least outstanding requests among connected instances; a connecting one if none is."""
+    def pick(self, exclude: set[str], only: str | None = None) -> Connection | None:
+        """Least outstanding requests among connected instances; a connecting one if none is.
+
+        `only`: that instance or nothing (dynamic routing to the one holding a session's state).
+        """
+        if only is not None:
+            pinned = self._conns.get(only)
+            return pinned if pinned is not None and only not in exclude else None
         if self._retiring:
             self._reap()
         best: Connection | None = None
@@ -229,11 +235,13 @@ class ServiceProxy:
         trace_id: str | None = None,
         timeout: float | None = None,
         client: str | None = None,
+        instance_id: str | None = None,
     ) -> bytes:
         """Send an encoded `<method>_args` body, return the encoded `<method>_result` body.
 
         The broker's path: it forwards client bodies without decoding them, stamping the
-        session and the client's address.
+        session and the client's address. `instance_id` pins the call to that one instance;
+        if it is gone, ServiceUnavailable (no other instance holds what it held).
         """
         session = current_session()
         now = time.time()
@@ -262,12 +270,20 @@ class ServiceProxy:
                     method=method.name,
                     trace_id=trace_id,
                 )
-            conn = pool.pick(tried)
+            conn = pool.pick(tried, instance_id)
             if conn is None:
                 if last_error is not None:
                     raise last_error
                 raise ServiceUnavailable(
-                    f"no live instance of {self.service!r}" if pool.size == 0 else "no instance could take the call",
+                    (
+                        f"instance {instance_id} of {self.service!r} is gone"
+                        if instance_id is not None
+                        else (
+                            f"no live instance of {self.service!r}"
+                            if pool.size == 0
+                            else "no instance could take the call"
+                        )
+                    ),
                     service=self.service,
                     method=method.name,
                     trace_id=trace_id,
@@ -352,22 +368,24 @@ class PushProxy:
             raise AttributeError(f"{self.idl.thrift_name} has no method {name!r}")
 
         def push(*args: Any, **kwargs: Any) -> None:
-            self._push(method, encode(method.args_cls(*args, **kwargs), method.args_spec))
+            self.push_raw(method, encode(method.args_cls(*args, **kwargs), method.args_spec))
 
         setattr(self, name, push)
         return push
 
-    def _push(self, method: Method, body: bytes) -> None:
+    def push_raw(self, method: Method, body: bytes, *, instance_id: str | None = None) -> None:
+        """Push an encoded `<method>_args` body; `instance_id` pins it to that instance."""
         session = current_session()
         trace_id = session.trace_id if session is not None else new_trace_id()
         tried: set[str] = set()
         deadline = time.time() + self._connect_timeout
         while True:
-            conn = self._pool.pick(tried)
+            conn = self._pool.pick(tried, instance_id)
             if conn is None:
-                raise ServiceUnavailable(
-                    f"no connected instance of {self.service!r} to push to", service=self.service, method=method.name
+                where = (
+                    f"instance {instance_id} of {self.service!r}" if instance_id else f"instance of {self.service!r}"
                 )
+                raise ServiceUnavailable(f"no connected {where} to push to", service=self.service, method=method.name)
             if conn.state != UP and not conn.wait_up(max(0.0, min(deadline - time.time(), 1.0))):
                 tried.add(conn.instance.instance_id)
                 continue

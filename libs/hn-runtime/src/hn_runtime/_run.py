@@ -58,6 +58,7 @@ def serve(
         http.start()
         http_servers.append(http)
         endpoints["http"] = f"{config.advertise_host}:{http.server_port}"
+    endpoints.update(service.endpoints())
     server.endpoints.update(endpoints)
     registration = None
     if discovery is not None:

@@ -53,6 +53,10 @@ class Service:
             raise RuntimeError(f"{self.name}: publish() before the server started")
         self.server.publish(topic, event)
 
+    def endpoints(self) -> dict[str, str]:
+        """Endpoints of its own to register besides the runtime's (a broker's "client" port)."""
+        return {}
+
     def http_app(self) -> Any:
         """A WSGI app this service serves on its own HTTP port (HN_HTTP_PORT), or None."""
         return None

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-__all__ = ["RequestStats", "LATENCY_BUCKETS", "server_stats", "client_stats"]
+__all__ = ["RequestStats", "StatsFamily", "LATENCY_BUCKETS", "server_stats", "client_stats", "stats_family"]
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -49,11 +49,16 @@ class RequestStats:
         return self.counts.get((method, outcome), 0)
 
 
-class _StatsCollector(Collector):
+class StatsFamily(Collector):
+    """`<prefix>requests_total{service,method,outcome}` and `<prefix>request_duration_seconds`."""
+
     def __init__(self, prefix: str, what: str) -> None:
         self._prefix = prefix
         self._what = what
         self.by_service: dict[str, RequestStats] = {}
+
+    def for_service(self, service: str) -> RequestStats:
+        return self.by_service.setdefault(service, RequestStats())
 
     def collect(self) -> Iterator[Metric]:
         counter = CounterMetricFamily(
@@ -79,15 +84,26 @@ class _StatsCollector(Collector):
         yield histogram
 
 
-_server = _StatsCollector("hn_", "Requests a server handled")
-_client = _StatsCollector("hn_client_", "Calls this process made to other services")
-REGISTRY.register(_server)
-REGISTRY.register(_client)
+_families: dict[str, StatsFamily] = {}
+
+
+def stats_family(prefix: str, what: str) -> StatsFamily:
+    """A family of request figures exported as `<prefix>requests_total` and a histogram
+    (e.g. the broker's per-message-type figures); created once per prefix."""
+    family = _families.get(prefix)
+    if family is None:
+        family = _families[prefix] = StatsFamily(prefix, what)
+        REGISTRY.register(family)
+    return family
+
+
+_server = stats_family("hn_", "Requests a server handled")
+_client = stats_family("hn_client_", "Calls this process made to other services")
 
 
 def server_stats(service: str) -> RequestStats:
-    return _server.by_service.setdefault(service, RequestStats())
+    return _server.for_service(service)
 
 
 def client_stats(service: str) -> RequestStats:
-    return _client.by_service.setdefault(service, RequestStats())
+    return _client.for_service(service)

@@ -1,13 +1,56 @@
-"""The broker service: handlers for the methods of `idl/broker.thrift`."""
+"""The broker service: game clients on TCP, the logic layer on ZeroMQ, and the two in between."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hn_broker import __version__
-from hn_idl.broker import Broker  # pants: no-infer-dep (generated service module)
-from hn_runtime import Service
+from hn_broker._broker import Broker
+from hn_broker._config import BrokerConfig
+from hn_datatier import redis_from_url
+from hn_idl.broker import Broker as BrokerIdl  # pants: no-infer-dep (generated service module)
+from hn_runtime import Directory, Service, Session
+
+__all__ = ["BrokerService"]
 
 
 class BrokerService(Service):
     name = "broker"
-    idl = Broker
+    idl = BrokerIdl
     version = __version__
+
+    def __init__(self, config: BrokerConfig | None = None, *, directory: Directory | None = None) -> None:
+        super().__init__()
+        self.config = config or BrokerConfig.from_env()
+        if not self.config.redis_url:
+            raise RuntimeError("the broker needs HN_REDIS_URL (Twemproxy): sessions and bindings live there")
+        self._directory = directory
+        self.broker: Broker | None = None
+
+    def on_start(self) -> None:
+        assert self.server is not None
+        redis = redis_from_url(self.config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.broker = Broker(self.config, instance_id=self.server.instance, redis=redis, directory=self._directory)
+        self.broker.start()
+
+    def on_stop(self) -> None:
+        if self.broker is not None:
+            self.broker.stop()
+
+    def endpoints(self) -> dict[str, str]:
+        assert self.broker is not None
+        host = self.config.public_host or self.config.bind_host
+        return {"client": f"{host}:{self.broker.port}"}
+
+    def load(self) -> float:
+        return 0.0 if self.broker is None else self.broker.load()
+
+    # -- from services (through hn_edge) -----------------------------------------------------
+
+    def on_deliver(self, session: Session, request: Any) -> None:
+        assert self.broker is not None
+        self.broker.deliver(request.session_id, request.packet)
+
+    def on_bound(self, session: Session, request: Any) -> None:
+        assert self.broker is not None
+        self.broker.bound(request.session_id, request.family, request.instance_id or "")

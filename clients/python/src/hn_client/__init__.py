@@ -1,0 +1,7 @@
+"""hn-client: the HighNoon game-client SDK for Python (bots, end-to-end tests, examples)."""
+
+from hn_client._client import BrokerRejected, ConnectionLost, GameClient, fetch_brokers
+from hn_client._connection import BrokerConnection
+
+__version__ = "0.1.0"
+__all__ = ["BrokerConnection", "BrokerRejected", "ConnectionLost", "GameClient", "fetch_brokers"]

@@ -1,0 +1,47 @@
+"""The platform in one test process: yellow, sso, brokers and brokerlist wired by yellow, on a data tier."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from hn_broker import BrokerService
+from hn_broker._config import BrokerConfig
+from hn_brokerlist import BrokerlistService
+from hn_datatier import DataTier
+from hn_runtime.testing import RunningService, running, wait_for
+from hn_sso import SsoService
+from hn_sso._service import SsoConfig
+from hn_yellow._service import YellowService
+from hn_yellow_client import YellowDiscovery
+
+
+@dataclass
+class Platform:
+    tier: DataTier
+    yellow: RunningService
+    discovery: YellowDiscovery
+    brokerlist_url: str
+    brokers: list[RunningService] = field(default_factory=list)
+
+    def live(self, service: str) -> int:
+        return len([i for i in self.discovery.directory.instances(service) if i.state == "up"])
+
+
+@contextlib.contextmanager
+def platform_on(tier: DataTier, *, brokers: int = 1, **broker_options: object) -> Iterator[Platform]:
+    with contextlib.ExitStack() as stack:
+        yellow = stack.enter_context(running(YellowService()))
+        discovery = YellowDiscovery([yellow.endpoints["rep"]])
+        stack.callback(discovery.directory.close)
+        sso_config = SsoConfig(pg_dsn=tier.env["HN_PG_DSN"], redis_url=tier.env["HN_REDIS_URL"], hash_profile="test")
+        stack.enter_context(running(SsoService(sso_config), discovery=discovery))
+        broker_config = BrokerConfig(redis_url=tier.env["HN_REDIS_URL"], **broker_options)  # type: ignore[arg-type]
+        started = [
+            stack.enter_context(running(BrokerService(broker_config), discovery=discovery)) for _ in range(brokers)
+        ]
+        brokerlist = stack.enter_context(running(BrokerlistService(), discovery=discovery))
+        platform = Platform(tier, yellow, discovery, f"http://{brokerlist.endpoints['http']}/", started)
+        wait_for(lambda: platform.live("sso") == 1 and platform.live("broker") == brokers, message="the platform up")
+        yield platform

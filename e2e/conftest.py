@@ -1,0 +1,18 @@
+"""Fixtures for the end-to-end tests (the platform itself is assembled in _platform.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from hn_datatier import DataTier
+from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
+
+from _platform import Platform, platform_on
+
+
+@pytest.fixture
+def platform(data_tier: DataTier) -> Iterator[Platform]:  # noqa: F811 - the fixture above
+    with platform_on(data_tier) as p:
+        yield p

@@ -1,0 +1,25 @@
+"""hn-edge: the contract between services and the edge (brokers) about game clients.
+
+- `load_routes` / `Route`: which "service.method" messages clients may send, from the
+  services' IDL `CLIENT_ROUTES` tables.
+- `Edge`: a service pushes events to a session and binds a session to itself (dynamic routing).
+- `SessionState`: the shared Redis state brokers and services agree on.
+"""
+
+from hn_edge._edge import Edge
+from hn_edge._routes import BOUND, LOGIN, LOGOUT, RESUME, SESSION, Route, load_routes, parse_kind
+from hn_edge._state import SessionState
+
+__version__ = "0.1.0"
+__all__ = [
+    "BOUND",
+    "LOGIN",
+    "LOGOUT",
+    "RESUME",
+    "SESSION",
+    "Edge",
+    "Route",
+    "SessionState",
+    "load_routes",
+    "parse_kind",
+]

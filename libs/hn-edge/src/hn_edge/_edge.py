@@ -1,0 +1,83 @@
+"""What services do with game clients' sessions: push them events, bind them to an instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hn_edge._state import SessionState
+from hn_idl.client.constants import PACKET_VERSION
+from hn_idl.client.ttypes import Packet, PacketKind
+from hn_runtime import HNError, current_session, get_logger, get_service
+from hn_runtime.wire import encode, load_idl, spec_of
+
+__all__ = ["Edge"]
+
+_log = get_logger("hn.edge")
+_PACKET = spec_of(Packet)
+
+
+class Edge:
+    """A service's handle on the edge.
+
+        edge = Edge(redis, instance_id=server.instance)
+        edge.push(session_id, "match.match_found", MatchFound(...))   # to the player's client
+        edge.bind(session_id, "duel")                                   # duel_* now come here
+
+    A push reaches the broker holding the session at once; if the client is away (between a
+    disconnect and its resume) it waits in the session's mailbox for `mailbox_ttl_s` seconds.
+    """
+
+    def __init__(self, redis: Any, *, instance_id: str, state: SessionState | None = None) -> None:
+        self.state = state or SessionState(redis)
+        self.instance_id = instance_id
+        self._broker = get_service("broker", "PUSH")
+        methods = load_idl("broker").methods
+        self._deliver = methods["deliver"]
+        self._bound = methods["bound"]
+
+    def push(self, session_id: str, kind: str, event: Any) -> None:
+        """Send `event` (a struct of the caller's IDL) to the session's client as a `kind` push."""
+        session = current_session()
+        packet = encode(
+            Packet(
+                version=PACKET_VERSION,
+                kind=PacketKind.PUSH,
+                type=kind,
+                seq=0,
+                trace_id=session.trace_id if session is not None else None,
+                body=encode(event, spec_of(event.__class__)),
+            ),
+            _PACKET,
+        )
+        broker = self.state.broker_of(session_id)
+        if broker is not None:
+            body = encode(self._deliver.args_cls(session_id=session_id, packet=packet), self._deliver.args_spec)
+            try:
+                self._broker.push_raw(self._deliver, body, instance_id=broker)
+                return
+            except HNError as exc:
+                _log.info("session's broker unreachable, keeping the push", session_id=session_id, error=str(exc))
+        self.state.stash(session_id, packet)
+
+    def bind(self, session_id: str, family: str) -> None:
+        """Route this session's `family` messages to this instance, on every broker."""
+        self.state.bind(session_id, family, self.instance_id)
+        self._tell_broker(session_id, family, self.instance_id)
+
+    def unbind(self, session_id: str, family: str) -> None:
+        self.state.unbind(session_id, family, self.instance_id)
+        self._tell_broker(session_id, family, "")
+
+    def _tell_broker(self, session_id: str, family: str, instance_id: str) -> None:
+        # The broker holding the session caches its bindings, to route without a lookup and to
+        # tell the client at once when the bound instance dies.
+        broker = self.state.broker_of(session_id)
+        if broker is None:
+            return
+        body = encode(
+            self._bound.args_cls(session_id=session_id, family=family, instance_id=instance_id), self._bound.args_spec
+        )
+        try:
+            self._broker.push_raw(self._bound, body, instance_id=broker)
+        except HNError as exc:
+            _log.info("session's broker unreachable for a binding", session_id=session_id, error=str(exc))

@@ -1,0 +1,85 @@
+"""The edge's shared state in Redis (through Twemproxy: single-key commands only).
+
+    hn:sess:<sid>:broker   -> the broker instance holding the session's connection   (TTL)
+    hn:sess:<sid>:bind     -> hash: message family -> instance holding that state     (TTL)
+    hn:sess:<sid>:mailbox  -> list of encoded client Packets waiting for a reconnect (TTL)
+
+Every broker routes alike because they read the same keys; a session's keys share the
+{sid}-free prefix only by convention: nothing here needs two keys at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SessionState"]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class SessionState:
+    def __init__(
+        self, redis: Any, *, session_ttl_s: int = 3600, mailbox_ttl_s: int = 60, mailbox_max: int = 200
+    ) -> None:
+        self.redis = redis
+        self.session_ttl_s = session_ttl_s
+        self.mailbox_ttl_s = mailbox_ttl_s
+        self.mailbox_max = mailbox_max
+
+    # -- which broker holds a session --------------------------------------------------------
+
+    def attach(self, session_id: str, broker: str) -> None:
+        self.redis.set(f"hn:sess:{session_id}:broker", broker, ex=self.session_ttl_s)
+
+    def detach(self, session_id: str, broker: str) -> None:
+        """Forget the session's broker, unless another broker took the session meanwhile."""
+        key = f"hn:sess:{session_id}:broker"
+        current = self.redis.get(key)
+        if current is not None and _text(current) == broker:
+            self.redis.delete(key)
+
+    def broker_of(self, session_id: str) -> str | None:
+        value = self.redis.get(f"hn:sess:{session_id}:broker")
+        return None if value is None else _text(value)
+
+    # -- dynamic routing ---------------------------------------------------------------------
+
+    def bind(self, session_id: str, family: str, instance_id: str) -> None:
+        key = f"hn:sess:{session_id}:bind"
+        self.redis.hset(key, family, instance_id)
+        self.redis.expire(key, self.session_ttl_s)
+
+    def unbind(self, session_id: str, family: str, instance_id: str | None = None) -> None:
+        """Drop the binding (only if it still names `instance_id`, when given)."""
+        key = f"hn:sess:{session_id}:bind"
+        if instance_id is not None:
+            current = self.redis.hget(key, family)
+            if current is None or _text(current) != instance_id:
+                return
+        self.redis.hdel(key, family)
+
+    def bindings(self, session_id: str) -> dict[str, str]:
+        return {_text(k): _text(v) for k, v in self.redis.hgetall(f"hn:sess:{session_id}:bind").items()}
+
+    # -- pushes for a session that is away ---------------------------------------------------
+
+    def stash(self, session_id: str, packet: bytes) -> None:
+        """Keep a push for `mailbox_ttl_s` seconds (the newest `mailbox_max`) for a reconnect."""
+        key = f"hn:sess:{session_id}:mailbox"
+        self.redis.rpush(key, packet)
+        self.redis.ltrim(key, -self.mailbox_max, -1)
+        self.redis.expire(key, self.mailbox_ttl_s)
+
+    def take_mailbox(self, session_id: str) -> list[bytes]:
+        """The waiting pushes, oldest first, removed as they are taken (LPOP: safe against a
+        concurrent stash)."""
+        key = f"hn:sess:{session_id}:mailbox"
+        packets: list[bytes] = []
+        while len(packets) < self.mailbox_max:
+            packet = self.redis.lpop(key)
+            if packet is None:
+                break
+            packets.append(packet)
+        return packets

@@ -1,0 +1,52 @@
+"""The edge contract: route tables from the IDLs, and the shared session state in real Redis."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState, load_routes, parse_kind
+
+from hn_datatier import DataTier, redis_from_url
+from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
+
+
+def test_routes_come_from_the_services_idl() -> None:
+    routes = load_routes(["sso", "broker"])
+    assert routes["sso.login"] == Route("sso.login", "sso", "login", LOGIN)
+    assert routes["sso.logout"].kind == LOGOUT and not routes["sso.logout"].open
+    assert routes["broker.resume"].kind == RESUME and routes["broker.resume"].open
+    assert "sso.validate" not in routes, "service-only methods are not routes"
+
+
+def test_route_kinds() -> None:
+    assert parse_kind("bound:duel") == (BOUND, "duel")
+    for bad in ("bound", "bound:", "session:x", "anything"):
+        with pytest.raises(ValueError):
+            parse_kind(bad)
+
+
+@pytest.fixture
+def state(data_tier: DataTier) -> SessionState:  # noqa: F811 - the fixture above
+    return SessionState(redis_from_url(data_tier.redis_url), mailbox_ttl_s=30, mailbox_max=3)
+
+
+def test_session_records_bindings_and_mailbox_through_twemproxy(state: SessionState) -> None:
+    sid = f"s{os.getpid()}"
+    state.attach(sid, "broker-a")
+    assert state.broker_of(sid) == "broker-a"
+    state.detach(sid, "broker-b")  # another broker's leftover does not unseat the holder
+    assert state.broker_of(sid) == "broker-a"
+    state.detach(sid, "broker-a")
+    assert state.broker_of(sid) is None
+
+    state.bind(sid, "duel", "match-1")
+    state.unbind(sid, "duel", "match-2")  # only the holder unbinds itself
+    assert state.bindings(sid) == {"duel": "match-1"}
+    state.unbind(sid, "duel")
+    assert state.bindings(sid) == {}
+
+    for n in range(5):
+        state.stash(sid, f"push-{n}".encode())
+    assert state.take_mailbox(sid) == [b"push-2", b"push-3", b"push-4"], "the newest `mailbox_max` are kept"
+    assert state.take_mailbox(sid) == []

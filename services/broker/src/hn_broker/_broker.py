@@ -1,0 +1,373 @@
+"""The broker's core: accept game clients, route their packets, open sessions, deliver pushes."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import gevent
+from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState, load_routes
+from prometheus_client import Counter, Gauge
+
+from hn_broker._config import BrokerConfig
+from hn_broker._connection import ClientConnection
+from hn_broker._packets import code_name, error_packet, frame, reply
+from hn_idl.broker.ttypes import BrokerError, Resumed
+from hn_idl.client.constants import PACKET_VERSION
+from hn_idl.client.ttypes import ClientError, Packet, PacketKind, SessionLost
+from hn_idl.sso.ttypes import SsoError
+from hn_runtime import (
+    BadRequest,
+    CallTimeout,
+    Directory,
+    Draining,
+    HNError,
+    Instance,
+    Overloaded,
+    RemoteError,
+    ServiceUnavailable,
+    UnknownMethod,
+    Workers,
+    default_directory,
+    get_logger,
+    get_service,
+    new_trace_id,
+    stats_family,
+)
+from hn_runtime.wire import decode, encode, load_idl, spec_of
+
+__all__ = ["Broker"]
+
+_log = get_logger("hn.broker")
+CONNECTIONS = Gauge("hn_broker_connections", "Game-client connections open.")
+CAPACITY = Gauge("hn_broker_capacity", "Game-client connections this broker accepts at most.")
+SESSIONS = Gauge("hn_broker_sessions", "Logged-in sessions held by this broker.")
+CLOSES = Counter("hn_broker_disconnects_total", "Game-client connections closed, by reason.", ["reason"])
+REFUSALS = Counter("hn_broker_refusals_total", "Error packets sent to game clients, by code.", ["code"])
+PUSHES = Counter("hn_broker_pushes_total", "Pushes for sessions, by outcome.", ["outcome"])
+PACKETS = stats_family("hn_broker_", "Client requests a broker forwarded")
+_SESSION_LOST = spec_of(SessionLost)
+
+
+def _remote_code(exc: HNError) -> int:
+    if isinstance(exc, CallTimeout):
+        return ClientError.TIMEOUT
+    if isinstance(exc, Overloaded):
+        return ClientError.OVERLOADED
+    if isinstance(exc, (ServiceUnavailable, Draining)):
+        return ClientError.UNAVAILABLE
+    if isinstance(exc, BadRequest):
+        return ClientError.BAD_REQUEST
+    if isinstance(exc, UnknownMethod):
+        return ClientError.UNKNOWN_MESSAGE
+    return ClientError.INTERNAL
+
+
+class Broker:
+    def __init__(
+        self, config: BrokerConfig, *, instance_id: str, redis: Any, directory: Directory | None = None
+    ) -> None:
+        self.config = config
+        self.instance_id = instance_id
+        self.loop = gevent.get_hub().loop
+        self.workers = Workers()
+        self.routes: dict[str, Route] = load_routes(("broker", *config.services))
+        self.state = SessionState(redis)
+        self.connections: set[ClientConnection] = set()
+        self.sessions: dict[str, ClientConnection] = {}
+        self._proxies = {
+            svc: get_service(svc, directory=directory, timeout=config.call_timeout_s) for svc in config.services
+        }
+        self._methods = {r.type: load_idl(r.service).methods[r.method] for r in self.routes.values()}
+        self._directory = directory
+        self._stats = PACKETS.for_service("broker")
+        self._live: dict[str, set[str]] = {}
+        self._unwatch: list[Any] = []
+        self._listener: socket.socket | None = None
+        self._acceptor: Any = None
+        self._sweeper: gevent.Greenlet | None = None
+        self.port = 0
+        CAPACITY.set(config.capacity)
+        CONNECTIONS.set_function(lambda: len(self.connections))
+        SESSIONS.set_function(lambda: len(self.sessions))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        directory = self._directory or default_directory()
+        for service in {r.service for r in self.routes.values() if r.kind == BOUND}:
+            self._unwatch.append(
+                directory.watch(service, lambda instances, s=service: self._instances_changed(s, instances))
+            )
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((self.config.bind_host, self.config.port))
+        listener.listen(4096)
+        listener.setblocking(False)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self._acceptor = self.loop.io(listener.fileno(), 1)
+        self._acceptor.start(self._accept)
+        self._sweeper = gevent.spawn(self._sweep)
+        _log.info("accepting game clients", port=self.port, routes=sorted(self.routes))
+
+    def stop_accepting(self) -> None:
+        if self._acceptor is not None:
+            self._acceptor.stop()
+            self._acceptor.close()
+            self._acceptor = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def stop(self) -> None:
+        self.stop_accepting()
+        if self._sweeper is not None:
+            self._sweeper.kill()
+        for unwatch in self._unwatch:
+            unwatch()
+        for conn in list(self.connections):
+            conn.refuse(ClientError.BROKER_UNAVAILABLE, "broker shutting down: reconnect through brokerlist")
+            conn.close("broker shutting down")
+
+    def load(self) -> float:
+        return len(self.connections) / max(1, self.config.capacity)
+
+    # -- accepting ---------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        for _ in range(256):
+            try:
+                sock, addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                _log.warning("accept failed", error=str(exc))
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if len(self.connections) >= self.config.capacity:
+                REFUSALS.labels("broker_unavailable").inc()
+                try:
+                    sock.send(error_packet(ClientError.BROKER_UNAVAILABLE, "broker full: pick another from brokerlist"))
+                except OSError:
+                    pass
+                sock.close()
+                CLOSES.labels("broker full").inc()
+                continue
+            self.connections.add(ClientConnection(self, sock, f"{addr[0]}:{addr[1]}"))
+
+    def closed(self, conn: ClientConnection, reason: str) -> None:
+        self.connections.discard(conn)
+        CLOSES.labels(reason).inc()
+        sid = conn.session_id
+        if sid is not None and self.sessions.get(sid) is conn:
+            del self.sessions[sid]
+            gevent.spawn(self._forget_session, sid)
+
+    def _forget_session(self, sid: str) -> None:
+        try:
+            self.state.detach(sid, self.instance_id)
+        except Exception as exc:  # noqa: BLE001 - the key expires anyway
+            _log.warning("could not detach session", session_id=sid, error=str(exc))
+
+    def _sweep(self) -> None:
+        """Close idle connections; keep the shared session records of live ones fresh."""
+        refresh_every = max(5.0, self.state.session_ttl_s / 3)
+        last_refresh = time.monotonic()
+        while True:
+            gevent.sleep(min(5.0, self.config.idle_timeout_s / 4))
+            cutoff = self.loop.now() - self.config.idle_timeout_s
+            for conn in [c for c in self.connections if c.last_seen < cutoff]:
+                conn.refuse(ClientError.BROKER_UNAVAILABLE, "idle for too long: send pings to keep a connection")
+                conn.close("idle")
+            if time.monotonic() - last_refresh > refresh_every:
+                last_refresh = time.monotonic()
+                for sid in list(self.sessions):
+                    try:
+                        self.state.attach(sid, self.instance_id)
+                    except Exception as exc:  # noqa: BLE001 - retried at the next sweep
+                        _log.warning("could not refresh session", session_id=sid, error=str(exc))
+                        break
+
+    def count_refusal(self, code: int) -> None:
+        REFUSALS.labels(code_name(code)).inc()
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def dispatch(self, conn: ClientConnection, packet: Packet) -> None:
+        """A request packet arrived (in the hub): gate it, then forward it from a worker."""
+        route = self.routes.get(packet.type)
+        if route is None:
+            conn.refuse(ClientError.UNKNOWN_MESSAGE, f"no message type {packet.type!r} for clients", packet)
+            return
+        if conn.session_id is None and not route.open:
+            conn.refuse(ClientError.UNAUTHENTICATED, f"{packet.type} needs a session: log in first", packet)
+            return
+        if conn.in_flight >= self.config.max_in_flight:
+            conn.refuse(ClientError.RATE_LIMITED, f"{self.config.max_in_flight} requests already in flight", packet)
+            return
+        conn.in_flight += 1
+        self.workers.spawn(self._forward, conn, packet, route)
+
+    def _forward(self, conn: ClientConnection, packet: Packet, route: Route) -> None:
+        started = time.perf_counter()
+        trace_id = packet.trace_id or new_trace_id()
+        outcome = "ok"
+        try:
+            if route.kind == RESUME:
+                body = self._resume(conn, packet)
+            else:
+                instance = None
+                if route.kind == BOUND:
+                    instance = conn.bindings.get(route.family)
+                    if instance is None:
+                        outcome = "session_lost"
+                        conn.refuse(ClientError.SESSION_LOST, f"no {route.family} in progress", packet, trace_id)
+                        return
+                method = self._methods[route.type]
+                try:
+                    body = self._proxies[route.service].call_raw(
+                        method,
+                        packet.body or b"",
+                        session_id=conn.session_id,
+                        trace_id=trace_id,
+                        client=conn.peer,
+                        instance_id=instance,
+                    )
+                except ServiceUnavailable as exc:
+                    if instance is None:
+                        raise
+                    outcome = "session_lost"
+                    self._lost(conn, route.family, instance, str(exc))
+                    conn.refuse(
+                        ClientError.SESSION_LOST, f"the {route.family} is gone: {exc.message}", packet, trace_id
+                    )
+                    return
+                if route.kind == LOGIN:
+                    self._maybe_open_session(conn, route, body)
+                elif route.kind == LOGOUT:
+                    self._close_session(conn, body, route)
+            conn.send(reply(packet, body, trace_id))
+        except HNError as exc:
+            code = exc.code if isinstance(exc, RemoteError) else 0
+            outcome = type(exc).__name__
+            client_code = _remote_code(exc)
+            _log.info("request failed", type=packet.type, trace_id=trace_id, error=str(exc), code=code)
+            conn.refuse(client_code, exc.message, packet, trace_id)
+        except Exception as exc:  # noqa: BLE001 - one bad request must not take the broker down
+            outcome = "internal"
+            _log.error("forwarding failed", type=packet.type, trace_id=trace_id, exc_info=exc)
+            conn.refuse(ClientError.INTERNAL, "internal error", packet, trace_id)
+        finally:
+            conn.in_flight -= 1
+            self._stats.record(packet.type, outcome, time.perf_counter() - started)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def _maybe_open_session(self, conn: ClientConnection, route: Route, body: bytes) -> None:
+        result = decode(body, self._methods[route.type].result_spec)
+        login = getattr(result, "success", None)
+        if login is None or conn.closed:
+            return  # the service said no (a declared exception inside the reply)
+        self._open_session(conn, str(login.account.account_id), login.account.display_name)
+
+    def _open_session(self, conn: ClientConnection, sid: str, name: str) -> int:
+        previous = self.sessions.get(sid)
+        if previous is not None and previous is not conn:
+            previous.refuse(ClientError.UNAUTHENTICATED, "this account logged in elsewhere")
+            previous.close("logged in elsewhere")
+        if conn.session_id is not None and conn.session_id != sid and self.sessions.get(conn.session_id) is conn:
+            del self.sessions[conn.session_id]
+        conn.session_id = sid
+        conn.display_name = name
+        self.sessions[sid] = conn
+        self.state.attach(sid, self.instance_id)
+        conn.bindings = {f: i for f, i in self.state.bindings(sid).items() if self._is_live(f, i)}
+        waiting = self.state.take_mailbox(sid)
+        for packet in waiting:
+            conn.send(len(packet).to_bytes(4, "big") + packet)
+        _log.info("session opened", session_id=sid, peer=conn.peer, replayed=len(waiting))
+        return len(waiting)
+
+    def _close_session(self, conn: ClientConnection, body: bytes, route: Route) -> None:
+        result = decode(body, self._methods[route.type].result_spec)
+        if any(getattr(result, name, None) is not None for name, _ in self._methods[route.type].exceptions):
+            return
+        sid = conn.session_id
+        if sid is not None and self.sessions.get(sid) is conn:
+            del self.sessions[sid]
+            self.state.detach(sid, self.instance_id)
+        conn.session_id = None
+        conn.bindings = {}
+
+    def _resume(self, conn: ClientConnection, packet: Packet) -> bytes:
+        method = self._methods["broker.resume"]
+        token = decode(packet.body or b"", method.args_spec).token
+        try:
+            account = get_service("sso", directory=self._directory, timeout=self.config.call_timeout_s).validate(
+                token=token
+            )
+        except SsoError as exc:
+            error = BrokerError(code=ClientError.UNAUTHENTICATED, message=exc.message)
+            return encode(method.result_cls(error=error), method.result_spec)  # type: ignore[misc]
+        replayed = self._open_session(conn, str(account.account_id), account.display_name)
+        resumed = Resumed(account_id=account.account_id, display_name=account.display_name, pushes_waiting=replayed)
+        return encode(method.result_cls(success=resumed), method.result_spec)  # type: ignore[misc]
+
+    # -- pushes and bindings from services ---------------------------------------------------
+
+    def deliver(self, session_id: str, packet: bytes) -> None:
+        conn = self.sessions.get(session_id)
+        if conn is not None and not conn.closed:
+            conn.send(len(packet).to_bytes(4, "big") + packet)
+            PUSHES.labels("delivered").inc()
+        else:
+            self.state.stash(session_id, packet)  # it may resume here or on another broker
+            PUSHES.labels("kept").inc()
+
+    def bound(self, session_id: str, family: str, instance_id: str) -> None:
+        conn = self.sessions.get(session_id)
+        if conn is None:
+            return
+        if instance_id:
+            conn.bindings[family] = instance_id
+        else:
+            conn.bindings.pop(family, None)
+
+    def _is_live(self, family: str, instance_id: str) -> bool:
+        services = {r.service for r in self.routes.values() if r.family == family}
+        return any(instance_id in self._live.get(s, ()) for s in services)
+
+    def _instances_changed(self, service: str, instances: Sequence[Instance]) -> None:
+        live = {i.instance_id for i in instances if i.state != "down"}
+        gone = self._live.get(service, set()) - live
+        self._live[service] = live
+        if not gone:
+            return
+        families = {r.family for r in self.routes.values() if r.service == service and r.kind == BOUND}
+        for conn in list(self.sessions.values()):
+            for family in families:
+                instance = conn.bindings.get(family)
+                if instance in gone:
+                    self._lost(conn, family, instance, f"{instance} is gone")
+
+    def _lost(self, conn: ClientConnection, family: str, instance: str, why: str) -> None:
+        """Tell the client its `family` state is gone (e.g. a duel aborted), drop the binding."""
+        if conn.bindings.get(family) != instance:
+            return
+        del conn.bindings[family]
+        body = encode(SessionLost(family=family, reason=why), _SESSION_LOST)
+        conn.send(frame(Packet(PACKET_VERSION, PacketKind.PUSH, "broker.SessionLost", 0, None, None, None, None, body)))
+        sid = conn.session_id
+        if sid is not None:
+            gevent.spawn(self._unbind_quietly, sid, family, instance)
+
+    def _unbind_quietly(self, sid: str, family: str, instance: str) -> None:
+        try:
+            self.state.unbind(sid, family, instance)
+        except Exception as exc:  # noqa: BLE001 - the binding expires anyway
+            _log.warning("could not drop a binding", session_id=sid, error=str(exc))

@@ -1,0 +1,59 @@
+"""The broker's settings, from HN_BROKER_* variables (the runtime's HN_* ones apply too)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["BrokerConfig"]
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    #: the services whose CLIENT_ROUTES clients may use
+    services: tuple[str, ...] = ("sso", "match")
+    redis_url: str = ""
+    bind_host: str = "127.0.0.1"
+    #: game clients connect here (0: any free port)
+    port: int = 0
+    #: the address registered for brokerlist (defaults to bind host)
+    public_host: str = ""
+    #: connections held at most; load = connections / capacity
+    capacity: int = 20_000
+    max_packet_bytes: int = 64 * 1024
+    #: packets per second per connection (token bucket), and the burst allowed
+    rate: float = 100.0
+    burst: float = 200.0
+    max_in_flight: int = 64
+    #: bytes waiting to be written to one client before it is cut off as a slow reader
+    max_outgoing_bytes: int = 512 * 1024
+    idle_timeout_s: float = 60.0
+    #: malformed packets tolerated (each answered with an error) before the broker disconnects
+    max_malformed: int = 3
+    call_timeout_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BrokerConfig:
+        env = os.environ if env is None else env
+
+        def get(name: str, default: object) -> str:
+            return env.get(f"HN_BROKER_{name}", str(default))
+
+        defaults = cls()
+        return cls(
+            services=tuple(s.strip() for s in get("SERVICES", ",".join(defaults.services)).split(",") if s.strip()),
+            redis_url=env.get("HN_REDIS_URL", ""),
+            bind_host=env.get("HN_BIND_HOST", defaults.bind_host),
+            port=int(get("PORT", defaults.port)),
+            public_host=get("PUBLIC_HOST", ""),
+            capacity=int(get("CAPACITY", defaults.capacity)),
+            max_packet_bytes=int(get("MAX_PACKET_BYTES", defaults.max_packet_bytes)),
+            rate=float(get("RATE", defaults.rate)),
+            burst=float(get("BURST", defaults.burst)),
+            max_in_flight=int(get("MAX_IN_FLIGHT", defaults.max_in_flight)),
+            max_outgoing_bytes=int(get("MAX_OUTGOING_BYTES", defaults.max_outgoing_bytes)),
+            idle_timeout_s=float(get("IDLE_TIMEOUT_S", defaults.idle_timeout_s)),
+            max_malformed=int(get("MAX_MALFORMED", defaults.max_malformed)),
+            call_timeout_s=float(get("CALL_TIMEOUT_S", defaults.call_timeout_s)),
+        )

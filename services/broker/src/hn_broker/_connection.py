@@ -1,0 +1,217 @@
+"""One game client's TCP connection, driven from gevent's hub.
+
+No greenlet exists for a connection while it is idle: the hub watches its socket, reads and
+parses packets in the watcher callback and hands requests to reusable worker greenlets. Writes go
+straight to the socket when it takes them and otherwise wait in a bounded queue, written when
+the socket becomes writable; a client that does not read is cut off when that queue is full.
+This keeps an idle connection to a socket, a watcher and this object (see bench/connections.py).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections import deque
+from typing import TYPE_CHECKING
+
+from hn_broker._packets import ClientError, DecodeError, PacketKind, error_packet, frame, parse
+from hn_idl.client.constants import PACKET_VERSION
+from hn_idl.client.ttypes import Packet
+from hn_runtime import new_trace_id
+
+if TYPE_CHECKING:
+    from hn_broker._broker import Broker
+
+__all__ = ["ClientConnection"]
+
+_READ = 1
+_WRITE = 2
+_REQUEST = PacketKind.REQUEST
+_PING = PacketKind.PING
+_PONG = PacketKind.PONG
+
+
+class ClientConnection:
+    __slots__ = (
+        "broker",
+        "sock",
+        "peer",
+        "session_id",
+        "display_name",
+        "bindings",
+        "in_flight",
+        "last_seen",
+        "closed",
+        "_reader",
+        "_writer",
+        "_inbuf",
+        "_out",
+        "_out_bytes",
+        "_tokens",
+        "_stamp",
+        "_malformed",
+    )
+
+    def __init__(self, broker: Broker, sock: socket.socket, peer: str) -> None:
+        self.broker = broker
+        self.sock = sock
+        self.peer = peer
+        self.session_id: str | None = None
+        self.display_name = ""
+        #: message family -> the instance holding this session's state for it
+        self.bindings: dict[str, str] = {}
+        self.in_flight = 0
+        self.closed = False
+        loop = broker.loop
+        self.last_seen = loop.now()
+        self._inbuf = b""
+        self._out: deque[bytes] = deque()
+        self._out_bytes = 0
+        self._tokens = broker.config.burst
+        self._stamp = self.last_seen
+        self._malformed = 0
+        self._writer = None
+        self._reader = loop.io(sock.fileno(), _READ)
+        self._reader.start(self._on_readable)
+
+    # -- reading (in the hub) ----------------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        try:
+            data = self.sock.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.close("reset")
+            return
+        if not data:
+            self.close("closed by client")
+            return
+        now = self.broker.loop.now()
+        self.last_seen = now
+        buf = self._inbuf + data if self._inbuf else data
+        limit = self.broker.config.max_packet_bytes
+        offset, end = 0, len(buf)
+        while end - offset >= 4:
+            size = int.from_bytes(buf[offset : offset + 4], "big")
+            if size > limit:
+                self.refuse(ClientError.TOO_LARGE, f"a packet may hold {limit} bytes, this one says {size}")
+                self.close("packet too large")
+                return
+            if end - offset - 4 < size:
+                break
+            self._on_frame(buf[offset + 4 : offset + 4 + size], now)
+            offset += 4 + size
+            if self.closed:
+                return
+        self._inbuf = buf[offset:] if offset < end else b""
+        if len(self._inbuf) > limit + 4:  # pragma: no cover - impossible by the loop above
+            self.close("buffer overrun")
+
+    def _on_frame(self, data: bytes, now: float) -> None:
+        # Token bucket: `rate` packets a second, `burst` at once.
+        config = self.broker.config
+        self._tokens = min(config.burst, self._tokens + (now - self._stamp) * config.rate)
+        self._stamp = now
+        if self._tokens < 1.0:
+            self.broker.count_refusal(ClientError.RATE_LIMITED)
+            self.send(error_packet(ClientError.RATE_LIMITED, "too many packets: slow down"))
+            return
+        self._tokens -= 1.0
+        try:
+            packet = parse(data)
+        except DecodeError as exc:
+            self._on_malformed(f"undecodable packet: {exc}")
+            return
+        if packet.version != PACKET_VERSION:
+            self.refuse(
+                ClientError.UNSUPPORTED_VERSION,
+                f"packet version {packet.version}, this broker speaks {PACKET_VERSION}",
+                packet,
+            )
+            return
+        kind = packet.kind
+        if kind == _REQUEST:
+            self.broker.dispatch(self, packet)
+        elif kind == _PING:
+            self.send(frame(Packet(PACKET_VERSION, _PONG, "", packet.seq, None, None, None, None, b"")))
+        else:
+            self._on_malformed(f"clients send requests and pings, not kind {kind}")
+
+    def _on_malformed(self, why: str) -> None:
+        self._malformed += 1
+        self.refuse(ClientError.MALFORMED, why)
+        if self._malformed >= self.broker.config.max_malformed:
+            self.close("malformed packets")
+
+    def refuse(self, code: int, message: str, packet: Packet | None = None, trace_id: str | None = None) -> None:
+        """Answer `packet` (or the connection) with an error packet, counted."""
+        self.broker.count_refusal(code)
+        seq, type_ = (packet.seq, packet.type or "") if packet is not None else (0, "")
+        # Every error carries a trace id: the client quotes it, the logs have it.
+        trace_id = trace_id or (packet.trace_id if packet is not None else None) or new_trace_id()
+        self.send(error_packet(code, message, seq=seq, type=type_, trace_id=trace_id))
+
+    # -- writing (any greenlet) --------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if not self._out:
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self.close("reset")
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self._out.append(data)
+        self._out_bytes += len(data)
+        if self._out_bytes > self.broker.config.max_outgoing_bytes:
+            self.close("slow reader")
+            return
+        if self._writer is None:
+            self._writer = self.broker.loop.io(self.sock.fileno(), _WRITE)
+            self._writer.start(self._on_writable)
+
+    def _on_writable(self) -> None:
+        out = self._out
+        try:
+            while out:
+                chunk = out[0]
+                sent = self.sock.send(chunk)
+                self._out_bytes -= sent
+                if sent < len(chunk):
+                    out[0] = chunk[sent:]
+                    return
+                out.popleft()
+        except BlockingIOError:
+            return
+        except OSError:
+            self.close("reset")
+            return
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer.close()
+            self._writer = None
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def close(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._reader.stop()
+        self._reader.close()
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer.close()
+            self._writer = None
+        self._out.clear()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.broker.closed(self, reason)
