@@ -25,7 +25,7 @@ from hn_runtime._errors import CallTimeout, HNError, ServiceUnavailable, error_f
 from hn_runtime._idl import Method, ServiceIdl, load_idl
 from hn_runtime._logging import get_logger
 from hn_runtime._metrics import EVENTS_RECEIVED, PROTOCOL_ERRORS, ClientMetrics
-from hn_runtime._pump import Pump
+from hn_runtime._pump import Pump, tune_context
 from hn_runtime._wire import (
     ERROR,
     EVENT,
@@ -507,7 +507,7 @@ def get_service(
     pool = _pools.get(key)
     if pool is None:
         zmq_kind = zmq.DEALER if kind == "REP" else zmq.PUSH
-        pool = _pools[key] = _Pool(name, directory, context or zmq.Context.instance(), zmq_kind)
+        pool = _pools[key] = _Pool(name, directory, tune_context(context or zmq.Context.instance()), zmq_kind)
     if kind == "REP":
         return ServiceProxy(name, idl, pool, timeout=timeout)
     return PushProxy(name, idl, pool)
@@ -524,7 +524,7 @@ def subscribe(
 ) -> Subscription:
     """Deliver `service`'s events whose topic starts with `topic` to `handler(topic, event)`."""
     name, idl, directory = _resolve(service, endpoints, directory, "pub")
-    return Subscription(name, idl, topic, handler, directory, context or zmq.Context.instance())
+    return Subscription(name, idl, topic, handler, directory, tune_context(context or zmq.Context.instance()))
 
 
 def close_all() -> None:

@@ -13,14 +13,19 @@ every send made outside a drain we re-check ZMQ_EVENTS and schedule a drain ours
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gevent
 import zmq
 
-__all__ = ["Pump"]
+if TYPE_CHECKING:
+    from hn_runtime._workers import Workers
+
+__all__ = ["Pump", "tune_context"]
 
 # pyzmq's Python-level Socket methods (and recv_multipart) cost several times the Cython calls
 # they wrap; this module is on every message's path, so it calls the backend methods directly.
@@ -30,12 +35,30 @@ _getsockopt = zmq.backend.Socket.get
 _RCVMORE = int(zmq.RCVMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
+_NOBLOCK_MORE = _NOBLOCK | _SNDMORE
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 _POLLOUT = int(zmq.POLLOUT)
 _FD = int(zmq.FD)
 _READ = 1  # libev EV_READ
 _Again = zmq.Again
+
+
+def tune_context(context: zmq.Context[Any]) -> zmq.Context[Any]:
+    """Run the context's I/O threads under SCHED_BATCH (Linux); effective before its first socket.
+
+    A send that finds zmq's pipe idle wakes the I/O thread, and a normally scheduled thread that
+    wakes up preempts the thread that woke it. With the host's cores busy, every burst of sends
+    then costs a preemption and a context switch per wake-up; a SCHED_BATCH thread waits for the
+    next free slice instead, and carries the whole burst in one go.
+    """
+    if _IO_THREAD_POLICY is not None:
+        context.set(zmq.THREAD_SCHED_POLICY, _IO_THREAD_POLICY)
+    return context
+
+
+# libzmq aborts if it cannot apply the policy: only where SCHED_BATCH exists for sure.
+_IO_THREAD_POLICY = getattr(os, "SCHED_BATCH", None) if sys.platform.startswith("linux") else None
 
 
 class Pump:
@@ -53,17 +76,29 @@ class Pump:
         *,
         on_undeliverable: Callable[[Sequence[bytes], Exception], None] | None = None,
         batch: int = 256,
+        flush_every: int = 64,
         max_outbox: int = 100_000,
+        workers: Workers | None = None,
     ) -> None:
         self.sock = sock
+        # Asking RCVMORE costs as much as a recv (pyzmq converts the option to an enum first);
+        # a ROUTER's identity frame is always followed by another, so that one is not asked.
+        self._lead = 1 if sock.type == zmq.ROUTER else 0
         self._on_message = on_message
         self._on_undeliverable = on_undeliverable
         self._batch = batch
+        self._flush_every = flush_every
         self._max_outbox = max_outbox
         self._outbox: deque[Sequence[bytes]] = deque()
         self._loop = gevent.get_hub().loop
         self._watcher = self._loop.io(sock.getsockopt(_FD), _READ)
-        self._draining = False
+        #: With `workers`, each batch is drained in one of their greenlets instead of the hub, so
+        #: `on_message` may run a handler to completion right there; a handler that blocks keeps
+        #: that greenlet, and another one drains the rest of the batch.
+        self._workers = workers
+        #: The token of the drain in progress, None when there is none.
+        self._drainer: int | None = None
+        self._drains = 0
         self._paused = False
         self._scheduled = False
         self.closed = False
@@ -85,29 +120,50 @@ class Pump:
         if self._outbox:
             self._flush()
         if not self._paused and int(_getsockopt(self.sock, _EVENTS)) & _POLLIN:
-            self._drain()
+            self._drains += 1
+            token = self._drains
+            if self._workers is None:
+                self._drain(token)
+                return
+            # Returns when the drain is over, or as soon as a handler it runs blocks.
+            self._workers.spawn(self._drain, token)
+            if self._drainer == token:
+                # A handler blocked: it keeps that greenlet; the batch goes on in another.
+                self._drainer = None
+                self._schedule()
 
-    def _drain(self) -> None:
+    def _drain(self, token: int) -> None:
         sock = self.sock
         on_message = self._on_message
-        self._draining = True
+        outbox = self._outbox
+        # Replies produced while draining leave in bursts of `flush_every`, not all at the end of
+        # the batch: the peer starts on the first ones while this side works on the rest,
+        # instead of the two processes taking turns on whole batches.
+        flush_every = self._flush_every
+        lead = self._lead
+        self._drainer = token
         try:
             for _ in range(self._batch):
-                if self.closed or self._paused:
+                if self.closed or self._paused or self._drainer != token:
                     break
                 try:
                     frames = [_recv_frame(sock, _NOBLOCK)]
                 except _Again:
                     break
                 # The parts of a multipart message arrive together: the rest never blocks.
+                if lead:
+                    frames.append(_recv_frame(sock, 0))
                 while _getsockopt(sock, _RCVMORE):
                     frames.append(_recv_frame(sock, 0))
                 on_message(frames)
+                if len(outbox) >= flush_every and not self._flush():
+                    flush_every = self._max_outbox  # at the high-water mark: wait for the end
             else:
                 # A full batch: more may be waiting. Let the rest of the loop have a turn first.
                 self._schedule()
         finally:
-            self._draining = False
+            if self._drainer == token:
+                self._drainer = None
         # Replies (or follow-up requests) produced while draining leave in one burst.
         if self._outbox and not self.closed:
             self._flush()
@@ -131,28 +187,39 @@ class Pump:
             self._undeliverable(frames, OverflowError("outbox full"))
             return
         self._outbox.append(frames)
-        if not self._draining:
+        if self._drainer is None:
             self._schedule()
 
     def _send(self, frames: Sequence[bytes]) -> None:
         sock = self.sock
-        last = len(frames) - 1
         # Only the first part can fail (EAGAIN at the high-water mark): zmq queues the rest
-        # of a message it has begun.
-        for i, frame in enumerate(frames):
-            _send_frame(sock, frame, _NOBLOCK | _SNDMORE if i < last else _NOBLOCK)
+        # of a message it has begun. The runtime's messages have 2 or 3 parts: no loop for them.
+        n = len(frames)
+        if n == 2:
+            _send_frame(sock, frames[0], _NOBLOCK_MORE)
+            _send_frame(sock, frames[1], _NOBLOCK)
+        elif n == 3:
+            _send_frame(sock, frames[0], _NOBLOCK_MORE)
+            _send_frame(sock, frames[1], _NOBLOCK_MORE)
+            _send_frame(sock, frames[2], _NOBLOCK)
+        else:
+            last = n - 1
+            for i, frame in enumerate(frames):
+                _send_frame(sock, frame, _NOBLOCK_MORE if i < last else _NOBLOCK)
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
+        """Hand the outbox to zmq; False if the high-water mark stopped it."""
         outbox = self._outbox
         while outbox:
             frames = outbox[0]
             try:
                 self._send(frames)
             except _Again:
-                return
+                return False
             except zmq.ZMQError as exc:
                 self._undeliverable(frames, exc)
             outbox.popleft()
+        return True
 
     def _undeliverable(self, frames: Sequence[bytes], exc: Exception) -> None:
         if self._on_undeliverable is not None:

@@ -8,6 +8,7 @@ runs to completion and queues its reply without a single trip through the schedu
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,7 +24,7 @@ from hn_runtime._errors import code_name
 from hn_runtime._idl import Method, load_idl
 from hn_runtime._logging import get_logger
 from hn_runtime._metrics import BUILD_INFO, ServerMetrics
-from hn_runtime._pump import Pump
+from hn_runtime._pump import Pump, tune_context
 from hn_runtime._service import Service
 from hn_runtime._throttle import LogThrottle
 from hn_runtime._wire import (
@@ -84,7 +85,7 @@ class Server:
         self.in_flight = 0
         self.draining = False
         self.endpoints: dict[str, str] = {}
-        self._context = context or zmq.Context.instance()
+        self._context = tune_context(context or zmq.Context.instance())
         self._idl = load_idl(service.idl)
         self._handlers = self._bind_handlers()
         self._log = get_logger("hn.server").bind(service=service.name, instance=self.instance)
@@ -130,8 +131,9 @@ class Server:
         self.service.server = self
         self.service.on_start()
         BUILD_INFO.info({"service": self.service.name, "instance": self.instance, "version": self.service.version})
-        self._rep = Pump(rep, self._on_request, on_undeliverable=self._on_undeliverable)
-        self._pull = Pump(pull, self._on_push)
+        # Drained in worker greenlets, which run the handlers inline (see `_dispatch`).
+        self._rep = Pump(rep, self._on_request, on_undeliverable=self._on_undeliverable, workers=self._workers)
+        self._pull = Pump(pull, self._on_push, workers=self._workers)
         self._log.info("serving", endpoints=self.endpoints, pool_size=self.pool_size)
 
     def drain(self, timeout: float) -> bool:
@@ -180,7 +182,7 @@ class Server:
             self._protocol_error("unexpected_kind", f"kind {env.kind}")
             self._refuse(ident, env, ErrorCode.BAD_REQUEST, f"expected a request, got kind {env.kind}")
             return
-        self._dispatch(ident, env, body)
+        self._dispatch(ident, env, body, inline=True)
 
     def _on_push(self, frames: list[bytes]) -> None:
         if len(frames) != 2:
@@ -198,9 +200,15 @@ class Server:
             self._parked_push = (env, frames[1])
             self._pull.pause()
             return
-        self._dispatch(None, env, frames[1])
+        self._dispatch(None, env, frames[1], inline=True)
 
-    def _dispatch(self, ident: bytes | None, env: Envelope, body: bytes) -> None:
+    def _dispatch(self, ident: bytes | None, env: Envelope, body: bytes, *, inline: bool = False) -> None:
+        """Run the request's handler, or refuse the request.
+
+        `inline`: we are in a pump's worker greenlet (`Pump(workers=...)`), which runs the handler
+        itself: a switch into another greenlet and back costs more than most handlers. From the
+        hub (a parked push), the handler gets a worker of its own.
+        """
         entry = self._handlers.get(env.method)
         if entry is None:
             self._refuse(ident, env, ErrorCode.UNKNOWN_METHOD, f"{self.service.name} has no method {env.method!r}")
@@ -219,7 +227,11 @@ class Server:
             return
         self.in_flight += 1
         self._idle.clear()
-        self._workers.spawn(self._run, ident, env, body, entry)
+        if inline:
+            # A fresh context per request, as `Workers.spawn` gives each task.
+            contextvars.Context().run(self._run, ident, env, body, entry)  # type: ignore[arg-type]
+        else:
+            self._workers.spawn(self._run, ident, env, body, entry)
 
     def _run(self, ident: bytes | None, env: Envelope, body: bytes, entry: tuple[Method, Handler]) -> None:
         # Runs in a worker greenlet entered from the hub: nothing may escape from here.
