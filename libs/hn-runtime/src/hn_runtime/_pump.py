@@ -143,7 +143,7 @@ class Pump:
         lead = self._lead
         self._drainer = token
         try:
-            for _ in range(self._batch):
+            for n in range(self._batch):
                 if self.closed or self._paused or self._drainer != token:
                     break
                 try:
@@ -158,6 +158,10 @@ class Pump:
                 on_message(frames)
                 if len(outbox) >= flush_every and not self._flush():
                     flush_every = self._max_outbox  # at the high-water mark: wait for the end
+                # A drain of one or two messages (a quiet socket, a lone caller) ends cheaper by
+                # asking ZMQ_EVENTS than by provoking the EAGAIN (an exception, ~6 us here).
+                if n < 2 and not int(_getsockopt(sock, _EVENTS)) & _POLLIN:
+                    break
             else:
                 # A full batch: more may be waiting. Let the rest of the loop have a turn first.
                 self._schedule()
