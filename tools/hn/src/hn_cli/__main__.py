@@ -1,0 +1,178 @@
+"""hn: the HighNoon platform from the command line.
+
+    hn up       start the whole platform locally (data tier, yellow, brokerlist, 2 brokers,
+                2 sso, 2 match) and play bots on it until Ctrl-C; then stop everything
+    hn down     stop the platform `hn up` started
+    hn status   services and instances as yellow sees them
+    hn call     call a service method with JSON arguments: hn call sso health
+    hn logs     the cluster's JSON logs merged in time order, optionally one trace
+    hn bots     bot players against any brokerlist URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+
+
+def _up(args: argparse.Namespace) -> int:
+    import gevent
+    import gevent.event
+
+    from hn_cli._cluster import Cluster, ClusterSpec
+
+    spec = ClusterSpec(brokers=args.brokers, sso=args.sso, match=args.match, run_dir=args.run_dir)
+    cluster = Cluster(spec)
+    stop = gevent.event.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, stop.set)
+    print(f"hn up: starting the platform (run directory {cluster.run_dir})", flush=True)
+    started = time.monotonic()
+    try:
+        cluster.start()
+        cluster.wait_healthy()
+        print(f"hn up: healthy after {time.monotonic() - started:.1f}s", flush=True)
+        print(f"  yellow status page  http://{cluster.yellow_http}/", flush=True)
+        print(f"  brokerlist          {cluster.brokerlist_url}", flush=True)
+        print(f"  yellow              {cluster.yellow_address}   (HN_YELLOW for hn call / hn status)", flush=True)
+        print(f"  logs                {cluster.run_dir}/*.log   (hn logs --trace ID)", flush=True)
+        if args.bots > 0:
+            from hn_cli._bots import run_bots
+
+            run_bots(cluster.brokerlist_url, players=args.bots, rate=args.rate, duration=None, stop=stop)
+        else:
+            print("hn up: running; Ctrl-C stops everything", flush=True)
+        stop.wait()
+        return 0
+    finally:
+        print("\nhn up: stopping", flush=True)
+        cluster.stop()
+        print("hn up: stopped, nothing left running", flush=True)
+
+
+def _down(args: argparse.Namespace) -> int:
+    from hn_cli._inspect import read_cluster
+
+    pid = read_cluster(args.run_dir)["pid"]
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        print(f"hn down: no platform running (pid {pid} is gone)")
+        return 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print("hn down: stopped")
+            return 0
+        time.sleep(0.2)
+    print(f"hn down: pid {pid} still running after 120s", file=sys.stderr)
+    return 1
+
+
+def _yellow(args: argparse.Namespace) -> str:
+    from hn_cli._inspect import read_cluster
+
+    return args.yellow or os.environ.get("HN_YELLOW", "").split(",")[0] or read_cluster(args.run_dir)["yellow"]
+
+
+def _status(args: argparse.Namespace) -> int:
+    from hn_cli._inspect import status_table
+
+    print(status_table(_yellow(args)))
+    return 0
+
+
+def _call(args: argparse.Namespace) -> int:
+    from hn_cli._inspect import call, to_jsonable
+
+    result = call(_yellow(args), args.service, args.method, json.loads(args.arguments or "{}"))
+    print(json.dumps(to_jsonable(result), indent=1, sort_keys=True))
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from hn_cli._inspect import merged_logs, read_cluster
+
+    run_dir = read_cluster(args.run_dir)["run_dir"] if not args.dir else args.dir
+    streams = [sys.stdin] if args.stdin else []
+    previous: float | None = None
+    for name, event in merged_logs(run_dir, trace_id=args.trace, streams=streams):
+        if args.json:
+            print(json.dumps({"process": name, **event}))
+            continue
+        stamp = str(event.get("timestamp", ""))
+        hop = ""
+        if args.trace:
+            from datetime import datetime
+
+            try:
+                moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+                hop = f"+{(moment - previous) * 1000:7.1f}ms " if previous is not None else " " * 11
+                previous = moment
+            except ValueError:
+                pass
+        fields = {k: v for k, v in event.items() if k not in ("timestamp", "event", "level")}
+        print(f"{stamp} {hop}{name:<14} {event.get('level', ''):<7} {event.get('event', '')}  {json.dumps(fields)}")
+    return 0
+
+
+def _bots(args: argparse.Namespace) -> int:
+    from hn_cli._bots import run_bots
+
+    summary = run_bots(args.brokerlist, players=args.players, rate=args.rate, duration=args.duration, plot=args.plot)
+    return 0 if summary.ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from gevent import monkey
+
+    monkey.patch_all()
+    from hn_runtime import configure_logging
+
+    parser = argparse.ArgumentParser(
+        prog="hn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--run-dir", default="run", help="where `hn up` keeps its runs (default: run/)")
+    parser.add_argument("--yellow", default="", help="a yellow address (default: HN_YELLOW, then the current run)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the platform locally until Ctrl-C")
+    up.add_argument("--brokers", type=int, default=2)
+    up.add_argument("--sso", type=int, default=2)
+    up.add_argument("--match", type=int, default=2)
+    up.add_argument("--bots", type=int, default=50, help="bot players to keep playing (0: none)")
+    up.add_argument("--rate", type=float, default=20.0, help="bot logins per second while ramping up")
+    up.set_defaults(run=_up)
+    commands.add_parser("down", help="stop the platform of the current run").set_defaults(run=_down)
+    commands.add_parser("status", help="instances as yellow sees them").set_defaults(run=_status)
+    call = commands.add_parser("call", help="call a service method: hn call sso get_account '{\"account_id\": 1}'")
+    call.add_argument("service")
+    call.add_argument("method")
+    call.add_argument("arguments", nargs="?", default="{}", help="JSON object of the method's arguments")
+    call.set_defaults(run=_call)
+    logs = commands.add_parser("logs", help="merged JSON logs of the current run")
+    logs.add_argument("--trace", default=None, help="only this trace id, with per-hop durations")
+    logs.add_argument("--dir", default="", help="a run directory (default: the current run)")
+    logs.add_argument("--stdin", action="store_true", help="merge JSON log lines from stdin too")
+    logs.add_argument("--json", action="store_true", help="print JSON lines")
+    logs.set_defaults(run=_logs)
+    bots = commands.add_parser("bots", help="bot players against a brokerlist")
+    bots.add_argument("brokerlist", help="brokerlist URL, e.g. http://127.0.0.1:8080/")
+    bots.add_argument("--players", type=int, default=100)
+    bots.add_argument("--rate", type=float, default=50.0, help="new players per second")
+    bots.add_argument("--duration", type=float, default=30.0, help="seconds to play")
+    bots.add_argument("--plot", default="", help="write a PNG latency plot here")
+    bots.set_defaults(run=_bots)
+    args = parser.parse_args(argv)
+    configure_logging(service="hn", instance=f"hn-{os.getpid()}", level="warning")
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

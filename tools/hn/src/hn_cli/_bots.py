@@ -1,0 +1,156 @@
+"""Bot players: each fetches the brokerlist, logs in as a guest, and plays for as long as asked.
+
+`run_bots` prints a live progress line and a summary: logins, matches, duels, p50/p99 latency
+per message type, errors. The match flow (queue, duel) is in `_duel.py`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+import gevent.event
+from hn_client import GameClient
+
+__all__ = ["BotStats", "run_bots"]
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+@dataclass
+class BotStats:
+    players: int = 0
+    logins: int = 0
+    matches: int = 0
+    duels: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    latency_ms: dict[str, list[float]] = field(default_factory=dict)
+    #: players that logged in / finished at least one duel
+    logged_in: set[int] = field(default_factory=set)
+    dueled: set[int] = field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return self.logins > 0 and not self.errors
+
+    def timed(self, type_: str, call: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            self.latency_ms.setdefault(type_, []).append((time.perf_counter() - started) * 1000)
+
+    def progress(self, elapsed: float) -> str:
+        errors = sum(self.errors.values())
+        return (
+            f"\r[{elapsed:6.1f}s] players {self.players}  logins {self.logins}  matches {self.matches}  "
+            f"duels {self.duels}  errors {errors}   "
+        )
+
+    def summary(self) -> str:
+        lines = [
+            f"players {self.players}, logins {self.logins}, matches {self.matches}, duels {self.duels}, "
+            f"errors {sum(self.errors.values())}",
+            f"{'message type':<24}{'calls':>8}{'p50 ms':>10}{'p99 ms':>10}",
+        ]
+        for type_, samples in sorted(self.latency_ms.items()):
+            lines.append(f"{type_:<24}{len(samples):>8}{_pct(samples, 0.5):>10.1f}{_pct(samples, 0.99):>10.1f}")
+        for error, count in self.errors.most_common():
+            lines.append(f"error: {error} x{count}")
+        return "\n".join(lines)
+
+
+_device_ids = itertools.count(1)
+
+
+def play(brokerlist: str, number: int, stats: BotStats, until: Callable[[], bool]) -> None:
+    """One bot's life: connect, log in, then duel until `until()`."""
+    from hn_cli._duel import duel_forever
+
+    client = GameClient(brokerlist, timeout=30)
+    try:
+        stats.timed("connect", client.connect)
+        device = f"bot-{os.getpid()}-{number}-{next(_device_ids)}"
+        stats.timed("sso.guest_login", lambda: client.guest_login(device))
+        stats.logins += 1
+        stats.logged_in.add(number)
+        duel_forever(client, number, stats, until)
+    except Exception as exc:  # noqa: BLE001 - a bot's failure is a figure, not a crash
+        stats.errors[f"{type(exc).__name__}: {exc}"[:160]] += 1
+    finally:
+        client.close()
+
+
+def run_bots(
+    brokerlist: str,
+    *,
+    players: int,
+    rate: float,
+    duration: float | None,
+    stop: gevent.event.Event | None = None,
+    plot: str = "",
+    out: Any = None,
+) -> BotStats:
+    """Start `players` bots at `rate` per second; play `duration` seconds (or until `stop`)."""
+    out = out or sys.stdout
+    stats = BotStats()
+    stop = stop or gevent.event.Event()
+    started = time.monotonic()
+
+    def over() -> bool:
+        return stop.is_set() or (duration is not None and time.monotonic() - started >= duration)
+
+    bots = []
+    spawner_done = gevent.event.Event()
+
+    def spawner() -> None:
+        for n in range(players):
+            if over():
+                break
+            bots.append(gevent.spawn(play, brokerlist, n, stats, over))
+            stats.players += 1
+            gevent.sleep(1.0 / rate if rate > 0 else 0)
+        spawner_done.set()
+
+    gevent.spawn(spawner)
+    while not over():
+        out.write(stats.progress(time.monotonic() - started))
+        out.flush()
+        gevent.sleep(1.0)
+    spawner_done.wait()
+    gevent.joinall(bots, timeout=60)
+    out.write(stats.progress(time.monotonic() - started) + "\n" + stats.summary() + "\n")
+    out.flush()
+    if plot:
+        write_plot(stats, plot)
+    return stats
+
+
+def write_plot(stats: BotStats, path: str) -> None:
+    """A PNG of latency per message type (needs matplotlib; skipped with a note without it)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"no plot: matplotlib is not installed ({path} not written)", file=sys.stderr)
+        return
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    types = sorted(stats.latency_ms)
+    ax.boxplot([stats.latency_ms[t] for t in types], labels=types, showfliers=False)
+    ax.set_ylabel("latency (ms)")
+    ax.set_title(f"{stats.players} bots: {stats.logins} logins, {stats.duels} duels")
+    plt.xticks(rotation=30, ha="right")
+    fig.tight_layout()
+    fig.savefig(path)

@@ -1,0 +1,161 @@
+"""The whole platform on one machine: the data tier, yellow, brokerlist, brokers, sso and match.
+
+The same class serves `hn up`, the end-to-end tests and anyone scripting a local platform. Every
+service runs as its own supervised process with its log in the run directory; the data tier
+comes from hn_datatier's launcher. `cluster.json` in the run directory describes what runs, for
+`hn status`, `hn down`, `hn call` and `hn logs`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hn_cli._supervisor import Supervised
+from hn_datatier import DataTier, DataTierConfig
+from hn_runtime import HNError, get_logger, get_service
+from hn_runtime.testing import time_factor
+
+__all__ = ["ClusterSpec", "Cluster", "free_port"]
+
+_log = get_logger("hn.cli")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ClusterSpec:
+    brokers: int = 2
+    sso: int = 2
+    match: int = 2
+    run_dir: str = "run"
+    #: "test" keeps logins cheap for bots; "production" is OWASP's argon2id
+    hash_profile: str = "test"
+    log_level: str = "info"
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class Cluster:
+    def __init__(self, spec: ClusterSpec) -> None:
+        self.spec = spec
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.run_dir = os.path.abspath(os.path.join(spec.run_dir, f"{stamp}-{os.getpid()}"))
+        self.tier: DataTier | None = None
+        self.processes: list[Supervised] = []
+        self.yellow_address = ""
+        self.yellow_http = ""
+        self.brokerlist_url = ""
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        os.makedirs(self.run_dir, exist_ok=True)
+        self._link_current()
+        self.tier = DataTier(DataTierConfig(workdir=self.run_dir, start_timeout=120 * time_factor()))
+        self.tier.start()
+        yellow_port, yellow_http_port, brokerlist_port = free_port(), free_port(), free_port()
+        self.yellow_address = f"tcp://127.0.0.1:{yellow_port}"
+        self.yellow_http = f"127.0.0.1:{yellow_http_port}"
+        self.brokerlist_url = f"http://127.0.0.1:{brokerlist_port}/"
+        base = {
+            **self.tier.env,
+            "HN_YELLOW": self.yellow_address,
+            "HN_BIND_HOST": "127.0.0.1",
+            "HN_LOG_LEVEL": self.spec.log_level,
+            "HN_SSO_HASH_PROFILE": self.spec.hash_profile,
+            **self.spec.extra_env,
+        }
+        self._add("yellow-1", "hn_yellow", base, HN_REP_PORT=str(yellow_port), HN_HTTP_PORT=str(yellow_http_port))
+        for kind, count in (("sso", self.spec.sso), ("match", self.spec.match), ("broker", self.spec.brokers)):
+            for n in range(1, count + 1):
+                self._add(f"{kind}-{n}", f"hn_{kind}", base)
+        self._add("brokerlist-1", "hn_brokerlist", base, HN_HTTP_PORT=str(brokerlist_port))
+        self._describe()
+
+    def _add(self, name: str, module: str, base: dict[str, str], **env: str) -> None:
+        proc = Supervised(name, module, {**base, "HN_INSTANCE": name, **env}, os.path.join(self.run_dir, f"{name}.log"))
+        proc.start()
+        self.processes.append(proc)
+
+    def _link_current(self) -> None:
+        current = os.path.join(self.spec.run_dir, "current")
+        try:
+            if os.path.islink(current):
+                os.unlink(current)
+            os.symlink(os.path.basename(self.run_dir), current)
+        except OSError:
+            pass  # a convenience only
+
+    def _describe(self) -> None:
+        assert self.tier is not None
+        document = {
+            "pid": os.getpid(),
+            "run_dir": self.run_dir,
+            "yellow": self.yellow_address,
+            "yellow_status_page": f"http://{self.yellow_http}/",
+            "brokerlist": self.brokerlist_url,
+            "env": self.tier.env | {"HN_YELLOW": self.yellow_address},
+            "processes": {p.name: p.module for p in self.processes},
+            "spec": asdict(self.spec),
+        }
+        with open(os.path.join(self.run_dir, "cluster.json"), "w") as fh:
+            json.dump(document, fh, indent=1)
+
+    # -- health ------------------------------------------------------------------------------
+
+    def instances(self) -> list[Any]:
+        """Every instance yellow knows (the InstanceInfo structs)."""
+        return list(get_service("yellow", endpoints=[self.yellow_address], timeout=2).find(""))
+
+    def healthy(self) -> bool:
+        """Every process up in yellow, and brokerlist listing every broker."""
+        try:
+            up = {i.instance_id for i in self.instances() if i.state == "up"}
+        except HNError:
+            return False
+        if not {p.name for p in self.processes if not p.name.startswith("yellow")} <= up:
+            return False
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.brokerlist_url, timeout=2) as response:
+                return len(json.load(response)["brokerList"]) == self.spec.brokers
+        except OSError:
+            return False
+
+    def wait_healthy(self, timeout: float = 120.0) -> None:
+        import gevent
+
+        deadline = time.monotonic() + timeout * time_factor()
+        while not self.healthy():
+            dead = [p.name for p in self.processes if p.restarts > 2]
+            if dead:
+                raise RuntimeError(f"crash-looping: {', '.join(dead)} (see {self.run_dir})")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the platform was not healthy within {timeout}s (see {self.run_dir})")
+            gevent.sleep(0.2)
+
+    def process(self, name: str) -> Supervised:
+        return next(p for p in self.processes if p.name == name)
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop the services (they drain), then the data tier; leave nothing running."""
+        import gevent
+
+        edge = [p for p in self.processes if p.module in ("hn_brokerlist", "hn_broker")]
+        logic = [p for p in self.processes if p not in edge and p.module != "hn_yellow"]
+        for group in (edge, logic, [p for p in self.processes if p.module == "hn_yellow"]):
+            gevent.joinall([gevent.spawn(p.stop) for p in group])
+        if self.tier is not None:
+            self.tier.stop()
+            self.tier = None

@@ -1,0 +1,100 @@
+"""Service processes of the local cluster, restarted with backoff when they crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import gevent
+
+from hn_runtime import get_logger
+
+__all__ = ["Supervised"]
+
+_log = get_logger("hn.cli")
+
+
+def python_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a child Python that imports what this one imports."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Supervised:
+    """`python -m module` with `env`, its output in `log_path`; restarted when it dies unasked."""
+
+    name: str
+    module: str
+    env: dict[str, str]
+    log_path: str
+    max_backoff_s: float = 30.0
+    restarts: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    _stopping: bool = False
+    _watcher: gevent.Greenlet | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self._spawn()
+        self._watcher = gevent.spawn(self._watch)
+
+    def _spawn(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module],
+                env=python_env(self.env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C at the terminal reaches `hn up` only: it stops us in order
+            )
+        finally:
+            log.close()
+
+    def _watch(self) -> None:
+        backoff = 1.0
+        while not self._stopping:
+            assert self.process is not None
+            started = time.monotonic()
+            status = self.process.wait()
+            if self._stopping:
+                return
+            if time.monotonic() - started > 60:
+                backoff = 1.0  # it ran for a while: a fresh crash, not a crash loop
+            _log.warning("service process died, restarting", name=self.name, status=status, backoff_s=backoff)
+            gevent.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
+            if not self._stopping:
+                self.restarts += 1
+                self._spawn()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.alive:
+            assert self.process is not None
+            os.kill(self.process.pid, signum)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM (the service drains), then SIGKILL after `timeout`."""
+        self._stopping = True
+        if self._watcher is not None:
+            self._watcher.kill(block=False)
+        if not self.alive:
+            return
+        assert self.process is not None
+        self.signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.process.wait()
