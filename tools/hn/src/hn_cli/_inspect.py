@@ -114,7 +114,7 @@ def merged_logs(
     for n, stream in enumerate(streams):
         sources.append(
             (str(e.get("timestamp", "")), f"stdin{n}", e)
-            for e in (json.loads(l) for l in stream if l.strip().startswith("{"))
+            for e in (json.loads(line) for line in stream if line.strip().startswith("{"))
         )
     for _, name, event in heapq.merge(*sources, key=lambda item: item[0]):
         if trace_id is None or event.get("trace_id") == trace_id:
