@@ -10,6 +10,8 @@ from hn_broker import BrokerService
 from hn_broker._config import BrokerConfig
 from hn_brokerlist import BrokerlistService
 from hn_datatier import DataTier
+from hn_match import MatchConfig, MatchService
+from hn_match._room import Timing
 from hn_runtime.testing import RunningService, running, wait_for
 from hn_sso import SsoService
 from hn_sso._service import SsoConfig
@@ -24,13 +26,26 @@ class Platform:
     discovery: YellowDiscovery
     brokerlist_url: str
     brokers: list[RunningService] = field(default_factory=list)
+    matches: list[RunningService] = field(default_factory=list)
 
     def live(self, service: str) -> int:
         return len([i for i in self.discovery.directory.instances(service) if i.state == "up"])
 
 
+def match_config(tier: DataTier, **overrides: object) -> MatchConfig:
+    """match on `tier`, with a duel short enough for tests (the rules are production's)."""
+    fields: dict[str, object] = dict(
+        pg_dsn=tier.env["HN_PG_DSN"],
+        redis_url=tier.env["HN_REDIS_URL"],
+        tick_s=0.05,
+        timing=Timing(ready_timeout_s=10.0, signal_delay_s=(0.2, 0.5), shot_window_s=3.0),
+    )
+    fields.update(overrides)
+    return MatchConfig(**fields)  # type: ignore[arg-type]
+
+
 @contextlib.contextmanager
-def platform_on(tier: DataTier, *, brokers: int = 1, **broker_options: object) -> Iterator[Platform]:
+def platform_on(tier: DataTier, *, brokers: int = 1, matches: int = 0, **broker_options: object) -> Iterator[Platform]:
     with contextlib.ExitStack() as stack:
         yellow = stack.enter_context(running(YellowService()))
         discovery = YellowDiscovery([yellow.endpoints["rep"]])
@@ -41,7 +56,17 @@ def platform_on(tier: DataTier, *, brokers: int = 1, **broker_options: object) -
         started = [
             stack.enter_context(running(BrokerService(broker_config), discovery=discovery)) for _ in range(brokers)
         ]
+        platform_matches = [
+            stack.enter_context(running(MatchService(match_config(tier)), discovery=discovery)) for _ in range(matches)
+        ]
         brokerlist = stack.enter_context(running(BrokerlistService(), discovery=discovery))
-        platform = Platform(tier, yellow, discovery, f"http://{brokerlist.endpoints['http']}/", started)
-        wait_for(lambda: platform.live("sso") == 1 and platform.live("broker") == brokers, message="the platform up")
+        platform = Platform(
+            tier, yellow, discovery, f"http://{brokerlist.endpoints['http']}/", started, platform_matches
+        )
+        wait_for(
+            lambda: platform.live("sso") == 1
+            and platform.live("broker") == brokers
+            and platform.live("match") == matches,
+            message="the platform up",
+        )
         yield platform

@@ -2,6 +2,16 @@
 
 from hn_client._client import BrokerRejected, ConnectionLost, GameClient, fetch_brokers
 from hn_client._connection import BrokerConnection
+from hn_client._duel import Duelist, DuelOutcome, DuelTimeout
 
 __version__ = "0.1.0"
-__all__ = ["BrokerConnection", "BrokerRejected", "ConnectionLost", "GameClient", "fetch_brokers"]
+__all__ = [
+    "BrokerConnection",
+    "BrokerRejected",
+    "ConnectionLost",
+    "DuelOutcome",
+    "DuelTimeout",
+    "Duelist",
+    "GameClient",
+    "fetch_brokers",
+]

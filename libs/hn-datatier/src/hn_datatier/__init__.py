@@ -8,6 +8,8 @@
 - The configuration templates in `hn_datatier/templates` are production's wiring too.
 - Clients: `redis_from_url` (Twemproxy-safe redis-py), `PgPool` (gevent-friendly psycopg2 pool
   for HN_PG_DSN) and versioned SQL migrations (`load_migrations`, `apply_migrations`).
+- `DependencyGuard`: a failed database or cache under a handler becomes the service's own
+  retryable error, logged (throttled) and counted in `hn_dependency_errors_total`.
 
 Importing this package loads only the standard library (psycopg2 and redis load when used), so a
 gevent entry point may import it before patching.
@@ -15,6 +17,7 @@ gevent entry point may import it before patching.
 
 from hn_datatier._batch import GetBatcher
 from hn_datatier._client import redis_client, redis_from_url
+from hn_datatier._guard import DependencyGuard
 from hn_datatier._launcher import DataTier, DataTierConfig, PgNode, RedisNode, Shard, find_pg_bin_dir
 from hn_datatier._migrate import Migration, apply_migrations, load_migrations
 from hn_datatier._pg import PgPool, StoreUnavailable, pg_from_env
@@ -26,6 +29,7 @@ from hn_datatier._twemproxy import TwemproxyServer, parse_servers, render_config
 __version__ = "0.1.0"
 
 __all__ = [
+    "DependencyGuard",
     "GetBatcher",
     # PostgreSQL client side (_pg, _migrate: written with the sso service)
     "Migration",

@@ -44,6 +44,14 @@ class SessionState:
         value = self.redis.get(f"hn:sess:{session_id}:broker")
         return None if value is None else _text(value)
 
+    def brokers_of(self, session_ids: list[str], *, chunk: int = 500) -> list[str | None]:
+        """`broker_of` for many sessions, in MGETs (Twemproxy splits them over the shards)."""
+        found: list[str | None] = []
+        for start in range(0, len(session_ids), chunk):
+            keys = [f"hn:sess:{sid}:broker" for sid in session_ids[start : start + chunk]]
+            found.extend(None if v is None else _text(v) for v in self.redis.mget(keys))
+        return found
+
     # -- dynamic routing ---------------------------------------------------------------------
 
     def bind(self, session_id: str, family: str, instance_id: str) -> None:

@@ -70,7 +70,10 @@ class Registration(Protocol):
 class Discovery(Protocol):
     """Both sides of discovery for one process: finding others, and being found."""
 
-    directory: Directory
+    @property
+    def directory(self) -> Directory:
+        """Where this process finds other services."""
+        ...
 
     def register(self, describe: Callable[[], Instance]) -> Registration:
         """Start heartbeating `describe()` (called from a heartbeat thread: keep it cheap)."""

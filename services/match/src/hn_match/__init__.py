@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["MatchService", "__version__"]
+__all__ = ["MatchConfig", "MatchService", "__version__"]
 
 if TYPE_CHECKING:
+    from hn_match._config import MatchConfig
     from hn_match._service import MatchService
 
 
@@ -17,4 +18,8 @@ def __getattr__(name: str) -> object:
         from hn_match._service import MatchService
 
         return MatchService
+    if name == "MatchConfig":
+        from hn_match._config import MatchConfig
+
+        return MatchConfig
     raise AttributeError(name)

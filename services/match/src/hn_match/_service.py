@@ -1,13 +1,286 @@
-"""The match service: handlers for the methods of `idl/match.thrift`."""
+"""The match service: handlers for `idl/match.thrift`, wiring the queue, the matchmaker and rooms."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from hn_edge import Edge
+from prometheus_client import Counter, Gauge
+
+from hn_datatier import DependencyGuard, PgPool, StoreUnavailable, apply_migrations, load_migrations, redis_from_url
 from hn_idl.match import Match  # pants: no-infer-dep (generated service module)
+from hn_idl.match.ttypes import DuelResult, MatchError, MatchErrorCode, QueueState, QueueStatus
 from hn_match import __version__
-from hn_runtime import Service
+from hn_match._config import MatchConfig
+from hn_match._judge import Judgement
+from hn_match._lease import Lease
+from hn_match._matchmaker import Matchmaker
+from hn_match._pairing import Waiting
+from hn_match._queue import MatchQueue
+from hn_match._results import Results
+from hn_match._room import Room
+from hn_runtime import Directory, HNError, Instance, Service, Session, default_directory, get_service
+
+__all__ = ["MatchService"]
+
+ROOMS = Gauge("hn_match_rooms", "Duel rooms open on this instance.")
+DUELS = Counter("hn_match_duels_total", "Duels ended, by verdict (or 'aborted').", ["verdict"])
+RESULT_RETRIES = 5
+
+
+def _error(code: int, message: str) -> MatchError:
+    return MatchError(code=code, message=message)
+
+
+def _player(session: Session) -> int:
+    """The account id the broker stamped on the call (session ids are account ids)."""
+    if session.id is None or not session.id.isdigit():
+        raise _error(MatchErrorCode.INVALID_INPUT, f"match.{session.method} is a player's call: it needs a session")
+    return int(session.id)
 
 
 class MatchService(Service):
     name = "match"
     idl = Match
     version = __version__
+
+    def __init__(self, config: MatchConfig | None = None, *, directory: Directory | None = None) -> None:
+        super().__init__()
+        self.config = config or MatchConfig.from_env()
+        self._directory = directory
+        self._pool = PgPool(self.config.pg_dsn, size=self.config.pg_pool_size)
+        self.results = Results(self._pool)
+        self._redis = redis_from_url(self.config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+        self.queue = MatchQueue(self._redis)
+        self._guarded = DependencyGuard(
+            "match", lambda dep: _error(MatchErrorCode.INTERNAL, f"{dep} unavailable, try again"), log=self.log
+        )
+        self.rooms: dict[str, Room] = {}
+        self._live: set[str] = set()
+        self._unwatch: Any = None
+        self.edge: Edge | None = None
+        self.matchmaker: Matchmaker | None = None
+        ROOMS.set_function(lambda: len(self.rooms))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        assert self.server is not None
+        applied = apply_migrations(self._pool, "match", load_migrations("hn_match"))
+        if applied:
+            self.log.info("migrations applied", versions=applied)
+        instance = self.server.instance
+        self.edge = Edge(self._redis, instance_id=instance)
+        directory = self._directory or default_directory()
+        self._unwatch = directory.watch("match", self._instances_changed)
+        self._peers = get_service("match", directory=self._directory, timeout=5.0)
+        self.matchmaker = Matchmaker(
+            self.queue,
+            {mode: Lease(self._redis, f"hn:match:matchmaker:{mode}", instance) for mode in self.config.modes},
+            host=self._host_elsewhere,
+            present=self._present,
+            tolerance=self.config.tolerance,
+            tick_s=self.config.tick_s,
+        )
+        self.matchmaker.start()
+
+    def on_stop(self) -> None:
+        if self.matchmaker is not None:
+            self.matchmaker.stop()
+        for room in list(self.rooms.values()):
+            room.abort("the server holding the duel is shutting down")
+        if self._unwatch is not None:
+            self._unwatch()
+        self._pool.close()
+
+    def load(self) -> float:
+        return max(super().load(), len(self.rooms) / max(1, self.config.capacity))
+
+    def _instances_changed(self, instances: Sequence[Instance]) -> None:
+        self._live = {i.instance_id for i in instances if i.state != "down"}
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    def _status(self, player: int) -> QueueStatus:
+        room = self.queue.room_of(player)
+        if room is not None:
+            instance, match_id = room
+            if instance in self._live or (self.server is not None and instance == self.server.instance):
+                return QueueStatus(
+                    state=QueueState.IN_DUEL, mode="", rating=0, waited_ms=0, queued=0, match_id=match_id
+                )
+            self.queue.clear_room(player, match_id)  # its instance died with the duel
+        mode = self.queue.mode_of(player) or self.config.modes[0]
+        joined, queued = self.queue.position(mode, player)
+        rating = self.results.rating(player)
+        if joined is None:
+            return QueueStatus(state=QueueState.IDLE, mode=mode, rating=rating, waited_ms=0, queued=queued)
+        waited = max(0, self.queue.now_ms() - joined)
+        return QueueStatus(state=QueueState.QUEUED, mode=mode, rating=rating, waited_ms=waited, queued=queued)
+
+    def on_enqueue(self, session: Session, request: Any) -> QueueStatus:
+        player = _player(session)
+        mode = self.config.valid_mode(request.mode)
+        if mode is None:
+            raise _error(MatchErrorCode.INVALID_INPUT, f"no queue {request.mode!r}; modes: {list(self.config.modes)}")
+
+        def enqueue() -> QueueStatus:
+            status = self._status(player)
+            if status.state == QueueState.IN_DUEL:
+                raise _error(MatchErrorCode.IN_DUEL, f"finish duel {status.match_id} first")
+            current = self.queue.mode_of(player)
+            if current is not None and current != mode:
+                self.queue.remove(current, player)  # one queue at a time: the newest wish wins
+            self.queue.add(mode, player, self.results.rating(player))
+            return self._status(player)
+
+        return self._guarded(enqueue)
+
+    def on_cancel(self, session: Session, request: Any) -> QueueStatus:
+        player = _player(session)
+
+        def cancel() -> QueueStatus:
+            mode = self.queue.mode_of(player)
+            if mode is not None:
+                self.queue.remove(mode, player)
+            return self._status(player)
+
+        return self._guarded(cancel)
+
+    def on_status(self, session: Session, request: Any) -> QueueStatus:
+        player = _player(session)
+        return self._guarded(lambda: self._status(player))
+
+    def _present(self, players: Sequence[int]) -> list[bool]:
+        assert self.edge is not None
+        return [b is not None for b in self.edge.state.brokers_of([str(p) for p in players])]
+
+    def _host_elsewhere(self, mode: str, a: Waiting, b: Waiting) -> bool:
+        """The matchmaker's hand-off: open the room on the least busy instance (maybe this one)."""
+        match_id = uuid.uuid4().hex
+        try:
+            self._peers.host_duel(
+                match_id=match_id,
+                mode=mode,
+                player_a=a.account_id,
+                rating_a=a.rating,
+                player_b=b.account_id,
+                rating_b=b.rating,
+            )
+            return True
+        except (HNError, MatchError) as exc:
+            self.log.warning("could not open a room: players requeued", match_id=match_id, error=str(exc))
+            return False
+
+    # -- rooms -------------------------------------------------------------------------------
+
+    def on_host_duel(self, session: Session, request: Any) -> None:
+        assert self.server is not None and self.edge is not None
+        a, b = request.player_a, request.player_b
+        if a == b:
+            raise _error(MatchErrorCode.INVALID_INPUT, "a player cannot duel themself")
+        room = Room(
+            request.match_id,
+            request.mode,
+            {a: request.rating_a, b: request.rating_b},
+            self,
+            timing=self.config.timing,
+            rules=self.config.rules,
+        )
+        timing = self.config.timing
+        lasts_s = int(timing.ready_timeout_s + timing.signal_delay_s[1] + timing.shot_window_s) + 60
+
+        def host() -> None:
+            assert self.server is not None and self.edge is not None
+            for player in (a, b):
+                self.queue.set_room(player, self.server.instance, room.match_id, lasts_s)
+                self.edge.bind(str(player), "duel")
+
+        self._guarded(host)
+        self.rooms[room.match_id] = room
+        room.open()
+        self.log.info("duel opened", match_id=room.match_id, players=[a, b], mode=room.mode)
+
+    def _room(self, session: Session, match_id: str) -> tuple[Room, int]:
+        player = _player(session)
+        room = self.rooms.get(match_id)
+        if room is None or player not in room.players:
+            raise _error(MatchErrorCode.NOT_IN_MATCH, f"no duel {match_id} of yours here")
+        return room, player
+
+    def on_duel_ready(self, session: Session, request: Any) -> None:
+        room, player = self._room(session, request.match_id)
+        room.mark_ready(player)
+
+    def on_duel_shoot(self, session: Session, request: Any) -> None:
+        room, player = self._room(session, request.match_id)
+        room.shoot(player, request.reaction_ms)
+
+    def on_duel_leave(self, session: Session, request: Any) -> None:
+        room, player = self._room(session, request.match_id)
+        room.leave(player)
+
+    # -- RoomHost: what rooms ask of the instance ------------------------------------------------
+
+    def push(self, account_id: int, kind: str, event: Any) -> None:
+        assert self.edge is not None
+        try:
+            self.edge.push(str(account_id), kind, event)
+        except Exception as exc:  # noqa: BLE001 - one lost push must not kill the room
+            self._guarded.failed("redis", exc)
+            self.log.warning("push failed", account_id=account_id, kind=kind, error=str(exc))
+
+    def finished(self, room: Room, judgement: Judgement | None, reason: str) -> None:
+        try:
+            if judgement is None:
+                DUELS.labels("aborted").inc()
+                self.log.info("duel aborted", match_id=room.match_id, reason=reason)
+                for player in room.players:
+                    self.push(player, "match.MatchAborted", room.aborted_event(reason))
+                return
+            ratings = self._record(room, judgement)
+            if ratings is None:
+                DUELS.labels("aborted").inc()
+                for player in room.players:
+                    self.push(player, "match.MatchAborted", room.aborted_event("the result could not be stored"))
+                return
+            outcome = room.outcome(judgement)
+            DUELS.labels(outcome.verdict.lower()).inc()
+            self.log.info("duel over", match_id=room.match_id, winner=judgement.winner, verdict=outcome.verdict)
+            result = DuelResult(
+                match_id=room.match_id,
+                winner_id=judgement.winner,
+                verdict=judgement.verdict,
+                reaction_ms=judgement.reaction_ms,
+                fouls=judgement.fouls,
+                ratings=ratings,
+            )
+            for player in room.players:
+                self.push(player, "match.DuelResult", result)
+        finally:
+            self._close(room)
+
+    def _record(self, room: Room, judgement: Judgement) -> dict[int, int] | None:
+        """Store the result, retrying through a failover (a repeat is harmless: keyed by match id)."""
+        import gevent
+
+        for attempt in range(RESULT_RETRIES):
+            try:
+                return self.results.record(room.outcome(judgement))
+            except StoreUnavailable as exc:
+                self._guarded.failed("postgresql", exc)
+                gevent.sleep(0.5 * 2**attempt)
+        self.log.error("duel result lost: database unavailable", match_id=room.match_id)
+        return None
+
+    def _close(self, room: Room) -> None:
+        self.rooms.pop(room.match_id, None)
+        assert self.edge is not None
+        for player in room.players:
+            try:
+                self.edge.unbind(str(player), "duel")
+                self.queue.clear_room(player, room.match_id)
+            except Exception as exc:  # noqa: BLE001 - both keys expire anyway
+                self.log.warning("could not free a player", account_id=player, error=str(exc))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg2
 
@@ -25,11 +26,11 @@ class StoredAccount:
     password_hash: str | None
 
 
-def _row(row: tuple[object, ...] | None) -> StoredAccount | None:
+def _row(row: tuple[Any, ...] | None) -> StoredAccount | None:
     if row is None:
         return None
     account_id, name, guest, created_ms, password_hash = row
-    return StoredAccount(Account(int(account_id), str(name), bool(guest), int(created_ms)), password_hash)  # type: ignore[arg-type]
+    return StoredAccount(Account(int(account_id), str(name), bool(guest), int(created_ms)), password_hash)
 
 
 class Accounts:

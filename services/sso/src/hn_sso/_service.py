@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from prometheus_client import Counter
-from redis.exceptions import RedisError
 
-from hn_datatier import PgPool, StoreUnavailable, apply_migrations, load_migrations, redis_from_url
+from hn_datatier import DependencyGuard, PgPool, apply_migrations, load_migrations, redis_from_url
 from hn_idl.sso import Sso  # pants: no-infer-dep (generated service module)
 from hn_idl.sso.ttypes import Account, Login, SsoError, SsoErrorCode
-from hn_runtime import LogThrottle, Service, Session
+from hn_runtime import Service, Session
 from hn_sso import __version__
 from hn_sso._accounts import Accounts, NameTaken
 from hn_sso._inputs import check_device, check_name, check_password, check_token
@@ -23,11 +21,6 @@ from hn_sso._sessions import Sessions
 
 __all__ = ["SsoService", "SsoConfig"]
 
-T = TypeVar("T")
-
-DEPENDENCY_ERRORS = Counter(
-    "hn_sso_dependency_errors_total", "sso calls failed because PostgreSQL or Redis failed.", ["dependency"]
-)
 LOGINS = Counter("hn_sso_logins_total", "Login attempts by kind and outcome.", ["kind", "outcome"])
 
 
@@ -79,7 +72,11 @@ class SsoService(Service):
         self.accounts = Accounts(self._pool)
         redis = redis_from_url(self.config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
         self.sessions = Sessions(redis, ttl_s=self.config.token_ttl_s)
-        self._throttle = LogThrottle()
+        self._guarded = DependencyGuard(
+            "sso",
+            lambda dep: SsoError(code=SsoErrorCode.INTERNAL, message=f"{dep} unavailable, try again"),
+            log=self.log,
+        )
         self.limits = FailedLogins(
             redis,
             per_account=self.config.failed_logins_per_account,
@@ -96,23 +93,6 @@ class SsoService(Service):
         self._pool.close()
 
     # -- plumbing ----------------------------------------------------------------------------
-
-    def _guarded(self, fn: Callable[[], T]) -> T:
-        """Run `fn`; a failing database or cache becomes SsoError(INTERNAL), logged and counted."""
-        try:
-            return fn()
-        except StoreUnavailable as exc:
-            return self._dependency_failed("postgresql", exc)
-        except RedisError as exc:
-            return self._dependency_failed("redis", exc)
-
-    def _dependency_failed(self, dependency: str, exc: Exception) -> Any:
-        DEPENDENCY_ERRORS.labels(dependency).inc()
-        suppressed = self._throttle.allow(dependency)
-        if suppressed is not None:
-            error = f"{type(exc).__name__}: {exc}"
-            self.log.error("dependency failed", dependency=dependency, error=error, suppressed=suppressed)
-        raise SsoError(code=SsoErrorCode.INTERNAL, message=f"{dependency} unavailable, try again")
 
     def _login(self, account: Account, kind: str) -> Login:
         token = self.sessions.issue(account)

@@ -1,0 +1,179 @@
+"""Matchmaking and duels through the edge: clients -> brokers -> match instances, on a real tier."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import Iterator
+
+import gevent
+import pytest
+from hn_client import BrokerRejected, Duelist, GameClient
+from hn_edge import SessionState
+
+from hn_datatier import DataTier, PgPool, redis_from_url
+from hn_idl.client.ttypes import ClientError
+from hn_idl.match.ttypes import MatchError, MatchErrorCode, QueueState, Verdict
+from hn_runtime.testing import ServiceProcess, spawn_service, wait_for
+
+from _platform import Platform, platform_on
+
+_devices = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def platform(data_tier: DataTier) -> Iterator[Platform]:
+    with platform_on(data_tier, brokers=2, matches=2) as p:
+        yield p
+
+
+def player(platform: Platform) -> GameClient:
+    client = GameClient(platform.brokerlist_url).connect()
+    client.guest_login(f"e2e-match-{os.getpid()}-{next(_devices)}")
+    return client
+
+
+def duel_pair(platform: Platform, *, mode: str | None = None) -> list[object]:
+    a, b = player(platform), player(platform)
+    try:
+        duels = [gevent.spawn(Duelist(c).duel, mode=mode, timeout=60) for c in (a, b)]
+        gevent.joinall(duels, raise_error=True)
+        return [d.value for d in duels] + [a.account.account_id, b.account.account_id]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_two_players_are_matched_duel_and_get_one_result_with_ratings(platform: Platform) -> None:
+    one, two, id_one, id_two = duel_pair(platform)
+    assert one.match_id == two.match_id, "matched with each other"  # type: ignore[attr-defined]
+    result = one.result  # type: ignore[attr-defined]
+    assert result is not None and result == two.result, f"both told the same result: {one}"  # type: ignore[attr-defined]
+    assert result.verdict in (Verdict.FASTER, Verdict.DRAW, Verdict.TIMEOUT)
+    assert set(result.ratings) == {id_one, id_two}
+    assert sum(result.ratings.values()) == 2400, "Elo from the initial 1200 each keeps the sum"
+    if result.winner_id is not None:
+        assert result.ratings[result.winner_id] > 1200
+    pool = PgPool(platform.tier.env["HN_PG_DSN"], size=1)
+    try:
+        rows = pool.fetchall(
+            "SELECT winner, rating_a_after + rating_b_after FROM match_results WHERE match_id = %s",
+            (one.match_id,),  # type: ignore[attr-defined]
+            primary=True,
+        )
+    finally:
+        pool.close()
+    assert rows == [(result.winner_id, 2400)], "stored once, with the ratings it announced"
+
+
+def test_queue_status_cancel_and_modes(platform: Platform) -> None:
+    client = player(platform)
+    try:
+        queued = client.call("match.enqueue")
+        assert queued.state == QueueState.QUEUED and queued.mode == "duel" and queued.rating == 1200
+        assert client.call("match.enqueue").state == QueueState.QUEUED, "enqueueing twice keeps the place"
+        assert client.call("match.cancel").state == QueueState.IDLE
+        assert client.call("match.status").state == QueueState.IDLE
+        with pytest.raises(MatchError) as bad:
+            client.call("match.enqueue", mode="no such mode")
+        assert bad.value.code == MatchErrorCode.INVALID_INPUT
+    finally:
+        client.close()
+
+
+def test_duel_messages_without_a_duel_are_refused_clearly(platform: Platform) -> None:
+    client = player(platform)
+    try:
+        with pytest.raises(BrokerRejected) as refused:
+            client.call("match.duel_shoot", match_id="nope", reaction_ms=200)
+        assert refused.value.code == ClientError.SESSION_LOST and "duel" in refused.value.message
+        with pytest.raises(BrokerRejected) as host:
+            client.call("match.host_duel", match_id="x", mode="duel", player_a=1, rating_a=1, player_b=2, rating_b=1)
+        assert host.value.code == ClientError.UNKNOWN_MESSAGE, "service-only methods are not client messages"
+    finally:
+        client.close()
+
+
+def test_a_player_who_disconnects_leaves_the_queue(platform: Platform) -> None:
+    client = player(platform)
+    account = client.account.account_id
+    client.call("match.enqueue", mode="duel")
+    redis = redis_from_url(platform.tier.env["HN_REDIS_URL"])
+    assert redis.zscore("hn:match:{duel}:queue", str(account)) is not None
+    client.close()
+    wait_for(
+        lambda: redis.zscore("hn:match:{duel}:queue", str(account)) is None,
+        timeout=15,
+        message="the disconnected player dropped from the queue",
+    )
+
+
+@contextlib.contextmanager
+def match_processes(platform: Platform, count: int) -> Iterator[list[ServiceProcess]]:
+    env = {
+        **platform.tier.env,
+        "HN_YELLOW": platform.yellow.endpoints["rep"],
+        "HN_MATCH_TICK_S": "0.05",
+        "HN_MATCH_SIGNAL_DELAY_S": "60,60",  # the duel is still waiting for its signal when killed
+        # Its own queue: another test platform on the same tier must not match these players.
+        "HN_MATCH_MODES": "kill9",
+    }
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(spawn_service("hn_match", service="match", env=env)) for _ in range(count)]
+
+
+def test_the_rooms_instance_dies_mid_duel_both_hear_it_and_queue_again(data_tier: DataTier) -> None:
+    """kill -9 the instance holding a duel: a clear abort for both, no rating change, play on."""
+    with platform_on(data_tier, brokers=2) as platform, match_processes(platform, 2) as procs:
+        wait_for(lambda: platform.live("match") == 2, message="two match processes up")
+        a, b = player(platform), player(platform)
+        lost: list[object] = []
+        for c in (a, b):
+            c.on("broker.SessionLost", lost.append)
+            c.on(
+                "match.MatchFound", lambda found, c=c: gevent.spawn(c.call, "match.duel_ready", match_id=found.match_id)
+            )
+        state = SessionState(redis_from_url(data_tier.env["HN_REDIS_URL"]))
+        sid_a, sid_b = str(a.account.account_id), str(b.account.account_id)
+        a.call("match.enqueue", mode="kill9")
+        b.call("match.enqueue", mode="kill9")
+        room = wait_for(lambda: _shared_room(state, sid_a, sid_b), message="a room for both")
+        doomed = next(p for p in procs if p.instance_id == room)
+        survivor = next(p for p in procs if p is not doomed)
+        doomed.process.kill()
+        wait_for(lambda: len(lost) == 2, timeout=30, message="both players told the duel is lost")
+        assert all(getattr(e, "family", "") == "duel" for e in lost)
+        with pytest.raises(BrokerRejected) as gone:
+            a.call("match.duel_shoot", match_id="any", reaction_ms=250)
+        assert gone.value.code == ClientError.SESSION_LOST
+        pool = PgPool(data_tier.env["HN_PG_DSN"], size=1)
+        try:
+            stored = pool.fetchall(
+                "SELECT count(*) FROM match_results WHERE player_a IN (%s, %s) OR player_b IN (%s, %s)",
+                (int(sid_a), int(sid_b), int(sid_a), int(sid_b)),
+                primary=True,
+            )
+        finally:
+            pool.close()
+        assert stored == [(0,)], "no result, no rating change"
+        # Free to queue again at once, on the survivor (which also took the matchmaking over).
+        for c in (a, b):
+            wait_for(lambda c=c: _enqueued(c), message="queued again")
+        assert wait_for(lambda: _shared_room(state, sid_a, sid_b), message="a new room") == survivor.instance_id
+        a.close()
+        b.close()
+
+
+def _shared_room(state: SessionState, *sessions: str) -> str | None:
+    """The instance all `sessions` are bound to for "duel", if they are bound to the same one."""
+    rooms = {state.bindings(sid).get("duel") for sid in sessions}
+    return rooms.pop() if len(rooms) == 1 else None
+
+
+def _enqueued(client: GameClient) -> bool:
+    try:
+        return bool(client.call("match.enqueue", mode="kill9").state == QueueState.QUEUED)
+    except MatchError as exc:
+        assert exc.code == MatchErrorCode.IN_DUEL, exc  # until yellow shows the room's instance down
+        return False

@@ -1,0 +1,143 @@
+"""The matchmaker: for each mode, the one instance holding that mode's lease pairs its queue.
+
+Each tick reads a mode's queue (O(n)), pairs it (O(n log n), `_pairing`), takes each pair off
+the queue (two ZREMs: a cancel racing the take wins or loses cleanly) and hands it to `host`,
+which opens a room on some instance. A pair whose room cannot be opened goes back to the queue
+with its original wait. Players whose connection is gone (no broker holds their session) are
+dropped from the queue, checked for every pair before it is taken and for the whole queue every
+`sweep_every_s`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gevent
+from prometheus_client import Counter, Gauge, Histogram
+from redis.exceptions import RedisError
+
+from hn_match._lease import Lease
+from hn_match._pairing import DEFAULT_TOLERANCE, Tolerance, Waiting, pair
+from hn_match._queue import MatchQueue
+from hn_runtime import LogThrottle, get_logger
+
+__all__ = ["Matchmaker"]
+
+_log = get_logger("hn.match.matchmaker")
+QUEUED = Gauge("hn_match_queued", "Players waiting in the queue (set by the matchmaking instance).", ["mode"])
+PAIRED = Counter("hn_match_pairs_total", "Pairs taken off the queue, by what became of them.", ["mode", "outcome"])
+DROPPED = Counter("hn_match_queue_dropped_total", "Players removed from the queue by the matchmaker.", ["reason"])
+TICKS = Histogram(
+    "hn_match_tick_seconds", "Time of one matchmaking tick over a mode's queue.", buckets=(0.001, 0.005, 0.02, 0.1, 0.5)
+)
+FAILURES = Counter("hn_match_tick_failures_total", "Matchmaking ticks that failed on Redis.")
+
+#: (mode, a, b) -> True when a room was opened for them
+Host = Callable[[str, Waiting, Waiting], bool]
+#: account ids -> whether each still has a connection (a broker holds its session)
+Presence = Callable[[Sequence[int]], list[bool]]
+
+
+class Matchmaker:
+    def __init__(
+        self,
+        queue: MatchQueue,
+        leases: dict[str, Lease],
+        *,
+        host: Host,
+        present: Presence,
+        tolerance: Tolerance = DEFAULT_TOLERANCE,
+        tick_s: float = 0.25,
+        sweep_every_s: float = 2.0,
+        spawn: Callable[..., Any] = gevent.spawn,
+    ) -> None:
+        self.queue = queue
+        #: one per mode this instance runs: modes spread their matchmaking over the instances
+        self.leases = leases
+        self.host = host
+        self.present = present
+        self.tolerance = tolerance
+        self.tick_s = tick_s
+        self.sweep_every_s = sweep_every_s
+        self._spawn = spawn
+        self._throttle = LogThrottle(burst=1, period=10.0)
+        self._last_sweep = 0.0
+        self._greenlet: gevent.Greenlet | None = None
+        self.leading: set[str] = set()
+
+    def start(self) -> None:
+        self._greenlet = gevent.spawn(self._loop)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill()
+            self._greenlet = None
+        for mode in self.leading:
+            try:
+                self.leases[mode].release()  # the next instance takes over now, not at expiry
+            except RedisError:
+                pass
+        self.leading = set()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                sweep = time.monotonic() - self._last_sweep >= self.sweep_every_s
+                if sweep:
+                    self._last_sweep = time.monotonic()
+                for mode, lease in self.leases.items():
+                    leading = lease.hold()
+                    if leading != (mode in self.leading):
+                        _log.info("matchmaking here" if leading else "matchmaking elsewhere", mode=mode)
+                        (self.leading.add if leading else self.leading.discard)(mode)
+                    if leading:
+                        self.tick(mode, sweep=sweep)
+            except RedisError as exc:
+                FAILURES.inc()
+                if self._throttle.allow("redis") is not None:
+                    _log.error("matchmaking tick failed", dependency="redis", error=str(exc))
+            gevent.sleep(self.tick_s)
+
+    def tick(self, mode: str, *, sweep: bool = False) -> int:
+        """One pass over `mode`'s queue; returns how many pairs were handed to rooms."""
+        started = time.perf_counter()
+        waiting = self.queue.waiting(mode)
+        if sweep and waiting:
+            waiting = self._drop_absent(mode, waiting)
+        QUEUED.labels(mode).set(len(waiting))
+        pairs = pair(waiting, self.queue.now_ms(), self.tolerance)
+        handed = 0
+        if pairs:
+            here = self.present([p.account_id for ab in pairs for p in ab])
+            for i, (a, b) in enumerate(pairs):
+                if not (here[2 * i] and here[2 * i + 1]):
+                    self._drop_absent(mode, [a, b], checked=[here[2 * i], here[2 * i + 1]])
+                    continue
+                if not self.queue.take(mode, a, b):
+                    PAIRED.labels(mode, "raced").inc()
+                    continue
+                handed += 1
+                self._spawn(self._open, mode, a, b)
+        TICKS.observe(time.perf_counter() - started)
+        return handed
+
+    def _open(self, mode: str, a: Waiting, b: Waiting) -> None:
+        if self.host(mode, a, b):
+            PAIRED.labels(mode, "room").inc()
+            return
+        PAIRED.labels(mode, "requeued").inc()
+        for player in (a, b):
+            self.queue.add(mode, player.account_id, player.rating, player.since_ms)
+
+    def _drop_absent(self, mode: str, waiting: list[Waiting], checked: list[bool] | None = None) -> list[Waiting]:
+        here = checked if checked is not None else self.present([w.account_id for w in waiting])
+        kept = []
+        for player, present in zip(waiting, here, strict=False):
+            if present:
+                kept.append(player)
+            elif self.queue.remove(mode, player.account_id):
+                DROPPED.labels("disconnected").inc()
+                _log.info("dropped from the queue: disconnected", account_id=player.account_id, mode=mode)
+        return kept

@@ -1,0 +1,117 @@
+"""The matchmaking queue, in Redis through Twemproxy, so any match instance can take it over.
+
+    hn:match:{<mode>}:queue   sorted set: account id, scored by rating
+    hn:match:{<mode>}:since   hash: account id -> when it joined (ms, wall clock)
+    hn:match:player:<id>      the mode a player is queued in (status without knowing the mode)
+    hn:match:room:<id>        "<instance> <match id>" of the player's duel while it lasts
+
+Single-key commands only (Twemproxy). The `{mode}` hash tag keeps a mode's two keys on one shard
+though no command here needs both at once. A player leaves the queue by exactly one ZREM: the
+matchmaker's take and a cancel race on it, and Redis says who won.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hn_match._pairing import Waiting
+
+__all__ = ["MatchQueue"]
+
+
+def _int(value: Any) -> int:
+    return int(value.decode() if isinstance(value, bytes) else value)
+
+
+class MatchQueue:
+    def __init__(self, redis: Any, *, ttl_s: int = 3600, clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self._clock = clock
+        #: a forgotten queue (every instance gone for an hour) expires rather than matching ghosts
+        self.ttl_s = ttl_s
+
+    @staticmethod
+    def _keys(mode: str) -> tuple[str, str]:
+        return f"hn:match:{{{mode}}}:queue", f"hn:match:{{{mode}}}:since"
+
+    def now_ms(self) -> int:
+        # Wall clock, not Redis' TIME (Twemproxy does not proxy keyless commands): instances'
+        # clocks are NTP-close, and a second of skew only shifts the rating tolerance a little.
+        return int(self._clock() * 1000)
+
+    def add(self, mode: str, account_id: int, rating: int, since_ms: int | None = None) -> int:
+        """Queue the player (keeping an earlier place); returns when they joined (ms)."""
+        queue, since = self._keys(mode)
+        joined = self.now_ms() if since_ms is None else since_ms
+        self.redis.hsetnx(since, str(account_id), joined)
+        self.redis.zadd(queue, {str(account_id): rating}, nx=True)
+        for key in (queue, since):
+            self.redis.expire(key, self.ttl_s)
+        self.redis.set(f"hn:match:player:{account_id}", mode, ex=self.ttl_s)
+        stored = self.redis.hget(since, str(account_id))
+        return joined if stored is None else _int(stored)
+
+    def remove(self, mode: str, account_id: int) -> bool:
+        """Take the player off the queue; False if someone else already did."""
+        queue, since = self._keys(mode)
+        removed = bool(self.redis.zrem(queue, str(account_id)))
+        if removed:
+            self.redis.hdel(since, str(account_id))
+            self.redis.delete(f"hn:match:player:{account_id}")
+        return removed
+
+    def take(self, mode: str, a: Waiting, b: Waiting) -> bool:
+        """Take both players of a pair, or neither (one who left meanwhile puts the other back)."""
+        if not self.remove(mode, a.account_id):
+            return False
+        if not self.remove(mode, b.account_id):
+            self.add(mode, a.account_id, a.rating, a.since_ms)
+            return False
+        return True
+
+    def mode_of(self, account_id: int) -> str | None:
+        value = self.redis.get(f"hn:match:player:{account_id}")
+        return None if value is None else (value.decode() if isinstance(value, bytes) else str(value))
+
+    def position(self, mode: str, account_id: int) -> tuple[int | None, int]:
+        """(ms the player joined, or None if not queued; players queued in `mode`)."""
+        queue, since = self._keys(mode)
+        joined = self.redis.hget(since, str(account_id))
+        queued = self.redis.zscore(queue, str(account_id))
+        return (None if joined is None or queued is None else _int(joined)), int(self.redis.zcard(queue))
+
+    def waiting(self, mode: str) -> list[Waiting]:
+        """Everyone queued in `mode` (two reads; a player between them is seen next tick)."""
+        queue, since = self._keys(mode)
+        ratings = self.redis.zrange(queue, 0, -1, withscores=True)
+        joined = {_int(k): _int(v) for k, v in self.redis.hgetall(since).items()}
+        now = None
+        result = []
+        for member, score in ratings:
+            account_id = _int(member)
+            if account_id not in joined:
+                now = self.now_ms() if now is None else now
+                joined[account_id] = now  # a crash between HSETNX and ZADD: the wait starts now
+                self.redis.hsetnx(since, str(account_id), now)
+            result.append(Waiting(account_id, int(score), joined[account_id]))
+        return result
+
+    # -- players in a duel (so they cannot queue twice) ------------------------------------
+
+    def set_room(self, account_id: int, instance_id: str, match_id: str, ttl_s: int) -> None:
+        self.redis.set(f"hn:match:room:{account_id}", f"{instance_id} {match_id}", ex=ttl_s)
+
+    def room_of(self, account_id: int) -> tuple[str, str] | None:
+        """(instance, match id) of the player's duel, if one was opened and not closed."""
+        value = self.redis.get(f"hn:match:room:{account_id}")
+        if value is None:
+            return None
+        instance, _, match_id = (value.decode() if isinstance(value, bytes) else str(value)).partition(" ")
+        return instance, match_id
+
+    def clear_room(self, account_id: int, match_id: str) -> None:
+        room = self.room_of(account_id)
+        if room is not None and room[1] == match_id:
+            self.redis.delete(f"hn:match:room:{account_id}")

@@ -1,0 +1,178 @@
+"""One duel room: ready, a signal after a random delay, shots, a verdict; or an abort.
+
+A room lives on one instance, in memory, in its own greenlet. The server's clock decides: the
+signal time is taken when the signal is sent, shots are timed when they arrive (`_judge`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import gevent
+import gevent.event
+
+from hn_idl.match.ttypes import DuelSignal, MatchAborted, MatchError, MatchErrorCode, MatchFound, Verdict
+from hn_match._judge import Judgement, Rules, Shot, judge
+from hn_match._results import Outcome
+
+__all__ = ["Room", "RoomHost", "Timing"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    ready_timeout_s: float = 15.0
+    signal_delay_s: tuple[float, float] = (1.0, 3.0)
+    shot_window_s: float = 3.0
+
+
+class RoomHost(Protocol):
+    """What a room needs from the instance holding it."""
+
+    def push(self, account_id: int, kind: str, event: Any) -> None: ...
+
+    def finished(self, room: Room, judgement: Judgement | None, reason: str) -> None:
+        """Store and announce the outcome (`judgement`), or the abort (`reason`); free the room."""
+
+
+def _not_in(match_id: str, why: str) -> MatchError:
+    return MatchError(code=MatchErrorCode.NOT_IN_MATCH, message=f"duel {match_id}: {why}")
+
+
+class Room:
+    def __init__(
+        self,
+        match_id: str,
+        mode: str,
+        ratings: dict[int, int],
+        host: RoomHost,
+        *,
+        timing: Timing,
+        rules: Rules,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        a, b = ratings
+        self.match_id = match_id
+        self.mode = mode
+        self.players: tuple[int, int] = (a, b)
+        self.ratings = ratings
+        self.timing = timing
+        self.rules = rules
+        self._host = host
+        self._clock = clock
+        self._rng = rng or random.SystemRandom()
+        self.ready: set[int] = set()
+        self.left: set[int] = set()
+        self.shots: dict[int, Shot] = {}
+        self.signal_ms: float | None = None
+        self.over = False
+        self._all_ready = gevent.event.Event()
+        self._decided = gevent.event.Event()
+        self._greenlet: gevent.Greenlet | None = None
+
+    def _now_ms(self) -> float:
+        return self._clock() * 1000
+
+    def open(self) -> None:
+        """Tell both players, then run the duel in its own greenlet."""
+        a, b = self.players
+        for me, them in ((a, b), (b, a)):
+            found = MatchFound(
+                match_id=self.match_id,
+                opponent_id=them,
+                opponent_rating=self.ratings[them],
+                rating=self.ratings[me],
+                mode=self.mode,
+                ready_timeout_s=int(self.timing.ready_timeout_s),
+            )
+            self._host.push(me, "match.MatchFound", found)
+        self._greenlet = gevent.spawn(self._run)
+
+    # -- from the players ---------------------------------------------------------------------
+
+    def _check(self, player: int) -> None:
+        if player not in self.players:
+            raise _not_in(self.match_id, "you are not in it")
+        if self.over:
+            raise _not_in(self.match_id, "it is over")
+
+    def mark_ready(self, player: int) -> None:
+        self._check(player)
+        self.ready.add(player)
+        if len(self.ready) == 2:
+            self._all_ready.set()
+
+    def shoot(self, player: int, reaction_ms: int) -> None:
+        self._check(player)
+        if player in self.shots:
+            raise MatchError(code=MatchErrorCode.INVALID_INPUT, message="one shot per duel")
+        self.shots[player] = Shot(self._now_ms(), reaction_ms)
+        # A shot before the signal ends the duel at once (a foul); otherwise wait for both.
+        if self.signal_ms is None:
+            self._decided.set()
+            self._all_ready.set()
+        elif self._everyone_done():
+            self._decided.set()
+
+    def leave(self, player: int) -> None:
+        self._check(player)
+        self.left.add(player)
+        if self.signal_ms is None:
+            self._abort(f"player {player} left before the signal")
+        elif self._everyone_done():
+            self._decided.set()
+
+    def _everyone_done(self) -> bool:
+        return all(p in self.shots or p in self.left for p in self.players)
+
+    # -- the duel -----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        if not self._all_ready.wait(self.timing.ready_timeout_s):
+            missing = sorted(set(self.players) - self.ready)
+            self._abort(f"not ready in time: {', '.join(map(str, missing))}")
+            return
+        low, high = self.timing.signal_delay_s
+        if not self.over and not self._decided.is_set():
+            self._decided.wait(self._rng.uniform(low, high))
+        if self.over:
+            return
+        if self._decided.is_set():
+            self._finish()  # someone shot before the signal
+            return
+        self.signal_ms = self._now_ms()
+        signal = DuelSignal(match_id=self.match_id, shot_window_s=int(round(self.timing.shot_window_s)))
+        for player in self.players:
+            self._host.push(player, "match.DuelSignal", signal)
+        self._decided.wait(self.timing.shot_window_s + self.rules.latency_allowance_ms / 1000)
+        if not self.over:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.over = True
+        self._host.finished(self, judge(self.players, dict(self.shots), self.signal_ms, self.rules), "")
+
+    def _abort(self, reason: str) -> None:
+        if self.over:
+            return
+        self.over = True
+        self._decided.set()
+        self._all_ready.set()
+        self._host.finished(self, None, reason)
+
+    def abort(self, reason: str) -> None:
+        """Call the duel off from outside (the instance is stopping)."""
+        self._abort(reason)
+        if self._greenlet is not None and self._greenlet is not gevent.getcurrent():
+            self._greenlet.kill(block=False)
+
+    def outcome(self, judgement: Judgement) -> Outcome:
+        a, b = self.players
+        return Outcome(self.match_id, self.mode, a, b, judgement.winner, Verdict._VALUES_TO_NAMES[judgement.verdict])
+
+    def aborted_event(self, reason: str) -> MatchAborted:
+        return MatchAborted(match_id=self.match_id, reason=reason)
