@@ -17,6 +17,12 @@ struct Tick {
 
 const set<string> IDEMPOTENT = ["echo", "slow", "whoami"]
 
+/**
+ * What game clients may send through a broker (hn-edge route kinds), for the broker's tests and
+ * benchmarks: all need a logged-in session.
+ */
+const map<string, string> CLIENT_ROUTES = {"echo": "session", "slow": "session", "whoami": "session"}
+
 service Echo extends hn_runtime.Runtime {
   binary echo(1: required binary payload)
   /** Sleeps (cooperatively) for `ms`, then answers `ms`. */

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
@@ -13,7 +13,7 @@ from prometheus_client import Counter, Gauge
 
 from hn_broker._config import BrokerConfig
 from hn_broker._connection import ClientConnection
-from hn_broker._packets import code_name, error_packet, frame, reply
+from hn_broker._packets import code_name, error_packet, frame, reply, shown
 from hn_idl.broker.ttypes import BrokerError, Resumed
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind, SessionLost
@@ -36,7 +36,7 @@ from hn_runtime import (
     new_trace_id,
     stats_family,
 )
-from hn_runtime.wire import decode, encode, load_idl, spec_of
+from hn_runtime.wire import DecodeError, decode, encode, load_idl, spec_of
 
 __all__ = ["Broker"]
 
@@ -47,22 +47,23 @@ SESSIONS = Gauge("hn_broker_sessions", "Logged-in sessions held by this broker."
 CLOSES = Counter("hn_broker_disconnects_total", "Game-client connections closed, by reason.", ["reason"])
 REFUSALS = Counter("hn_broker_refusals_total", "Error packets sent to game clients, by code.", ["code"])
 PUSHES = Counter("hn_broker_pushes_total", "Pushes for sessions, by outcome.", ["outcome"])
+RESUMES = Counter("hn_broker_resumes_total", "broker.resume requests, by outcome (ok, refused).", ["outcome"])
 PACKETS = stats_family("hn_broker_", "Client requests a broker forwarded")
 _SESSION_LOST = spec_of(SessionLost)
 
 
 def _remote_code(exc: HNError) -> int:
     if isinstance(exc, CallTimeout):
-        return ClientError.TIMEOUT
+        return int(ClientError.TIMEOUT)
     if isinstance(exc, Overloaded):
-        return ClientError.OVERLOADED
+        return int(ClientError.OVERLOADED)
     if isinstance(exc, (ServiceUnavailable, Draining)):
-        return ClientError.UNAVAILABLE
+        return int(ClientError.UNAVAILABLE)
     if isinstance(exc, BadRequest):
-        return ClientError.BAD_REQUEST
+        return int(ClientError.BAD_REQUEST)
     if isinstance(exc, UnknownMethod):
-        return ClientError.UNKNOWN_MESSAGE
-    return ClientError.INTERNAL
+        return int(ClientError.UNKNOWN_MESSAGE)
+    return int(ClientError.INTERNAL)
 
 
 class Broker:
@@ -81,6 +82,12 @@ class Broker:
             svc: get_service(svc, directory=directory, timeout=config.call_timeout_s) for svc in config.services
         }
         self._methods = {r.type: load_idl(r.service).methods[r.method] for r in self.routes.values()}
+        #: the `<method>_result` spec of every client route (a oneway method cannot be one)
+        self._results: dict[str, Sequence[Any]] = {}
+        for type_, method in self._methods.items():
+            if method.result_spec is None:
+                raise ValueError(f"{type_} is oneway: clients get replies, it cannot be a client route")
+            self._results[type_] = method.result_spec
         self._directory = directory
         self._stats = PACKETS.for_service("broker")
         self._live: dict[str, set[str]] = {}
@@ -98,9 +105,7 @@ class Broker:
     def start(self) -> None:
         directory = self._directory or default_directory()
         for service in {r.service for r in self.routes.values() if r.kind == BOUND}:
-            self._unwatch.append(
-                directory.watch(service, lambda instances, s=service: self._instances_changed(s, instances))
-            )
+            self._unwatch.append(directory.watch(service, self._watcher(service)))
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.config.bind_host, self.config.port))
@@ -112,6 +117,12 @@ class Broker:
         self._acceptor.start(self._accept)
         self._sweeper = gevent.spawn(self._sweep)
         _log.info("accepting game clients", port=self.port, routes=sorted(self.routes))
+
+    def _watcher(self, service: str) -> Callable[[Sequence[Instance]], None]:
+        def changed(instances: Sequence[Instance]) -> None:
+            self._instances_changed(service, instances)
+
+        return changed
 
     def stop_accepting(self) -> None:
         if self._acceptor is not None:
@@ -202,7 +213,7 @@ class Broker:
         """A request packet arrived (in the hub): gate it, then forward it from a worker."""
         route = self.routes.get(packet.type)
         if route is None:
-            conn.refuse(ClientError.UNKNOWN_MESSAGE, f"no message type {packet.type!r} for clients", packet)
+            conn.refuse(ClientError.UNKNOWN_MESSAGE, f"no message type {shown(packet.type)} for clients", packet)
             return
         if conn.session_id is None and not route.open:
             conn.refuse(ClientError.UNAUTHENTICATED, f"{packet.type} needs a session: log in first", packet)
@@ -269,7 +280,7 @@ class Broker:
     # -- sessions ----------------------------------------------------------------------------
 
     def _maybe_open_session(self, conn: ClientConnection, route: Route, body: bytes) -> None:
-        result = decode(body, self._methods[route.type].result_spec)
+        result = decode(body, self._results[route.type])
         login = getattr(result, "success", None)
         if login is None or conn.closed:
             return  # the service said no (a declared exception inside the reply)
@@ -294,7 +305,7 @@ class Broker:
         return len(waiting)
 
     def _close_session(self, conn: ClientConnection, body: bytes, route: Route) -> None:
-        result = decode(body, self._methods[route.type].result_spec)
+        result = decode(body, self._results[route.type])
         if any(getattr(result, name, None) is not None for name, _ in self._methods[route.type].exceptions):
             return
         sid = conn.session_id
@@ -306,17 +317,26 @@ class Broker:
 
     def _resume(self, conn: ClientConnection, packet: Packet) -> bytes:
         method = self._methods["broker.resume"]
-        token = decode(packet.body or b"", method.args_spec).token
+        try:
+            token = decode(packet.body or b"", method.args_spec).token
+        except DecodeError:
+            token = None
+        if not token:
+            RESUMES.labels("bad_request").inc()
+            raise BadRequest("broker.resume needs a token")
         try:
             account = get_service("sso", directory=self._directory, timeout=self.config.call_timeout_s).validate(
                 token=token
             )
         except SsoError as exc:
+            # An unknown, expired or logged-out token: refused, and counted (a replayed token).
+            RESUMES.labels("refused").inc()
             error = BrokerError(code=ClientError.UNAUTHENTICATED, message=exc.message)
-            return encode(method.result_cls(error=error), method.result_spec)  # type: ignore[misc]
+            return encode(method.result_cls(error=error), self._results["broker.resume"])  # type: ignore[misc]
         replayed = self._open_session(conn, str(account.account_id), account.display_name)
+        RESUMES.labels("ok").inc()
         resumed = Resumed(account_id=account.account_id, display_name=account.display_name, pushes_waiting=replayed)
-        return encode(method.result_cls(success=resumed), method.result_spec)  # type: ignore[misc]
+        return encode(method.result_cls(success=resumed), self._results["broker.resume"])  # type: ignore[misc]
 
     # -- pushes and bindings from services ---------------------------------------------------
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hn_broker._packets import ClientError, DecodeError, PacketKind, error_packet, frame, parse
 from hn_idl.client.constants import PACKET_VERSION
@@ -43,7 +43,9 @@ class ClientConnection:
         "closed",
         "_reader",
         "_writer",
-        "_inbuf",
+        "_parts",
+        "_have",
+        "_need",
         "_out",
         "_out_bytes",
         "_tokens",
@@ -63,13 +65,16 @@ class ClientConnection:
         self.closed = False
         loop = broker.loop
         self.last_seen = loop.now()
-        self._inbuf = b""
+        #: the pieces of an incomplete packet, None when there is none
+        self._parts: list[bytes] | None = None
+        self._have = 0
+        self._need = 0
         self._out: deque[bytes] = deque()
         self._out_bytes = 0
         self._tokens = broker.config.burst
         self._stamp = self.last_seen
         self._malformed = 0
-        self._writer = None
+        self._writer: Any = None
         self._reader = loop.io(sock.fileno(), _READ)
         self._reader.start(self._on_readable)
 
@@ -86,11 +91,29 @@ class ClientConnection:
         if not data:
             self.close("closed by client")
             return
-        now = self.broker.loop.now()
-        self.last_seen = now
-        buf = self._inbuf + data if self._inbuf else data
+        self.feed(data)
+
+    def feed(self, data: bytes) -> None:
+        """Take bytes read from the client: split them into frames and handle each packet.
+
+        Call it from the hub (requests are dispatched to worker greenlets from here).
+        """
+        parts = self._parts
+        if parts is not None:
+            # A packet is still incomplete: collect the pieces and join them once, when it is
+            # whole; joining at every read would cost a client trickling a large packet one
+            # byte at a time quadratic work (a slowloris that burns CPU).
+            parts.append(data)
+            self._have += len(data)
+            if self._have < self._need:
+                return
+            buf = b"".join(parts)
+            self._parts = None
+        else:
+            buf = data
         limit = self.broker.config.max_packet_bytes
         offset, end = 0, len(buf)
+        need = 4
         while end - offset >= 4:
             size = int.from_bytes(buf[offset : offset + 4], "big")
             if size > limit:
@@ -98,23 +121,32 @@ class ClientConnection:
                 self.close("packet too large")
                 return
             if end - offset - 4 < size:
+                need = 4 + size
                 break
-            self._on_frame(buf[offset + 4 : offset + 4 + size], now)
+            self._on_frame(buf[offset + 4 : offset + 4 + size])
             offset += 4 + size
             if self.closed:
                 return
-        self._inbuf = buf[offset:] if offset < end else b""
-        if len(self._inbuf) > limit + 4:  # pragma: no cover - impossible by the loop above
-            self.close("buffer overrun")
+        if offset < end:
+            self._parts = [buf[offset:] if offset else buf]
+            self._have = end - offset
+            self._need = need
 
-    def _on_frame(self, data: bytes, now: float) -> None:
+    def buffered(self) -> int:
+        """Bytes received of a packet not yet complete (at most max_packet_bytes + 3)."""
+        return self._have if self._parts is not None else 0
+
+    def _on_frame(self, data: bytes) -> None:
+        # Only whole packets count as signs of life: a client trickling the bytes of a packet it
+        # never finishes (slowloris) is idle, and the sweeper closes it.
+        now = self.broker.loop.now()
+        self.last_seen = now
         # Token bucket: `rate` packets a second, `burst` at once.
         config = self.broker.config
         self._tokens = min(config.burst, self._tokens + (now - self._stamp) * config.rate)
         self._stamp = now
         if self._tokens < 1.0:
-            self.broker.count_refusal(ClientError.RATE_LIMITED)
-            self.send(error_packet(ClientError.RATE_LIMITED, "too many packets: slow down"))
+            self.refuse(ClientError.RATE_LIMITED, "too many packets: slow down")
             return
         self._tokens -= 1.0
         try:

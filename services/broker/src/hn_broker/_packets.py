@@ -6,9 +6,23 @@ from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime.wire import DecodeError, decode, encode, spec_of
 
-__all__ = ["PACKET_VERSION", "ClientError", "Packet", "PacketKind", "frame", "parse", "error_packet", "DecodeError"]
+__all__ = [
+    "MAX_TRACE_ID",
+    "PACKET_VERSION",
+    "ClientError",
+    "Packet",
+    "PacketKind",
+    "frame",
+    "parse",
+    "error_packet",
+    "DecodeError",
+    "shown",
+]
 
 _SPEC = spec_of(Packet)
+#: Longer trace ids from clients are dropped (the broker makes one up): they travel in every
+#: envelope and log line of the request.
+MAX_TRACE_ID = 64
 _REPLY = PacketKind.REPLY
 _ERROR = PacketKind.ERROR
 
@@ -18,6 +32,9 @@ def parse(data: bytes) -> Packet:
     packet = decode(data, _SPEC)
     if packet.kind is None or packet.seq is None:
         raise DecodeError("Packet: kind and seq are required")
+    trace_id = packet.trace_id
+    if trace_id is not None and len(trace_id) > MAX_TRACE_ID:
+        packet.trace_id = None
     return packet
 
 
@@ -32,6 +49,14 @@ def reply(request: Packet, body: bytes, trace_id: str | None) -> bytes:
 
 def error_packet(code: int, message: str, *, seq: int = 0, type: str = "", trace_id: str | None = None) -> bytes:
     return frame(Packet(PACKET_VERSION, _ERROR, type, seq, None, code, message, trace_id, b""))
+
+
+def shown(text: str | None, limit: int = 64) -> str:
+    """`text` quoted for an error message, cut at `limit` characters: a client's own strings go
+    back to it inside error packets, and must not make them larger than what it sent."""
+    if text is None:
+        return "None"
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
 
 
 def code_name(code: int) -> str:
