@@ -30,6 +30,10 @@ class DuelTimeout(Exception):
     """The expected push did not come in time."""
 
 
+class _Stopped(Exception):
+    pass
+
+
 @dataclass
 class DuelOutcome:
     match_id: str
@@ -59,13 +63,21 @@ class Duelist:
 
         return collect
 
-    def _next(self, wanted: tuple[str, ...], match_id: str | None, deadline: float) -> tuple[str, Any]:
+    def _next(
+        self,
+        wanted: tuple[str, ...],
+        match_id: str | None,
+        deadline: float,
+        stop: Callable[[], bool] | None = None,
+    ) -> tuple[str, Any]:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DuelTimeout(f"no {' or '.join(wanted)} in time")
+            if stop is not None and stop():
+                raise _Stopped
             try:
-                kind, event = self.events.get(timeout=remaining)
+                kind, event = self.events.get(timeout=min(remaining, 0.5) if stop is not None else remaining)
             except gevent.queue.Empty:
                 continue
             if kind == "broker.SessionLost" and getattr(event, "family", "") != "duel":
@@ -83,8 +95,13 @@ class Duelist:
         reaction: Callable[[], float] = _human_reaction,
         timeout: float = 60.0,
         timed: Callable[[str, Callable[[], Any]], Any] | None = None,
-    ) -> DuelOutcome:
-        """Queue and play one duel; `timed(type, call)` wraps each call (for latency figures)."""
+        stop: Callable[[], bool] | None = None,
+    ) -> DuelOutcome | None:
+        """Queue and play one duel; `timed(type, call)` wraps each call (for latency figures).
+
+        While still waiting for an opponent, `stop()` turning true leaves the queue and returns
+        None; a duel once found is played to its end.
+        """
 
         def call(type_: str, **args: Any) -> Any:
             if timed is None:
@@ -94,7 +111,11 @@ class Duelist:
         deadline = time.monotonic() + timeout
         queued_at = time.monotonic()
         call("match.enqueue", mode=mode)
-        _, found = self._next(("match.MatchFound",), None, deadline)
+        try:
+            _, found = self._next(("match.MatchFound",), None, deadline, stop)
+        except _Stopped:
+            call("match.cancel")
+            return None
         outcome = DuelOutcome(match_id=found.match_id, waited_s=time.monotonic() - queued_at)
         ends = ("match.DuelResult", "match.MatchAborted", "broker.SessionLost")
         call("match.duel_ready", match_id=found.match_id)

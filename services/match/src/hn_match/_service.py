@@ -233,23 +233,21 @@ class MatchService(Service):
             self.log.warning("push failed", account_id=account_id, kind=kind, error=str(exc))
 
     def finished(self, room: Room, judgement: Judgement | None, reason: str) -> None:
-        try:
-            if judgement is None:
-                DUELS.labels("aborted").inc()
-                self.log.info("duel aborted", match_id=room.match_id, reason=reason)
-                for player in room.players:
-                    self.push(player, "match.MatchAborted", room.aborted_event(reason))
-                return
-            ratings = self._record(room, judgement)
-            if ratings is None:
-                DUELS.labels("aborted").inc()
-                for player in room.players:
-                    self.push(player, "match.MatchAborted", room.aborted_event("the result could not be stored"))
-                return
-            outcome = room.outcome(judgement)
-            DUELS.labels(outcome.verdict.lower()).inc()
-            self.log.info("duel over", match_id=room.match_id, winner=judgement.winner, verdict=outcome.verdict)
-            result = DuelResult(
+        ratings = self._record(room, judgement) if judgement is not None else None
+        if judgement is not None and ratings is None:
+            reason = "the result could not be stored"
+        # Free the players before telling them: a client that queues again the moment it hears
+        # the result must not find itself still in this duel.
+        self._close(room)
+        if judgement is None or ratings is None:
+            DUELS.labels("aborted").inc()
+            self.log.info("duel aborted", match_id=room.match_id, reason=reason)
+            kind, event = "match.MatchAborted", room.aborted_event(reason)
+        else:
+            verdict = room.outcome(judgement).verdict
+            DUELS.labels(verdict.lower()).inc()
+            self.log.info("duel over", match_id=room.match_id, winner=judgement.winner, verdict=verdict)
+            kind, event = "match.DuelResult", DuelResult(
                 match_id=room.match_id,
                 winner_id=judgement.winner,
                 verdict=judgement.verdict,
@@ -257,10 +255,8 @@ class MatchService(Service):
                 fouls=judgement.fouls,
                 ratings=ratings,
             )
-            for player in room.players:
-                self.push(player, "match.DuelResult", result)
-        finally:
-            self._close(room)
+        for player in room.players:
+            self.push(player, kind, event)
 
     def _record(self, room: Room, judgement: Judgement) -> dict[int, int] | None:
         """Store the result, retrying through a failover (a repeat is harmless: keyed by match id)."""

@@ -126,8 +126,16 @@ def _logs(args: argparse.Namespace) -> int:
 def _bots(args: argparse.Namespace) -> int:
     from hn_cli._bots import run_bots
 
-    summary = run_bots(args.brokerlist, players=args.players, rate=args.rate, duration=args.duration, plot=args.plot)
-    return 0 if summary.ok else 1
+    summary = run_bots(
+        args.brokerlist,
+        players=args.players,
+        rate=args.rate,
+        duration=args.duration,
+        duels=args.duels,
+        plot=args.plot,
+    )
+    finished = args.duels is None or summary.everyone_played(args.duels)
+    return 0 if summary.ok and finished else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,7 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     bots.add_argument("brokerlist", help="brokerlist URL, e.g. http://127.0.0.1:8080/")
     bots.add_argument("--players", type=int, default=100)
     bots.add_argument("--rate", type=float, default=50.0, help="new players per second")
-    bots.add_argument("--duration", type=float, default=30.0, help="seconds to play")
+    bots.add_argument("--duration", type=float, default=30.0, help="seconds to play (at most, with --duels)")
+    bots.add_argument(
+        "--duels",
+        type=int,
+        default=None,
+        help="end once every bot finished this many duels; exit 1 unless all did, without errors",
+    )
     bots.add_argument("--plot", default="", help="write a PNG latency plot here")
     bots.set_defaults(run=_bots)
     args = parser.parse_args(argv)

@@ -31,17 +31,23 @@ def _pct(samples: list[float], q: float) -> float:
 class BotStats:
     players: int = 0
     logins: int = 0
+    #: MatchFound received (a duel begun) / results received / duels called off
     matches: int = 0
     duels: int = 0
+    aborted: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     latency_ms: dict[str, list[float]] = field(default_factory=dict)
     #: players that logged in / finished at least one duel
     logged_in: set[int] = field(default_factory=set)
-    dueled: set[int] = field(default_factory=set)
+    dueled: Counter[int] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
         return self.logins > 0 and not self.errors
+
+    def everyone_played(self, duels: int) -> bool:
+        """Every bot started logged in and finished at least `duels` duels."""
+        return len(self.logged_in) == self.players and all(self.dueled[n] >= duels for n in self.logged_in)
 
     def timed(self, type_: str, call: Callable[[], Any]) -> Any:
         started = time.perf_counter()
@@ -54,13 +60,14 @@ class BotStats:
         errors = sum(self.errors.values())
         return (
             f"\r[{elapsed:6.1f}s] players {self.players}  logins {self.logins}  matches {self.matches}  "
-            f"duels {self.duels}  errors {errors}   "
+            f"duels {self.duels}  aborted {self.aborted}  errors {errors}   "
         )
 
     def summary(self) -> str:
         lines = [
             f"players {self.players}, logins {self.logins}, matches {self.matches}, duels {self.duels}, "
-            f"errors {sum(self.errors.values())}",
+            f"aborted {self.aborted}, errors {sum(self.errors.values())}",
+            f"players who logged in {len(self.logged_in)}, who finished a duel {len(self.dueled)}",
             f"{'message type':<24}{'calls':>8}{'p50 ms':>10}{'p99 ms':>10}",
         ]
         for type_, samples in sorted(self.latency_ms.items()):
@@ -98,20 +105,28 @@ def run_bots(
     rate: float,
     duration: float | None,
     stop: gevent.event.Event | None = None,
+    duels: int | None = None,
     plot: str = "",
     out: Any = None,
 ) -> BotStats:
-    """Start `players` bots at `rate` per second; play `duration` seconds (or until `stop`)."""
+    """Start `players` bots at `rate` per second; play `duration` seconds (or until `stop`).
+
+    With `duels`, the run ends once every bot has finished that many duels (bots done early keep
+    playing, so nobody is left without an opponent), or a bot failed, or `duration` is up.
+    """
     out = out or sys.stdout
     stats = BotStats()
     stop = stop or gevent.event.Event()
     started = time.monotonic()
+    bots: list[gevent.Greenlet] = []
+    spawner_done = gevent.event.Event()
 
     def over() -> bool:
-        return stop.is_set() or (duration is not None and time.monotonic() - started >= duration)
-
-    bots = []
-    spawner_done = gevent.event.Event()
+        if stop.is_set() or (duration is not None and time.monotonic() - started >= duration):
+            return True
+        if duels is None or not spawner_done.is_set():
+            return False
+        return stats.everyone_played(duels) or (bool(stats.errors) and all(b.dead for b in bots))
 
     def spawner() -> None:
         for n in range(players):

@@ -71,6 +71,8 @@ class Cluster:
             "HN_BIND_HOST": "127.0.0.1",
             "HN_LOG_LEVEL": self.spec.log_level,
             "HN_SSO_HASH_PROFILE": self.spec.hash_profile,
+            # Marks every process of this run (`hn down` and the tests find leftovers by it).
+            "HN_RUN_DIR": self.run_dir,
             **self.spec.extra_env,
         }
         self._add("yellow-1", "hn_yellow", base, HN_REP_PORT=str(yellow_port), HN_HTTP_PORT=str(yellow_http_port))
@@ -104,6 +106,7 @@ class Cluster:
             "brokerlist": self.brokerlist_url,
             "env": self.tier.env | {"HN_YELLOW": self.yellow_address},
             "processes": {p.name: p.module for p in self.processes},
+            "data_tier": self.tier.describe(),
             "spec": asdict(self.spec),
         }
         with open(os.path.join(self.run_dir, "cluster.json"), "w") as fh:

@@ -1,0 +1,169 @@
+"""The main job, end to end: `hn up` in a subprocess, bots play on it, `hn down` leaves nothing.
+
+Everything here goes through the CLI as a studio engineer would use it: `hn up`, `hn status`,
+`hn call`, `hn bots`, `hn down`, and the yellow status page in a real headless Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hn_cli._inspect import read_cluster
+from hn_cli._supervisor import python_env
+
+from hn_runtime.testing import time_factor, wait_for
+
+BOTS = 200
+
+
+def hn(run_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hn_cli", "--run-dir", str(run_dir), *args],
+        env=python_env({}),
+        capture_output=True,
+        text=True,
+        timeout=timeout * time_factor(),
+    )
+
+
+def _accepts(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _addresses(cluster: dict[str, Any], brokers: list[str]) -> list[str]:
+    tier = cluster["data_tier"]
+    found = [
+        cluster["yellow"].removeprefix("tcp://"),
+        cluster["yellow_status_page"].removeprefix("http://").rstrip("/"),
+        cluster["brokerlist"].removeprefix("http://").rstrip("/"),
+        tier["pgpool"]["address"],
+        tier["twemproxy"]["address"],
+        *brokers,
+        *(n["address"] for n in tier["postgres"]),
+        *(n["address"] for s in tier["redis"] for n in s["nodes"]),
+        *(s["address"] for s in tier["sentinels"]),
+    ]
+    return found
+
+
+def _leftovers(run_dir: str) -> list[str]:
+    """Processes of this run still alive: marked by HN_RUN_DIR, or naming the run dir."""
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"HN_RUN_DIR={run_dir}".encode() in environ or run_dir in cmdline:
+            left.append(f"{pid}: {cmdline[:120]}")
+    return left
+
+
+@pytest.fixture
+def platform_up() -> Iterator[tuple[Path, subprocess.Popen[str], Path]]:
+    # Not pytest's tmp_path: its parents are 0700, and the data tier runs PostgreSQL as "postgres"
+    # when the tests run as root.
+    scratch = Path(tempfile.mkdtemp(prefix="hn-e2e-up-"))
+    scratch.chmod(0o755)
+    run_dir = scratch / "run"
+    out = scratch / "up.out"
+    with out.open("w") as fh:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "hn_cli", "--run-dir", str(run_dir), "up", "--bots", "0"],
+            env=python_env({}),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        wait_for(
+            lambda: "healthy after" in out.read_text() or up.poll() is not None,
+            timeout=240,
+            message="hn up to report the platform healthy",
+        )
+        assert up.poll() is None, f"hn up exited:\n{out.read_text()[-3000:]}"
+        yield run_dir, up, out
+    finally:
+        if up.poll() is None:
+            up.terminate()
+            up.wait(120)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.mark.integration
+def test_hn_up_serves_bots_until_hn_down_leaves_nothing(platform_up: tuple[Path, subprocess.Popen[str], Path]) -> None:
+    run_dir, up, out = platform_up
+    cluster = read_cluster(str(run_dir))
+    names = list(cluster["processes"])
+    assert sorted(names) == sorted(
+        ["yellow-1", "sso-1", "sso-2", "match-1", "match-2", "broker-1", "broker-2", "brokerlist-1"]
+    ), names
+
+    status = hn(run_dir, "status")
+    assert status.returncode == 0, status.stderr
+    for name in names:
+        if not name.startswith("yellow"):
+            assert any(line.split()[1:3] == [name, "up"] for line in status.stdout.splitlines()[1:]), status.stdout
+
+    health = hn(run_dir, "call", "sso", "health")
+    assert health.returncode == 0, health.stderr
+    assert json.loads(health.stdout)["service_name"] == "sso"
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed (scripts/install-system-packages.sh installs it)"
+    page = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", cluster["yellow_status_page"]],
+        capture_output=True,
+        text=True,
+        timeout=60 * time_factor(),
+    )
+    for name in names:
+        if not name.startswith("yellow"):
+            assert name in page.stdout, f"{name} missing from the status page:\n{page.stdout[:2000]}"
+
+    with urllib.request.urlopen(cluster["brokerlist"], timeout=10) as response:
+        broker_addresses = list(json.load(response)["brokerList"])
+    assert len(broker_addresses) == 2
+
+    bots = hn(
+        run_dir,
+        "bots",
+        cluster["brokerlist"],
+        "--players",
+        str(BOTS),
+        "--rate",
+        "50",
+        "--duration",
+        "300",
+        "--duels",
+        "1",
+        timeout=420,
+    )
+    summary = bots.stdout[-3000:]
+    assert bots.returncode == 0, f"{summary}\n{bots.stderr[-3000:]}"
+    assert f"players who logged in {BOTS}, who finished a duel {BOTS}" in summary, summary
+
+    down = hn(run_dir, "down", timeout=180)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert up.wait(60 * time_factor()) == 0, out.read_text()[-3000:]
+    assert "nothing left running" in out.read_text()
+    assert _leftovers(cluster["run_dir"]) == []
+    still = [a for a in _addresses(cluster, broker_addresses) if _accepts(a)]
+    assert still == [], f"ports still open after hn down: {still}"
