@@ -1,0 +1,340 @@
+"""The broker's connection limits against abusive clients, on real sockets.
+
+A real broker (BrokerService under hn_runtime.testing.running, its shared state on the real data
+tier) faces clients that flood, send oversized, truncated or malformed frames, trickle bytes
+(slowloris), go idle, never read their answers, call without logging in, or arrive when the
+broker is full. Each is refused as client.thrift specifies, counted in the broker's Prometheus
+counters (read from its /metrics page, as Prometheus would), and a well-behaved client on the
+same broker is served throughout. What needs a logged-in session (session stamping, forged and
+replayed tokens, limits on requests in flight) is in e2e/test_broker_abuse.py, with sso.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import gevent
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from hn_broker import BrokerService
+from hn_broker._config import BrokerConfig
+from hn_datatier import DataTier
+from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
+from hn_idl.client.constants import PACKET_VERSION
+from hn_idl.client.ttypes import ClientError, Packet, PacketKind
+from hn_runtime import StaticDirectory
+from hn_runtime.testing import RunningService, running, time_factor, wait_for
+from hn_runtime.wire import decode, encode, spec_of
+
+pytestmark = pytest.mark.integration
+
+_SPEC = spec_of(Packet)
+_LIMIT = 16 * 1024
+_CONFIG = {
+    "services": ("sso",),  # no sso instance runs: open requests are answered UNAVAILABLE
+    "max_packet_bytes": _LIMIT,
+    "rate": 1e9,
+    "burst": 1e9,
+    "max_malformed": 3,
+    "max_outgoing_bytes": 64 * 1024,
+    "idle_timeout_s": 60.0,
+}
+
+
+class Client:
+    """A raw game-client connection: framed packets out, packets in, nothing else."""
+
+    def __init__(self, port: int, *, rcvbuf: int | None = None) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connecting: sets the window
+        sock.connect(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(10 * time_factor())
+        self.sock = sock
+        self._buf = b""
+        self._seq = 0
+
+    def packet(self, kind: int, type_: str = "", body: bytes = b"", *, version: int = PACKET_VERSION) -> bytes:
+        self._seq += 1
+        data = encode(Packet(version, kind, type_, self._seq, None, None, None, None, body), _SPEC)
+        return len(data).to_bytes(4, "big") + data
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read(self) -> Packet | None:
+        """The next packet, or None once the broker has closed the connection."""
+        while len(self._buf) < 4 or len(self._buf) < 4 + int.from_bytes(self._buf[:4], "big"):
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                return None
+            self._buf += data
+        size = int.from_bytes(self._buf[:4], "big")
+        packet = decode(self._buf[4 : 4 + size], _SPEC)
+        self._buf = self._buf[4 + size :]
+        return packet  # type: ignore[no-any-return]
+
+    def ping(self) -> None:
+        """A round trip: the broker still serves this connection."""
+        self.send(self.packet(PacketKind.PING))
+        pong = self.read()
+        assert pong is not None and (pong.kind, pong.seq) == (PacketKind.PONG, self._seq), pong
+
+    def closed(self) -> bool:
+        """True once everything before the broker's close has been read."""
+        while True:
+            packet = self.read()
+            if packet is None:
+                return True
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def broker(data_tier: DataTier) -> Iterator[RunningService]:  # noqa: F811 - the fixture above
+    config = BrokerConfig(redis_url=data_tier.env["HN_REDIS_URL"], **_CONFIG)  # type: ignore[arg-type]
+    with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as service:
+        yield service
+
+
+@pytest.fixture
+def bystander(broker: RunningService) -> Iterator[Client]:
+    """A well-behaved client: served before, during and after every abuse."""
+    client = Client(_port(broker))
+    client.ping()
+    yield client
+    client.ping()
+    client.close()
+
+
+def test_an_oversized_frame_is_refused_and_the_connection_closed(broker: RunningService, bystander: Client) -> None:
+    before = _metrics(broker)
+    abuser = Client(_port(broker))
+    abuser.send((_LIMIT + 1).to_bytes(4, "big") + b"\0" * 64)
+    error = abuser.read()
+    assert error is not None and (error.kind, error.error_code) == (PacketKind.ERROR, ClientError.TOO_LARGE)
+    assert error.trace_id
+    assert abuser.closed()
+    bystander.ping()
+    after = _metrics(broker)
+    assert _delta(before, after, "hn_broker_refusals_total", code="too_large") == 1
+    assert _delta(before, after, "hn_broker_disconnects_total", reason="packet too large") == 1
+
+
+def test_a_frame_that_says_4_gib_allocates_nothing(broker: RunningService, bystander: Client) -> None:
+    abuser = Client(_port(broker))
+    abuser.send(b"\xff\xff\xff\xff")
+    error = abuser.read()
+    assert error is not None and error.error_code == ClientError.TOO_LARGE
+    assert abuser.closed()
+    bystander.ping()
+
+
+def test_truncated_frames_are_dropped_with_their_connection(broker: RunningService, bystander: Client) -> None:
+    before = _metrics(broker)
+    for cut in (1, 3, 4, 10):
+        abuser = Client(_port(broker))
+        whole = abuser.packet(PacketKind.PING)
+        abuser.send(whole[:cut])
+        abuser.sock.shutdown(socket.SHUT_WR)  # the rest never comes
+        assert abuser.closed(), "no answer to half a packet, and no hang either"
+        abuser.close()
+    bystander.ping()
+    assert _delta(before, _metrics(broker), "hn_broker_disconnects_total", reason="closed by client") == 4
+
+
+def test_malformed_packets_are_answered_then_the_connection_closed(broker: RunningService, bystander: Client) -> None:
+    before = _metrics(broker)
+    abuser = Client(_port(broker))
+    garbage = b"\x0b\xff\xff" * 3
+    for _ in range(3):
+        abuser.send(len(garbage).to_bytes(4, "big") + garbage)
+    codes = [p.error_code for p in iter(abuser.read, None)]
+    assert codes == [ClientError.MALFORMED] * 3
+    bystander.ping()
+    after = _metrics(broker)
+    assert _delta(before, after, "hn_broker_refusals_total", code="malformed") == 3
+    assert _delta(before, after, "hn_broker_disconnects_total", reason="malformed packets") == 1
+
+
+def test_other_protocol_errors_are_answered_and_counted(broker: RunningService, bystander: Client) -> None:
+    before = _metrics(broker)
+    client = Client(_port(broker))
+    client.send(client.packet(PacketKind.PING, version=PACKET_VERSION + 1))
+    client.send(client.packet(PacketKind.REQUEST, "nosuch.method"))
+    client.send(client.packet(PacketKind.REQUEST, "broker.deliver"))  # services' method, not clients'
+    client.send(client.packet(PacketKind.REQUEST, "sso.logout"))  # needs a session
+    client.send(client.packet(PacketKind.REQUEST, "broker.resume", b"\xff"))  # undecodable body
+    answers = [client.read() for _ in range(5)]
+    assert [(p.error_code, p.seq) for p in answers if p is not None] == [
+        (ClientError.UNSUPPORTED_VERSION, 1),
+        (ClientError.UNKNOWN_MESSAGE, 2),
+        (ClientError.UNKNOWN_MESSAGE, 3),
+        (ClientError.UNAUTHENTICATED, 4),
+        (ClientError.BAD_REQUEST, 5),
+    ]
+    client.ping()  # none of these costs the connection
+    after = _metrics(broker)
+    for code in ("unsupported_version", "unauthenticated", "bad_request"):
+        assert _delta(before, after, "hn_broker_refusals_total", code=code) == 1, code
+    assert _delta(before, after, "hn_broker_refusals_total", code="unknown_message") == 2
+    client.close()
+
+
+def test_a_flood_from_one_connection_is_rate_limited(data_tier: DataTier) -> None:  # noqa: F811
+    # 5 packets at once, then one per 1000 s: whatever the machine's speed, a burst of 50 pings
+    # gets exactly 5 pongs.
+    config = BrokerConfig(
+        redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "rate": 0.001, "burst": 5.0}  # type: ignore[arg-type]
+    )
+    with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as limited:
+        bystander = Client(_port(limited))
+        before = _metrics(limited)
+        flooder = Client(_port(limited))
+        flooder.send(b"".join(flooder.packet(PacketKind.PING) for _ in range(50)))
+        answers = [flooder.read() for _ in range(50)]
+        kinds = [(p.kind, p.error_code) for p in answers if p is not None]
+        assert kinds == [(PacketKind.PONG, None)] * 5 + [(PacketKind.ERROR, ClientError.RATE_LIMITED)] * 45
+        bystander.ping()  # its own bucket
+        assert _delta(before, _metrics(limited), "hn_broker_refusals_total", code="rate_limited") == 45
+        flooder.close()
+        bystander.close()
+
+
+def test_a_slow_reader_is_cut_off(broker: RunningService, bystander: Client) -> None:
+    """A client that sends requests but never reads their answers: once more than
+    max_outgoing_bytes wait for it, the broker drops it rather than grow."""
+    before = _metrics(broker)
+    reader = Client(_port(broker), rcvbuf=4096)
+    # Each asks for an error packet as large as itself (the unknown type comes back in it).
+    big = reader.packet(PacketKind.REQUEST, "x" * (_LIMIT - 200))
+    sent = 0
+
+    def flood() -> None:
+        nonlocal sent
+        try:
+            while sent < 4096:  # 64 MiB: far beyond any socket buffer
+                reader.send(big)
+                sent += 1
+        except OSError:
+            pass  # cut off
+
+    flooding = gevent.spawn(flood)
+    wait_for(
+        lambda: _delta(before, _metrics(broker), "hn_broker_disconnects_total", reason="slow reader") == 1,
+        timeout=30,
+        message="the slow reader cut off",
+    )
+    flooding.join(timeout=10 * time_factor())
+    assert sent < 4096, "cut off long before the flood ended"
+    bystander.ping()
+    reader.close()
+
+
+def test_an_idle_connection_is_closed_and_slowloris_is_idle(data_tier: DataTier) -> None:  # noqa: F811
+    config = BrokerConfig(
+        redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "idle_timeout_s": 1.0}  # type: ignore[arg-type]
+    )
+    with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as strict:
+        before = _metrics(strict)
+        idle = Client(_port(strict))
+        # Slowloris: the bytes of one large packet, one every 50 ms (the packet would take
+        # minutes to complete). Trickled bytes are not signs of life: only whole packets are.
+        loris = Client(_port(strict))
+        loris.send((_LIMIT - 1).to_bytes(4, "big"))
+        trickled = 0
+
+        def trickle() -> None:
+            nonlocal trickled
+            try:
+                while True:
+                    loris.send(b"\0")
+                    trickled += 1
+                    gevent.sleep(0.05)
+            except OSError:
+                pass
+
+        trickling = gevent.spawn(trickle)
+        # A client that pings more often than the idle timeout stays.
+        alive = Client(_port(strict))
+        pinger_ok = [0]
+
+        def keep_alive() -> None:
+            while True:
+                alive.ping()
+                pinger_ok[0] += 1
+                gevent.sleep(0.1)
+
+        pinging = gevent.spawn(keep_alive)
+        try:
+            for client in (idle, loris):
+                error = client.read()
+                assert error is not None and error.error_code == ClientError.BROKER_UNAVAILABLE, error
+                assert "idle" in (error.error_message or "")
+                assert client.closed()
+            trickling.join(timeout=10 * time_factor())
+            assert trickled > 0
+            count = pinger_ok[0]
+            wait_for(lambda: pinger_ok[0] > count + 3, message="the pinging client still served")
+            assert not pinging.dead, pinging.exception
+        finally:
+            pinging.kill()
+            trickling.kill()
+        assert _delta(before, _metrics(strict), "hn_broker_disconnects_total", reason="idle") == 2
+        for client in (idle, loris, alive):
+            client.close()
+
+
+def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTier) -> None:  # noqa: F811
+    config = BrokerConfig(
+        redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "capacity": 3}  # type: ignore[arg-type]
+    )
+    with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as small:
+        before = _metrics(small)
+        clients = [Client(_port(small)) for _ in range(3)]
+        for client in clients:
+            client.ping()
+        newcomer = Client(_port(small))
+        error = newcomer.read()
+        assert error is not None and error.error_code == ClientError.BROKER_UNAVAILABLE
+        assert newcomer.closed()
+        for client in clients:
+            client.ping()
+        after = _metrics(small)
+        assert _delta(before, after, "hn_broker_refusals_total", code="broker_unavailable") == 1
+        assert _delta(before, after, "hn_broker_disconnects_total", reason="broker full") == 1
+        assert after[("hn_broker_connections", ())] == 3
+        for client in [*clients, newcomer]:
+            client.close()
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _port(service: RunningService) -> int:
+    return int(service.endpoints["client"].rpartition(":")[2])
+
+
+def _metrics(service: RunningService) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The service's /metrics page, as sample (name, labels) -> value."""
+    with urllib.request.urlopen(f"http://{service.endpoints['metrics']}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def _delta(before: dict[Any, float], after: dict[Any, float], name: str, **labels: str) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
