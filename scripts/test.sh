@@ -8,6 +8,7 @@ scripts/install-system-packages.sh
 ./pants --version >/dev/null  # bootstraps Pants offline on first use
 
 ./pants lint ::
+scripts/check-terraform.sh
 # Type-check the libraries' code (tests are exercised by running them).
 ./pants --filter-address-regex='^(libs|clients)/[^/]+(/[^/]+)?/src' check libs:: clients::
 ./pants test ::

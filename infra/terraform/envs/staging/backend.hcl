@@ -1,0 +1,6 @@
+# State of every staging root (platform and each service, under its own key), made by
+# infra/terraform/bootstrap. Names are global in S3: a fork changes the prefix there and here.
+bucket         = "highnoon-staging-tfstate"
+dynamodb_table = "highnoon-staging-tflock"
+region         = "eu-west-1"
+encrypt        = true

@@ -1,0 +1,257 @@
+# The data tier's configuration files and cloud-init documents, rendered from the same templates
+# the local tier uses (libs/hn-datatier/src/hn_datatier/templates: `${name}` placeholders only,
+# which Python's string.Template and templatefile() read alike; repeated blocks come from their
+# own small template and go in as one value, as in hn_datatier._launcher). Production values are
+# the ones the templates' comments give. No provider: the CI renders this module offline.
+
+locals {
+  templates = "${path.module}/../../../../libs/hn-datatier/src/hn_datatier/templates"
+
+  # Every Pgpool child holds at most max_pool backend connections, on every node
+  # (pgpool.conf.tmpl's rule); the rest is for superusers, replication and maintenance.
+  pg_max_connections = var.pgpool_count * var.pgpool_children * var.pgpool_max_pool + 20
+
+  postgresql_conf = templatefile("${local.templates}/postgresql.conf.tmpl", {
+    listen_addresses   = "*"
+    port               = var.ports.postgres
+    socket_dir         = "/var/run/postgresql"
+    max_connections    = local.pg_max_connections
+    shared_buffers     = var.pg_shared_buffers
+    wal_keep_size      = var.pg_wal_keep_size
+    fsync              = "on"
+    synchronous_commit = "on"
+  })
+
+  # The template gives local and network clients the same method; the bootstrap script needs the
+  # postgres superuser over the local socket without a password, and the first matching line wins.
+  pg_hba_conf = join("", [
+    "# Rendered by infra/terraform/modules/data-tier-config: the superuser over the local socket only.\n",
+    "local   all           postgres              peer\n",
+    templatefile("${local.templates}/pg_hba.conf.tmpl", {
+      auth_method = "scram-sha-256"
+      client_cidr = var.vpc_cidr
+    }),
+  ])
+
+  pg_nodes = [
+    { name = "pg0", host = var.pg_primary_ip },
+    { name = "pg1", host = var.pg_replica_ip },
+  ]
+
+  pgpool_backends = join("\n", [
+    for i, node in local.pg_nodes : templatefile("${local.templates}/pgpool-backend.conf.tmpl", {
+      index            = i
+      host             = node.host
+      port             = var.ports.postgres
+      weight           = 1
+      application_name = node.name
+    })
+  ])
+
+  pgpool_conf = templatefile("${local.templates}/pgpool.conf.tmpl", {
+    listen_addresses         = "*"
+    port                     = var.ports.pgpool
+    pcp_port                 = 9898
+    run_dir                  = "/var/run/postgresql"
+    backends                 = local.pgpool_backends
+    num_init_children        = var.pgpool_children
+    max_pool                 = var.pgpool_max_pool
+    enable_pool_hba          = "on"
+    pool_passwd              = "/etc/pgpool2/pool_passwd"
+    delay_threshold          = 10 * 1024 * 1024
+    check_period             = var.pgpool_check_period
+    health_check_timeout     = 10
+    health_check_max_retries = 3
+    auto_failback_interval   = 30
+    admin_user               = "hn_pgpool"
+  })
+
+  pool_hba_conf = <<-EOT
+    # Rendered by infra/terraform/modules/data-tier-config: Pgpool checks client passwords itself
+    # (pool_passwd, written at boot from SSM), then logs in to PostgreSQL with them.
+    # TYPE  DATABASE  USER  ADDRESS        METHOD
+    host    all       all   ${var.vpc_cidr}  scram-sha-256
+  EOT
+
+  redis_nodes = merge([
+    for shard in var.redis_shards : {
+      "${shard.name}-a" = { shard = shard.name, ip = shard.master_ip, replicaof = "" }
+      "${shard.name}-b" = { shard = shard.name, ip = shard.replica_ip, replicaof = "replicaof ${shard.master_ip} ${var.ports.redis}" }
+    }
+  ]...)
+
+  redis_conf = {
+    for name, node in local.redis_nodes : name => templatefile("${local.templates}/redis.conf.tmpl", {
+      # Every interface: the security group decides who reaches the node.
+      bind = "0.0.0.0"
+      port = var.ports.redis
+      dir  = "/var/lib/redis"
+      # A master restarted by systemd before Sentinel notices must not come back empty and wipe
+      # its replica: every node persists, AOF for the last second and RDB for quick restarts.
+      persistence_comment = "AOF (fsync every second) and RDB snapshots on every node"
+      save                = "3600 1 300 100 60 10000"
+      appendonly          = "yes"
+      maxmemory           = var.redis_maxmemory
+      # Sessions and bindings must not vanish under memory pressure: refuse writes instead.
+      maxmemory_policy    = "noeviction"
+      diskless_sync_delay = 5
+      replica_priority    = 100
+      replicaof           = node.replicaof
+    })
+  }
+
+  sentinel_monitors = join("\n", [
+    for shard in var.redis_shards : templatefile("${local.templates}/sentinel-monitor.conf.tmpl", {
+      name                = shard.name
+      host                = shard.master_ip
+      port                = var.ports.redis
+      quorum              = var.sentinel_quorum
+      down_after_ms       = var.sentinel_down_after_ms
+      failover_timeout_ms = var.sentinel_failover_timeout_ms
+    })
+  ])
+
+  sentinel_conf = templatefile("${local.templates}/sentinel.conf.tmpl", {
+    bind     = "0.0.0.0"
+    port     = var.ports.sentinel
+    dir      = "/var/lib/redis"
+    monitors = local.sentinel_monitors
+  })
+
+  # Server lines as hn_datatier.TwemproxyServer.line() writes them: named after the Sentinel
+  # master, which ketama hashes, so the agent can change an address without moving a key.
+  nutcracker_yml = templatefile("${local.templates}/nutcracker.yml.tmpl", {
+    pool       = "highnoon"
+    listen     = "0.0.0.0:${var.ports.twemproxy}"
+    timeout_ms = var.twemproxy_timeout_ms
+    servers    = join("\n", [for shard in var.redis_shards : "   - ${shard.master_ip}:${var.ports.redis}:1 ${shard.name}"])
+  })
+
+  secrets = {
+    replication = "${var.ssm_prefix}/postgres/replication_password"
+    pgpool      = "${var.ssm_prefix}/postgres/pgpool_password"
+    app         = "${var.client_env_path}/PGPASSWORD"
+  }
+
+  postgres_init = {
+    for role, node in { primary = local.pg_nodes[0], replica = local.pg_nodes[1] } : role => templatefile("${path.module}/templates/postgres-init.sh.tftpl", {
+      role             = role
+      application_name = node.name
+      volume_id        = role == "primary" ? var.pg_primary_volume_id : var.pg_replica_volume_id
+      pg_major         = var.pg_major
+      port             = var.ports.postgres
+      primary_ip       = var.pg_primary_ip
+      database         = var.pg_database
+      app_user         = var.pg_app_user
+      secrets          = local.secrets
+    })
+  }
+
+  pgpool_init = templatefile("${path.module}/templates/pgpool-init.sh.tftpl", {
+    app_user = var.pg_app_user
+    secrets  = local.secrets
+  })
+
+  redis_init    = file("${path.module}/templates/redis-init.sh")
+  sentinel_init = file("${path.module}/templates/sentinel-init.sh")
+
+  base_packages = ["awscli", "curl", "ca-certificates"]
+
+  role_files = {
+    postgres_primary = {
+      packages = concat(local.base_packages, ["postgresql-client-${var.pg_major}"])
+      files = {
+        "/etc/highnoon/postgres/highnoon.conf"     = local.postgresql_conf
+        "/etc/highnoon/postgres/pg_hba.conf"       = local.pg_hba_conf
+        "/usr/local/lib/highnoon/datatier-init.sh" = local.postgres_init["primary"]
+      }
+    }
+    postgres_replica = {
+      packages = concat(local.base_packages, ["postgresql-client-${var.pg_major}"])
+      files = {
+        "/etc/highnoon/postgres/highnoon.conf"     = local.postgresql_conf
+        "/etc/highnoon/postgres/pg_hba.conf"       = local.pg_hba_conf
+        "/usr/local/lib/highnoon/datatier-init.sh" = local.postgres_init["replica"]
+      }
+    }
+    pgpool = {
+      packages = concat(local.base_packages, ["pgpool2", "postgresql-client-${var.pg_major}"])
+      files = {
+        "/etc/highnoon/pgpool/pgpool.conf"         = local.pgpool_conf
+        "/etc/highnoon/pgpool/pool_hba.conf"       = local.pool_hba_conf
+        "/usr/local/lib/highnoon/datatier-init.sh" = local.pgpool_init
+      }
+    }
+    sentinel = {
+      packages = concat(local.base_packages, ["redis-sentinel"])
+      files = {
+        "/etc/highnoon/sentinel/sentinel.conf"     = local.sentinel_conf
+        "/usr/local/lib/highnoon/datatier-init.sh" = local.sentinel_init
+      }
+    }
+  }
+
+  # Every data host boots the same way: packages, its files, then its init script once.
+  cloud_config_docs = merge(
+    { for role, spec in local.role_files : role => { packages = spec.packages, files = spec.files } },
+    {
+      for name, conf in local.redis_conf : "redis/${name}" => {
+        packages = concat(local.base_packages, ["redis-server"])
+        files = {
+          "/etc/highnoon/redis/redis.conf"           = conf
+          "/usr/local/lib/highnoon/datatier-init.sh" = local.redis_init
+        }
+      }
+    },
+  )
+
+  cloud_config = {
+    for key, doc in local.cloud_config_docs : key => join("\n", ["#cloud-config", yamlencode({
+      package_update = true
+      packages       = doc.packages
+      write_files = [
+        for path in sort(keys(doc.files)) : {
+          path        = path
+          owner       = "root:root"
+          permissions = length(regexall("\\.sh$", path)) > 0 ? "0755" : "0644"
+          content     = doc.files[path]
+        }
+      ]
+      runcmd = ["/usr/local/lib/highnoon/datatier-init.sh"]
+    })])
+  }
+}
+
+# Twemproxy hosts run nutcracker as a child of the Sentinel agent (libs/hn-datatier's
+# datatier.pex, module hn_datatier.agent), a PEX under systemd like any service.
+module "agent" {
+  source = "../pex-unit"
+
+  service       = "twemproxy-agent"
+  environment   = var.environment
+  pex_version   = var.agent_pex_version
+  pex_s3_uri    = var.agent_pex_s3_uri
+  pex_sha256    = var.agent_pex_sha256
+  pex_module    = "hn_datatier.agent"
+  drain_seconds = 5
+  env = {
+    HN_SENTINELS                = join(",", [for ip in var.sentinel_ips : "${ip}:${var.ports.sentinel}"])
+    HN_TWEMPROXY_CONFIG         = "/var/lib/highnoon/twemproxy-agent/nutcracker.yml"
+    HN_TWEMPROXY_SUPERVISE      = "1"
+    HN_NUTCRACKER_BIN           = "/usr/sbin/nutcracker"
+    HN_TWEMPROXY_STATS_HOST     = "127.0.0.1"
+    HN_TWEMPROXY_STATS_PORT     = "22222"
+    HN_AGENT_RECONCILE_INTERVAL = "10"
+    HN_METRICS_HOST             = "0.0.0.0"
+    HN_METRICS_PORT             = tostring(var.ports.agent_metrics)
+    HN_LOG_LEVEL                = "info"
+  }
+  # The first masters; the agent rewrites the file on every switch and reconciles it with the
+  # Sentinels at start, so a host that boots after a failover still points at the right nodes.
+  seed_files     = { "nutcracker.yml" = local.nutcracker_yml }
+  extra_packages = ["nutcracker"]
+  # Debian starts its own nutcracker on install, on the same port: the agent runs it instead.
+  extra_commands = ["systemctl disable --now nutcracker.service"]
+  # Debian's nutcracker logs to /var/log/nutcracker unless told otherwise.
+  extra_unit_lines = ["LogsDirectory=nutcracker"]
+}

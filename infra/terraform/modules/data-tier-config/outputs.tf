@@ -1,0 +1,46 @@
+output "files" {
+  description = "The rendered configuration files by name (for review and for the offline tests)."
+  value = merge(
+    {
+      "postgresql.conf" = local.postgresql_conf
+      "pg_hba.conf"     = local.pg_hba_conf
+      "pgpool.conf"     = local.pgpool_conf
+      "pool_hba.conf"   = local.pool_hba_conf
+      "sentinel.conf"   = local.sentinel_conf
+      "nutcracker.yml"  = local.nutcracker_yml
+    },
+    { for name, conf in local.redis_conf : "redis-${name}.conf" => conf },
+  )
+}
+
+output "scripts" {
+  description = "The rendered boot scripts by name (also inside the cloud-init documents)."
+  value = {
+    "postgres-primary-init.sh" = local.postgres_init["primary"]
+    "postgres-replica-init.sh" = local.postgres_init["replica"]
+    "pgpool-init.sh"           = local.pgpool_init
+    "redis-init.sh"            = local.redis_init
+    "sentinel-init.sh"         = local.sentinel_init
+    "twemproxy-agent-prepare"  = module.agent.prepare_script
+  }
+}
+
+output "cloud_config" {
+  description = "User data by host role: postgres_primary, postgres_replica, pgpool, sentinel, twemproxy."
+  value       = merge({ for k, v in local.cloud_config : k => v if length(regexall("^redis/", k)) == 0 }, { twemproxy = module.agent.cloud_config })
+}
+
+output "redis_cloud_config" {
+  description = "User data of each Redis node, by node name (<shard>-a is the first master, <shard>-b its replica)."
+  value       = { for k, v in local.cloud_config : trimprefix(k, "redis/") => v if length(regexall("^redis/", k)) > 0 }
+}
+
+output "twemproxy_unit" {
+  description = "The agent's systemd unit on the Twemproxy hosts."
+  value       = module.agent.unit
+}
+
+output "pg_max_connections" {
+  description = "max_connections of both PostgreSQL nodes, sized for every Pgpool child."
+  value       = local.pg_max_connections
+}

@@ -1,0 +1,29 @@
+output "pg_dsn" {
+  description = "HN_PG_DSN: Pgpool through its internal NLB, without a password (libpq reads PGPASSWORD from the service's SSM environment). TCP keepalives keep pooled connections alive across the NLB's idle timeout."
+  value       = "postgresql://highnoon@${aws_lb.door["pgpool"].dns_name}:${var.ports.pgpool}/highnoon?keepalives=1&keepalives_idle=60&keepalives_interval=10&keepalives_count=3"
+}
+
+output "redis_url" {
+  description = "HN_REDIS_URL: Twemproxy through its internal NLB."
+  value       = "redis://${aws_lb.door["twemproxy"].dns_name}:${var.ports.twemproxy}/0"
+}
+
+output "client_env_path" {
+  description = "SSM path holding PGPASSWORD for the services that use PostgreSQL (add it to their ssm_env_paths)."
+  value       = local.client_env_path
+}
+
+output "ssm_prefix" {
+  description = "SSM path of the data tier's own secrets."
+  value       = local.ssm_prefix
+}
+
+output "hosts" {
+  description = "Every data host: role and fixed address."
+  value       = { for name, host in local.hosts : name => { role = host.role, ip = host.ip, instance_id = aws_instance.host[name].id } }
+}
+
+output "pg_max_connections" {
+  description = "max_connections of the PostgreSQL nodes (sized for every Pgpool child)."
+  value       = module.config.pg_max_connections
+}

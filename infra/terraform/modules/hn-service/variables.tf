@@ -1,0 +1,152 @@
+variable "service" {
+  description = "The service's name, as under services/ in the repository (sso, match, broker, ...)."
+  type        = string
+}
+
+variable "environment" {
+  description = "Environment name (staging, prod): part of every resource name and of the SSM paths."
+  type        = string
+}
+
+variable "artifact_bucket" {
+  description = "S3 bucket holding the PEX releases (bin/publish-pex.sh uploads them to services/<service>/<version>/<service>.pex)."
+  type        = string
+}
+
+variable "pex_version" {
+  description = "Release to run: a new value rolls the hosts (instance refresh, or instance replacement for fixed addresses)."
+  type        = string
+}
+
+variable "pex_sha256" {
+  description = "sha256 of that release's PEX, printed by bin/publish-pex.sh; the hosts refuse a PEX that does not match."
+  type        = string
+}
+
+variable "instance_count" {
+  description = "Number of hosts, one process each (ignored when fixed_private_ips is set: one host per address)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.instance_count >= 1
+    error_message = "At least one instance."
+  }
+}
+
+variable "instance_type" {
+  description = "EC2 instance type of the hosts."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "ami_id" {
+  description = "AMI of the hosts; empty: the newest official Debian 12 (amd64) image, whose python3.11 runs the PEXes."
+  type        = string
+  default     = ""
+}
+
+variable "root_volume_gb" {
+  description = "Size of each host's root volume (the PEX unpacks there)."
+  type        = number
+  default     = 16
+}
+
+variable "subnet_ids" {
+  description = "Subnets of the hosts. With fixed_private_ips: the subnet of each address, in the same order."
+  type        = list(string)
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the hosts (from the network module: the service group, or the broker group for the edge)."
+  type        = list(string)
+}
+
+variable "associate_public_ip" {
+  description = "Give each host of the autoscaling group a public IPv4 address (brokers: game clients connect to the broker brokerlist names). Fixed-address hosts never get one."
+  type        = bool
+  default     = false
+}
+
+variable "public_ip_env" {
+  description = "Variable that receives the host's public IPv4 address at start (HN_BROKER_PUBLIC_HOST for brokers); empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "fixed_private_ips" {
+  description = "Addresses for services that others must find without discovery (yellow: HN_YELLOW lists them). One standalone instance per address instead of an autoscaling group."
+  type        = list(string)
+  default     = []
+}
+
+variable "target_group_arns" {
+  description = "Load balancer target groups the autoscaling group registers its hosts in (broker: the NLB's, brokerlist: the HTTPS load balancer's)."
+  type        = list(string)
+  default     = []
+}
+
+variable "yellow" {
+  description = "HN_YELLOW: the yellow addresses (tcp://ip:port,...); empty for yellow itself."
+  type        = string
+}
+
+variable "ports" {
+  description = "Fixed ports of every host (one process per host): ZeroMQ rep/pull/pub, Prometheus metrics, HTTP face. The network module opens the same ones inside the VPC."
+  type = object({
+    rep     = number
+    pull    = number
+    pub     = number
+    metrics = number
+    http    = number
+  })
+  default = {
+    rep     = 7100
+    pull    = 7101
+    pub     = 7102
+    metrics = 9100
+    http    = 8080
+  }
+}
+
+variable "drain_seconds" {
+  description = "HN_DRAIN_SECONDS: how long a stopping process finishes in-flight work; systemd and the load balancers wait for it."
+  type        = number
+  default     = 10
+}
+
+variable "log_level" {
+  description = "HN_LOG_LEVEL of the process."
+  type        = string
+  default     = "info"
+}
+
+variable "environment_variables" {
+  description = "More non-secret environment (HN_PG_DSN, HN_REDIS_URL, HN_<SERVICE>_* tuning); these win over the module's defaults. Secret-looking names are refused: secrets go to SSM under /highnoon/<environment>/<service>/env."
+  type        = map(string)
+  default     = {}
+}
+
+variable "extra_ssm_env_paths" {
+  description = "More SSM paths loaded into the environment before the service's own one (which wins on a clash), e.g. the data tier's client path holding PGPASSWORD."
+  type        = list(string)
+  default     = []
+}
+
+variable "ssm_kms_key_arn" {
+  description = "Customer-managed KMS key of the SecureString parameters, if not the AWS-managed aws/ssm key (which needs no grant)."
+  type        = string
+  default     = ""
+}
+
+variable "launch_timeout_seconds" {
+  description = "How long a new host may take to serve (PEX download, start, registration) before the autoscaling group abandons it."
+  type        = number
+  default     = 600
+}
+
+variable "tags" {
+  description = "Extra tags of every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,24 @@
+output "cloud_config" {
+  description = "The host's user data: a #cloud-config document that installs Python, writes the unit and starts it."
+  value       = "#cloud-config\n${yamlencode(local.cloud_config)}"
+}
+
+output "unit_name" {
+  description = "The systemd unit that runs the PEX."
+  value       = local.unit_name
+}
+
+output "unit" {
+  description = "Text of the systemd unit (also inside cloud_config)."
+  value       = local.unit
+}
+
+output "prepare_script" {
+  description = "Text of the script the unit runs as root before every start (also inside cloud_config)."
+  value       = local.prepare_script
+}
+
+output "ready_script" {
+  description = "Text of the script that completes the launch lifecycle hook, when there is one."
+  value       = local.with_hook ? local.ready_script : ""
+}

@@ -1,0 +1,32 @@
+# Reads the platform contract that envs/<environment> publishes in SSM Parameter Store. A
+# service's root needs nothing else from the platform: not its state, not its credentials.
+
+locals {
+  names = [
+    "vpc_id",
+    "public_subnet_ids",
+    "app_subnet_ids",
+    "service_security_group_id",
+    "broker_security_group_id",
+    "broker_port",
+    "broker_target_group_arn",
+    "brokerlist_target_group_arn",
+    "yellow_private_ips",
+    "yellow_subnet_ids",
+    "hn_yellow",
+    "hn_pg_dsn",
+    "hn_redis_url",
+    "pg_client_env_path",
+    "artifact_bucket",
+  ]
+}
+
+data "aws_ssm_parameter" "contract" {
+  for_each = toset(local.names)
+  name     = "/highnoon/${var.environment}/platform/${each.key}"
+}
+
+locals {
+  # Plain String parameters: insecure_value is their value without the sensitive mark.
+  v = { for name in local.names : name => data.aws_ssm_parameter.contract[name].insecure_value }
+}

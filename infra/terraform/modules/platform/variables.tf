@@ -1,0 +1,171 @@
+variable "environment" {
+  description = "Environment name (staging, prod): prefix of resource names and of the SSM paths."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,15}$", var.environment))
+    error_message = "A short lowercase name such as staging or prod."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "Address range of the environment's VPC (a /16)."
+  type        = string
+}
+
+variable "az_count" {
+  description = "Availability zones used."
+  type        = number
+  default     = 3
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway instead of one per zone (staging)."
+  type        = bool
+  default     = false
+}
+
+variable "broker_port" {
+  description = "TCP port game clients connect to the brokers on."
+  type        = number
+  default     = 7000
+}
+
+variable "service_ports" {
+  description = "Fixed ports of every service host (ZeroMQ rep/pull/pub, metrics, HTTP); the service roots use the module defaults, which are these."
+  type = object({
+    rep     = number
+    pull    = number
+    pub     = number
+    metrics = number
+    http    = number
+  })
+  default = {
+    rep     = 7100
+    pull    = 7101
+    pub     = 7102
+    metrics = 9100
+    http    = 8080
+  }
+}
+
+variable "yellow_count" {
+  description = "Yellow servers; every process talks to all of them (HN_YELLOW)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.yellow_count >= 1 && var.yellow_count <= 5
+    error_message = "Between 1 and 5 yellow servers (their fixed addresses are host numbers 10-14 of the app subnets' reserved ranges)."
+  }
+}
+
+variable "brokerlist_certificate_arn" {
+  description = "ACM certificate of brokerlist's public name."
+  type        = string
+}
+
+variable "alb_access_logs_bucket" {
+  description = "S3 bucket for the HTTPS load balancer's access logs; empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "deletion_protection" {
+  description = "Refuse to delete the public load balancers."
+  type        = bool
+  default     = true
+}
+
+variable "drain_seconds" {
+  description = "HN_DRAIN_SECONDS of the edge services; the target groups wait this long for a deregistered host."
+  type        = number
+  default     = 10
+}
+
+variable "artifact_bucket" {
+  description = "Bucket of the PEX releases, made by infra/terraform/bootstrap."
+  type        = string
+}
+
+variable "datatier_pex_version" {
+  description = "Release of libs/hn-datatier's datatier.pex (the Sentinel agent), from envs/<env>/datatier.release.tfvars."
+  type        = string
+}
+
+variable "datatier_pex_sha256" {
+  description = "sha256 of that datatier.pex."
+  type        = string
+}
+
+variable "postgres_instance_type" {
+  description = "Instance type of the PostgreSQL primary and replica."
+  type        = string
+  default     = "m6i.large"
+}
+
+variable "postgres_volume_gb" {
+  description = "Size of each PostgreSQL data volume."
+  type        = number
+  default     = 100
+}
+
+variable "postgres_shared_buffers" {
+  description = "shared_buffers of the PostgreSQL nodes."
+  type        = string
+  default     = "2GB"
+}
+
+variable "pgpool_count" {
+  description = "Pgpool-II hosts."
+  type        = number
+  default     = 2
+}
+
+variable "pgpool_instance_type" {
+  description = "Instance type of the Pgpool hosts."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "redis_shard_count" {
+  description = "Redis shards (master + replica each); changing it moves keys."
+  type        = number
+  default     = 2
+}
+
+variable "redis_instance_type" {
+  description = "Instance type of the Redis nodes."
+  type        = string
+  default     = "r6i.large"
+}
+
+variable "redis_maxmemory" {
+  description = "maxmemory of each Redis node."
+  type        = string
+  default     = "9gb"
+}
+
+variable "sentinel_instance_type" {
+  description = "Instance type of the three Sentinel hosts."
+  type        = string
+  default     = "t3.micro"
+}
+
+variable "twemproxy_count" {
+  description = "Twemproxy hosts (each with its Sentinel agent)."
+  type        = number
+  default     = 2
+}
+
+variable "twemproxy_instance_type" {
+  description = "Instance type of the Twemproxy hosts."
+  type        = string
+  default     = "c6i.large"
+}
+
+variable "tags" {
+  description = "Extra tags of every resource."
+  type        = map(string)
+  default     = {}
+}

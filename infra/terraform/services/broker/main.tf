@@ -1,0 +1,63 @@
+# broker: the edge: game client TCP connections <-> ZeroMQ, behind the network load balancer.
+# The edge team's deploy of broker, on its own: it reads the platform contract from SSM and
+# owns nothing but broker's hosts (infra/terraform/README.md, "Deploying one service").
+
+terraform {
+  required_version = ">= 1.0.3"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.91"
+    }
+  }
+
+  # Bucket, lock table and region: `terraform init -backend-config=../../envs/<env>/backend.hcl`.
+  backend "s3" {
+    key = "services/broker/terraform.tfstate"
+  }
+}
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      "highnoon:environment" = var.environment
+      "highnoon:service"     = "broker"
+      "highnoon:managed-by"  = "infra/terraform/services/broker"
+    }
+  }
+}
+
+module "platform" {
+  source      = "../../modules/platform-contract"
+  environment = var.environment
+}
+
+module "service" {
+  source = "../../modules/hn-service"
+
+  service         = "broker"
+  environment     = var.environment
+  artifact_bucket = module.platform.artifact_bucket
+  pex_version     = var.pex_version
+  pex_sha256      = var.pex_sha256
+  instance_type   = var.instance_type
+  instance_count  = var.instance_count
+  # Game clients connect to the broker brokerlist names, so each host has a public address (in
+  # the public subnets, in the broker security group: only the client port is open to the world).
+  subnet_ids          = module.platform.public_subnet_ids
+  security_group_ids  = [module.platform.broker_security_group_id]
+  associate_public_ip = true
+  public_ip_env       = "HN_BROKER_PUBLIC_HOST"
+  target_group_arns   = [module.platform.broker_target_group_arn]
+  yellow              = module.platform.hn_yellow
+  environment_variables = merge(
+    {
+      HN_BROKER_PORT = tostring(module.platform.broker_port)
+      HN_REDIS_URL   = module.platform.hn_redis_url
+    },
+    var.environment_variables,
+  )
+}

@@ -1,0 +1,5 @@
+# brokerlist in staging: sizing and non-secret tuning. The release is in staging.release.tfvars.
+region         = "eu-west-1"
+environment    = "staging"
+instance_type  = "t3.small"
+instance_count = 2

@@ -1,0 +1,5 @@
+# match in staging: sizing and non-secret tuning. The release is in staging.release.tfvars.
+region         = "eu-west-1"
+environment    = "staging"
+instance_type  = "t3.medium"
+instance_count = 2

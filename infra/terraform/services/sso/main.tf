@@ -1,0 +1,60 @@
+# sso: accounts, login and session tokens (PostgreSQL through Pgpool, Redis through Twemproxy).
+# The accounts team's deploy of sso, on its own: it reads the platform contract from SSM and
+# owns nothing but sso's hosts (infra/terraform/README.md, "Deploying one service").
+
+terraform {
+  required_version = ">= 1.0.3"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.91"
+    }
+  }
+
+  # Bucket, lock table and region: `terraform init -backend-config=../../envs/<env>/backend.hcl`.
+  backend "s3" {
+    key = "services/sso/terraform.tfstate"
+  }
+}
+
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = {
+      "highnoon:environment" = var.environment
+      "highnoon:service"     = "sso"
+      "highnoon:managed-by"  = "infra/terraform/services/sso"
+    }
+  }
+}
+
+module "platform" {
+  source      = "../../modules/platform-contract"
+  environment = var.environment
+}
+
+module "service" {
+  source = "../../modules/hn-service"
+
+  service            = "sso"
+  environment        = var.environment
+  artifact_bucket    = module.platform.artifact_bucket
+  pex_version        = var.pex_version
+  pex_sha256         = var.pex_sha256
+  instance_type      = var.instance_type
+  instance_count     = var.instance_count
+  subnet_ids         = module.platform.app_subnet_ids
+  security_group_ids = [module.platform.service_security_group_id]
+  yellow             = module.platform.hn_yellow
+  # PGPASSWORD comes from the data tier's client path; libpq reads it next to HN_PG_DSN.
+  extra_ssm_env_paths = [module.platform.pg_client_env_path]
+  environment_variables = merge(
+    {
+      HN_PG_DSN    = module.platform.hn_pg_dsn
+      HN_REDIS_URL = module.platform.hn_redis_url
+    },
+    var.environment_variables,
+  )
+}

@@ -1,0 +1,8 @@
+# sso in staging: sizing and non-secret tuning. The release is in staging.release.tfvars.
+region         = "eu-west-1"
+environment    = "staging"
+instance_type  = "t3.medium"
+instance_count = 2
+environment_variables = {
+  HN_SSO_TOKEN_TTL_S = "86400"
+}

@@ -1,0 +1,4 @@
+# yellow in prod: sizing and non-secret tuning. The release is in prod.release.tfvars.
+region        = "eu-west-1"
+environment   = "prod"
+instance_type = "c6i.large"

@@ -1,0 +1,385 @@
+"""The provider-free modules rendered by Terraform 1.0.3 itself (fixtures/render), then checked:
+the cloud-init document, the systemd unit a host runs the PEX with, the boot scripts, and the data
+tier's configuration rendered from libs/hn-datatier's templates."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import string
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import DATATIER_TEMPLATES, FIXTURES, template_placeholders, template_probe_values, terraform
+
+SHA = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+
+def cloud_config(text: str) -> dict[str, Any]:
+    first, _, rest = text.partition("\n")
+    assert first == "#cloud-config", "cloud-init reads user data as cloud-config only after this line"
+    doc = yaml.safe_load(rest)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def written(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f["path"]: f for f in doc["write_files"]}
+
+
+def unit_directives(text: str) -> list[tuple[str, str, str]]:
+    """(section, key, value) for every directive of a systemd unit, in order."""
+    section, out = "", []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        key, _, value = line.partition("=")
+        out.append((section, key, value))
+    return out
+
+
+def values(directives: list[tuple[str, str, str]], key: str) -> list[str]:
+    return [v for _, k, v in directives if k == key]
+
+
+def unit_environment(directives: list[tuple[str, str, str]]) -> dict[str, str]:
+    env = {}
+    for raw in values(directives, "Environment"):
+        assert raw.startswith('"') and raw.endswith('"'), raw
+        name, _, value = raw[1:-1].partition("=")
+        env[name] = value.replace('\\"', '"').replace("\\\\", "\\").replace("%%", "%")
+    return env
+
+
+def bash_syntax_ok(script: str, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text(script)
+    proc = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, f"{name}: {proc.stderr}"
+
+
+# -- the service host: cloud-init, unit, scripts ---------------------------------------------------
+
+
+def test_cloud_config_installs_python_and_starts_the_unit(rendered: dict[str, Any]) -> None:
+    sso = rendered["sso"]
+    doc = cloud_config(sso["cloud_config"])
+    assert {"python3.11", "awscli", "curl"} <= set(doc["packages"])
+    files = written(doc)
+    unit = files["/etc/systemd/system/hn-sso.service"]
+    assert unit["content"] == sso["unit"]
+    assert files["/usr/local/lib/highnoon/prepare-sso"]["content"] == sso["prepare_script"]
+    assert files["/usr/local/lib/highnoon/prepare-sso"]["permissions"] == "0755"
+    assert doc["runcmd"][-2:] == [
+        "systemctl enable --now hn-sso.service",
+        "systemctl enable --now --no-block hn-sso-ready.service",
+    ]
+    users = [u for u in doc["users"] if isinstance(u, dict)]
+    assert users and users[0]["name"] == "highnoon" and users[0]["system"] is True
+    # Autoscaled services complete their launch hook once they serve.
+    assert "/etc/systemd/system/hn-sso-ready.service" in files
+    assert files["/usr/local/lib/highnoon/ready-sso"]["content"] == sso["ready_script"]
+
+
+def test_unit_runs_the_pex_with_its_environment_and_drains_on_stop(rendered: dict[str, Any]) -> None:
+    d = unit_directives(rendered["sso"]["unit"])
+    assert values(d, "ExecStart") == ["/usr/bin/python3.11 /var/lib/highnoon/sso/sso-0.1.0+g1234abc.pex"]
+    assert values(d, "ExecStartPre") == ["+/usr/local/lib/highnoon/prepare-sso"]
+    env = unit_environment(d)
+    assert env["HN_YELLOW"] == "tcp://10.0.16.10:7100,tcp://10.0.17.11:7100"
+    assert env["HN_PG_DSN"].startswith("postgresql://highnoon@pgpool.internal:9999/highnoon")
+    assert env["HN_REDIS_URL"] == "redis://twemproxy.internal:22121/0"
+    assert env["HN_READY_FILE"] == "/run/highnoon/sso/ready.json"
+    assert env["PEX_ROOT"] == "/var/lib/highnoon/sso/pex_root"
+    assert env["HN_SSO_TOKEN_TTL_S"] == "86400"
+    assert "PEX_MODULE" not in env
+    # Host facts, then SSM (secrets): optional at ExecStartPre time, written by it before ExecStart.
+    assert values(d, "EnvironmentFile") == [
+        "-/run/highnoon-env/sso.host.env",
+        "-/run/highnoon-env/sso.ssm.env",
+    ]
+    assert values(d, "User") == ["highnoon"]
+    assert values(d, "Restart") == ["always"]
+    assert values(d, "KillSignal") == ["SIGTERM"]
+    assert values(d, "KillMode") == ["mixed"]
+    # The runtime drains for HN_DRAIN_SECONDS (10 here) after SIGTERM; systemd must wait longer.
+    assert int(values(d, "TimeoutStopSec")[0]) > 10
+    assert values(d, "After") == ["network-online.target"]
+    assert ("Install", "WantedBy", "multi-user.target") in d
+
+
+def test_unit_holds_no_secret(rendered: dict[str, Any]) -> None:
+    for name in ("sso", "broker"):
+        for key in unit_environment(unit_directives(rendered[name]["unit"])):
+            assert not re.search("(PASSWORD|PASSWD|SECRET|TOKEN)$", key), key
+
+
+def test_broker_advertises_its_public_address(rendered: dict[str, Any]) -> None:
+    broker = rendered["broker"]
+    env = unit_environment(unit_directives(broker["unit"]))
+    assert env["HN_BROKER_PORT"] == "7000"
+    assert 'echo "HN_BROKER_PUBLIC_HOST=$(imds public-ipv4)"' in broker["prepare_script"]
+    # No autoscaling group given: no lifecycle hook to complete.
+    assert broker["ready_script"] == ""
+    files = written(cloud_config(broker["cloud_config"]))
+    assert "/etc/systemd/system/hn-broker-ready.service" not in files
+
+
+def test_prepare_script_checks_the_release_and_loads_ssm(rendered: dict[str, Any], tmp_path: Path) -> None:
+    script = rendered["sso"]["prepare_script"]
+    bash_syntax_ok(script, tmp_path, "prepare-sso")
+    assert f'echo "{SHA}  $pex.part" | sha256sum --check --status' in script
+    assert (
+        'aws s3 cp --only-show-errors "s3://highnoon-staging-artifacts/services/sso/0.1.0+g1234abc/sso.pex"' in script
+    )
+    assert '--path "/highnoon/staging/sso/env" --recursive --with-decryption' in script
+    assert "http://169.254.169.254/latest/api/token" in script  # IMDSv2
+
+
+def test_ssm_parameters_become_a_systemd_environment_file(rendered: dict[str, Any], tmp_path: Path) -> None:
+    """Runs the prepare script's converter on what `aws ssm get-parameters-by-path` returns."""
+    script = rendered["sso"]["prepare_script"]
+    converter = script.split("<<'PY'", 1)[1].split("\n", 1)[1].split("\nPY\n", 1)[0]
+    shared = {"Parameters": [{"Name": "/highnoon/staging/datatier/client/env/PGPASSWORD", "Value": "old"}]}
+    own = {
+        "Parameters": [
+            {"Name": "/highnoon/staging/sso/env/PGPASSWORD", "Value": 'p"w\\$`x y'},
+            {"Name": "/highnoon/staging/sso/env/lowercase", "Value": "ignored"},
+            {"Name": "/highnoon/staging/sso/env/HN_MULTI", "Value": "a\nb"},
+        ]
+    }
+    files = []
+    for i, doc in enumerate((shared, own)):
+        path = tmp_path / f"{i:03d}.json"
+        path.write_text(json.dumps(doc))
+        files.append(str(path))
+    proc = subprocess.run(["python3", "-", *files], input=converter, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == 'PGPASSWORD="p\\"w\\\\\\$\\`x y"\n'
+    assert "lowercase" in proc.stderr and "HN_MULTI" in proc.stderr
+
+
+def test_ready_script_completes_the_lifecycle_hook(rendered: dict[str, Any], tmp_path: Path) -> None:
+    script = rendered["sso"]["ready_script"]
+    bash_syntax_ok(script, tmp_path, "ready-sso")
+    assert '--auto-scaling-group-name "hn-staging-sso"' in script
+    assert '--lifecycle-hook-name "hn-serving"' in script
+    assert 'until [ -s "/run/highnoon/sso/ready.json" ]' in script
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_units_pass_systemd_analyze(rendered: dict[str, Any], tmp_path: Path) -> None:
+    """systemd's own parser: an unknown or malformed directive is an error. (Missing executables
+    and targets are expected outside the host.)"""
+    units = {
+        "hn-sso.service": rendered["sso"]["unit"],
+        "hn-broker.service": rendered["broker"]["unit"],
+        "hn-twemproxy-agent.service": rendered["datatier"]["twemproxy_unit"],
+    }
+    ready = written(cloud_config(rendered["sso"]["cloud_config"]))["/etc/systemd/system/hn-sso-ready.service"]
+    units["hn-sso-ready.service"] = ready["content"]
+    for name, text in units.items():
+        (tmp_path / name).write_text(text)
+        proc = subprocess.run(
+            ["systemd-analyze", "verify", str(tmp_path / name)], capture_output=True, text=True, timeout=60
+        )
+        problems = [
+            line
+            for line in (proc.stdout + proc.stderr).splitlines()
+            if line.strip()
+            and "is not executable" not in line
+            and "not found" not in line
+            and "No such file" not in line
+        ]
+        assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+def test_secret_looking_environment_is_refused(tmp_path: Path) -> None:
+    fixture = FIXTURES / "secret-env"
+    data_dir = tmp_path / "tf-data"
+    terraform("init", "-backend=false", "-input=false", "-no-color", cwd=fixture, data_dir=data_dir)
+    var_file = tmp_path / "leak.tfvars.json"
+    for name in ("HN_SSO_DB_PASSWORD", "PGPASSWORD", "HN_GAME_API_TOKEN"):
+        var_file.write_text(json.dumps({"env": {name: "x"}}))
+        proc = terraform(
+            "plan",
+            "-input=false",
+            "-no-color",
+            f"-var-file={var_file}",
+            f"-state={tmp_path / 's'}",
+            cwd=fixture,
+            data_dir=data_dir,
+            check=False,
+        )
+        assert proc.returncode != 0, name
+        assert "must come from SSM Parameter Store" in " ".join(proc.stderr.split()), name
+    var_file.write_text(json.dumps({"env": {"HN_PG_DSN": "postgresql://highnoon:pw@pgpool:9999/highnoon"}}))
+    proc = terraform(
+        "plan",
+        "-input=false",
+        "-no-color",
+        f"-var-file={var_file}",
+        f"-state={tmp_path / 's'}",
+        cwd=fixture,
+        data_dir=data_dir,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "must not carry a password" in " ".join(proc.stderr.split())
+
+
+# -- the data tier -----------------------------------------------------------------------------
+
+
+def test_templatefile_and_string_template_render_hn_datatier_templates_alike(rendered: dict[str, Any]) -> None:
+    """The claim in hn_datatier/_templates.py that production (templatefile) and the local tier
+    (string.Template) read the same files the same way, checked on every template."""
+    probe = template_probe_values()
+    by_terraform = rendered["template_equivalence"]
+    assert set(by_terraform) == set(template_placeholders())
+    for name, text in by_terraform.items():
+        python = string.Template((DATATIER_TEMPLATES / name).read_text()).substitute(probe)
+        assert text == python, name
+
+
+def test_postgres_and_pgpool_wiring(rendered: dict[str, Any]) -> None:
+    files = rendered["datatier"]["files"]
+    pgpool = files["pgpool.conf"]
+    assert "backend_clustering_mode = 'streaming_replication'" in pgpool
+    assert "backend_hostname0 = '10.20.200.10'" in pgpool
+    assert "backend_application_name0 = 'pg0'" in pgpool
+    assert "backend_hostname1 = '10.20.201.10'" in pgpool
+    assert "backend_application_name1 = 'pg1'" in pgpool
+    assert "enable_pool_hba = on" in pgpool
+    assert "port = 9999" in pgpool
+    children = int(re.search(r"^num_init_children = (\d+)$", pgpool, re.M).group(1))
+    max_pool = int(re.search(r"^max_pool = (\d+)$", pgpool, re.M).group(1))
+    max_connections = int(re.search(r"^max_connections = (\d+)$", files["postgresql.conf"], re.M).group(1))
+    assert max_connections == rendered["datatier"]["pg_max_connections"]
+    # pgpool.conf.tmpl's rule, for both Pgpool hosts, with PostgreSQL's 3 superuser connections.
+    assert 2 * children * max_pool <= max_connections - 3
+    assert "fsync = on" in files["postgresql.conf"] and "synchronous_commit = on" in files["postgresql.conf"]
+    hba = [line for line in files["pg_hba.conf"].splitlines() if line and not line.startswith("#")]
+    assert hba[0].split() == ["local", "all", "postgres", "peer"]
+    assert all(line.split()[-1] == "scram-sha-256" for line in hba[1:])
+    assert "host    replication   all   10.20.0.0/16  scram-sha-256" in files["pg_hba.conf"]
+
+
+def test_redis_sentinel_and_twemproxy_wiring(rendered: dict[str, Any]) -> None:
+    files = rendered["datatier"]["files"]
+    assert "replicaof" not in files["redis-shard0-a.conf"].split("replica-priority")[1]
+    assert files["redis-shard0-b.conf"].rstrip().endswith("replicaof 10.20.200.30 6379")
+    assert files["redis-shard1-b.conf"].rstrip().endswith("replicaof 10.20.201.32 6379")
+    assert "appendonly yes" in files["redis-shard0-a.conf"]
+    sentinel = files["sentinel.conf"]
+    assert "sentinel monitor shard0 10.20.200.30 6379 2" in sentinel
+    assert "sentinel monitor shard1 10.20.201.32 6379 2" in sentinel
+    servers = re.findall(r"^\s+- (\S+):(\d+):(\d+) (\S+)$", files["nutcracker.yml"], re.M)
+    assert servers == [("10.20.200.30", "6379", "1", "shard0"), ("10.20.201.32", "6379", "1", "shard1")]
+    assert "listen: 0.0.0.0:22121" in files["nutcracker.yml"]
+
+
+@pytest.mark.skipif(shutil.which("nutcracker") is None, reason="nutcracker not installed")
+def test_nutcracker_accepts_the_rendered_pool(rendered: dict[str, Any], tmp_path: Path) -> None:
+    conf = tmp_path / "nutcracker.yml"
+    conf.write_text(rendered["datatier"]["files"]["nutcracker.yml"])
+    proc = subprocess.run(["nutcracker", "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+def test_redis_accepts_the_rendered_configuration(rendered: dict[str, Any], tmp_path: Path) -> None:
+    """redis-server refuses to start on an unknown or malformed directive. Started on a unix
+    socket only, in a scratch directory (command-line options win over the file), then stopped."""
+    for name in ("redis-shard0-a.conf", "redis-shard0-b.conf"):
+        conf = tmp_path / name
+        conf.write_text(rendered["datatier"]["files"][name])
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                str(conf),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(tmp_path / "redis.sock"),
+                "--dir",
+                str(tmp_path),
+                "--replicaof",
+                "no",
+                "one",
+                "--appendonly",
+                "no",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            time.sleep(0.5)
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else name
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def test_user_data_fits_ec2s_limit(rendered: dict[str, Any]) -> None:
+    """EC2 refuses user data over 16 KiB (before base64)."""
+    docs = {
+        "sso": rendered["sso"]["cloud_config"],
+        "broker": rendered["broker"]["cloud_config"],
+        **rendered["datatier"]["cloud_config"],
+        **rendered["datatier"]["redis_cloud_config"],
+    }
+    for name, text in docs.items():
+        assert len(text.encode()) < 16 * 1024, f"{name}: {len(text.encode())} bytes"
+
+
+def test_datatier_cloud_configs_and_scripts(rendered: dict[str, Any], tmp_path: Path) -> None:
+    data = rendered["datatier"]
+    for name, script in data["scripts"].items():
+        bash_syntax_ok(script, tmp_path, name)
+    roles = data["cloud_config"]
+    assert set(roles) == {"postgres_primary", "postgres_replica", "pgpool", "sentinel", "twemproxy"}
+    for role, text in {**roles, **data["redis_cloud_config"]}.items():
+        doc = cloud_config(text)
+        assert doc["write_files"], role
+    primary = written(cloud_config(roles["postgres_primary"]))
+    init = primary["/usr/local/lib/highnoon/datatier-init.sh"]["content"]
+    assert "pg_createcluster 15 main --" in init and "pg_basebackup" not in init
+    replica = written(cloud_config(roles["postgres_replica"]))["/usr/local/lib/highnoon/datatier-init.sh"]["content"]
+    assert "application_name=pg1" in replica and "nvme-Amazon_Elastic_Block_Store_vol0fedcba9876543210" in replica
+    assert primary["/etc/highnoon/postgres/highnoon.conf"]["content"] == data["files"]["postgresql.conf"]
+    assert "pgpool2" in cloud_config(roles["pgpool"])["packages"]
+
+
+def test_twemproxy_hosts_run_the_sentinel_agent(rendered: dict[str, Any]) -> None:
+    data = rendered["datatier"]
+    d = unit_directives(data["twemproxy_unit"])
+    env = unit_environment(d)
+    assert env["PEX_MODULE"] == "hn_datatier.agent"
+    assert env["HN_SENTINELS"] == "10.20.200.60:26379,10.20.201.61:26379,10.20.202.62:26379"
+    assert env["HN_TWEMPROXY_SUPERVISE"] == "1"
+    assert env["HN_TWEMPROXY_CONFIG"] == "/var/lib/highnoon/twemproxy-agent/nutcracker.yml"
+    assert values(d, "ExecStart") == [
+        "/usr/bin/python3.11 /var/lib/highnoon/twemproxy-agent/twemproxy-agent-0.1.0+g1234abc.pex"
+    ]
+    doc = cloud_config(data["cloud_config"]["twemproxy"])
+    assert "nutcracker" in doc["packages"]
+    seeded = written(doc)["/etc/highnoon/twemproxy-agent/seed/nutcracker.yml"]["content"]
+    assert seeded == data["files"]["nutcracker.yml"]
+    # Debian's own nutcracker would hold the port: it is stopped before the agent starts.
+    assert doc["runcmd"].index("systemctl disable --now nutcracker.service") < doc["runcmd"].index(
+        "systemctl enable --now hn-twemproxy-agent.service"
+    )
