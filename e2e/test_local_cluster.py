@@ -22,9 +22,11 @@ import pytest
 from hn_cli._inspect import read_cluster
 from hn_cli._supervisor import python_env
 
+from hn_datatier import PgPool, redis_from_url
 from hn_runtime.testing import time_factor, wait_for
 
-BOTS = 200
+#: 200 bots is the main job's bar (issue 7); 1,000 queueing at once is match's (issue 6).
+BOTS = 1000
 
 
 def hn(run_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -159,6 +161,18 @@ def test_hn_up_serves_bots_until_hn_down_leaves_nothing(platform_up: tuple[Path,
     summary = bots.stdout[-3000:]
     assert bots.returncode == 0, f"{summary}\n{bots.stderr[-3000:]}"
     assert f"players who logged in {BOTS}, who finished a duel {BOTS}" in summary, summary
+    redis = redis_from_url(cluster["env"]["HN_REDIS_URL"])
+    assert redis.zcard("hn:match:{duel}:queue") == 0, "bots that stopped left the queue"
+    pool = PgPool(cluster["env"]["HN_PG_DSN"], size=1)
+    try:
+        players, rating_sum, duels = pool.fetchone(
+            "SELECT count(*), sum(rating), sum(duels) FROM match_ratings", primary=True
+        )
+        (results,) = pool.fetchone("SELECT count(*) FROM match_results", primary=True)
+    finally:
+        pool.close()
+    assert players >= BOTS and rating_sum == 1200 * players, "Elo moves points between players, never makes any"
+    assert duels == 2 * results, "every stored result rated both players once"
 
     down = hn(run_dir, "down", timeout=180)
     assert down.returncode == 0, down.stdout + down.stderr

@@ -45,11 +45,11 @@ def mode() -> str:
 def test_enqueue_keeps_the_first_place_and_a_take_races_a_cancel_cleanly(redis: object) -> None:
     queue, m = MatchQueue(redis), mode()
     a, b = player(), player()
-    first = queue.add(m, a, 1200)
-    assert queue.add(m, a, 1250) == first, "enqueueing again keeps the original wait"
-    queue.add(m, b, 1210)
+    first, queued = queue.add(m, a, 1200)
+    assert queue.add(m, a, 1250) == (first, 1), "enqueueing again keeps the original wait"
+    assert queue.add(m, b, 1210)[1] == 2
     assert {w.account_id for w in queue.waiting(m)} == {a, b}
-    assert queue.mode_of(a) == m
+    assert queue.whereabouts(a) == (None, m)
     wa, wb = sorted(queue.waiting(m), key=lambda w: w.account_id)
     assert queue.remove(m, b), "b cancels first"
     assert not queue.take(m, wa, wb), "the pair is gone with b"
@@ -95,7 +95,7 @@ def test_matchmaker_pairs_present_players_and_drops_the_disconnected(redis: obje
 def test_a_room_that_cannot_open_puts_both_back_with_their_wait(redis: object) -> None:
     queue, m = MatchQueue(redis), mode()
     a, b = player(), player()
-    since_a = queue.add(m, a, 1000)
+    since_a, _ = queue.add(m, a, 1000)
     queue.add(m, b, 1001)
     maker = Matchmaker(
         queue,

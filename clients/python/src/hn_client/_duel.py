@@ -108,6 +108,8 @@ class Duelist:
                 return self.client.call(type_, **args)
             return timed(type_, lambda: self.client.call(type_, **args))
 
+        while not self.events.empty():
+            self.events.get_nowait()  # pushes of an earlier duel that ended in an error
         deadline = time.monotonic() + timeout
         queued_at = time.monotonic()
         call("match.enqueue", mode=mode)

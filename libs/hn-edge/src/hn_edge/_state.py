@@ -56,8 +56,10 @@ class SessionState:
 
     def bind(self, session_id: str, family: str, instance_id: str) -> None:
         key = f"hn:sess:{session_id}:bind"
-        self.redis.hset(key, family, instance_id)
-        self.redis.expire(key, self.session_ttl_s)
+        pipe = self.redis.pipeline(transaction=False)  # one round trip; Twemproxy has no MULTI
+        pipe.hset(key, family, instance_id)
+        pipe.expire(key, self.session_ttl_s)
+        pipe.execute()
 
     def unbind(self, session_id: str, family: str, instance_id: str | None = None) -> None:
         """Drop the binding (only if it still names `instance_id`, when given)."""

@@ -32,7 +32,8 @@ class MatchConfig:
     timing: Timing = field(default_factory=Timing)
     rules: Rules = field(default_factory=Rules)
     tolerance: Tolerance = field(default_factory=Tolerance)
-    pg_pool_size: int = 8
+    #: enqueue reads a rating and every duel writes a result: more than sso's share of Pgpool
+    pg_pool_size: int = 12
 
     def __post_init__(self) -> None:
         bad = [m for m in self.modes if not _MODE.match(m)]
@@ -55,6 +56,7 @@ class MatchConfig:
             modes=tuple(m.strip() for m in env.get("HN_MATCH_MODES", "duel").split(",") if m.strip()),
             tick_s=float(env.get("HN_MATCH_TICK_S", 0.25)),
             capacity=int(env.get("HN_MATCH_CAPACITY", 5000)),
+            pg_pool_size=int(env.get("HN_MATCH_PG_POOL_SIZE", 12)),
             timing=timing,
         )
 

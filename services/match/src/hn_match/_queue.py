@@ -21,8 +21,12 @@ from hn_match._pairing import Waiting
 __all__ = ["MatchQueue"]
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _int(value: Any) -> int:
-    return int(value.decode() if isinstance(value, bytes) else value)
+    return int(_text(value))
 
 
 class MatchQueue:
@@ -41,17 +45,22 @@ class MatchQueue:
         # clocks are NTP-close, and a second of skew only shifts the rating tolerance a little.
         return int(self._clock() * 1000)
 
-    def add(self, mode: str, account_id: int, rating: int, since_ms: int | None = None) -> int:
-        """Queue the player (keeping an earlier place); returns when they joined (ms)."""
+    def add(self, mode: str, account_id: int, rating: int, since_ms: int | None = None) -> tuple[int, int]:
+        """Queue the player (keeping an earlier place): (when they joined in ms, players queued)."""
         queue, since = self._keys(mode)
-        joined = self.now_ms() if since_ms is None else since_ms
-        self.redis.hsetnx(since, str(account_id), joined)
-        self.redis.zadd(queue, {str(account_id): rating}, nx=True)
-        for key in (queue, since):
-            self.redis.expire(key, self.ttl_s)
-        self.redis.set(f"hn:match:player:{account_id}", mode, ex=self.ttl_s)
-        stored = self.redis.hget(since, str(account_id))
-        return joined if stored is None else _int(stored)
+        member = str(account_id)
+        # One round trip: a pipeline, not a transaction (Twemproxy has no MULTI); a crash between
+        # the commands leaves states `waiting` repairs.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hsetnx(since, member, self.now_ms() if since_ms is None else since_ms)
+        pipe.zadd(queue, {member: rating}, nx=True)
+        pipe.expire(queue, self.ttl_s)
+        pipe.expire(since, self.ttl_s)
+        pipe.set(f"hn:match:player:{account_id}", mode, ex=self.ttl_s)
+        pipe.hget(since, member)
+        pipe.zcard(queue)
+        *_, joined, queued = pipe.execute()
+        return _int(joined), int(queued)
 
     def remove(self, mode: str, account_id: int) -> bool:
         """Take the player off the queue; False if someone else already did."""
@@ -71,16 +80,27 @@ class MatchQueue:
             return False
         return True
 
-    def mode_of(self, account_id: int) -> str | None:
-        value = self.redis.get(f"hn:match:player:{account_id}")
-        return None if value is None else (value.decode() if isinstance(value, bytes) else str(value))
+    def whereabouts(self, account_id: int) -> tuple[tuple[str, str] | None, str | None]:
+        """((instance, match id) of the player's duel, or None; the mode they are queued in, or None)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(f"hn:match:room:{account_id}")
+        pipe.get(f"hn:match:player:{account_id}")
+        room, mode = pipe.execute()
+        where = None
+        if room is not None:
+            instance, _, match_id = _text(room).partition(" ")
+            where = (instance, match_id)
+        return where, None if mode is None else _text(mode)
 
     def position(self, mode: str, account_id: int) -> tuple[int | None, int]:
         """(ms the player joined, or None if not queued; players queued in `mode`)."""
         queue, since = self._keys(mode)
-        joined = self.redis.hget(since, str(account_id))
-        queued = self.redis.zscore(queue, str(account_id))
-        return (None if joined is None or queued is None else _int(joined)), int(self.redis.zcard(queue))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(since, str(account_id))
+        pipe.zscore(queue, str(account_id))
+        pipe.zcard(queue)
+        joined, score, queued = pipe.execute()
+        return (None if joined is None or score is None else _int(joined)), int(queued)
 
     def waiting(self, mode: str) -> list[Waiting]:
         """Everyone queued in `mode` (two reads; a player between them is seen next tick)."""
@@ -103,15 +123,7 @@ class MatchQueue:
     def set_room(self, account_id: int, instance_id: str, match_id: str, ttl_s: int) -> None:
         self.redis.set(f"hn:match:room:{account_id}", f"{instance_id} {match_id}", ex=ttl_s)
 
-    def room_of(self, account_id: int) -> tuple[str, str] | None:
-        """(instance, match id) of the player's duel, if one was opened and not closed."""
-        value = self.redis.get(f"hn:match:room:{account_id}")
-        if value is None:
-            return None
-        instance, _, match_id = (value.decode() if isinstance(value, bytes) else str(value)).partition(" ")
-        return instance, match_id
-
     def clear_room(self, account_id: int, match_id: str) -> None:
-        room = self.room_of(account_id)
+        room, _ = self.whereabouts(account_id)
         if room is not None and room[1] == match_id:
             self.redis.delete(f"hn:match:room:{account_id}")

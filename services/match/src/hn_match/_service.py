@@ -103,16 +103,22 @@ class MatchService(Service):
 
     # -- the queue ---------------------------------------------------------------------------
 
+    def _in_duel(self, room: tuple[str, str] | None, player: int) -> str | None:
+        """The match id of the player's duel, if its instance is alive (else forget it)."""
+        if room is None:
+            return None
+        instance, match_id = room
+        if instance in self._live or (self.server is not None and instance == self.server.instance):
+            return match_id
+        self.queue.clear_room(player, match_id)  # its instance died with the duel
+        return None
+
     def _status(self, player: int) -> QueueStatus:
-        room = self.queue.room_of(player)
-        if room is not None:
-            instance, match_id = room
-            if instance in self._live or (self.server is not None and instance == self.server.instance):
-                return QueueStatus(
-                    state=QueueState.IN_DUEL, mode="", rating=0, waited_ms=0, queued=0, match_id=match_id
-                )
-            self.queue.clear_room(player, match_id)  # its instance died with the duel
-        mode = self.queue.mode_of(player) or self.config.modes[0]
+        room, mode = self.queue.whereabouts(player)
+        match_id = self._in_duel(room, player)
+        if match_id is not None:
+            return QueueStatus(state=QueueState.IN_DUEL, mode="", rating=0, waited_ms=0, queued=0, match_id=match_id)
+        mode = mode or self.config.modes[0]
         joined, queued = self.queue.position(mode, player)
         rating = self.results.rating(player)
         if joined is None:
@@ -127,14 +133,16 @@ class MatchService(Service):
             raise _error(MatchErrorCode.INVALID_INPUT, f"no queue {request.mode!r}; modes: {list(self.config.modes)}")
 
         def enqueue() -> QueueStatus:
-            status = self._status(player)
-            if status.state == QueueState.IN_DUEL:
-                raise _error(MatchErrorCode.IN_DUEL, f"finish duel {status.match_id} first")
-            current = self.queue.mode_of(player)
+            room, current = self.queue.whereabouts(player)
+            match_id = self._in_duel(room, player)
+            if match_id is not None:
+                raise _error(MatchErrorCode.IN_DUEL, f"finish duel {match_id} first")
             if current is not None and current != mode:
                 self.queue.remove(current, player)  # one queue at a time: the newest wish wins
-            self.queue.add(mode, player, self.results.rating(player))
-            return self._status(player)
+            rating = self.results.rating(player)
+            joined, queued = self.queue.add(mode, player, rating)
+            waited = max(0, self.queue.now_ms() - joined)
+            return QueueStatus(state=QueueState.QUEUED, mode=mode, rating=rating, waited_ms=waited, queued=queued)
 
         return self._guarded(enqueue)
 
@@ -142,7 +150,7 @@ class MatchService(Service):
         player = _player(session)
 
         def cancel() -> QueueStatus:
-            mode = self.queue.mode_of(player)
+            _, mode = self.queue.whereabouts(player)
             if mode is not None:
                 self.queue.remove(mode, player)
             return self._status(player)
