@@ -9,7 +9,7 @@ scripts/install-system-packages.sh
 
 ./pants lint ::
 scripts/check-terraform.sh
-# Type-check the libraries' code (tests are exercised by running them).
-./pants --filter-address-regex='^(libs|clients)/[^/]+(/[^/]+)?/src' check libs:: clients::
+# Type-check the shipped code: libraries, services, clients, tools (tests are exercised by running them).
+./pants --filter-address-regex='^(libs|clients|services|tools)/[^/]+(/[^/]+)?/src' check libs:: clients:: services:: tools::
 ./pants test ::
 scripts/smoke-pex.sh sso
