@@ -2,14 +2,15 @@
 # Installs the Debian/Ubuntu packages HighNoon needs to build, test and run locally.
 # Idempotent: packages already present are skipped, and apt is not touched when nothing is missing.
 #
-# The data tier (PostgreSQL, Pgpool-II, Redis, Sentinel, Twemproxy) is only used through its
-# binaries: hn_datatier's launcher starts its own processes on free loopback ports in scratch
-# directories. Debian would otherwise start a system instance of each on install (and at every
-# boot) on the default ports 5432, 9999, 6379, 26379, 22121: they would burn CPU and memory, and
-# a developer's client pointed at a default port would silently talk to the wrong server. So this
-# script keeps them from starting during the install (a temporary policy-rc.d that answers 101,
-# "action forbidden", unless the machine already has one) and afterwards stops and disables the
-# system units (systemctl where systemd runs, `service` + `update-rc.d` in containers).
+# The data tier (PostgreSQL, Pgpool-II, Redis, Sentinel, Twemproxy) and Prometheus are only used
+# through their binaries: hn_datatier's launcher starts its own processes on free loopback ports in
+# scratch directories, and so do the ops/ tests with Prometheus. Debian would otherwise start a
+# system instance of each on install (and at every boot) on the default ports 5432, 9999, 6379,
+# 26379, 22121, 9090: they would burn CPU and memory, and a developer's client pointed at a default
+# port would silently talk to the wrong server. So this script keeps them from starting during the
+# install (a temporary policy-rc.d that answers 101, "action forbidden", unless the machine already
+# has one) and afterwards stops and disables the system units (systemctl where systemd runs,
+# `service` + `update-rc.d` in containers).
 # Set HN_KEEP_SYSTEM_SERVICES=1 to leave the system services alone.
 set -euo pipefail
 
@@ -21,10 +22,13 @@ packages=(
   redis-server      # Redis shards (masters and replicas)
   redis-sentinel    # Sentinel: watches each shard's master, promotes its replica
   nutcracker        # Twemproxy: consistent hashing (ketama) over the Redis shards
+  prometheus        # Prometheus server and promtool: ops/prometheus config, alert rules and their tests
+  chromium          # headless browser for tests that drive web pages
+  chromium-driver   # chromedriver, the WebDriver server for chromium
 )
 
 # System services these packages install, stopped and disabled below.
-services=(postgresql pgpool2 redis-server redis-sentinel nutcracker)
+services=(postgresql pgpool2 redis-server redis-sentinel nutcracker prometheus)
 
 sudo=""
 [[ $(id -u) -eq 0 ]] || sudo="sudo"

@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import REGISTRY, Counter, Gauge, Info, make_wsgi_app
+from prometheus_client import REGISTRY, Counter, Gauge, Info, disable_created_metrics, make_wsgi_app
 
 from hn_runtime._stats import client_stats, server_stats
 
 __all__ = ["ServerMetrics", "ClientMetrics", "serve_metrics", "BUILD_INFO"]
+
+# prometheus_client would add a `<name>_created` gauge (a creation timestamp) beside every counter
+# and histogram child: as many series again, which nothing reads. Process-wide, at scrape time.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 IN_FLIGHT = Gauge("hn_requests_in_flight", "Handlers running now.", ["service"])
 POOL_SIZE = Gauge("hn_pool_size", "Handlers that may run at once.", ["service"])
