@@ -45,8 +45,10 @@ def apply_migrations(pool: PgPool, service: str, migrations: list[Migration]) ->
     applied = []
     with pool.transaction() as cur:
         # Pgpool sends a transaction's statements to the primary once it wrote; the hint makes
-        # sure the lock, the first statement, is taken there too.
-        cur.execute("/*NO LOAD BALANCE*/ SELECT pg_advisory_xact_lock(hashtext(%s))", (f"hn-migrate:{service}",))
+        # sure the lock, the first statement, is taken there too. One lock for every service, not
+        # one each: the services share the bookkeeping table, and two CREATE TABLE IF NOT EXISTS
+        # racing each other fail with a unique violation (seen when sso and match start together).
+        cur.execute("/*NO LOAD BALANCE*/ SELECT pg_advisory_xact_lock(hashtext('hn-migrate'))")
         cur.execute(
             "CREATE TABLE IF NOT EXISTS hn_schema_migrations ("
             " service text NOT NULL, version integer NOT NULL, name text NOT NULL,"
