@@ -1,0 +1,97 @@
+"""Running an autoscaler in a process: the loop, its HTTP endpoint, its registration in yellow.
+
+The autoscaler registers in yellow as service "autoscaler" with an "http" endpoint (GET /status:
+desired vs actual per service, which `hn status` shows) and a "metrics" endpoint (the same
+server's /metrics), so yellow's Prometheus service discovery has Prometheus scrape its decision
+metrics like any service's. When several autoscalers run, the one with the smallest instance id
+among those up in yellow acts; the others decide and export the same figures but leave the
+driver alone (a warm standby, not a second pair of hands on the same groups).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gevent
+import gevent.event
+from gevent.pywsgi import WSGIServer
+
+from hn_autoscale._autoscaler import Autoscaler, Driver, status_app
+from hn_autoscale._config import AutoscaleConfig
+from hn_autoscale._signals import YellowObserver
+from hn_runtime import Instance, get_logger
+
+__all__ = ["AutoscalerHost", "SERVICE_NAME"]
+
+SERVICE_NAME = "autoscaler"
+_log = get_logger("hn.autoscale")
+
+
+class AutoscalerHost:
+    def __init__(
+        self,
+        config: AutoscaleConfig,
+        *,
+        driver: Driver,
+        yellow: Sequence[str],
+        instance_id: str = "autoscaler-1",
+        bind_host: str = "127.0.0.1",
+        port: int = 0,
+        advertise_host: str = "",
+        version: str = "0.1.0",
+    ) -> None:
+        self.instance_id = instance_id
+        self.yellow = list(yellow)
+        self.observer = YellowObserver(self.yellow, config.signals)
+        self.autoscaler = Autoscaler(
+            config.rules, driver=driver, observer=self.observer, interval_s=config.interval_s, active=self._active
+        )
+        self._bind = (bind_host, port)
+        self._advertise = advertise_host or bind_host
+        self._version = version
+        self._http: WSGIServer | None = None
+        self._registration: Any = None
+        self._loop: gevent.Greenlet | None = None
+        self._stop = gevent.event.Event()
+        self.address = ""
+
+    def _active(self) -> bool:
+        peers = [i.instance_id for i in self.observer.last_seen if i.service == SERVICE_NAME and i.state == "up"] or [
+            self.instance_id
+        ]
+        return self.instance_id <= min(peers)
+
+    def start(self) -> AutoscalerHost:
+        from hn_yellow_client import YellowDiscovery
+
+        self._http = WSGIServer(self._bind, status_app(self.autoscaler), log=None, error_log=None)
+        self._http.start()
+        self.address = f"{self._advertise}:{self._http.server_port}"
+        endpoints = {"http": self.address, "metrics": self.address}
+
+        def describe() -> Instance:
+            return Instance(
+                service=SERVICE_NAME,
+                instance_id=self.instance_id,
+                endpoints=endpoints,
+                version=self._version,
+                load=0.0,
+                state="draining" if self._stop.is_set() else "up",
+            )
+
+        self._registration = YellowDiscovery(self.yellow).register(describe)
+        self._loop = gevent.spawn(self.autoscaler.run, self._stop)
+        _log.info("autoscaler serving", http=self.address, instance=self.instance_id)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._loop is not None:
+            self._loop.join(timeout=10)
+        if self._registration is not None:
+            self._registration.close()
+            self._registration = None
+        if self._http is not None:
+            self._http.stop(timeout=1)
+            self._http = None
