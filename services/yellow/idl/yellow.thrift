@@ -24,6 +24,9 @@ struct InstanceInfo {
   8: i64 last_seen_ms
   /** Set by the yellow server: when it first heard from the instance (Unix ms). */
   9: i64 registered_ms
+  /** The Z85 CURVE public key of the instance's ZeroMQ endpoints; absent: they speak plaintext.
+      Optional, so yellows and clients from before CURVE skip it. */
+  10: optional string curve_public_key
 }
 
 /** Published on topic "yellow": one instance changed (new, moved, new version, state, load). */

@@ -3,6 +3,7 @@
 from hn_runtime._client import PushProxy, ServiceProxy, Subscription, get_service, set_identity, subscribe
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, current_session, new_trace_id
+from hn_runtime._curve import CurveConfig, CurveKeys, set_client_keys
 from hn_runtime._directory import (
     DOWN,
     DRAINING,
@@ -43,6 +44,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BadRequest",
     "CallTimeout",
+    "CurveConfig",
+    "CurveKeys",
     "DeadlineExceeded",
     "DOWN",
     "DRAINING",
@@ -81,6 +84,7 @@ __all__ = [
     "new_trace_id",
     "run",
     "serve",
+    "set_client_keys",
     "set_default_directory",
     "set_identity",
     "stats_family",

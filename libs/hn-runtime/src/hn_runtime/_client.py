@@ -20,6 +20,7 @@ import zmq
 
 from hn_runtime._connection import DOWN, LOST, TIMED_OUT, UP, Connection
 from hn_runtime._context import current_session, new_trace_id
+from hn_runtime._curve import CurveKeys, configure_client_socket
 from hn_runtime._directory import Directory, Instance, StaticDirectory, default_directory
 from hn_runtime._errors import CallTimeout, HNError, ServiceUnavailable, error_for
 from hn_runtime._idl import Method, ServiceIdl, load_idl
@@ -63,10 +64,18 @@ def _live(instances: Sequence[Instance], endpoint: str) -> dict[str, Instance]:
 class _Pool:
     """The connections to one service's live instances, following the directory."""
 
-    def __init__(self, service: str, directory: Directory, context: zmq.Context[Any], kind: int) -> None:
+    def __init__(
+        self,
+        service: str,
+        directory: Directory,
+        context: zmq.Context[Any],
+        kind: int,
+        curve_keys: CurveKeys | None = None,
+    ) -> None:
         self.service = service
         self._context = context
         self._kind = kind
+        self._curve_keys = curve_keys
         self._endpoint = "rep" if kind == zmq.DEALER else "pull"
         self._conns: dict[str, Connection] = {}
         self._retiring: list[Connection] = []
@@ -79,7 +88,11 @@ class _Pool:
         live = _live(instances, self._endpoint)
         for iid, conn in list(self._conns.items()):
             instance = live.get(iid)
-            if instance is None or instance.endpoints != conn.instance.endpoints:
+            if (
+                instance is None
+                or instance.endpoints != conn.instance.endpoints
+                or instance.curve_key != conn.instance.curve_key
+            ):
                 # Gone or draining: no new calls; calls in flight finish (or fail) on their own.
                 del self._conns[iid]
                 conn.retired = True
@@ -87,7 +100,11 @@ class _Pool:
         for iid, instance in live.items():
             if iid not in self._conns:
                 self._conns[iid] = Connection(
-                    self._context, instance, kind=self._kind, on_protocol_error=self._on_protocol_error
+                    self._context,
+                    instance,
+                    kind=self._kind,
+                    on_protocol_error=self._on_protocol_error,
+                    curve_keys=self._curve_keys,
                 )
         self._reap()
 
@@ -293,7 +310,7 @@ class ServiceProxy:
             if conn.state != UP and not conn.wait_up(min(remaining, 1.5)):
                 tried.add(iid)
                 last_error = ServiceUnavailable(
-                    f"cannot connect to {iid} at {conn.endpoint}",
+                    _refused(conn) if conn.refused else f"cannot connect to {iid} at {conn.endpoint}",
                     service=self.service,
                     method=method.name,
                     trace_id=trace_id,
@@ -347,6 +364,13 @@ class ServiceProxy:
 
     def __repr__(self) -> str:
         return f"<ServiceProxy {self.service} ({self._pool.size} instances)>"
+
+
+def _refused(conn: Connection) -> str:
+    return (
+        f"{conn.instance.instance_id} at {conn.endpoint} refused this client's CURVE key "
+        f"(not on its allow-list): cannot connect"
+    )
 
 
 class PushProxy:
@@ -409,32 +433,55 @@ class Subscription:
         handler: Callable[[str, Any], None],
         directory: Directory,
         context: zmq.Context[Any],
+        curve_keys: CurveKeys | None = None,
     ) -> None:
         self.service = service
         self._idl = idl
         self._handler = handler
         self._specs: dict[str, Sequence[Any]] = {}
         self._workers = Workers()
-        sock = context.socket(zmq.SUB)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVHWM, 100_000)
-        sock.setsockopt(zmq.SUBSCRIBE, topic.encode())
-        self._sock = sock
-        self._connected: dict[str, str] = {}
-        self._pump = Pump(sock, self._on_event)
+        self._context = context
+        self._topic = topic.encode()
+        self._curve_keys = curve_keys
+        self._pump = self._subscriber()
+        #: Publishers with CURVE get a socket of their own: a socket's security mechanism is per
+        #: socket, and a service part-way through turning CURVE on has publishers of both kinds.
+        self._curve_pump: Pump | None = None
+        #: instance id -> (endpoint, CURVE key) it is connected to
+        self._connected: dict[str, tuple[str, str]] = {}
         self._received = EVENTS_RECEIVED
         self._unwatch = directory.watch(service, self._update)
 
+    def _subscriber(self) -> Pump:
+        sock = self._context.socket(zmq.SUB)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVHWM, 100_000)
+        sock.setsockopt(zmq.SUBSCRIBE, self._topic)
+        return Pump(sock, self._on_event)
+
     def _update(self, instances: Sequence[Instance]) -> None:
-        wanted = {i.instance_id: i.endpoints["pub"] for i in instances if i.state != "down" and "pub" in i.endpoints}
-        for iid, endpoint in list(self._connected.items()):
-            if wanted.get(iid) != endpoint:
-                self._sock.disconnect(endpoint)
+        wanted = {
+            i.instance_id: (i.endpoints["pub"], i.curve_key)
+            for i in instances
+            if i.state != "down" and "pub" in i.endpoints
+        }
+        for iid, (endpoint, key) in list(self._connected.items()):
+            if wanted.get(iid) != (endpoint, key):
+                pump = self._curve_pump if key else self._pump
+                assert pump is not None
+                pump.sock.disconnect(endpoint)
                 del self._connected[iid]
-        for iid, endpoint in wanted.items():
+        for iid, (endpoint, key) in wanted.items():
             if iid not in self._connected:
-                self._sock.connect(endpoint)
-                self._connected[iid] = endpoint
+                if key:
+                    if self._curve_pump is None:
+                        self._curve_pump = self._subscriber()
+                    # Options are taken at connect(): each publisher's own server key.
+                    configure_client_socket(self._curve_pump.sock, key, self._curve_keys)
+                    self._curve_pump.sock.connect(endpoint)
+                else:
+                    self._pump.sock.connect(endpoint)
+                self._connected[iid] = (endpoint, key)
 
     def _on_event(self, frames: list[bytes]) -> None:
         if len(frames) != 3:
@@ -469,18 +516,26 @@ class Subscription:
     def close(self) -> None:
         self._unwatch()
         self._pump.close()
+        if self._curve_pump is not None:
+            self._curve_pump.close()
 
 
 _pools: dict[tuple[Any, ...], _Pool] = {}
 
 
 def _resolve(
-    service: str | ModuleType, endpoints: Sequence[str] | None, directory: Directory | None, kind: str
+    service: str | ModuleType,
+    endpoints: Sequence[str] | None,
+    directory: Directory | None,
+    kind: str,
+    curve_server_key: str | None,
 ) -> tuple[str, ServiceIdl, Directory]:
     idl = load_idl(service)
     name = service if isinstance(service, str) else idl.module.__name__.split(".")[-2]
     if endpoints is not None:
-        directory = StaticDirectory.of(name, **{kind: list(endpoints)})
+        directory = StaticDirectory.of(name, **{kind: list(endpoints)}, curve_key=curve_server_key or "")
+    elif curve_server_key:
+        raise ValueError("curve_server_key goes with endpoints=: a directory carries each instance's key")
     return name, idl, directory or default_directory()
 
 
@@ -492,22 +547,35 @@ def get_service(
     directory: Directory | None = None,
     timeout: float = 5.0,
     context: zmq.Context[Any] | None = None,
+    curve_server_key: str | None = None,
+    curve_keys: CurveKeys | None = None,
 ) -> Any:
     """A client of `service` ("sso", or its generated IDL module).
 
     kind "REP": request-reply (`ServiceProxy`); "PUSH": fire-and-forget work (`PushProxy`).
     Instances come from `directory` (default: the process's, i.e. yellow) or fixed `endpoints`.
     Proxies share one connection per instance for the life of the process.
+
+    CURVE: instances that have a CURVE key (from the directory, or `curve_server_key` with
+    `endpoints`) are reached encrypted, presenting `curve_keys` (default: this process's key
+    pair, see `hn_runtime.curve.set_client_keys`).
     """
     kind = kind.upper()
     if kind not in ("REP", "PUSH"):
         raise ValueError(f"kind must be 'REP' or 'PUSH', not {kind!r}")
-    name, idl, directory = _resolve(service, endpoints, directory, "rep" if kind == "REP" else "pull")
-    key = (name, kind, tuple(endpoints) if endpoints is not None else id(directory))
+    name, idl, directory = _resolve(service, endpoints, directory, "rep" if kind == "REP" else "pull", curve_server_key)
+    key = (
+        name,
+        kind,
+        (tuple(endpoints), curve_server_key) if endpoints is not None else id(directory),
+        curve_keys.public if curve_keys is not None else None,
+    )
     pool = _pools.get(key)
     if pool is None:
         zmq_kind = zmq.DEALER if kind == "REP" else zmq.PUSH
-        pool = _pools[key] = _Pool(name, directory, tune_context(context or zmq.Context.instance()), zmq_kind)
+        pool = _pools[key] = _Pool(
+            name, directory, tune_context(context or zmq.Context.instance()), zmq_kind, curve_keys
+        )
     if kind == "REP":
         return ServiceProxy(name, idl, pool, timeout=timeout)
     return PushProxy(name, idl, pool)
@@ -521,10 +589,17 @@ def subscribe(
     endpoints: Sequence[str] | None = None,
     directory: Directory | None = None,
     context: zmq.Context[Any] | None = None,
+    curve_server_key: str | None = None,
+    curve_keys: CurveKeys | None = None,
 ) -> Subscription:
-    """Deliver `service`'s events whose topic starts with `topic` to `handler(topic, event)`."""
-    name, idl, directory = _resolve(service, endpoints, directory, "pub")
-    return Subscription(name, idl, topic, handler, directory, tune_context(context or zmq.Context.instance()))
+    """Deliver `service`'s events whose topic starts with `topic` to `handler(topic, event)`.
+
+    CURVE as for `get_service`.
+    """
+    name, idl, directory = _resolve(service, endpoints, directory, "pub", curve_server_key)
+    return Subscription(
+        name, idl, topic, handler, directory, tune_context(context or zmq.Context.instance()), curve_keys
+    )
 
 
 def close_all() -> None:

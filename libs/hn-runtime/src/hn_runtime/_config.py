@@ -7,6 +7,8 @@ import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from hn_runtime._curve import CurveConfig
+
 __all__ = ["RuntimeConfig"]
 
 
@@ -23,6 +25,12 @@ class RuntimeConfig:
     HN_HTTP_PORT,
     HN_POOL_SIZE, HN_DRAIN_SECONDS, HN_CALL_TIMEOUT, HN_MAX_MESSAGE_BYTES, HN_LOG_LEVEL,
     HN_READY_FILE.
+
+    CURVE (off unless a key pair is set; see docs/security.md): HN_CURVE_SECRET_KEY (Z85; with
+    HN_CURVE_PUBLIC_KEY optional, checked against it) or HN_CURVE_KEY_FILE (a zmq secret
+    certificate), and the client keys let in: HN_CURVE_ALLOWED_KEYS (comma-separated Z85),
+    HN_CURVE_ALLOWED_DIR (public certificates, re-read when the directory changes), or
+    HN_CURVE_ALLOW_ANY=1 (encryption without client authentication).
     """
 
     service: str
@@ -44,6 +52,8 @@ class RuntimeConfig:
     log_level: str = "info"
     #: When set, the process writes its endpoints there as JSON once it serves (for supervisors).
     ready_file: str = ""
+    #: CURVE encryption and client authentication of this server's sockets; None: plaintext.
+    curve: CurveConfig | None = None
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -76,5 +86,6 @@ class RuntimeConfig:
             max_message_bytes=int(get("MAX_MESSAGE_BYTES", str(4 * 1024 * 1024))),
             log_level=get("LOG_LEVEL", "info"),
             ready_file=get("READY_FILE", ""),
+            curve=CurveConfig.from_env(env),
             extra={k: v for k, v in env.items() if k.startswith("HN_")},
         )

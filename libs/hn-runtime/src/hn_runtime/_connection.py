@@ -7,6 +7,7 @@ learns at once instead of waiting out its timeout.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import zmq
 from greenlet import getcurrent, greenlet
 from zmq.utils.monitor import parse_monitor_message
 
+from hn_runtime._curve import CurveKeys, configure_client_socket
 from hn_runtime._directory import Instance
 from hn_runtime._pump import Pump
 from hn_runtime._wire import DecodeError, Envelope, decode_envelope
@@ -47,9 +49,14 @@ _MONITORED = (
     | zmq.EVENT_CONNECT_RETRIED
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
     | zmq.EVENT_MONITOR_STOPPED
 )
 _monitor_ids = itertools.count(1)
+#: Seconds before connecting again after a CURVE refusal (libzmq itself gives up on the peer),
+#: doubling up to the last: a key added to the server's allow-list is noticed within that.
+_REFUSED_RETRY_FIRST = 0.5
+_REFUSED_RETRY_MAX = 10.0
 
 
 class Connection:
@@ -63,6 +70,7 @@ class Connection:
         kind: int = zmq.DEALER,
         heartbeat_ms: int = 1000,
         on_protocol_error: Callable[[str], None] | None = None,
+        curve_keys: CurveKeys | None = None,
     ) -> None:
         self.instance = instance
         self.endpoint = instance.endpoints["rep" if kind == zmq.DEALER else "pull"]
@@ -70,6 +78,10 @@ class Connection:
         #: request id -> the waiting caller's greenlet (parked in the hub until popped from here)
         self.pending: dict[int, greenlet] = {}
         self.retired = False
+        #: The instance's CURVE authentication refused this client's key at the last handshake.
+        self.refused = False
+        self._refused_backoff = _REFUSED_RETRY_FIRST
+        self._refused_retry: Any = None
         self._changed = gevent.event.Event()
         self._on_protocol_error = on_protocol_error
         self._hub = gevent.get_hub()
@@ -87,6 +99,8 @@ class Connection:
         sock.setsockopt(zmq.HEARTBEAT_IVL, heartbeat_ms)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, heartbeat_ms * 3)
         sock.setsockopt(zmq.HEARTBEAT_TTL, heartbeat_ms * 3)
+        if instance.curve_key:
+            configure_client_socket(sock, instance.curve_key, curve_keys)
         monitor_addr = f"inproc://hn-monitor-{id(self)}-{next(_monitor_ids)}"
         sock.monitor(monitor_addr, _MONITORED)
         monitor = context.socket(zmq.PAIR)
@@ -105,10 +119,16 @@ class Connection:
     def _on_monitor(self, frames: list[bytes]) -> None:
         event = parse_monitor_message(frames)["event"]
         if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            self.refused = False
+            self._refused_backoff = _REFUSED_RETRY_FIRST
             self._set_state(UP)
         elif event == zmq.EVENT_MONITOR_STOPPED:
             return
         else:
+            if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                # Callers are told at once rather than after their timeout.
+                self.refused = True
+                self._retry_after_refusal()
             was_up = self.state == UP
             self._set_state(DOWN)
             if was_up:
@@ -133,12 +153,33 @@ class Connection:
             if caller is not None:
                 caller.switch(LOST)
 
+    def _retry_after_refusal(self) -> None:
+        # libzmq ends a session refused by the server's ZAP for good (a protocol error, not a
+        # connection error): nothing would ever try again, not even once the key is allowed.
+        if self._refused_retry is not None or self._pump.closed:
+            return
+        delay = self._refused_backoff
+        self._refused_backoff = min(delay * 2, _REFUSED_RETRY_MAX)
+        self._refused_retry = self._loop.timer(delay)
+        self._refused_retry.start(self._reconnect)
+
+    def _reconnect(self) -> None:
+        self._refused_retry.close()
+        self._refused_retry = None
+        if self._pump.closed:
+            return
+        sock = self._pump.sock
+        with contextlib.suppress(zmq.ZMQError):
+            sock.disconnect(self.endpoint)
+        sock.connect(self.endpoint)
+
     def wait_up(self, timeout: float) -> bool:
-        """Wait until connected (zmq keeps retrying a lost peer); False if `timeout` passed first."""
+        """Wait until connected (zmq keeps retrying a lost peer); False if `timeout` passed first,
+        or if the instance refused this client's CURVE key."""
         deadline = time.monotonic() + timeout
         while self.state != UP:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._pump.closed:
+            if remaining <= 0 or self._pump.closed or self.refused:
                 return False
             self._changed.wait(remaining)
         return True
@@ -189,6 +230,9 @@ class Connection:
             self._on_protocol_error(reason)
 
     def close(self) -> None:
+        if self._refused_retry is not None:
+            self._refused_retry.close()
+            self._refused_retry = None
         self._set_state(DOWN)
         self._fail_pending()
         if not self._pump.closed:

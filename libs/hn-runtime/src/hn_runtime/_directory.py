@@ -40,6 +40,8 @@ class Instance:
     load: float = 0.0
     #: "up" takes new work; "draining" finishes what it has; "down" is gone.
     state: str = UP
+    #: The Z85 CURVE public key of its ZeroMQ sockets; "" when they speak plaintext.
+    curve_key: str = ""
 
 
 Watcher = Callable[[Sequence[Instance]], None]
@@ -89,9 +91,18 @@ class StaticDirectory:
 
     @classmethod
     def of(
-        cls, service: str, *, rep: Sequence[str] = (), pull: Sequence[str] = (), pub: Sequence[str] = ()
+        cls,
+        service: str,
+        *,
+        rep: Sequence[str] = (),
+        pull: Sequence[str] = (),
+        pub: Sequence[str] = (),
+        curve_key: str = "",
     ) -> StaticDirectory:
-        """One service's instances given by endpoint lists (instance i has rep[i], pull[i], pub[i])."""
+        """One service's instances given by endpoint lists (instance i has rep[i], pull[i], pub[i]).
+
+        `curve_key`: the servers' CURVE public key (a service's instances share its key pair).
+        """
         count = max(len(rep), len(pull), len(pub))
         instances = []
         for i in range(count):
@@ -99,7 +110,7 @@ class StaticDirectory:
             for kind, values in (("rep", rep), ("pull", pull), ("pub", pub)):
                 if i < len(values):
                     endpoints[kind] = values[i]
-            instances.append(Instance(service, f"{service}-{i}", endpoints))
+            instances.append(Instance(service, f"{service}-{i}", endpoints, curve_key=curve_key))
         return cls({service: instances})
 
     def set(self, service: str, instances: Sequence[Instance]) -> None:

@@ -15,6 +15,7 @@ from gevent.pywsgi import WSGIServer
 
 from hn_runtime._client import close_all, set_identity
 from hn_runtime._config import RuntimeConfig
+from hn_runtime._curve import set_client_keys
 from hn_runtime._directory import DRAINING, UP, Discovery, Instance, set_default_directory
 from hn_runtime._logging import configure_logging, get_logger
 from hn_runtime._metrics import serve_metrics
@@ -41,7 +42,10 @@ def serve(
     """
     log = get_logger("hn.run").bind(service=service.name, instance=config.instance)
     if handle_signals:
+        # The process's own identity on its outbound calls (tests run several servers per process).
         set_identity(config.instance)
+        if config.curve is not None:
+            set_client_keys(config.curve.keys)
     if discovery is not None:
         set_default_directory(discovery.directory)
     server = Server(service, config=config)
@@ -65,7 +69,15 @@ def serve(
 
         def describe() -> Instance:
             state = DRAINING if server.draining else UP
-            return Instance(service.name, config.instance, endpoints, service.version, service.load(), state)
+            return Instance(
+                service.name,
+                config.instance,
+                endpoints,
+                service.version,
+                service.load(),
+                state,
+                server.curve_public_key,
+            )
 
         registration = discovery.register(describe)
     stop = stop or gevent.event.Event()
@@ -73,7 +85,8 @@ def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(signum, stop.set)
     if config.ready_file:
-        _write_atomically(config.ready_file, json.dumps({"instance": config.instance, "endpoints": endpoints}))
+        ready_info = {"instance": config.instance, "endpoints": endpoints, "curve_public_key": server.curve_public_key}
+        _write_atomically(config.ready_file, json.dumps(ready_info))
     log.info("ready", endpoints=endpoints, version=service.version)
     if ready is not None:
         ready(server)

@@ -20,6 +20,7 @@ from thrift.protocol.TProtocol import TProtocolException
 
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, _current, current_session, new_trace_id
+from hn_runtime._curve import AllowList, ZapHandler, configure_server_socket, zap_handler
 from hn_runtime._errors import code_name
 from hn_runtime._idl import Method, load_idl
 from hn_runtime._logging import get_logger
@@ -59,7 +60,13 @@ def _socket(context: zmq.Context[Any], kind: int, config: RuntimeConfig) -> zmq.
     sock.setsockopt(zmq.MAXMSGSIZE, config.max_message_bytes)
     sock.setsockopt(zmq.SNDHWM, 100_000)
     sock.setsockopt(zmq.RCVHWM, 100_000)
+    if config.curve is not None:
+        configure_server_socket(sock, config.curve.keys, _zap_domain(config))
     return sock
+
+
+def _zap_domain(config: RuntimeConfig) -> str:
+    return f"hn:{config.instance}"
 
 
 def _bind(sock: zmq.Socket[Any], config: RuntimeConfig, port: int) -> str:
@@ -85,6 +92,9 @@ class Server:
         self.in_flight = 0
         self.draining = False
         self.endpoints: dict[str, str] = {}
+        #: The Z85 CURVE public key clients need (registered in discovery), "" with CURVE off.
+        self.curve_public_key = self.config.curve.keys.public if self.config.curve is not None else ""
+        self._zap: ZapHandler | None = None
         self._context = tune_context(context or zmq.Context.instance())
         self._idl = load_idl(service.idl)
         self._handlers = self._bind_handlers()
@@ -119,6 +129,10 @@ class Server:
 
     def start(self) -> None:
         config = self.config
+        if config.curve is not None:
+            # Before the first socket: libzmq lets a CURVE client in unasked while no handler listens.
+            self._zap = zap_handler(self._context)
+            self._zap.register(_zap_domain(config), self.service.name, AllowList(config.curve))
         rep = _socket(self._context, zmq.ROUTER, config)
         # Without it a ROUTER drops replies to vanished peers silently; with it we count them.
         rep.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -134,7 +148,9 @@ class Server:
         # Drained in worker greenlets, which run the handlers inline (see `_dispatch`).
         self._rep = Pump(rep, self._on_request, on_undeliverable=self._on_undeliverable, workers=self._workers)
         self._pull = Pump(pull, self._on_push, workers=self._workers)
-        self._log.info("serving", endpoints=self.endpoints, pool_size=self.pool_size)
+        self._log.info(
+            "serving", endpoints=self.endpoints, pool_size=self.pool_size, curve=self.curve_public_key or "off"
+        )
 
     def drain(self, timeout: float) -> bool:
         """Refuse new work (DRAINING: callers retry elsewhere) and wait for handlers to finish."""
@@ -161,6 +177,9 @@ class Server:
                     pump.close(linger_ms=1000)
             if self._pub is not None:
                 self._pub.close(linger=1000)
+            if self._zap is not None:
+                self._zap.unregister(_zap_domain(self.config))
+                self._zap = None
             self._log.info("stopped")
 
     # -- requests ----------------------------------------------------------------------------

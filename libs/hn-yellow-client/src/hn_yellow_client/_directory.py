@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 import gevent
 
 from hn_idl.yellow.ttypes import InstanceInfo
-from hn_runtime import DOWN, DRAINING, UP, Instance
+from hn_runtime import DOWN, DRAINING, UP, CurveKeys, Instance
 from hn_yellow_client._view import YellowView
 
 __all__ = ["YellowDirectory"]
@@ -24,6 +24,7 @@ def _instance(info: InstanceInfo) -> Instance:
         info.version or "",
         info.load or 0.0,
         info.state,
+        info.curve_public_key or "",
     )
 
 
@@ -49,12 +50,17 @@ class YellowDirectory:
     Views merge by `merge`; with every yellow unreachable the merged view stays as last known.
     """
 
-    def __init__(self, addresses: Sequence[str]) -> None:
+    def __init__(
+        self, addresses: Sequence[str], *, curve_server_key: str | None = None, curve_keys: CurveKeys | None = None
+    ) -> None:
         if not addresses:
             raise ValueError("YellowDirectory needs at least one yellow address")
         self._watchers: dict[str, list[Watcher]] = {}
         self._merged: dict[str, list[Instance]] = {}
-        self.views = [YellowView(address, self._changed) for address in addresses]
+        self.views = [
+            YellowView(address, self._changed, curve_server_key=curve_server_key, curve_keys=curve_keys)
+            for address in addresses
+        ]
 
     def _merge(self, service: str) -> list[Instance]:
         return [_instance(info) for info in merge(view.instances(service) for view in self.views)]

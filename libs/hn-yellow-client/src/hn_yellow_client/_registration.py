@@ -19,7 +19,8 @@ from gevent import monkey
 
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
 from hn_idl.yellow.ttypes import InstanceInfo
-from hn_runtime import DOWN, Instance, get_logger, new_trace_id
+from hn_runtime import DOWN, CurveKeys, Instance, get_logger, new_trace_id
+from hn_runtime.curve import configure_client_socket
 from hn_runtime.wire import (
     REPLY,
     REQUEST,
@@ -50,8 +51,13 @@ class YellowRegistration:
         *,
         interval: float = 1.0,
         context: zmq.Context | None = None,  # type: ignore[type-arg]
+        curve_server_key: str | None = None,
+        curve_keys: CurveKeys | None = None,
     ) -> None:
         self._addresses = list(addresses)
+        #: Yellow's CURVE public key, and the key pair presented to it (default: the process's).
+        self._curve_key = curve_server_key
+        self._curve_keys = curve_keys
         self._describe = describe
         self._interval = interval
         self._context = context or zmq.Context.instance()
@@ -103,6 +109,7 @@ class YellowRegistration:
             load=float(described.load),
             state=self._state or described.state,
             beat=self._beat,
+            curve_public_key=described.curve_key or None,
         )
 
     def _send_beat(self, sockets: list[zmq.Socket]) -> None:  # type: ignore[type-arg]
@@ -145,6 +152,8 @@ class YellowRegistration:
             sock.setsockopt(zmq.LINGER, 0)
             sock.setsockopt(zmq.IMMEDIATE, 1)  # no stale beats queued for an absent yellow
             sock.setsockopt(zmq.SNDHWM, 4)
+            if self._curve_key:
+                configure_client_socket(sock, self._curve_key, self._curve_keys)
             sock.connect(address)
             poller.register(sock, zmq.POLLIN)
             sockets.append(sock)

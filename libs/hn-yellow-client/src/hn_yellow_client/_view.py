@@ -16,7 +16,7 @@ import gevent.event
 
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
 from hn_idl.yellow.ttypes import Change, InstanceInfo, Snapshot, Tick
-from hn_runtime import HNError, Subscription, get_logger, get_service, subscribe
+from hn_runtime import CurveKeys, HNError, Subscription, get_logger, get_service, subscribe
 
 __all__ = ["YellowView", "TOPIC"]
 
@@ -32,6 +32,8 @@ class YellowView:
         on_change: Callable[[set[str]], None],
         *,
         timeout: float = 2.0,
+        curve_server_key: str | None = None,
+        curve_keys: CurveKeys | None = None,
     ) -> None:
         self.address = address
         self.server_id: str | None = None
@@ -43,7 +45,12 @@ class YellowView:
         self._retained: dict[Key, InstanceInfo] = {}
         self._retain_until = 0.0
         self._on_change = on_change
-        self._proxy = get_service(Yellow, endpoints=[address], timeout=timeout)
+        #: Yellow's CURVE key: its request and publish sockets share it.
+        self._curve_key = curve_server_key
+        self._curve_keys = curve_keys
+        self._proxy = get_service(
+            Yellow, endpoints=[address], timeout=timeout, curve_server_key=curve_server_key, curve_keys=curve_keys
+        )
         self._subscription: Subscription | None = None
         self._pub_endpoint = ""
         self._heartbeat_s = 1.0
@@ -103,7 +110,14 @@ class YellowView:
             if self._subscription is not None:
                 self._subscription.close()
             self._pub_endpoint = snapshot.pub_endpoint
-            self._subscription = subscribe(Yellow, TOPIC, self._on_event, endpoints=[snapshot.pub_endpoint])
+            self._subscription = subscribe(
+                Yellow,
+                TOPIC,
+                self._on_event,
+                endpoints=[snapshot.pub_endpoint],
+                curve_server_key=self._curve_key,
+                curve_keys=self._curve_keys,
+            )
         before = self._instances
         fresh = {(i.service_name, i.instance_id): i for i in snapshot.instances}
         if snapshot.server_id != self.server_id and (snapshot.uptime_ms or 0) < 3 * (snapshot.heartbeat_ms or 1000):

@@ -22,7 +22,7 @@ ENDPOINT_KINDS = ("rep", "pull", "pub", "metrics", "http", "client")
 
 def _material(info: InstanceInfo) -> tuple[object, ...]:
     """What subscribers care about; a heartbeat that changes none of it is not published."""
-    return (info.endpoints, info.version, info.state, round(info.load or 0.0, 2))
+    return (info.endpoints, info.version, info.state, round(info.load or 0.0, 2), info.curve_public_key or "")
 
 
 def validate(info: InstanceInfo) -> None:
@@ -35,6 +35,8 @@ def validate(info: InstanceInfo) -> None:
     for kind in info.endpoints or {}:
         if kind not in ENDPOINT_KINDS:
             raise InvalidRegistration(reason=f"unknown endpoint kind {kind!r} (known: {', '.join(ENDPOINT_KINDS)})")
+    if info.curve_public_key and len(info.curve_public_key) != 40:
+        raise InvalidRegistration(reason="curve_public_key must be a 40-character Z85 key")
     if not 0.0 <= (info.load or 0.0) <= 1000.0:
         raise InvalidRegistration(reason=f"load {info.load} out of range")
 

@@ -77,10 +77,19 @@ class RunningService:
 
     @property
     def instance(self) -> Instance:
-        return Instance(self.service.name, self.server.instance, dict(self.endpoints), self.service.version)
+        return Instance(
+            self.service.name,
+            self.server.instance,
+            dict(self.endpoints),
+            self.service.version,
+            curve_key=self.server.curve_public_key,
+        )
 
     def proxy(self, kind: str = "REP", **options: Any) -> Any:
+        """A client of this instance alone (over CURVE when it has it; `curve_keys=` picks the
+        client's key pair)."""
         endpoint = self.endpoints["rep" if kind.upper() == "REP" else "pull"]
+        options.setdefault("curve_server_key", self.server.curve_public_key or None)
         return get_service(self.service.idl, kind, endpoints=[endpoint], **options)
 
 
@@ -115,10 +124,12 @@ class ServiceProcess:
     log_path: str
     service: str = ""
     env: Mapping[str, str] = field(default_factory=dict)
+    #: The process's CURVE public key ("" when it serves plaintext).
+    curve_public_key: str = ""
 
     @property
     def instance(self) -> Instance:
-        return Instance(self.service, self.instance_id, dict(self.endpoints))
+        return Instance(self.service, self.instance_id, dict(self.endpoints), curve_key=self.curve_public_key)
 
     def signal(self, signum: int) -> None:
         if self.process.poll() is None:
@@ -171,7 +182,9 @@ def spawn_service(
         wait_for(is_ready, timeout=ready_timeout, message=f"{module} to serve")
         with open(ready) as fh:
             info = json.load(fh)
-        yield ServiceProcess(process, info["instance"], info["endpoints"], log_path, service, full_env)
+        yield ServiceProcess(
+            process, info["instance"], info["endpoints"], log_path, service, full_env, info.get("curve_public_key", "")
+        )
     finally:
         if process.poll() is None:
             process.kill()
