@@ -1,0 +1,94 @@
+"""One platform for the whole chaos run, and the figures table every scenario adds a row to."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+from hn_chaos import Figures, markdown_table, write_report
+from hn_cli._cluster import Cluster, ClusterSpec
+
+from _nemesis import Platform, green_psycopg2
+
+#: where the table goes when set (an absolute path: tests run in a sandbox), e.g.
+#: HN_RELIABILITY_MD=$PWD/docs/reliability.md
+REPORT_ENV = "HN_RELIABILITY_MD"
+COMMAND = 'HN_RELIABILITY_MD="$PWD/docs/reliability.md" PANTS_CONCURRENT=True ./pants test --force chaos::'
+
+PREAMBLE = """\
+The chaos tier (`chaos/`, tests marked `chaos`) runs the whole platform on one machine (hn's local
+cluster: the data tier, yellow, 2 sso, 2 match, 2 brokers, brokerlist, each a supervised process),
+puts a steady load of 10 players on it (each registers or logs in as a guest, then duels, again and
+again, through brokerlist and a broker), and does one thing to it per row. Every operation is
+recorded as **ok** (acknowledged), **failed** (a clear error: it did not happen) or **unknown** (no
+answer: it may have happened), then checked against PostgreSQL and Redis themselves:
+
+- **lost**: acknowledged operations not there afterwards: a registration that does not log in, a
+  guest device bound to another account, a duel result missing or different from what the players
+  were told (must be 0);
+- **dup.**: something there twice: an account or device twice, a rating applied twice (the rating
+  row disagrees with the results), a second live session token for one account (must be 0);
+- **unknown applied** / **failed yet applied**: operations that got no answer, or a clear error,
+  and happened anyway;
+- **served again after**: from the fault until a fresh player (brokerlist, broker, guest login,
+  queue status) got through again, probing all along: 0 s means new players never noticed;
+- **healed after**: from the fault until every part was back to normal (all services up in yellow
+  and brokerlist, both PostgreSQL backends up in Pgpool, each Redis shard with one agreed master,
+  a linked replica and Twemproxy pointing at it);
+- **errors over**: from the first to the last operation that failed or got no answer.
+
+kill -9 leaves restarting to the supervisor (services; Twemproxy's agent respawns nutcracker) or
+restarts at once (PostgreSQL, Pgpool: the launcher, as systemd would); a Redis master is not
+restarted: Sentinel promotes its replica and it comes back as a replica. SIGSTOP freezes the
+process (its whole process group for PostgreSQL and Pgpool) for the time in the notes, then
+SIGCONT. Only correctness is asserted; the times are figures of one run on a shared 2-core VM.
+
+Run it alone with `PANTS_CONCURRENT=True ./pants test chaos::` (or `pytest -m chaos` in an
+environment with the repository's sources); with `HN_RELIABILITY_MD` set to an absolute path it
+writes this page there.
+"""
+
+
+@pytest.fixture(scope="session")
+def platform() -> Iterator[Platform]:
+    # Not pytest's tmp_path: its parents are 0700, and the data tier runs PostgreSQL as "postgres"
+    # when the tests run as root.
+    scratch = tempfile.mkdtemp(prefix="hn-chaos-")
+    os.chmod(scratch, 0o755)
+    spec = ClusterSpec(
+        run_dir=scratch,
+        extra_env={
+            # Short duels (the rules are production's): more of them per scenario.
+            "HN_MATCH_SIGNAL_DELAY_S": "0.2,0.6",
+            "HN_MATCH_READY_TIMEOUT_S": "5",
+            "HN_MATCH_TICK_S": "0.1",
+        },
+    )
+    cluster = Cluster(spec)
+    try:
+        cluster.start()
+        green_psycopg2()
+        platform = Platform(cluster)
+        platform.wait_healthy(timeout=180, what="the platform up")
+        yield platform
+    finally:
+        cluster.stop()
+        if os.environ.get("HN_CHAOS_KEEP", "") in ("", "0"):
+            shutil.rmtree(scratch, ignore_errors=True)
+        else:
+            print(f"\nthe run's logs are kept in {cluster.run_dir}")
+
+
+@pytest.fixture(scope="session")
+def report() -> Iterator[list[Figures]]:
+    rows: list[Figures] = []
+    yield rows
+    if not rows:
+        return
+    print("\n" + markdown_table(rows))
+    path = os.environ.get(REPORT_ENV)
+    if path:
+        write_report(path, rows, title="Reliability: faults under load", command=COMMAND, preamble=PREAMBLE)
