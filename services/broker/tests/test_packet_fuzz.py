@@ -37,7 +37,7 @@ from thrift.transport.TTransport import TMemoryBuffer
 from hn_broker._broker import REFUSALS, Broker
 from hn_broker._config import BrokerConfig
 from hn_broker._connection import ClientConnection
-from hn_broker._packets import MAX_TRACE_ID, DecodeError, parse
+from hn_broker._packets import MAX_TRACE_ID, DecodeError, parse, reply
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime import StaticDirectory
@@ -473,3 +473,13 @@ def _read_answers(sock: socket.socket, count: int, *, wait_eof: bool = False) ->
             sock.setblocking(True)
     assert not buf or eof, f"unexpected bytes after the answers: {buf[:64]!r}"
     return packets, eof
+
+
+@_fuzz(max_examples=300)
+@given(packet=_packets(wellformed=True), body=st.binary(max_size=200), trace_id=st.one_of(st.none(), _text))
+def test_replies_encode_as_thrift_does(packet: Packet, body: bytes, trace_id: str | None) -> None:
+    """reply() writes its bytes by hand: they must be exactly what fastbinary writes."""
+    packet.type = packet.type or "x.y"
+    expected = Packet(PACKET_VERSION, PacketKind.REPLY, packet.type, packet.seq, None, None, None, trace_id, body)
+    data = encode(expected, _SPEC)
+    assert reply(packet, body, trace_id) == len(data).to_bytes(4, "big") + data

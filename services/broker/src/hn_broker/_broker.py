@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
+from gevent.monkey import get_original
 from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState, load_routes
 from prometheus_client import Counter, Gauge
 
@@ -25,6 +26,7 @@ from hn_runtime import (
     Draining,
     HNError,
     Instance,
+    LogThrottle,
     Overloaded,
     RemoteError,
     ServiceUnavailable,
@@ -41,6 +43,7 @@ from hn_runtime.wire import DecodeError, decode, encode, load_idl, spec_of
 __all__ = ["Broker"]
 
 _log = get_logger("hn.broker")
+_socket: type[socket.socket] = get_original("socket", "socket")
 CONNECTIONS = Gauge("hn_broker_connections", "Game-client connections open.")
 CAPACITY = Gauge("hn_broker_capacity", "Game-client connections this broker accepts at most.")
 SESSIONS = Gauge("hn_broker_sessions", "Logged-in sessions held by this broker.")
@@ -71,6 +74,11 @@ class Broker:
         self, config: BrokerConfig, *, instance_id: str, redis: Any, directory: Directory | None = None
     ) -> None:
         self.config = config
+        # The limits every packet is checked against, one attribute away.
+        self.max_packet_bytes = config.max_packet_bytes
+        self.rate = config.rate
+        self.burst = config.burst
+        self.max_in_flight = config.max_in_flight
         self.instance_id = instance_id
         self.loop = gevent.get_hub().loop
         self.workers = Workers()
@@ -90,6 +98,7 @@ class Broker:
             self._results[type_] = method.result_spec
         self._directory = directory
         self._stats = PACKETS.for_service("broker")
+        self._log_throttle = LogThrottle()
         self._live: dict[str, set[str]] = {}
         self._unwatch: list[Any] = []
         self._listener: socket.socket | None = None
@@ -106,7 +115,9 @@ class Broker:
         directory = self._directory or default_directory()
         for service in {r.service for r in self.routes.values() if r.kind == BOUND}:
             self._unwatch.append(directory.watch(service, self._watcher(service)))
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # Plain sockets, not gevent's: nothing ever blocks on them (the hub's watchers wait for
+        # them), and gevent's wrappers would cost a Python call on every send and recv.
+        listener = _socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind((self.config.bind_host, self.config.port))
         listener.listen(4096)
@@ -149,27 +160,55 @@ class Broker:
     # -- accepting ---------------------------------------------------------------------------
 
     def _accept(self) -> None:
-        assert self._listener is not None
+        listener = self._listener
+        assert listener is not None
         for _ in range(256):
             try:
-                sock, addr = self._listener.accept()
+                # `accept()` would wrap the new socket in gevent's class: take the descriptor.
+                fd, addr = listener._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                _log.warning("accept failed", error=str(exc))
+                # Out of descriptors (EMFILE) or memory: the listener stays readable, so pause
+                # instead of spinning on it; clients wait in the backlog meanwhile.
+                suppressed = self._log_throttle.allow("accept")
+                if suppressed is not None:
+                    _log.warning("accept failed, pausing", error=str(exc), suppressed=suppressed)
+                self._pause_accepting(0.1)
                 return
+            sock = _socket(socket.AF_INET, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if len(self.connections) >= self.config.capacity:
                 REFUSALS.labels("broker_unavailable").inc()
                 try:
-                    sock.send(error_packet(ClientError.BROKER_UNAVAILABLE, "broker full: pick another from brokerlist"))
+                    sock.send(
+                        error_packet(
+                            ClientError.BROKER_UNAVAILABLE,
+                            "broker full: pick another from brokerlist",
+                            trace_id=new_trace_id(),
+                        )
+                    )
                 except OSError:
                     pass
                 sock.close()
                 CLOSES.labels("broker full").inc()
                 continue
             self.connections.add(ClientConnection(self, sock, f"{addr[0]}:{addr[1]}"))
+
+    def _pause_accepting(self, seconds: float) -> None:
+        acceptor = self._acceptor
+        if acceptor is None or not acceptor.active:
+            return
+        acceptor.stop()
+        timer = self.loop.timer(seconds)
+
+        def resume() -> None:
+            timer.close()
+            if self._acceptor is acceptor:
+                acceptor.start(self._accept)
+
+        timer.start(resume)
 
     def closed(self, conn: ClientConnection, reason: str) -> None:
         self.connections.discard(conn)
@@ -218,8 +257,8 @@ class Broker:
         if conn.session_id is None and not route.open:
             conn.refuse(ClientError.UNAUTHENTICATED, f"{packet.type} needs a session: log in first", packet)
             return
-        if conn.in_flight >= self.config.max_in_flight:
-            conn.refuse(ClientError.RATE_LIMITED, f"{self.config.max_in_flight} requests already in flight", packet)
+        if conn.in_flight >= self.max_in_flight:
+            conn.refuse(ClientError.RATE_LIMITED, f"{self.max_in_flight} requests already in flight", packet)
             return
         conn.in_flight += 1
         self.workers.spawn(self._forward, conn, packet, route)
@@ -267,7 +306,16 @@ class Broker:
             code = exc.code if isinstance(exc, RemoteError) else 0
             outcome = type(exc).__name__
             client_code = _remote_code(exc)
-            _log.info("request failed", type=packet.type, trace_id=trace_id, error=str(exc), code=code)
+            suppressed = self._log_throttle.allow((packet.type, outcome))
+            if suppressed is not None:
+                _log.info(
+                    "request failed",
+                    type=packet.type,
+                    trace_id=trace_id,
+                    error=str(exc),
+                    code=code,
+                    suppressed=suppressed,
+                )
             conn.refuse(client_code, exc.message, packet, trace_id)
         except Exception as exc:  # noqa: BLE001 - one bad request must not take the broker down
             outcome = "internal"

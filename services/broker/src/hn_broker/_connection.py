@@ -46,6 +46,7 @@ class ClientConnection:
         "_parts",
         "_have",
         "_need",
+        "_held",
         "_out",
         "_out_bytes",
         "_tokens",
@@ -55,6 +56,7 @@ class ClientConnection:
 
     def __init__(self, broker: Broker, sock: socket.socket, peer: str) -> None:
         self.broker = broker
+        #: a plain (not gevent) non-blocking socket: only the hub's watchers wait on it
         self.sock = sock
         self.peer = peer
         self.session_id: str | None = None
@@ -69,9 +71,12 @@ class ClientConnection:
         self._parts: list[bytes] | None = None
         self._have = 0
         self._need = 0
-        self._out: deque[bytes] = deque()
+        #: answers held while one read's packets are handled, written together (None: not holding)
+        self._held: list[bytes] | None = None
+        #: bytes the socket did not take yet (None while there are none: most of the time)
+        self._out: deque[bytes] | None = None
         self._out_bytes = 0
-        self._tokens = broker.config.burst
+        self._tokens = broker.burst
         self._stamp = self.last_seen
         self._malformed = 0
         self._writer: Any = None
@@ -111,22 +116,37 @@ class ClientConnection:
             self._parts = None
         else:
             buf = data
-        limit = self.broker.config.max_packet_bytes
-        offset, end = 0, len(buf)
+        limit = self.broker.max_packet_bytes
+        end = len(buf)
+        if end >= 4:
+            size = int.from_bytes(buf[:4], "big")
+            if size <= limit and end == 4 + size:
+                # The common case: one whole packet.
+                self._on_frame(buf[4:])
+                return
+        offset = 0
         need = 4
-        while end - offset >= 4:
-            size = int.from_bytes(buf[offset : offset + 4], "big")
-            if size > limit:
-                self.refuse(ClientError.TOO_LARGE, f"a packet may hold {limit} bytes, this one says {size}")
-                self.close("packet too large")
-                return
-            if end - offset - 4 < size:
-                need = 4 + size
-                break
-            self._on_frame(buf[offset + 4 : offset + 4 + size])
-            offset += 4 + size
-            if self.closed:
-                return
+        held = None
+        try:
+            while end - offset >= 4:
+                size = int.from_bytes(buf[offset : offset + 4], "big")
+                if size > limit:
+                    self.refuse(ClientError.TOO_LARGE, f"a packet may hold {limit} bytes, this one says {size}")
+                    self.close("packet too large")
+                    return
+                if end - offset - 4 < size:
+                    need = 4 + size
+                    break
+                if held is None and end - offset - 4 - size >= 4:
+                    # More packets follow in this read: hold their answers, write them at once.
+                    held = self._held = []
+                self._on_frame(buf[offset + 4 : offset + 4 + size])
+                offset += 4 + size
+                if self.closed:
+                    return
+        finally:
+            if held is not None:
+                self._release()
         if offset < end:
             self._parts = [buf[offset:] if offset else buf]
             self._have = end - offset
@@ -139,16 +159,19 @@ class ClientConnection:
     def _on_frame(self, data: bytes) -> None:
         # Only whole packets count as signs of life: a client trickling the bytes of a packet it
         # never finishes (slowloris) is idle, and the sweeper closes it.
-        now = self.broker.loop.now()
+        broker = self.broker
+        now = broker.loop.now()
         self.last_seen = now
         # Token bucket: `rate` packets a second, `burst` at once.
-        config = self.broker.config
-        self._tokens = min(config.burst, self._tokens + (now - self._stamp) * config.rate)
+        tokens = self._tokens + (now - self._stamp) * broker.rate
+        if tokens > broker.burst:
+            tokens = broker.burst
         self._stamp = now
-        if self._tokens < 1.0:
+        if tokens < 1.0:
+            self._tokens = tokens
             self.refuse(ClientError.RATE_LIMITED, "too many packets: slow down")
             return
-        self._tokens -= 1.0
+        self._tokens = tokens - 1.0
         try:
             packet = parse(data)
         except DecodeError as exc:
@@ -163,7 +186,7 @@ class ClientConnection:
             return
         kind = packet.kind
         if kind == _REQUEST:
-            self.broker.dispatch(self, packet)
+            broker.dispatch(self, packet)
         elif kind == _PING:
             self.send(frame(Packet(PACKET_VERSION, _PONG, "", packet.seq, None, None, None, None, b"")))
         else:
@@ -188,7 +211,11 @@ class ClientConnection:
     def send(self, data: bytes) -> None:
         if self.closed:
             return
-        if not self._out:
+        held = self._held
+        if held is not None:
+            held.append(data)
+            return
+        if self._out is None:
             try:
                 sent = self.sock.send(data)
             except BlockingIOError:
@@ -199,6 +226,7 @@ class ClientConnection:
             if sent == len(data):
                 return
             data = data[sent:]
+            self._out = deque()
         self._out.append(data)
         self._out_bytes += len(data)
         if self._out_bytes > self.broker.config.max_outgoing_bytes:
@@ -207,6 +235,13 @@ class ClientConnection:
         if self._writer is None:
             self._writer = self.broker.loop.io(self.sock.fileno(), _WRITE)
             self._writer.start(self._on_writable)
+
+    def _release(self) -> None:
+        """Write the answers held during a read, as one."""
+        held = self._held
+        self._held = None
+        if held:
+            self.send(held[0] if len(held) == 1 else b"".join(held))
 
     def _on_writable(self) -> None:
         out = self._out
@@ -224,6 +259,8 @@ class ClientConnection:
         except OSError:
             self.close("reset")
             return
+        self._out = None
+        self._out_bytes = 0
         if self._writer is not None:
             self._writer.stop()
             self._writer.close()
@@ -234,6 +271,11 @@ class ClientConnection:
     def close(self, reason: str) -> None:
         if self.closed:
             return
+        if self._held:
+            # Answers to the packets before the one that ends the connection (best effort).
+            self._release()
+            if self.closed:
+                return
         self.closed = True
         self._reader.stop()
         self._reader.close()
@@ -241,7 +283,7 @@ class ClientConnection:
             self._writer.stop()
             self._writer.close()
             self._writer = None
-        self._out.clear()
+        self._out = None
         try:
             self.sock.close()
         except OSError:

@@ -1,0 +1,452 @@
+"""Broker benchmark: one forwarding hop, `zmq.proxy` (C) vs the broker, same echo worker and load.
+
+    ./pants run bench/broker.py -- --json [--seconds 3] [--connections 100] [--payload 64] [--rounds 3]
+
+(a) proxy:  load generator -> zmq.proxy (ROUTER/DEALER, C) -> echo worker. The load generator
+    sends hn-runtime `echo.echo` requests ([envelope, body], the envelope filled as a broker fills
+    it) on one DEALER, `connections` in flight: the limit of a forwarding hop on this machine.
+(b) broker: load generator -> `connections` TCP connections, each logged in (sso.guest_login
+    through the broker) and keeping one framed `echo.echo` packet in flight -> broker -> the same
+    echo worker, over hn-runtime's client (the broker's production path: auth gate, session
+    stamping, rate limiting, stats).
+
+The echo worker is a blocking pyzmq ROUTER loop that answers hn-runtime requests itself (envelope
+kind turned into REPLY, the `echo_args` struct into an `echo_result`): no framework in the way, so
+the figures are the hop's, not a Python service's. Worker, proxy, broker and each load generator
+are separate processes; the data tier and sso are there for the logins only. The broker runs
+with its per-connection packet rate limit raised (clients of a game send far fewer packets than
+a benchmark): the token bucket is still checked on every packet.
+
+Figures: throughput with `connections` requests in flight; p50/p99 at concurrency 1 (`*_p50_us`,
+`*_p99_us`) and under the full load (`*_loaded_p50_us`, `*_loaded_p99_us`). Contenders alternate
+over `rounds` rounds and each figure is the median of its rounds. Only the ratio means much on a
+shared 2-core machine. Target: broker_rps >= 0.5 * proxy_rps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+#: Envelope field 1 (kind, i32) as fastbinary writes it first: REQUEST (1) and REPLY (2).
+_REQUEST_HEAD = b"\x08\x00\x01\x00\x00\x00\x01"
+_REPLY_HEAD = b"\x08\x00\x01\x00\x00\x00\x02"
+#: echo_args field 1 (payload, binary) and echo_result field 0 (success, binary).
+_ARGS_HEAD = b"\x0b\x00\x01"
+_RESULT_HEAD = b"\x0b\x00\x00"
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def _ready(path: str, info: dict[str, Any]) -> None:
+    with open(path + ".tmp", "w") as fh:
+        json.dump(info, fh)
+    os.replace(path + ".tmp", path)
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+# -- servers (child processes) --------------------------------------------------------------
+
+
+def serve_worker(ready: str) -> None:
+    """The echo worker: answers `echo.echo` requests; whatever else comes gets no answer."""
+    import zmq
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.ROUTER)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    port = sock.bind_to_random_port("tcp://127.0.0.1")
+    _ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
+    recv, send = sock.recv_multipart, sock.send_multipart
+    while True:
+        frames = recv()
+        head, body = frames[-2], frames[-1]
+        if head[:7] != _REQUEST_HEAD or body[:3] != _ARGS_HEAD:
+            continue
+        frames[-2] = _REPLY_HEAD + head[7:]
+        frames[-1] = _RESULT_HEAD + body[3:]
+        send(frames)
+
+
+def serve_proxy(ready: str, worker: str) -> None:
+    import zmq
+
+    ctx = zmq.Context()
+    front = ctx.socket(zmq.ROUTER)
+    back = ctx.socket(zmq.DEALER)
+    for sock in (front, back):
+        sock.setsockopt(zmq.SNDHWM, 0)
+        sock.setsockopt(zmq.RCVHWM, 0)
+    port = front.bind_to_random_port("tcp://127.0.0.1")
+    back.connect(worker)
+    _ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
+    zmq.proxy(front, back)
+
+
+def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: str) -> None:
+    from gevent import monkey
+
+    monkey.patch_all()
+    from hn_broker._config import BrokerConfig
+    from hn_broker._service import BrokerService
+    from hn_runtime import Instance, StaticDirectory, run
+
+    directory = StaticDirectory(
+        {
+            "echo": [Instance("echo", "echo-bench", {"rep": worker})],
+            "sso": [Instance("sso", "sso-bench", {"rep": sso})],
+        }
+    )
+    config = BrokerConfig(
+        services=("sso", "echo"),
+        redis_url=redis_url,
+        capacity=int(capacity),
+        rate=1e9,
+        burst=1e9,
+        idle_timeout_s=3600.0,
+    )
+    os.environ["HN_READY_FILE"] = ready
+    run(BrokerService(config, directory=directory))
+
+
+# -- load generators (child processes; print one JSON object) --------------------------------
+
+
+def client_proxy(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+    import zmq
+
+    from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
+    from hn_runtime.wire import REQUEST, Envelope, encode, encode_envelope, spec_of
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    sock.setsockopt(zmq.RCVTIMEO, 30_000)  # a dead hop fails the run instead of hanging it
+    sock.connect(endpoint)
+    body = encode(Echo.echo_args(payload=payload), spec_of(Echo.echo_args))
+    deadline_ms = int((time.time() + 3600) * 1000)
+    # The envelope a broker sends: method, request id, session, trace id, deadline, sender, client.
+    heads = [
+        encode_envelope(
+            Envelope(REQUEST, "echo", i, "1234567", f"{i:016x}", deadline_ms, "broker-bench", None, None, "127.0.0.1:9")
+        )
+        for i in range(concurrency)
+    ]
+    # The request id sits right after the kind and the method "echo": the worker returns it as is.
+    rid_at = len(_REQUEST_HEAD) + 3 + 4 + 4 + 3
+    assert int.from_bytes(heads[5][rid_at : rid_at + 8], "big") == 5
+    send = sock.send_multipart
+    recv = sock.recv_multipart
+
+    def one(i: int) -> None:
+        send([heads[i], body])
+        head, reply = recv()
+        if head[:7] != _REPLY_HEAD or reply[3:] != body[3:]:
+            raise SystemExit(f"bad reply {head!r} {reply!r}")
+
+    for _ in range(200):
+        one(0)
+    lat = []
+    end = time.perf_counter() + seconds / 2
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        one(0)
+        lat.append(time.perf_counter() - t)
+    sent_at = [0.0] * concurrency
+    loaded: list[float] = []
+    now = time.perf_counter
+    for i in range(concurrency):
+        sent_at[i] = now()
+        send([heads[i], body])
+    n = 0
+    start = now()
+    end = start + seconds
+    while True:
+        head, reply = recv()
+        if head[:7] != _REPLY_HEAD:
+            raise SystemExit(f"bad reply {head!r}")
+        i = int.from_bytes(head[rid_at : rid_at + 8], "big")
+        t = now()
+        loaded.append(t - sent_at[i])
+        n += 1
+        if t >= end:
+            break
+        sent_at[i] = t
+        send([heads[i], body])
+    elapsed = now() - start
+    for _ in range(concurrency - 1):
+        recv()
+    return _figures(n / elapsed, lat, loaded, 200 + len(lat) + n + concurrency - 1)
+
+
+def client_broker(address: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+    import select
+    import socket
+
+    from hn_idl.client.constants import PACKET_VERSION
+    from hn_idl.client.ttypes import Packet, PacketKind
+    from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
+    from hn_idl.sso import Sso  # pants: no-infer-dep (generated service module)
+    from hn_runtime.wire import decode, encode, spec_of
+
+    packet_spec = spec_of(Packet)
+    host, _, port = address.rpartition(":")
+
+    def framed(type_: str, body: bytes, seq: int = 1) -> bytes:
+        data = encode(Packet(PACKET_VERSION, PacketKind.REQUEST, type_, seq, None, None, None, None, body), packet_spec)
+        return len(data).to_bytes(4, "big") + data
+
+    def read_packet(sock: socket.socket) -> Packet:
+        buf = b""
+        while len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:4], "big"):
+            data = sock.recv(65536)
+            if not data:
+                raise SystemExit("the broker closed a connection")
+            buf += data
+        return decode(buf[4:], packet_spec)
+
+    socks = []
+    login_args = spec_of(Sso.guest_login_args)
+    login_result = spec_of(Sso.guest_login_result)
+    tag = f"{os.getpid()}-{time.time_ns() % 10**9}"
+    for i in range(concurrency):
+        sock = socket.create_connection((host, int(port)), timeout=30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(framed("sso.guest_login", encode(Sso.guest_login_args(device_id=f"bench-{tag}-{i}"), login_args)))
+        reply = read_packet(sock)
+        if reply.kind != PacketKind.REPLY or decode(reply.body, login_result).success is None:
+            raise SystemExit(f"login failed: {reply}")
+        socks.append(sock)
+    body = encode(Echo.echo_args(payload=payload), spec_of(Echo.echo_args))
+    request = framed("echo.echo", body)
+    first = socks[0]
+    first.sendall(request)
+    check = read_packet(first)
+    if check.kind != PacketKind.REPLY or decode(check.body, spec_of(Echo.echo_result)).success != payload:
+        raise SystemExit(f"bad echo reply: {check}")
+    # In a framed reply, the packet's kind (field 2, i32) is at bytes 12..16 (after the length and
+    # the version field).
+    reply_kind = int(PacketKind.REPLY).to_bytes(4, "big")
+
+    def one(sock: socket.socket) -> None:
+        sock.sendall(request)
+        data = sock.recv(65536)
+        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+            data += sock.recv(65536)
+        if data[12:16] != reply_kind:
+            raise SystemExit(f"not a reply: {data!r}")
+
+    for _ in range(200):
+        one(first)
+    lat = []
+    end = time.perf_counter() + seconds / 2
+    while time.perf_counter() < end:
+        t = time.perf_counter()
+        one(first)
+        lat.append(time.perf_counter() - t)
+
+    poller = select.epoll()
+    slots = {}
+    for i, sock in enumerate(socks):
+        sock.setblocking(False)
+        poller.register(sock.fileno(), select.EPOLLIN)
+        slots[sock.fileno()] = (i, sock)
+    bufs = [b""] * concurrency
+    sent_at = [0.0] * concurrency
+    loaded: list[float] = []
+    now = time.perf_counter
+    for i, sock in enumerate(socks):
+        sent_at[i] = now()
+        sock.send(request)
+    n = 0
+    outstanding = concurrency
+    start = now()
+    end = start + seconds
+    sending = True
+    elapsed, counted = seconds, 0
+    while outstanding:
+        events = poller.poll(30)
+        if not events:
+            raise SystemExit("no reply from the broker within 30 s")
+        t = now()
+        if sending and t >= end:
+            sending = False
+            elapsed = t - start
+            counted = n
+        for fd, _ in events:
+            i, sock = slots[fd]
+            data = sock.recv(65536)
+            if not data:
+                raise SystemExit("the broker closed a connection")
+            buf = bufs[i] + data if bufs[i] else data
+            while len(buf) >= 4:
+                size = int.from_bytes(buf[:4], "big")
+                if len(buf) < 4 + size:
+                    break
+                if buf[12:16] != reply_kind:
+                    raise SystemExit(f"not a reply: {buf[: 4 + size]!r}")
+                buf = buf[4 + size :]
+                n += 1
+                outstanding -= 1
+                loaded.append(t - sent_at[i])
+                if sending:
+                    sent_at[i] = t
+                    sock.send(request)
+                    outstanding += 1
+            bufs[i] = buf
+    for sock in socks:
+        sock.close()
+    return _figures(counted / elapsed, lat, loaded, 201 + len(lat) + n)
+
+
+def _figures(rps: float, lat: list[float], loaded: list[float], requests: int) -> dict[str, Any]:
+    return {
+        "rps": rps,
+        "requests": requests,
+        "p50_us": _percentile(lat, 0.5) * 1e6,
+        "p99_us": _percentile(lat, 0.99) * 1e6,
+        "loaded_p50_us": _percentile(loaded, 0.5) * 1e6,
+        "loaded_p99_us": _percentile(loaded, 0.99) * 1e6,
+    }
+
+
+# -- orchestration --------------------------------------------------------------------------
+
+
+@contextmanager
+def child(role: str, *args: str, env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """Run `bench/broker.py <role> <ready> args...` until the block ends; yield its ready info."""
+    workdir = tempfile.mkdtemp(prefix="hn-bench-broker-")
+    ready = os.path.join(workdir, "ready.json")
+    full_env = _env()
+    full_env.update(HN_METRICS_PORT="-1", HN_LOG_LEVEL="warning", **(env or {}))
+    proc = subprocess.Popen([sys.executable, __file__, role, ready, *args], env=full_env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(ready):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{role} did not start")
+            time.sleep(0.05)
+        with open(ready) as fh:
+            yield json.load(fh)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@contextmanager
+def sso_process(tier_env: dict[str, str]) -> Iterator[str]:
+    workdir = tempfile.mkdtemp(prefix="hn-bench-sso-")
+    ready = os.path.join(workdir, "ready.json")
+    env = dict(_env(), **tier_env)
+    env.update(HN_READY_FILE=ready, HN_SSO_HASH_PROFILE="test", HN_LOG_LEVEL="warning", HN_METRICS_PORT="-1")
+    proc = subprocess.Popen([sys.executable, "-m", "hn_sso"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(ready):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("sso did not start")
+            time.sleep(0.05)
+        with open(ready) as fh:
+            yield json.load(fh)["endpoints"]["rep"]
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def _load(role: str, target: str, args: argparse.Namespace) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            f"client-{role}",
+            target,
+            str(args.seconds),
+            str(args.connections),
+            str(args.payload),
+        ],
+        env=_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120 + 3 * args.seconds,
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1].startswith("serve-"):
+        {"serve-worker": serve_worker, "serve-proxy": serve_proxy, "serve-broker": serve_broker}[sys.argv[1]](
+            *sys.argv[2:]
+        )
+        return
+    if len(sys.argv) > 1 and sys.argv[1].startswith("client-"):
+        target, seconds, concurrency, size = sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        fn = {"client-proxy": client_proxy, "client-broker": client_broker}[sys.argv[1]]
+        print(json.dumps(fn(target, seconds, concurrency, os.urandom(size))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--connections", type=int, default=100, help="requests in flight (broker: connections)")
+    parser.add_argument("--payload", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per contender (medians)")
+    args = parser.parse_args()
+
+    from hn_datatier import DataTier, DataTierConfig
+
+    result: dict[str, Any] = {
+        "payload_bytes": args.payload,
+        "concurrency": args.connections,
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+    }
+    runs: dict[str, list[dict[str, Any]]] = {"proxy": [], "broker": []}
+    with DataTier(DataTierConfig()) as tier, sso_process(tier.env) as sso, child("serve-worker") as worker:
+        with (
+            child("serve-proxy", worker["rep"]) as proxy,
+            child(
+                "serve-broker", worker["rep"], sso, tier.env["HN_REDIS_URL"], str(max(20_000, 2 * args.connections))
+            ) as broker,
+        ):
+            targets = {"proxy": proxy["rep"], "broker": broker["endpoints"]["client"]}
+            # Contenders take turns, round after round, and each figure is the median of its
+            # rounds: a burst of noise on a shared machine then hits both alike.
+            for _ in range(args.rounds):
+                for role in runs:
+                    runs[role].append(_load(role, targets[role], args))
+    for role, measured in runs.items():
+        for key in ("rps", "p50_us", "p99_us", "loaded_p50_us", "loaded_p99_us"):
+            value = statistics.median(r[key] for r in measured)
+            result[f"{role}_{key}"] = round(value) if key == "rps" else round(value, 1)
+    result["broker_vs_proxy_rps"] = round(result["broker_rps"] / result["proxy_rps"], 3)
+    result["broker_vs_proxy_p50"] = round(result["broker_p50_us"] / result["proxy_p50_us"], 2)
+    result["targets_met"] = result["broker_vs_proxy_rps"] >= 0.5
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>24}: {value}")
+
+
+if __name__ == "__main__":
+    main()

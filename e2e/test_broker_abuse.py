@@ -1,0 +1,387 @@
+"""Broker abuse that needs sessions: real sso on the real data tier, a real echo service, a broker.
+
+Session-id stamping (the service sees the broker's session id, never anything a client sent),
+forged and replayed tokens on resume, requests in flight per connection, floods and slow readers
+from logged-in connections: each refused, counted in the broker's Prometheus counters, and a
+logged-in bystander on the same broker is served throughout (its latency is printed, normal and
+under abuse: figures, not assertions). Connection-level limits without sessions are in
+services/broker/tests/test_broker_limits.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import secrets
+import select
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import gevent
+import pytest
+from hn_client import BrokerRejected, GameClient
+from prometheus_client import REGISTRY
+
+from hn_datatier import DataTier
+from hn_idl.broker.ttypes import BrokerError
+from hn_idl.client.constants import PACKET_VERSION
+from hn_idl.client.ttypes import ClientError, Packet, PacketKind
+from hn_runtime.testing import child_env, running, time_factor, wait_for
+from hn_runtime.testing.echo import EchoService
+from hn_runtime.wire import decode, encode, load_idl, spec_of
+
+from _platform import Platform, platform_on
+
+pytestmark = pytest.mark.integration
+
+_SPEC = spec_of(Packet)
+_MAX_IN_FLIGHT = 8
+_MAX_OUTGOING = 256 * 1024
+_names = itertools.count()
+
+
+def fresh() -> str:
+    return f"abuse{os.getpid() % 1000}x{next(_names)}"
+
+
+@pytest.fixture(scope="module")
+def platform(data_tier: DataTier) -> Iterator[Platform]:
+    # A broker that routes echo too; generous rates (the flood test below floods harder still).
+    with (
+        platform_on(
+            data_tier,
+            services=("sso", "echo"),
+            max_in_flight=_MAX_IN_FLIGHT,
+            max_outgoing_bytes=_MAX_OUTGOING,
+            rate=1000.0,
+            burst=1000.0,
+        ) as platform,
+        running(EchoService(), discovery=platform.discovery),
+    ):
+        wait_for(lambda: platform.live("echo") == 1, message="echo registered")
+        yield platform
+
+
+@pytest.fixture
+def bystander(platform: Platform) -> Iterator[GameClient]:
+    """A logged-in player on the same broker: served before and after every abuse."""
+    client = GameClient(platform.brokerlist_url).connect()
+    client.guest_login(f"device-{fresh()}")
+    assert client.call("echo.echo", payload=b"hi") == b"hi"
+    yield client
+    assert client.call("echo.echo", payload=b"still here") == b"still here"
+    client.close()
+
+
+class RawClient:
+    """A game client that writes packets byte by byte as it likes (what an attacker does)."""
+
+    def __init__(self, address: str, *, rcvbuf: int | None = None) -> None:
+        host, _, port = address.rpartition(":")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.connect((host, int(port)))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(15 * time_factor())
+        self.sock = sock
+        self._buf = b""
+        self._seq = itertools.count(1)
+        self.account: Any = None
+
+    def packet(self, type_: str, body: bytes, *, extra: bytes = b"", trace_id: str | None = None) -> bytes:
+        """A framed REQUEST; `extra` is spliced in before the struct's end (unknown fields)."""
+        data = encode(
+            Packet(PACKET_VERSION, PacketKind.REQUEST, type_, next(self._seq), None, None, None, trace_id, body), _SPEC
+        )
+        data = data[:-1] + extra + data[-1:]
+        return len(data).to_bytes(4, "big") + data
+
+    def request(self, type_: str, **arguments: Any) -> bytes:
+        service, _, name = type_.partition(".")
+        method = load_idl(service).methods[name]
+        return self.packet(type_, encode(method.args_cls(**arguments), method.args_spec))
+
+    def read(self) -> Packet | None:
+        while len(self._buf) < 4 or len(self._buf) < 4 + int.from_bytes(self._buf[:4], "big"):
+            try:
+                data = self.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                return None
+            self._buf += data
+        size = int.from_bytes(self._buf[:4], "big")
+        packet = decode(self._buf[4 : 4 + size], _SPEC)
+        self._buf = self._buf[4 + size :]
+        return packet  # type: ignore[no-any-return]
+
+    def call(self, type_: str, **arguments: Any) -> Any:
+        """One request, its answer decoded: the result, the declared exception, or the error packet."""
+        self.sock.sendall(self.request(type_, **arguments))
+        answer = self.read()
+        assert answer is not None, "the broker closed the connection"
+        if answer.kind == PacketKind.ERROR:
+            return answer
+        service, _, name = type_.partition(".")
+        result = decode(answer.body, load_idl(service).methods[name].result_spec)  # type: ignore[arg-type]
+        return result.success if result.success is not None else next(v for v in vars_of(result) if v is not None)
+
+    def guest_login(self) -> Any:
+        self.account = self.call("sso.guest_login", device_id=f"device-{fresh()}").account
+        return self.account
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def vars_of(struct: Any) -> list[Any]:
+    return [getattr(struct, name) for name in struct.__slots__]
+
+
+def test_the_service_sees_the_brokers_session_id_never_the_clients(platform: Platform, bystander: GameClient) -> None:
+    alice, bob = RawClient(_address(platform)), RawClient(_address(platform))
+    before = _counter("hn_broker_refusals_total", code="unauthenticated")
+    refused = alice.call("echo.whoami")
+    assert isinstance(refused, Packet) and refused.error_code == ClientError.UNAUTHENTICATED
+    assert _counter("hn_broker_refusals_total", code="unauthenticated") - before == 1
+    alice.guest_login()
+    bob.guest_login()
+    assert alice.account.account_id != bob.account.account_id
+    session, _, _ = alice.call("echo.whoami").partition("|")
+    assert session == str(alice.account.account_id)
+
+    # Alice tries to pass as Bob: unknown fields carrying his session id (as an envelope's
+    # session_id would be: field 4, a string), and his id as her trace id. Unknown fields are
+    # skipped by the broker, and the trace id is only a trace id.
+    bob_id = str(bob.account.account_id).encode()
+    for field_id in (4, 10, 99):
+        forged = b"\x0b" + field_id.to_bytes(2, "big") + len(bob_id).to_bytes(4, "big") + bob_id
+        alice.sock.sendall(alice.packet("echo.whoami", b"\x00", extra=forged, trace_id=bob_id.decode()))
+        answer = alice.read()
+        assert answer is not None and answer.kind == PacketKind.REPLY, answer
+        seen = decode(answer.body, load_idl("echo").methods["whoami"].result_spec).success  # type: ignore[arg-type]
+        assert seen.partition("|")[0] == str(alice.account.account_id), seen
+    # And the body is the service's arguments, nothing the broker reads: no session there either.
+    assert bob.call("echo.whoami").partition("|")[0] == str(bob.account.account_id)
+    alice.close()
+    bob.close()
+
+
+def test_forged_tokens_are_refused_on_resume_and_counted(platform: Platform, bystander: GameClient) -> None:
+    other = GameClient(platform.brokerlist_url).connect()
+    other.guest_login(f"device-{fresh()}")
+    forger = GameClient(platform.brokerlist_url, reconnect=False).connect()
+    refused = _counter("hn_broker_resumes_total", outcome="refused")
+    for token in (
+        secrets.token_hex(32),  # well formed, never issued
+        str(other.account.account_id),  # another player's session id, as a token
+        other.token[:-1] + ("0" if other.token[-1] != "0" else "1"),  # one digit off a live token
+        "' OR 1=1 --",
+    ):
+        with pytest.raises(BrokerError) as error:
+            forger.call("broker.resume", token=token)
+        assert error.value.code == ClientError.UNAUTHENTICATED, token
+    assert _counter("hn_broker_resumes_total", outcome="refused") - refused == 4
+    bad_request = _counter("hn_broker_refusals_total", code="bad_request")
+    with pytest.raises(BrokerRejected) as empty:
+        forger.call("broker.resume", token="")
+    assert empty.value.code == ClientError.BAD_REQUEST
+    assert _counter("hn_broker_refusals_total", code="bad_request") - bad_request == 1
+    with pytest.raises(BrokerRejected) as still_out:
+        forger.call("echo.whoami")
+    assert still_out.value.code == ClientError.UNAUTHENTICATED, "no forged token opened a session"
+    assert other.call("echo.whoami").partition("|")[0] == str(other.account.account_id)
+    forger.close()
+    other.close()
+
+
+def test_a_token_replayed_after_logout_is_refused(platform: Platform, bystander: GameClient) -> None:
+    player = GameClient(platform.brokerlist_url, reconnect=False).connect()
+    player.guest_login(f"device-{fresh()}")
+    token = player.token
+    assert token is not None
+    # While the session lives, its token resumes it on another connection (that is what resume
+    # is for), and the old connection is told and closed.
+    thief_check = GameClient(platform.brokerlist_url, reconnect=False).connect()
+    resumed = thief_check.call("broker.resume", token=token)
+    assert resumed.account_id == player.account.account_id
+    wait_for(lambda: player.connection is not None and player.connection.closed, message="old connection closed")
+    thief_check.call("sso.logout", token=token)
+    with pytest.raises(BrokerRejected) as after_logout:
+        thief_check.call("echo.whoami")
+    assert after_logout.value.code == ClientError.UNAUTHENTICATED, "logout closed the session on the broker"
+
+    refused = _counter("hn_broker_resumes_total", outcome="refused")
+    replayer = GameClient(platform.brokerlist_url, reconnect=False).connect()
+    with pytest.raises(BrokerError) as error:
+        replayer.call("broker.resume", token=token)
+    assert error.value.code == ClientError.UNAUTHENTICATED
+    with pytest.raises(BrokerRejected) as still_out:
+        replayer.call("echo.whoami")
+    assert still_out.value.code == ClientError.UNAUTHENTICATED
+    assert _counter("hn_broker_resumes_total", outcome="refused") - refused == 1
+    for client in (player, thief_check, replayer):
+        client.close()
+
+
+def test_requests_in_flight_are_limited_per_connection(platform: Platform, bystander: GameClient) -> None:
+    greedy = RawClient(_address(platform))
+    greedy.guest_login()
+    before = _counter("hn_broker_refusals_total", code="rate_limited")
+    # 20 slow calls in one write: the broker reads them in one go and dispatches them at once,
+    # so exactly max_in_flight run, whatever the machine's speed.
+    greedy.sock.sendall(b"".join(greedy.request("echo.slow", ms=1500) for _ in range(20)))
+    answers = [greedy.read() for _ in range(20)]
+    assert all(a is not None for a in answers)
+    limited = [a for a in answers if a is not None and a.kind == PacketKind.ERROR]
+    assert len(limited) == 20 - _MAX_IN_FLIGHT
+    assert {a.error_code for a in limited} == {ClientError.RATE_LIMITED}
+    assert _counter("hn_broker_refusals_total", code="rate_limited") - before == 20 - _MAX_IN_FLIGHT
+    assert bystander.call("echo.echo", payload=b"meanwhile") == b"meanwhile"
+    assert greedy.call("echo.whoami").partition("|")[0] == str(greedy.account.account_id), "the connection lives on"
+    greedy.close()
+
+
+def test_a_flood_from_a_logged_in_connection_is_refused_and_counted(platform: Platform, bystander: GameClient) -> None:
+    flooder = RawClient(_address(platform))
+    flooder.guest_login()
+    before = _counter("hn_broker_refusals_total", code="rate_limited")
+    count = 3000
+    packet = flooder.request("echo.echo", payload=b"x" * 32)
+    flooder.sock.sendall(packet * count)
+    answers = [flooder.read() for _ in range(count)]
+    assert all(a is not None for a in answers), "every packet answered"
+    ok = sum(1 for a in answers if a is not None and a.kind == PacketKind.REPLY)
+    limited = sum(1 for a in answers if a is not None and a.error_code == ClientError.RATE_LIMITED)
+    assert ok + limited == count and ok >= _MAX_IN_FLIGHT and limited > 0, (ok, limited)
+    assert _counter("hn_broker_refusals_total", code="rate_limited") - before == limited
+    assert bystander.call("echo.echo", payload=b"meanwhile") == b"meanwhile"
+    flooder.close()
+
+
+def test_a_logged_in_slow_reader_is_cut_off(platform: Platform, bystander: GameClient) -> None:
+    reader = RawClient(_address(platform), rcvbuf=4096)
+    reader.guest_login()
+    before = _counter("hn_broker_disconnects_total", reason="slow reader")
+    big = reader.request("echo.echo", payload=b"y" * 60_000)
+    sent = 0
+
+    def flood() -> None:
+        nonlocal sent
+        try:
+            for _ in range(900):  # ~54 MB of replies asked for, never read
+                reader.sock.sendall(big)
+                sent += 1
+                gevent.sleep(0)  # let the replies come back between requests
+        except OSError:
+            pass  # cut off
+
+    flooding = gevent.spawn(flood)
+    wait_for(
+        lambda: _counter("hn_broker_disconnects_total", reason="slow reader") - before == 1,
+        timeout=30,
+        message="the slow reader cut off",
+    )
+    flooding.join(timeout=10 * time_factor())
+    assert sent < 900, "cut off before the end of the flood"
+    assert bystander.call("echo.echo", payload=b"meanwhile") == b"meanwhile"
+    reader.close()
+
+
+def test_others_are_served_while_abusers_hammer_the_broker(platform: Platform, bystander: GameClient) -> None:
+    """Abusers in another process (unauthenticated calls, garbage, a logged-in flood) hammer the
+    broker while a logged-in player keeps calling: every one of its calls succeeds. Its latency,
+    normal and under abuse, is printed (a figure: no assertion on time)."""
+
+    def latencies(n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            started = time.perf_counter()
+            assert bystander.call("echo.echo", payload=b"p" * 64) == b"p" * 64
+            out.append(time.perf_counter() - started)
+        return out
+
+    normal = latencies(1000)
+    abusers = subprocess.Popen(
+        [sys.executable, __file__, _address(platform)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=child_env(),
+        text=True,
+    )
+    try:
+        assert abusers.stdout is not None and abusers.stdin is not None
+        assert abusers.stdout.readline().strip() == "ready", "the abusers started"
+        under_abuse = latencies(1000)
+        abusers.stdin.close()  # the abusers' signal to stop
+        counts = json.loads(abusers.stdout.readline())
+        assert abusers.wait(timeout=30 * time_factor()) == 0
+    finally:
+        if abusers.poll() is None:
+            abusers.kill()
+            abusers.wait()
+    print(
+        "\nbystander echo round trips, normal -> under abuse from another process:"
+        f" p50 {_ms(normal, 0.5)} -> {_ms(under_abuse, 0.5)} ms,"
+        f" p99 {_ms(normal, 0.99)} -> {_ms(under_abuse, 0.99)} ms; abuse packets meanwhile: {counts}"
+    )
+
+
+def _abuse(address: str) -> None:
+    """The abusers' process: rounds of unauthenticated calls, garbage and a logged-in flood,
+    until stdin closes. Prints "ready" after the first round, then the counts."""
+    unauthenticated = RawClient(address)
+    flooder = RawClient(address)
+    flooder.guest_login()
+    flood = flooder.request("echo.echo", payload=b"z" * 32) * 50
+    calls = unauthenticated.request("echo.whoami") * 20
+    counts = {"unauthenticated": 0, "garbage": 0, "flood": 0}
+    while True:
+        unauthenticated.sock.sendall(calls)
+        for _ in range(20):
+            answer = unauthenticated.read()
+            refused = (ClientError.UNAUTHENTICATED, ClientError.RATE_LIMITED)
+            assert answer is not None and answer.error_code in refused, answer
+        counts["unauthenticated"] += 20
+        garbage = RawClient(address)
+        garbage.sock.sendall(b"\x00\x00\x00\x05hello" * 3)
+        while garbage.read() is not None:
+            pass
+        garbage.close()
+        counts["garbage"] += 3
+        flooder.sock.sendall(flood)
+        for _ in range(50):
+            assert flooder.read() is not None
+        counts["flood"] += 50
+        if sum(counts.values()) == 73:
+            print("ready", flush=True)
+        if select.select([sys.stdin], [], [], 0)[0]:
+            break
+    print(json.dumps(counts), flush=True)
+
+
+def _address(platform: Platform) -> str:
+    return platform.brokers[0].endpoints["client"]
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _counter(name: str, **labels: str) -> float:
+    """A sample of the broker's Prometheus registry (the broker runs in this process)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _ms(samples: list[float], q: float) -> str:
+    ordered = sorted(samples)
+    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.2f}"
+
+
+if __name__ == "__main__":
+    _abuse(sys.argv[1])
