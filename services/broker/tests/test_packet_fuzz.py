@@ -10,7 +10,7 @@
   answering a well-behaved client all along.
 
 More than 100,000 generated inputs reach the decoder in all: each test asserts its own share
-(90,000 + 12,000 + several thousand through the connection's parser and over sockets). The
+(90,000 + 12,000 + a thousand or so through the connection's parser and over sockets). The
 bulk runs in-process, straight into the decoder: hypothesis draws a packet and a seed, and the
 seed drives a cheap generator of damaged copies of that packet's encoding (hypothesis' own
 generation costs a millisecond or more per structured input; this keeps the file well under a
@@ -143,11 +143,13 @@ def _reference(data: bytes) -> Packet | None:
     return packet
 
 
-def _check_parse(data: bytes) -> Packet | None:
+def _check_parse(data: bytes, *, reference: bool = True) -> Packet | None:
     """parse() returns a Packet with kind and seq, or raises DecodeError; and agrees with Thrift."""
     try:
         packet = parse(data)
     except DecodeError:
+        if not reference:
+            return None
         ref = _reference(data)
         # fastbinary may refuse what the reference reads only where the broker's rules do.
         assert ref is None or ref.kind is None or ref.seq is None, (data, ref)
@@ -155,6 +157,8 @@ def _check_parse(data: bytes) -> Packet | None:
     assert isinstance(packet, Packet)
     assert isinstance(packet.kind, int) and isinstance(packet.seq, int)
     assert packet.trace_id is None or len(packet.trace_id) <= MAX_TRACE_ID
+    if not reference:
+        return packet
     ref = _reference(data)
     assert ref is not None, f"fastbinary accepted what Thrift's reference decoder refuses: {data!r}"
     if ref.trace_id is not None and len(ref.trace_id) > MAX_TRACE_ID:
@@ -176,8 +180,10 @@ def _decode_any_bytes(packet: Packet, seed: int) -> None:
     # hypothesis draws a packet and a seed; the seed drives 99 damaged copies of its encoding.
     data = encode(packet, _SPEC)
     _check_parse(data)
-    for mutant in _mutants(data, random.Random(seed), 99):
-        _check_parse(mutant)
+    for n, mutant in enumerate(_mutants(data, random.Random(seed), 99)):
+        # Every input goes through the decoder; every other one is also checked against
+        # Thrift's pure-Python decoder (20 times slower than fastbinary).
+        _check_parse(mutant, reference=n % 2 == 0)
     _count("decoder", 100)
 
 
@@ -304,9 +310,9 @@ _tails = st.one_of(
 )
 
 
-@_fuzz(max_examples=300)
+@_fuzz(max_examples=150)
 @given(
-    frames=st.lists(_frames, min_size=5, max_size=40),
+    frames=st.lists(_frames, min_size=5, max_size=30),
     tail=_tails,
     cuts=st.lists(st.integers(0, 10_000), max_size=8),
 )
@@ -342,7 +348,7 @@ def _feed_streams(fuzz_broker: Broker, frames: list[bytes], tail: bytes, cuts: l
 def test_any_stream_gets_the_answers_the_protocol_specifies(fuzz_broker: Broker) -> None:
     with capture_logs() as logs:
         _feed_streams(fuzz_broker)
-    assert _counts["stream"] >= 1_000, _counts
+    assert _counts["stream"] >= 500, _counts
     assert not [e for e in logs if e["log_level"] in ("error", "critical")], "nothing crashed"
     assert not fuzz_broker.connections
 
@@ -350,7 +356,7 @@ def test_any_stream_gets_the_answers_the_protocol_specifies(fuzz_broker: Broker)
 # -- over real sockets ---------------------------------------------------------------------
 
 
-@_fuzz(max_examples=150)
+@_fuzz(max_examples=80)
 @given(frames=st.lists(_frames, min_size=5, max_size=30), tail=_tails)
 def _streams_over_tcp(tcp_broker: Broker, frames: list[bytes], tail: bytes) -> None:
     stream = b"".join(frames) + tail
@@ -388,7 +394,7 @@ def test_the_broker_serves_others_while_fuzzed_over_tcp(tcp_broker: Broker) -> N
         pinger.kill()
         bystander.close()
     assert pongs[0] > 0
-    assert _counts["tcp"] >= 500, _counts
+    assert _counts["tcp"] >= 250, _counts
     assert not [e for e in logs if e["log_level"] in ("error", "critical")], "nothing crashed"
     wait_for(lambda: not tcp_broker.connections, message="every fuzzing connection closed")
 
