@@ -39,15 +39,33 @@ def even(count: int, demand: float) -> list[InstanceLoad]:
     return [InstanceLoad(f"svc-{k + 1}", demand / count) for k in range(count)]
 
 
-def simulate(rule: Rule, start: int, demands: Sequence[float], dt: float = 1.0) -> list[Decision]:
-    """Instances follow each decision before the next look (an instant driver)."""
+def simulate(
+    rule: Rule, start: int, demands: Sequence[float], dt: float = 1.0, jitter: Sequence[float] = ()
+) -> list[Decision]:
+    """Instances follow each decision before the next look (an instant driver). Look k happens
+    at k*dt plus jitter[k] (a real loop's rounds are never exactly `dt` apart)."""
     policy = Policy()
     count, decisions = start, []
     for step, demand in enumerate(demands):
-        decision = policy.evaluate("svc", rule, Observation(step * dt, even(count, demand), demand), current=start)
+        now = step * dt + (jitter[step % len(jitter)] if jitter else 0.0)
+        decision = policy.evaluate("svc", rule, Observation(now, even(count, demand), demand), current=start)
         decisions.append(decision)
         count = decision.desired
     return decisions
+
+
+def test_scale_in_happens_with_rounds_not_exactly_periodic() -> None:
+    """A real loop's rounds drift (1.003 s apart): the windows must still count as covered."""
+    rule = Rule(min_instances=2, max_instances=4, down_window_s=5, down_cooldown_s=8)
+    policy = Policy()
+    downs = []
+    for step in range(40):
+        now = step * 1.003
+        count = 4 - len(downs)
+        decision = policy.evaluate("broker", rule, Observation(now, even(count, 0.0), 0.0), current=4)
+        if decision.direction is not None:
+            downs.append((round(now, 1), decision.direction, decision.desired))
+    assert [d[1:] for d in downs] == [(DOWN, 3), (DOWN, 2)], downs
 
 
 def changes(decisions: Sequence[Decision]) -> list[Decision]:
@@ -77,7 +95,8 @@ def test_a_steady_noisy_load_never_flaps(rule: Rule, data: st.DataObject) -> Non
     start = data.draw(st.integers(rule.min_instances, rule.max_instances))
     base = data.draw(st.floats(0.01, rule.max_instances * 1.5))
     wobble = data.draw(st.lists(st.floats(-rule.noise, rule.noise), min_size=1, max_size=200))
-    decisions = changes(simulate(rule, start, [base * (1 + w) for w in wobble]))
+    jitter = data.draw(st.lists(st.floats(0.0, 0.4), max_size=20))
+    decisions = changes(simulate(rule, start, [base * (1 + w) for w in wobble], jitter=jitter))
     assert len({d.direction for d in decisions}) <= 1, [(d.direction, d.previous, d.desired) for d in decisions]
 
 
@@ -87,10 +106,11 @@ def test_cooldowns_and_steps(rule: Rule, data: st.DataObject) -> None:
     start = data.draw(st.integers(rule.min_instances, rule.max_instances))
     dt = data.draw(st.sampled_from([0.5, 1.0, 2.0]))
     demands = data.draw(st.lists(st.floats(0.0, rule.max_instances * 2.0), min_size=1, max_size=150))
-    decisions = simulate(rule, start, demands, dt)
+    jitter = data.draw(st.lists(st.floats(0.0, 0.4), max_size=20))
+    decisions = simulate(rule, start, demands, dt, jitter)
     last_up = last_change = None
     for step, decision in enumerate(decisions):
-        now = step * dt
+        now = step * dt + (jitter[step % len(jitter)] if jitter else 0.0)
         if decision.direction == UP:
             assert decision.desired - decision.previous <= rule.max_step_up
             if last_up is not None:

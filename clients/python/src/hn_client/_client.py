@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import gevent
 from gevent.event import Event
 
-from hn_client._connection import BrokerConnection, ConnectionLost
+from hn_client._connection import BrokerConnection, ConnectionLost, NotSent
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime import get_logger
 from hn_runtime.wire import decode, encode, load_idl, spec_of
@@ -49,6 +50,12 @@ def _push_struct(type_: str) -> type | None:
         return None
 
 
+#: Calls that may be sent again after a broker was lost with them in flight: logging in again
+#: (the new session replaces one whose reply never came) and resuming. Beyond these, a method
+#: in its service's IDEMPOTENT set.
+_RESENDABLE = frozenset({"sso.login", "sso.guest_login", "broker.resume"})
+
+
 class GameClient:
     """A player's connection to the platform.
 
@@ -57,8 +64,13 @@ class GameClient:
         client.on("match.MatchFound", lambda event: ...)
         client.call("match.enqueue", mode="ranked")
 
-    After losing its broker, a logged-in client reconnects through brokerlist (to any broker)
-    and resumes its session with its token; pushes sent meanwhile are delivered then.
+    After losing its broker (a crash, or a broker drained by a deploy or by the autoscaler), a
+    logged-in client reconnects through brokerlist (to any broker) and resumes its session with
+    its token; pushes sent meanwhile are delivered then. Calls made meanwhile wait for the
+    resume (up to `timeout`). A call the broker refused as BROKER_UNAVAILABLE, or that could not
+    be sent, never ran: it is sent again once resumed. A call in flight when the connection
+    dropped may or may not have run: it is sent again only if that is safe (logins, and the
+    methods an IDL declares IDEMPOTENT); any other raises ConnectionLost.
     """
 
     def __init__(self, brokerlist_url: str, *, timeout: float = 10.0, reconnect: bool = True) -> None:
@@ -69,9 +81,14 @@ class GameClient:
         self.account: Any = None
         self.connection: BrokerConnection | None = None
         self.resumes = 0
+        #: calls sent again after losing a broker (figures for tests and bots)
+        self.resent = 0
         self.connected = Event()
+        #: connected, and (when logged in) the session resumed: calls may go out
+        self.ready = Event()
         self._handlers: dict[str, list[Callable[[Any], None]]] = {}
         self._closed = False
+        self._reconnecting = False
 
     # -- connecting --------------------------------------------------------------------------
 
@@ -81,6 +98,8 @@ class GameClient:
             try:
                 self.connection = BrokerConnection(address, on_push=self._on_push, on_close=self._on_close)
                 self.connected.set()
+                if self.token is None:
+                    self.ready.set()
                 return self
             except OSError as exc:
                 errors.append(f"{address}: {exc}")
@@ -90,22 +109,32 @@ class GameClient:
         if connection is not self.connection:
             return
         self.connected.clear()
-        if self.reconnect and not self._closed and self.token is not None:
+        self.ready.clear()
+        self._start_reconnect()
+
+    def _start_reconnect(self) -> None:
+        if self.reconnect and not self._closed and self.token is not None and not self._reconnecting:
+            self._reconnecting = True
+            self.ready.clear()  # until the session is resumed on the next broker
             gevent.spawn(self._reconnect)
 
     def _reconnect(self) -> None:
         delay = 0.05
-        while not self._closed:
-            try:
-                self.connect()
-                self.call("broker.resume", token=self.token)
-                self.resumes += 1
-                _log.info("session resumed", broker=self.connection.address if self.connection else "")
-                return
-            except (OSError, ConnectionLost, BrokerRejected) as exc:
-                _log.info("reconnect failed, retrying", error=str(exc))
-                gevent.sleep(delay)
-                delay = min(delay * 2, 2.0)
+        try:
+            while not self._closed and self.token is not None:
+                try:
+                    self.connect()
+                    self._send("broker.resume", {"token": self.token}, self.connection)
+                    self.resumes += 1
+                    self.ready.set()
+                    _log.info("session resumed", broker=self.connection.address if self.connection else "")
+                    return
+                except (OSError, ConnectionLost, BrokerRejected) as exc:
+                    _log.info("reconnect failed, retrying", error=str(exc))
+                    gevent.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+        finally:
+            self._reconnecting = False
 
     def close(self) -> None:
         self._closed = True
@@ -114,16 +143,41 @@ class GameClient:
 
     # -- calling -----------------------------------------------------------------------------
 
-    def call(self, type_: str, **arguments: Any) -> Any:
-        """Call "service.method" with the IDL's arguments; return its result or raise its
-        declared exception, BrokerRejected or ConnectionLost."""
-        if self.connection is None or self.connection.closed:
-            if not self.connected.wait(self.timeout) or self.connection is None:
+    def _usable(self) -> BrokerConnection | None:
+        connection = self.connection
+        if connection is None or connection.closed or connection.leaving or not self.ready.is_set():
+            return None
+        return connection
+
+    def _wait_usable(self, deadline: float) -> BrokerConnection:
+        while True:
+            connection = self._usable()
+            if connection is not None:
+                return connection
+            if self._closed:
+                raise ConnectionLost("the client is closed")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise ConnectionLost("not connected to a broker")
+            if self.token is None and not self._reconnecting:
+                # Not logged in: nothing to resume, a fresh connection will do.
+                try:
+                    self.connect()
+                    continue
+                except (OSError, ConnectionLost) as exc:
+                    _log.info("connect failed, retrying", error=str(exc))
+                    gevent.sleep(min(0.2, remaining))
+                    continue
+            self.ready.wait(min(remaining, 0.5))
+
+    def _send(self, type_: str, arguments: dict[str, Any], connection: BrokerConnection | None) -> Any:
+        """One attempt on `connection`: the result, a declared exception, or BrokerRejected."""
+        if connection is None:
+            raise NotSent("not connected to a broker")
         service, _, name = type_.partition(".")
         method = load_idl(service).methods[name]
         body = encode(method.args_cls(**arguments), method.args_spec)
-        packet = self.connection.request(type_, body, timeout=self.timeout)
+        packet = connection.request(type_, body, timeout=self.timeout)
         if packet.kind == PacketKind.ERROR:
             raise BrokerRejected(packet.error_code or 0, packet.error_message or "", packet.trace_id, type_)
         result = decode(packet.body or b"", method.result_spec)  # type: ignore[arg-type]
@@ -132,6 +186,38 @@ class GameClient:
             if exc is not None:
                 raise exc
         return getattr(result, "success", None)
+
+    def resendable(self, type_: str) -> bool:
+        """May `type_` be sent again when it was in flight on a lost connection?"""
+        service, _, name = type_.partition(".")
+        return type_ in _RESENDABLE or load_idl(service).methods[name].idempotent
+
+    def call(self, type_: str, **arguments: Any) -> Any:
+        """Call "service.method" with the IDL's arguments; return its result or raise its
+        declared exception, BrokerRejected or ConnectionLost."""
+        deadline = time.monotonic() + self.timeout
+        backoff = 0.02
+        while True:
+            connection = self._wait_usable(deadline)
+            try:
+                return self._send(type_, arguments, connection)
+            except NotSent:
+                pass  # it never ran: send it again once connected
+            except ConnectionLost:
+                if not self.resendable(type_):
+                    raise
+            except BrokerRejected as exc:
+                if exc.code != ClientError.BROKER_UNAVAILABLE:
+                    raise
+                # The broker turned it away unread (it is shutting down, or full): never ran.
+                connection.leaving = True
+                self._start_reconnect()
+            if time.monotonic() >= deadline:
+                raise ConnectionLost(f"{type_}: no broker to send it to within {self.timeout}s")
+            self.resent += 1
+            _log.info("sending again after losing the broker", type=type_)
+            gevent.sleep(backoff)
+            backoff = min(backoff * 2, 1.0)
 
     def _logged_in(self, login: Any) -> Any:
         self.token = login.token
@@ -161,6 +247,9 @@ class GameClient:
     def _on_push(self, packet: Packet) -> None:
         if packet.kind == PacketKind.ERROR:
             _log.info("broker says", code=packet.error_code, message=packet.error_message)
+            if self.connection is not None and self.connection.leaving:
+                # Going away (shutting down, idle cut-off): new calls wait for the next broker.
+                self._start_reconnect()
             return
         cls = _push_struct(packet.type)
         event = decode(packet.body or b"", spec_of(cls)) if cls is not None else packet.body

@@ -11,16 +11,20 @@ import gevent
 from gevent.event import AsyncResult
 
 from hn_idl.client.constants import PACKET_VERSION
-from hn_idl.client.ttypes import Packet, PacketKind
+from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime.wire import DecodeError, decode, encode, spec_of
 
-__all__ = ["BrokerConnection", "ConnectionLost"]
+__all__ = ["BrokerConnection", "ConnectionLost", "NotSent"]
 
 _PACKET = spec_of(Packet)
 
 
 class ConnectionLost(Exception):
     """The broker connection closed with the request in flight (it may or may not have run)."""
+
+
+class NotSent(ConnectionLost):
+    """The connection was gone before the request was written: it never ran (safe to resend)."""
 
 
 class BrokerConnection:
@@ -43,13 +47,15 @@ class BrokerConnection:
         self._on_push = on_push
         self._on_close = on_close
         self.closed = False
+        #: the broker said it is going away (shutting down): new requests go elsewhere
+        self.leaving = False
         self._reader = gevent.spawn(self._read)
         self._pinger = gevent.spawn(self._ping, ping_interval)
 
     def request(self, type_: str, body: bytes, *, timeout: float, trace_id: str | None = None) -> Packet:
         """Send a request; return its REPLY or ERROR packet."""
         if self.closed:
-            raise ConnectionLost(f"connection to {self.address} is closed")
+            raise NotSent(f"connection to {self.address} is closed")
         seq = next(self._seq)
         result: AsyncResult = AsyncResult()
         self._waiting[seq] = result
@@ -65,7 +71,8 @@ class BrokerConnection:
             self._sock.sendall(len(data).to_bytes(4, "big") + data)
         except OSError as exc:
             self.close()
-            raise ConnectionLost(f"send to {self.address} failed: {exc}") from None
+            # A broker acts on whole packets only: one that could not be written never ran.
+            raise NotSent(f"send to {self.address} failed: {exc}") from None
 
     def send_raw(self, data: bytes) -> None:
         """Write bytes as they are (tests of the broker's defences use it)."""
@@ -107,7 +114,9 @@ class BrokerConnection:
             if waiter is not None:
                 waiter.set(packet)
             elif packet.kind == PacketKind.ERROR and not packet.seq:
-                self._on_push(packet)  # a connection-level error (idle, shutting down): the owner decides
+                if packet.error_code == ClientError.BROKER_UNAVAILABLE:
+                    self.leaving = True  # shutting down, full, or cutting us off as idle
+                self._on_push(packet)  # a connection-level error: the owner decides
         elif packet.kind == PacketKind.PUSH:
             self._on_push(packet)
 

@@ -19,11 +19,19 @@ from typing import Any
 import gevent
 import gevent.queue
 
-from hn_client._client import GameClient
+from hn_client._client import BrokerRejected, GameClient
+from hn_client._connection import ConnectionLost
+from hn_idl.client.ttypes import ClientError
+from hn_idl.match.ttypes import MatchError, MatchFound, QueueState
 
 __all__ = ["Duelist", "DuelOutcome", "DuelTimeout"]
 
 _EVENTS = ("match.MatchFound", "match.DuelSignal", "match.DuelResult", "match.MatchAborted", "broker.SessionLost")
+
+
+#: seconds of silence after a resume before asking the server where the duel stands
+_RECONCILE_AFTER_S = 3.0
+_LOST = "lost"
 
 
 class DuelTimeout(Exception):
@@ -70,16 +78,26 @@ class Duelist:
         deadline: float,
         stop: Callable[[], bool] | None = None,
     ) -> tuple[str, Any]:
+        resumes = self.client.resumes
+        quiet_since = time.monotonic()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DuelTimeout(f"no {' or '.join(wanted)} in time")
             if stop is not None and stop():
                 raise _Stopped
+            if self.client.resumes != resumes and time.monotonic() - quiet_since >= _RECONCILE_AFTER_S:
+                # The session moved to another broker meanwhile: a push may have been lost on
+                # the way (the old broker's last moments). Ask where the player stands.
+                resumes = self.client.resumes
+                lost = self._reconcile(wanted, match_id)
+                if lost is not None:
+                    return lost
             try:
-                kind, event = self.events.get(timeout=min(remaining, 0.5) if stop is not None else remaining)
+                kind, event = self.events.get(timeout=min(remaining, 0.5))
             except gevent.queue.Empty:
                 continue
+            quiet_since = time.monotonic()
             if kind == "broker.SessionLost" and getattr(event, "family", "") != "duel":
                 continue
             event_match = getattr(event, "match_id", None)
@@ -87,6 +105,33 @@ class Duelist:
                 continue  # a late push of an earlier duel
             if kind in wanted:
                 return kind, event
+
+    def _reconcile(self, wanted: tuple[str, ...], match_id: str | None) -> tuple[str, Any] | None:
+        """What the server says of the duel (or queue) being waited on; None: keep waiting."""
+        status = self.client.call("match.status")
+        if match_id is None:  # waiting in the queue for a MatchFound
+            if status.state == QueueState.IN_DUEL and status.match_id:
+                return "match.MatchFound", MatchFound(match_id=status.match_id)
+            if status.state == QueueState.QUEUED:
+                return None
+            return _LOST, "left the queue while reconnecting"
+        if status.state == QueueState.IN_DUEL and status.match_id == match_id:
+            return None
+        return _LOST, "the duel ended while reconnecting (its last push was lost)"
+
+    def _shoot(self, call: Callable[..., Any], match_id: str, reaction_ms: int) -> None:
+        try:
+            call("match.duel_shoot", match_id=match_id, reaction_ms=reaction_ms)
+        except ConnectionLost:
+            # In flight when the broker went away: it may have landed. Shoot again once resumed;
+            # refused as a second shot (or the duel already over), the first one counted.
+            try:
+                call("match.duel_shoot", match_id=match_id, reaction_ms=reaction_ms)
+            except MatchError:
+                pass
+            except BrokerRejected as exc:
+                if exc.code != ClientError.SESSION_LOST:
+                    raise
 
     def duel(
         self,
@@ -114,10 +159,12 @@ class Duelist:
         queued_at = time.monotonic()
         call("match.enqueue", mode=mode)
         try:
-            _, found = self._next(("match.MatchFound",), None, deadline, stop)
+            kind, found = self._next(("match.MatchFound",), None, deadline, stop)
         except _Stopped:
             call("match.cancel")
             return None
+        if kind == _LOST:
+            return DuelOutcome(match_id="", aborted=found, waited_s=time.monotonic() - queued_at)
         outcome = DuelOutcome(match_id=found.match_id, waited_s=time.monotonic() - queued_at)
         ends = ("match.DuelResult", "match.MatchAborted", "broker.SessionLost")
         call("match.duel_ready", match_id=found.match_id)
@@ -125,11 +172,13 @@ class Duelist:
         if kind == "match.DuelSignal":
             signalled = time.monotonic()
             gevent.sleep(reaction())  # the player's hand, not a wait for the system
-            call("match.duel_shoot", match_id=found.match_id, reaction_ms=int((time.monotonic() - signalled) * 1000))
+            self._shoot(call, found.match_id, int((time.monotonic() - signalled) * 1000))
             kind, event = self._next(ends, found.match_id, deadline)
         if kind == "match.DuelResult":
             outcome.result = event
             outcome.won = event.winner_id == self.client.account.account_id
+        elif kind == _LOST:
+            outcome.aborted = event
         else:
             outcome.aborted = getattr(event, "reason", kind)
         return outcome

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -83,6 +84,7 @@ class Autoscaler:
         interval_s: float = 1.0,
         policy: Policy | None = None,
         active: Callable[[], bool] = lambda: True,
+        on_decision: Callable[[Decision], None] | None = None,
     ) -> None:
         self.rules = dict(rules)
         self.driver = driver
@@ -93,6 +95,9 @@ class Autoscaler:
         self.active = active
         self.statuses = {service: ServiceStatus(service) for service in self.rules}
         self.history: list[Decision] = []
+        #: (Unix time, decision) of the latest decisions, for /status
+        self.recent: deque[tuple[float, Decision]] = deque(maxlen=100)
+        self.on_decision = on_decision
         for service, rule in self.rules.items():
             _log.info("scaling rule", service=service, **{k: v for k, v in vars(rule).items()})
 
@@ -126,6 +131,9 @@ class Autoscaler:
         status.last_decision = f"{decision.direction} {decision.previous}->{decision.desired}: {decision.reason}"
         DECISIONS.labels(decision.service, decision.direction).inc()
         self.history.append(decision)
+        self.recent.append((time.time(), decision))
+        if self.on_decision is not None:
+            self.on_decision(decision)
         _log.info(
             "scaling decision",
             service=decision.service,
@@ -163,6 +171,20 @@ class Autoscaler:
         return {
             "active": self.active(),
             "services": {s: status.as_dict() for s, status in sorted(self.statuses.items())},
+            "decisions": [
+                {
+                    "at": round(at, 3),
+                    "service": d.service,
+                    "direction": d.direction,
+                    "previous": d.previous,
+                    "desired": d.desired,
+                    "actual": d.actual,
+                    "utilization": None if d.utilization is None else round(d.utilization, 4),
+                    "reason": d.reason,
+                    "victims": list(d.victims),
+                }
+                for at, d in self.recent
+            ],
         }
 
 

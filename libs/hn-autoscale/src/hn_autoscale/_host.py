@@ -10,7 +10,7 @@ driver alone (a warm standby, not a second pair of hands on the same groups).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
@@ -19,6 +19,7 @@ from gevent.pywsgi import WSGIServer
 
 from hn_autoscale._autoscaler import Autoscaler, Driver, status_app
 from hn_autoscale._config import AutoscaleConfig
+from hn_autoscale._policy import Decision
 from hn_autoscale._signals import YellowObserver
 from hn_runtime import Instance, get_logger
 
@@ -40,12 +41,18 @@ class AutoscalerHost:
         port: int = 0,
         advertise_host: str = "",
         version: str = "0.1.0",
+        on_decision: Callable[[Decision], None] | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.yellow = list(yellow)
         self.observer = YellowObserver(self.yellow, config.signals)
         self.autoscaler = Autoscaler(
-            config.rules, driver=driver, observer=self.observer, interval_s=config.interval_s, active=self._active
+            config.rules,
+            driver=driver,
+            observer=self.observer,
+            interval_s=config.interval_s,
+            active=self._active,
+            on_decision=on_decision,
         )
         self._bind = (bind_host, port)
         self._advertise = advertise_host or bind_host

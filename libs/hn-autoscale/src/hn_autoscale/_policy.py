@@ -184,14 +184,15 @@ class Policy:
         if utilization is None or observation.demand is None:
             return hold("no data")
         state.samples.append(_Sample(now, max(0.0, observation.demand), utilization))
+        # Keep one sample at or past the longest window's start: it shows the window is covered.
         horizon = max(rule.up_window_s, rule.down_window_s)
-        while state.samples and state.samples[0].at < now - horizon - _EPS:
+        while len(state.samples) > 1 and state.samples[1].at <= now - horizon + _EPS:
             state.samples.popleft()
 
         up = self._window(state, now, rule.up_window_s)
         if up and now - state.last_up >= rule.up_cooldown_s:
             mean_u = sum(s.utilization for s in up) / len(up)
-            if mean_u > rule.scale_up_above:
+            if mean_u > rule.scale_up_above + _EPS:
                 demand = sum(s.demand for s in up) / len(up)
                 # Enough to bring utilization to target, but never so many that the demand, at
                 # its noisy low, would leave them under the band (and scale in again).
@@ -204,7 +205,7 @@ class Policy:
                     return self._change(state, service, UP, want, previous, actual, utilization, reason, live, now)
         down = self._window(state, now, rule.down_window_s)
         if down and now - state.changed_at >= rule.down_cooldown_s:
-            if all(s.utilization < rule.scale_down_below for s in down):
+            if all(s.utilization < rule.scale_down_below - _EPS for s in down):
                 peak = max(s.demand for s in down)
                 want = max(math.ceil(peak / rule.target - _EPS), previous - rule.max_step_down, rule.min_instances)
                 if want < previous:
@@ -222,9 +223,14 @@ class Policy:
 
     @staticmethod
     def _window(state: ServiceState, now: float, window: float) -> list[_Sample]:
-        """The samples of the last `window` seconds, if they cover it (else none: too early to say)."""
-        if not state.samples or state.samples[0].at > now - window + _EPS:
-            return [] if window > 0 else list(state.samples)[-1:]
+        """The samples of the last `window` seconds, if the samples cover it (else none: too
+        early to say); with a zero window, the latest sample."""
+        if not state.samples:
+            return []
+        if window <= 0:
+            return [state.samples[-1]]
+        if state.samples[0].at > now - window + _EPS:
+            return []
         return [s for s in state.samples if s.at >= now - window - _EPS]
 
     @staticmethod

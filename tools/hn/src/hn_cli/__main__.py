@@ -2,8 +2,9 @@
 
     hn up       start the whole platform locally (data tier, yellow, brokerlist, 2 brokers,
                 2 sso, 2 match) and play bots on it until Ctrl-C; then stop everything
+                (--autoscale: the autoscaler adds and drains instances as load comes and goes)
     hn down     stop the platform `hn up` started
-    hn status   services and instances as yellow sees them
+    hn status   services and instances as yellow sees them; desired vs actual with an autoscaler
     hn call     call a service method with JSON arguments: hn call sso health
     hn logs     the cluster's JSON logs merged in time order, optionally one trace
     hn bots     bot players against any brokerlist URL
@@ -26,8 +27,26 @@ def _up(args: argparse.Namespace) -> int:
 
     from hn_cli._cluster import Cluster, ClusterSpec
 
-    spec = ClusterSpec(brokers=args.brokers, sso=args.sso, match=args.match, run_dir=args.run_dir)
+    config = None
+    if args.autoscale is not None:
+        from hn_autoscale import DEFAULT_LOCAL_CONFIG, AutoscaleConfig
+
+        if args.autoscale == "default":
+            config = AutoscaleConfig.from_dict(DEFAULT_LOCAL_CONFIG)
+        else:
+            config = AutoscaleConfig.load(args.autoscale)
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    spec = ClusterSpec(brokers=args.brokers, sso=args.sso, match=args.match, run_dir=args.run_dir, extra_env=extra_env)
     cluster = Cluster(spec)
+    autoscaler = None
+    if config is not None:
+        from hn_runtime import configure_logging
+
+        # This process's own log (the supervisor, the autoscaler's decisions) joins the services'
+        # logs in the run directory, where `hn logs` finds it.
+        os.makedirs(cluster.run_dir, exist_ok=True)
+        log = open(os.path.join(cluster.run_dir, "hn-up.log"), "a", buffering=1)  # noqa: SIM115 - for the process
+        configure_logging(service="hn", instance="hn-up", level="info", stream=log)
     stop = gevent.event.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, stop.set)
@@ -41,6 +60,11 @@ def _up(args: argparse.Namespace) -> int:
         print(f"  brokerlist          {cluster.brokerlist_url}", flush=True)
         print(f"  yellow              {cluster.yellow_address}   (HN_YELLOW for hn call / hn status)", flush=True)
         print(f"  logs                {cluster.run_dir}/*.log   (hn logs --trace ID)", flush=True)
+        if config is not None:
+            from hn_cli._autoscale import describe, start_autoscaler
+
+            autoscaler = start_autoscaler(cluster, config, on_decision=lambda d: print("\n" + describe(d), flush=True))
+            print(f"  autoscaler          http://{autoscaler.address}/status   ({', '.join(config.rules)})", flush=True)
         if args.bots > 0:
             from hn_cli._bots import run_bots
 
@@ -51,6 +75,8 @@ def _up(args: argparse.Namespace) -> int:
         return 0
     finally:
         print("\nhn up: stopping", flush=True)
+        if autoscaler is not None:
+            autoscaler.stop()
         cluster.stop()
         print("hn up: stopped, nothing left running", flush=True)
 
@@ -124,8 +150,11 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _bots(args: argparse.Namespace) -> int:
-    from hn_cli._bots import run_bots
+    from hn_cli._bots import parse_ramp, run_bots, run_ramp
 
+    if args.ramp:
+        stats = run_ramp(args.brokerlist, parse_ramp(args.ramp))
+        return 0 if stats.ok else 1
     summary = run_bots(
         args.brokerlist,
         players=args.players,
@@ -156,6 +185,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--match", type=int, default=2)
     up.add_argument("--bots", type=int, default=50, help="bot players to keep playing (0: none)")
     up.add_argument("--rate", type=float, default=20.0, help="bot logins per second while ramping up")
+    up.add_argument(
+        "--autoscale",
+        nargs="?",
+        const="default",
+        default=None,
+        metavar="CONFIG",
+        help="run the autoscaler on the local cluster (CONFIG: a JSON file or document, see hn_autoscale)",
+    )
+    up.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for every service"
+    )
     up.set_defaults(run=_up)
     commands.add_parser("down", help="stop the platform of the current run").set_defaults(run=_down)
     commands.add_parser("status", help="instances as yellow sees them").set_defaults(run=_status)
@@ -182,6 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="end once every bot finished this many duels; exit 1 unless all did, without errors",
     )
     bots.add_argument("--plot", default="", help="write a PNG latency plot here")
+    bots.add_argument(
+        "--ramp",
+        default="",
+        help="follow a load ramp instead: seconds:bots points, e.g. 0:0,30:300,60:300,90:0 "
+        "(bots join as it rises; the newest finish their duel and log out as it falls)",
+    )
     bots.set_defaults(run=_bots)
     args = parser.parse_args(argv)
     configure_logging(service="hn", instance=f"hn-{os.getpid()}", level="warning")

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ import gevent
 import gevent.event
 from hn_client import GameClient
 
-__all__ = ["BotStats", "run_bots"]
+__all__ = ["BotStats", "run_bots", "run_ramp", "parse_ramp", "ramp_target"]
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -40,6 +40,16 @@ class BotStats:
     #: players that logged in / finished at least one duel
     logged_in: set[int] = field(default_factory=set)
     dueled: Counter[int] = field(default_factory=Counter)
+    #: bots playing now, and those that left (logged out) as a ramp went down
+    active: int = 0
+    left: int = 0
+    #: sessions resumed on another broker (a broker drained or lost), calls sent again meanwhile
+    resumes: int = 0
+    resent: int = 0
+    #: why duels were called off
+    aborted_why: Counter[str] = field(default_factory=Counter)
+    #: (seconds since the start, bots playing) at each change, for ramps
+    timeline: list[tuple[float, int]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -59,19 +69,22 @@ class BotStats:
     def progress(self, elapsed: float) -> str:
         errors = sum(self.errors.values())
         return (
-            f"\r[{elapsed:6.1f}s] players {self.players}  logins {self.logins}  matches {self.matches}  "
-            f"duels {self.duels}  aborted {self.aborted}  errors {errors}   "
+            f"\r[{elapsed:6.1f}s] players {self.players}  active {self.active}  logins {self.logins}  "
+            f"matches {self.matches}  duels {self.duels}  aborted {self.aborted}  left {self.left}  errors {errors}   "
         )
 
     def summary(self) -> str:
         lines = [
             f"players {self.players}, logins {self.logins}, matches {self.matches}, duels {self.duels}, "
-            f"aborted {self.aborted}, errors {sum(self.errors.values())}",
+            f"aborted {self.aborted}, left {self.left}, errors {sum(self.errors.values())}",
             f"players who logged in {len(self.logged_in)}, who finished a duel {len(self.dueled)}",
+            f"sessions resumed on another broker {self.resumes}, calls sent again {self.resent}",
             f"{'message type':<24}{'calls':>8}{'p50 ms':>10}{'p99 ms':>10}",
         ]
         for type_, samples in sorted(self.latency_ms.items()):
             lines.append(f"{type_:<24}{len(samples):>8}{_pct(samples, 0.5):>10.1f}{_pct(samples, 0.99):>10.1f}")
+        for why, count in self.aborted_why.most_common(5):
+            lines.append(f"aborted: {why} x{count}")
         for error, count in self.errors.most_common():
             lines.append(f"error: {error} x{count}")
         return "\n".join(lines)
@@ -80,22 +93,114 @@ class BotStats:
 _device_ids = itertools.count(1)
 
 
-def play(brokerlist: str, number: int, stats: BotStats, until: Callable[[], bool]) -> None:
-    """One bot's life: connect, log in, then duel until `until()`."""
+def play(
+    brokerlist: str,
+    number: int,
+    stats: BotStats,
+    until: Callable[[], bool],
+    leaving: Callable[[], bool] = lambda: False,
+) -> None:
+    """One bot's life: connect, log in, then duel until `until()`.
+
+    A bot asked to leave (`leaving()`, a ramp going down) finishes its duel, or leaves the queue,
+    and logs out, as a player quitting the game does.
+    """
     from hn_cli._duel import duel_forever
 
     client = GameClient(brokerlist, timeout=30)
+    stats.active += 1
     try:
         stats.timed("connect", client.connect)
         device = f"bot-{os.getpid()}-{number}-{next(_device_ids)}"
         stats.timed("sso.guest_login", lambda: client.guest_login(device))
         stats.logins += 1
         stats.logged_in.add(number)
-        duel_forever(client, number, stats, until)
+        duel_forever(client, number, stats, lambda: until() or leaving())
+        if leaving():
+            stats.timed("sso.logout", client.logout)
+            stats.left += 1
     except Exception as exc:  # noqa: BLE001 - a bot's failure is a figure, not a crash
         stats.errors[f"{type(exc).__name__}: {exc}"[:160]] += 1
     finally:
+        stats.active -= 1
+        stats.resumes += client.resumes
+        stats.resent += client.resent
         client.close()
+
+
+def ramp_target(ramp: Sequence[tuple[float, int]], elapsed: float) -> int:
+    """Bots wanted `elapsed` seconds in: linear between the ramp's (seconds, bots) points."""
+    if not ramp:
+        return 0
+    if elapsed <= ramp[0][0]:
+        return ramp[0][1]
+    for (t0, n0), (t1, n1) in zip(ramp, ramp[1:], strict=False):
+        if elapsed <= t1:
+            return round(n0 + (n1 - n0) * (elapsed - t0) / (t1 - t0)) if t1 > t0 else n1
+    return ramp[-1][1]
+
+
+def parse_ramp(text: str) -> list[tuple[float, int]]:
+    """ "0:0,30:300,60:300,90:0" -> [(0, 0), (30, 300), (60, 300), (90, 0)] (seconds:bots)."""
+    points = []
+    for item in text.split(","):
+        seconds, _, bots = item.strip().partition(":")
+        points.append((float(seconds), int(bots)))
+    if any(b[0] < a[0] for a, b in zip(points, points[1:], strict=False)) or any(n < 0 for _, n in points):
+        raise ValueError(f"a ramp is seconds:bots points in time order, e.g. 0:0,30:300,90:0 (got {text!r})")
+    return points
+
+
+def run_ramp(
+    brokerlist: str,
+    ramp: Sequence[tuple[float, int]],
+    *,
+    stop: gevent.event.Event | None = None,
+    out: Any = None,
+    tick: float = 0.1,
+) -> BotStats:
+    """Bots following `ramp` ((seconds, bots) points): new ones join as it rises, the newest
+    leave (finish their duel, log out) as it falls. Ends once the ramp is over and every bot
+    has left (bots still there then are asked to leave), or at `stop`."""
+    out = out or sys.stdout
+    stats = BotStats()
+    stop = stop or gevent.event.Event()
+    started = time.monotonic()
+    playing: list[tuple[gevent.Greenlet, gevent.event.Event]] = []
+    end = ramp[-1][0] if ramp else 0.0
+    last_print = 0.0
+
+    def finished() -> bool:
+        return bool(stop.is_set())
+
+    while not stop.is_set():
+        elapsed = time.monotonic() - started
+        playing = [(g, leave) for g, leave in playing if not g.dead]
+        staying = [(g, leave) for g, leave in playing if not leave.is_set()]
+        target = ramp_target(ramp, elapsed) if elapsed <= end else 0
+        if len(staying) < target:
+            for _ in range(target - len(staying)):
+                leave = gevent.event.Event()
+                playing.append((gevent.spawn(play, brokerlist, stats.players, stats, finished, leave.is_set), leave))
+                stats.players += 1
+        elif len(staying) > target:
+            for _, leave in staying[target - len(staying) :]:
+                leave.set()
+        if not stats.timeline or stats.timeline[-1][1] != target:
+            stats.timeline.append((round(elapsed, 2), target))
+        if elapsed > end and not playing:
+            break
+        if elapsed - last_print >= 1.0:
+            last_print = elapsed
+            out.write(stats.progress(elapsed))
+            out.flush()
+        gevent.sleep(tick)
+    for _, leave in playing:
+        leave.set()
+    gevent.joinall([g for g, _ in playing], timeout=120)
+    out.write(stats.progress(time.monotonic() - started) + "\n" + stats.summary() + "\n")
+    out.flush()
+    return stats
 
 
 def run_bots(

@@ -20,9 +20,13 @@ from hn_datatier import DataTier, DataTierConfig
 from hn_runtime import HNError, get_logger, get_service
 from hn_runtime.testing import time_factor
 
-__all__ = ["ClusterSpec", "Cluster", "free_port"]
+__all__ = ["ClusterSpec", "Cluster", "free_port", "SCALABLE"]
 
 _log = get_logger("hn.cli")
+
+#: the kinds of process `Cluster.add_instance` / `remove_instance` scale (yellow and brokerlist
+#: have fixed addresses: the one piece of configuration everything else needs)
+SCALABLE = ("sso", "match", "broker")
 
 
 def free_port() -> int:
@@ -53,6 +57,13 @@ class Cluster:
         self.yellow_address = ""
         self.yellow_http = ""
         self.brokerlist_url = ""
+        self._base: dict[str, str] = {}
+        #: the highest instance number used per kind: a removed instance's name is never reused
+        self._numbers: dict[str, int] = {}
+        #: instances told to drain (SIGTERM) by `remove_instance`, until their process exits
+        self.removing: set[str] = set()
+        #: instances removed so far, in order
+        self.removed: list[str] = []
 
     # -- starting ----------------------------------------------------------------------------
 
@@ -75,10 +86,11 @@ class Cluster:
             "HN_RUN_DIR": self.run_dir,
             **self.spec.extra_env,
         }
+        self._base = base
         self._add("yellow-1", "hn_yellow", base, HN_REP_PORT=str(yellow_port), HN_HTTP_PORT=str(yellow_http_port))
         for kind, count in (("sso", self.spec.sso), ("match", self.spec.match), ("broker", self.spec.brokers)):
-            for n in range(1, count + 1):
-                self._add(f"{kind}-{n}", f"hn_{kind}", base)
+            for _ in range(count):
+                self._add(self._next_name(kind), f"hn_{kind}", base)
         self._add("brokerlist-1", "hn_brokerlist", base, HN_HTTP_PORT=str(brokerlist_port))
         self._describe()
 
@@ -86,6 +98,61 @@ class Cluster:
         proc = Supervised(name, module, {**base, "HN_INSTANCE": name, **env}, os.path.join(self.run_dir, f"{name}.log"))
         proc.start()
         self.processes.append(proc)
+
+    def _next_name(self, kind: str) -> str:
+        self._numbers[kind] = self._numbers.get(kind, 0) + 1
+        return f"{kind}-{self._numbers[kind]}"
+
+    # -- scaling (the autoscaler's local driver uses these) ---------------------------------
+
+    def count(self, kind: str) -> int:
+        """Instances of `kind` running and not told to drain."""
+        return sum(1 for p in self.processes if p.module == f"hn_{kind}" and p.name not in self.removing)
+
+    def add_instance(self, kind: str) -> str:
+        """Start one more instance of `kind` (sso, match, broker); returns its name (e.g. sso-3).
+
+        It registers in yellow once it serves; callers wait for that if they need to.
+        """
+        if kind not in SCALABLE:
+            raise ValueError(f"cannot scale {kind!r}: only {', '.join(SCALABLE)}")
+        if not self._base:
+            raise RuntimeError("the cluster is not started")
+        name = self._next_name(kind)
+        self._add(name, f"hn_{kind}", self._base)
+        self._describe()
+        _log.info("instance added", name=name)
+        return name
+
+    def remove_instance(self, name: str, *, timeout: float | None = None) -> int | None:
+        """Drain `name` (SIGTERM) and wait for it to exit; returns its exit status.
+
+        The service drains itself: it turns "draining" in yellow, refuses new requests (callers
+        retry elsewhere), finishes what it has within its drain window, and exits; a broker
+        hands its clients over (they reconnect through brokerlist and resume). Nothing is
+        killed while it does: only a process still alive `timeout` seconds after SIGTERM
+        (default: its drain window plus a minute, i.e. hung) gets SIGKILL, logged as an error.
+        """
+        proc = self.process(name)
+        if proc.module.removeprefix("hn_") not in SCALABLE:
+            raise ValueError(f"cannot remove {name}: only instances of {', '.join(SCALABLE)}")
+        if name in self.removing:
+            raise ValueError(f"{name} is already being removed")
+        if self.count(proc.module.removeprefix("hn_")) <= 1:
+            raise ValueError(f"{name} is the last {proc.module.removeprefix('hn_')}: not removing it")
+        if timeout is None:
+            timeout = float(proc.env.get("HN_DRAIN_SECONDS", "10")) + 60.0
+        self.removing.add(name)
+        _log.info("instance draining", name=name)
+        try:
+            status = proc.stop(timeout=timeout)
+        finally:
+            self.removing.discard(name)
+            self.processes.remove(proc)
+            self.removed.append(name)
+            self._describe()
+        _log.info("instance removed", name=name, status=status)
+        return status
 
     def _link_current(self) -> None:
         current = os.path.join(self.spec.run_dir, "current")
@@ -106,6 +173,7 @@ class Cluster:
             "brokerlist": self.brokerlist_url,
             "env": self.tier.env | {"HN_YELLOW": self.yellow_address},
             "processes": {p.name: p.module for p in self.processes},
+            "removed": list(self.removed),
             "data_tier": self.tier.describe(),
             "spec": asdict(self.spec),
         }
@@ -124,13 +192,14 @@ class Cluster:
             up = {i.instance_id for i in self.instances() if i.state == "up"}
         except HNError:
             return False
-        if not {p.name for p in self.processes if not p.name.startswith("yellow")} <= up:
+        running = {p.name for p in self.processes if not p.name.startswith("yellow") and p.name not in self.removing}
+        if not running <= up:
             return False
         import urllib.request
 
         try:
             with urllib.request.urlopen(self.brokerlist_url, timeout=2) as response:
-                return len(json.load(response)["brokerList"]) == self.spec.brokers
+                return len(json.load(response)["brokerList"]) == self.count("broker")
         except OSError:
             return False
 

@@ -28,6 +28,7 @@ def duel_forever(client: GameClient, number: int, stats: BotStats, until: Callab
         stats.latency_ms.setdefault("matchmaking (queue -> found)", []).append(outcome.waited_s * 1000)
         if outcome.result is None:
             stats.aborted += 1
+            stats.aborted_why[str(outcome.aborted)[:80]] += 1
             continue
         stats.duels += 1
         stats.dueled[number] += 1

@@ -7,7 +7,7 @@ import heapq
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TextIO
 
 from thrift.Thrift import TType
@@ -15,7 +15,7 @@ from thrift.Thrift import TType
 from hn_runtime import get_service
 from hn_runtime.wire import load_idl
 
-__all__ = ["read_cluster", "status_table", "call", "merged_logs"]
+__all__ = ["read_cluster", "status_table", "autoscale_status", "autoscale_table", "call", "merged_logs"]
 
 
 def read_cluster(run_dir: str = "run") -> dict[str, Any]:
@@ -27,9 +27,52 @@ def read_cluster(run_dir: str = "run") -> dict[str, Any]:
         return json.load(fh)  # type: ignore[no-any-return]
 
 
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in rows)
+
+
+def autoscale_status(instances: Iterable[Any], timeout: float = 3.0) -> dict[str, Any] | None:
+    """The /status of the autoscaler registered in yellow (the active one), or None."""
+    import urllib.request
+
+    found = []
+    for i in instances:
+        if i.service_name == "autoscaler" and i.state == "up" and (i.endpoints or {}).get("http"):
+            try:
+                with urllib.request.urlopen(f"http://{i.endpoints['http']}/status", timeout=timeout) as response:
+                    found.append((i.instance_id, json.load(response)))
+            except (OSError, ValueError):
+                continue
+    active = [status for _, status in sorted(found, key=lambda item: item[0]) if status.get("active")]
+    chosen: dict[str, Any] | None = (active or [status for _, status in found] or [None])[0]
+    return chosen
+
+
+def autoscale_table(instances: list[Any], status: dict[str, Any]) -> str:
+    """Desired (the autoscaler's) vs actual (up in yellow) per scaled service."""
+    rows = [("SERVICE", "DESIRED", "ACTUAL", "DRAINING", "UTILIZATION", "DECISIONS UP/DOWN", "LAST DECISION")]
+    for service, s in sorted(status.get("services", {}).items()):
+        mine = [i for i in instances if i.service_name == service]
+        utilization = s.get("utilization")
+        rows.append(
+            (
+                service,
+                str(s.get("desired")),
+                str(sum(1 for i in mine if i.state == "up")),
+                str(sum(1 for i in mine if i.state == "draining")),
+                "-" if utilization is None else f"{utilization:.3f}",
+                f"{s['decisions'].get('up', 0)}/{s['decisions'].get('down', 0)}",
+                s.get("last_decision") or "-",
+            )
+        )
+    return _table(rows)
+
+
 def status_table(yellow: str) -> str:
-    """Services, instances, state, load and last heartbeat, as yellow sees them."""
-    instances = get_service("yellow", endpoints=[yellow], timeout=5).find("")
+    """Services, instances, state, load and last heartbeat, as yellow sees them; with an
+    autoscaler registered, desired vs actual per service below."""
+    instances = list(get_service("yellow", endpoints=[yellow], timeout=5).find(""))
     now_ms = time.time() * 1000
     rows = [("SERVICE", "INSTANCE", "STATE", "LOAD", "VERSION", "LAST BEAT")]
     for i in sorted(instances, key=lambda i: (i.service_name, i.instance_id)):
@@ -43,8 +86,11 @@ def status_table(yellow: str) -> str:
                 f"{(now_ms - i.last_seen_ms) / 1000:.1f}s ago",
             )
         )
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip() for row in rows)
+    text = _table(rows)
+    scaling = autoscale_status(instances)
+    if scaling is not None:
+        text += "\n\nautoscaler\n" + autoscale_table(instances, scaling)
+    return text
 
 
 def call(yellow: str, service: str, method: str, arguments: dict[str, Any], timeout: float = 10.0) -> Any:

@@ -84,17 +84,18 @@ class Supervised:
             assert self.process is not None
             os.kill(self.process.pid, signum)
 
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM (the service drains), then SIGKILL after `timeout`."""
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (the service drains), then SIGKILL after `timeout`; returns the exit status."""
         self._stopping = True
         if self._watcher is not None:
             self._watcher.kill(block=False)
         if not self.alive:
-            return
+            return None if self.process is None else self.process.poll()
         assert self.process is not None
         self.signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout)
+            return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
+            _log.error("service process still running after SIGTERM: killed", name=self.name, timeout_s=timeout)
             self.signal(signal.SIGKILL)
-            self.process.wait()
+            return self.process.wait()
