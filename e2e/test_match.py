@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import gevent
 import pytest
@@ -129,16 +130,22 @@ def test_the_rooms_instance_dies_mid_duel_both_hear_it_and_queue_again(data_tier
         wait_for(lambda: platform.live("match") == 2, message="two match processes up")
         a, b = player(platform), player(platform)
         lost: list[object] = []
+        ready: list[str] = []
+
+        def get_ready(client: GameClient, found: Any) -> None:
+            client.call("match.duel_ready", match_id=found.match_id)
+            ready.append(found.match_id)
+
         for c in (a, b):
             c.on("broker.SessionLost", lost.append)
-            c.on(
-                "match.MatchFound", lambda found, c=c: gevent.spawn(c.call, "match.duel_ready", match_id=found.match_id)
-            )
+            c.on("match.MatchFound", lambda found, c=c: get_ready(c, found))
         state = SessionState(redis_from_url(data_tier.env["HN_REDIS_URL"]))
         sid_a, sid_b = str(a.account.account_id), str(b.account.account_id)
         a.call("match.enqueue", mode="kill9")
         b.call("match.enqueue", mode="kill9")
         room = wait_for(lambda: _shared_room(state, sid_a, sid_b), message="a room for both")
+        # Kill it once both players know of the duel: a player it never told has nothing to lose.
+        wait_for(lambda: len(ready) == 2, message="both players told of the duel, and ready")
         doomed = next(p for p in procs if p.instance_id == room)
         survivor = next(p for p in procs if p is not doomed)
         doomed.process.kill()

@@ -22,7 +22,7 @@ import gevent.queue
 from hn_client._client import BrokerRejected, GameClient
 from hn_client._connection import ConnectionLost
 from hn_idl.client.ttypes import ClientError
-from hn_idl.match.ttypes import MatchError, MatchFound, QueueState
+from hn_idl.match.ttypes import MatchError, MatchErrorCode, MatchFound, QueueState
 
 __all__ = ["Duelist", "DuelOutcome", "DuelTimeout"]
 
@@ -121,17 +121,14 @@ class Duelist:
 
     def _shoot(self, call: Callable[..., Any], match_id: str, reaction_ms: int) -> None:
         try:
-            call("match.duel_shoot", match_id=match_id, reaction_ms=reaction_ms)
+            self._in_time(call, "match.duel_shoot", match_id=match_id, reaction_ms=reaction_ms)
         except ConnectionLost:
             # In flight when the broker went away: it may have landed. Shoot again once resumed;
             # refused as a second shot (or the duel already over), the first one counted.
             try:
-                call("match.duel_shoot", match_id=match_id, reaction_ms=reaction_ms)
+                self._in_time(call, "match.duel_shoot", match_id=match_id, reaction_ms=reaction_ms)
             except MatchError:
                 pass
-            except BrokerRejected as exc:
-                if exc.code != ClientError.SESSION_LOST:
-                    raise
 
     def duel(
         self,
@@ -167,8 +164,10 @@ class Duelist:
             return DuelOutcome(match_id="", aborted=found, waited_s=time.monotonic() - queued_at)
         outcome = DuelOutcome(match_id=found.match_id, waited_s=time.monotonic() - queued_at)
         ends = ("match.DuelResult", "match.MatchAborted", "broker.SessionLost")
-        call("match.duel_ready", match_id=found.match_id)
-        kind, event = self._next(("match.DuelSignal", *ends), found.match_id, deadline)
+        if self._in_time(call, "match.duel_ready", match_id=found.match_id):
+            kind, event = self._next(("match.DuelSignal", *ends), found.match_id, deadline)
+        else:
+            kind, event = self._next(ends, found.match_id, deadline)
         if kind == "match.DuelSignal":
             signalled = time.monotonic()
             gevent.sleep(reaction())  # the player's hand, not a wait for the system
@@ -182,3 +181,19 @@ class Duelist:
         else:
             outcome.aborted = getattr(event, "reason", kind)
         return outcome
+
+    @staticmethod
+    def _in_time(call: Callable[..., Any], type_: str, **args: Any) -> bool:
+        """Make a duel call; False if the duel was already over when it arrived (the server
+        decided without it: a shot after the window, a ready after the timeout). Its end, a
+        result or an abort, is pushed all the same."""
+        try:
+            call(type_, **args)
+            return True
+        except MatchError as exc:
+            if exc.code != MatchErrorCode.NOT_IN_MATCH:
+                raise
+        except BrokerRejected as exc:
+            if exc.code != ClientError.SESSION_LOST:
+                raise
+        return False
