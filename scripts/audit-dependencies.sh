@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Dependency audit: pip-audit over every requirement pinned in 3rdparty/python/default.lock.
+#
+#   scripts/audit-dependencies.sh                    # fails on a finding not accepted in docs/security.md
+#   scripts/audit-dependencies.sh --allow-unaudited  # also passes (loudly) when no vulnerability data
+#                                                    # source is reachable from this machine
+#
+# pip-audit (pinned below) is installed from PyPI into a cached venv. Vulnerability data is asked of
+# OSV first, then of PyPI's JSON API (HN_AUDIT_SERVICES="osv pypi" sets the order); a service that
+# answers for no pin at all is treated as unreachable. Accepted findings are the vulnerability ids
+# listed in the "Accepted findings" table of docs/security.md: every ignore is explained there.
+# Pins PyPI has yanked are reported too (PyPI's simple API; independent of the services above).
+#
+# Exit status: 0 audited, nothing unexplained (or not audited with --allow-unaudited);
+# 1 findings; 2 not audited: no vulnerability service answered; 3 the tooling itself failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PIP_AUDIT_VERSION=2.10.1
+allow_unaudited=0
+for arg in "$@"; do
+  case "$arg" in
+    --allow-unaudited) allow_unaudited=1 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "audit: unknown argument $arg" >&2; exit 3 ;;
+  esac
+done
+
+python=""
+for candidate in python3.11 python3; do
+  if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 9))'; then
+    python="$candidate"
+    break
+  fi
+done
+[ -n "$python" ] || { echo "audit: needs CPython >= 3.9" >&2; exit 3; }
+
+venv="${HN_AUDIT_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/highnoon/pip-audit-$PIP_AUDIT_VERSION}"
+if [ ! -x "$venv/bin/pip-audit" ]; then
+  echo "audit: installing pip-audit $PIP_AUDIT_VERSION into $venv"
+  rm -rf "$venv"
+  "$python" -m venv "$venv"
+  if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pip-audit==$PIP_AUDIT_VERSION" \
+    >"$venv/install.log" 2>&1; then
+    cat "$venv/install.log" >&2
+    rm -rf "$venv"
+    echo "audit: cannot install pip-audit from PyPI" >&2
+    exit 3
+  fi
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# The lockfile is JSON behind a `//` comment header; every locked requirement is pinned.
+"$python" - 3rdparty/python/default.lock "$work/pinned.txt" <<'EOF'
+import json, sys
+text = open(sys.argv[1]).read()
+lock = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
+pins = sorted({(r["project_name"], r["version"]) for resolve in lock["locked_resolves"] for r in resolve["locked_requirements"]})
+with open(sys.argv[2], "w") as out:
+    out.writelines(f"{name}=={version}\n" for name, version in pins)
+print(f"audit: {len(pins)} pinned requirements in {sys.argv[1]}")
+EOF
+
+# Accepted findings: the ids in the first column of docs/security.md's "Accepted findings" table.
+ignores=()
+while read -r id; do
+  [ -n "$id" ] && ignores+=(--ignore-vuln "$id")
+done < <(sed -n '/^### Accepted findings/,/^#/p' docs/security.md | grep -oE '^\| *(PYSEC|GHSA|CVE|OSV)-[A-Za-z0-9-]+' | tr -d '| ' || true)
+[ ${#ignores[@]} -eq 0 ] || echo "audit: accepted (explained in docs/security.md): ${ignores[*]//--ignore-vuln /}"
+
+audited=""
+status=0
+for service in ${HN_AUDIT_SERVICES:-osv pypi}; do
+  echo "audit: asking $service"
+  rc=0
+  "$venv/bin/pip-audit" --requirement "$work/pinned.txt" --no-deps --disable-pip \
+    --vulnerability-service "$service" --format json --output "$work/$service.json" \
+    --progress-spinner off --timeout 30 --desc on --aliases on "${ignores[@]}" 2>"$work/$service.err" || rc=$?
+  verdict=0
+  "$python" - "$work/$service.json" "$service" "$rc" "$work/$service.err" <<'EOF' || verdict=$?
+import json, os, sys
+path, service, rc, err = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+if not os.path.exists(path) or os.path.getsize(path) == 0:
+    last = ([line.strip() for line in open(err) if line.strip()] or ["(no output)"])[-1]
+    print(f"audit: {service} unreachable (pip-audit exit {rc}, no report): {last[:300]}")
+    sys.exit(10)
+report = json.load(open(path))
+deps = report["dependencies"]
+skipped = [d for d in deps if "skip_reason" in d]
+if deps and len(skipped) == len(deps):
+    print(f"audit: {service} answered for none of the {len(deps)} pins ({skipped[0]['skip_reason']}): unreachable here")
+    sys.exit(10)
+found = [(d["name"], d["version"], v) for d in deps for v in d.get("vulns", [])]
+for name, version, v in found:
+    fixes = ", ".join(v.get("fix_versions") or []) or "no fixed version"
+    aliases = ", ".join(v.get("aliases") or [])
+    print(f"FINDING {name}=={version}: {v['id']} ({aliases}) fixed in {fixes}\n    {(v.get('description') or '').strip()[:300]}")
+for d in skipped:
+    print(f"NOT AUDITED {d['name']}: {d['skip_reason']}")
+print(f"audit: {service}: {len(deps) - len(skipped)} pins audited, {len(found)} unexplained findings, {len(skipped)} not audited")
+sys.exit(1 if found else (2 if skipped else 0))
+EOF
+  [ "$verdict" -ne 10 ] || continue
+  audited="$service"
+  status=$verdict
+  break
+done
+
+# Yanked pins: PyPI's simple API (PEP 691 JSON) says which release files their maintainers withdrew.
+"$python" - "$work/pinned.txt" <<'EOF' || true
+import json, re, sys, urllib.request
+yanked, unreachable, unknown = [], 0, []
+for line in open(sys.argv[1]):
+    name, version = line.strip().split("==")
+    request = urllib.request.Request(
+        f"https://pypi.org/simple/{name}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
+    try:
+        files = json.load(urllib.request.urlopen(request, timeout=30))["files"]
+    except Exception:  # noqa: BLE001 - a report, not a gate: say what could not be checked
+        unreachable += 1
+        continue
+    release = re.compile(rf"-{re.escape(version)}(-|\.tar\.gz$|\.zip$)")
+    mine = [f for f in files if release.search(f["filename"])]
+    if not mine:
+        unknown.append(f"{name}=={version}")
+    withdrawn = [f for f in mine if f.get("yanked")]
+    if withdrawn:
+        reason = withdrawn[0]["yanked"]
+        yanked.append((name, version, reason if isinstance(reason, str) else ""))
+for name, version, reason in yanked:
+    print(f"YANKED {name}=={version}: {reason or 'no reason given'}")
+checked = sum(1 for _ in open(sys.argv[1])) - unreachable - len(unknown)
+print(f"audit: yanked pins: {len(yanked)} of {checked} checked on PyPI"
+      + (f"; {unreachable} unreachable" if unreachable else "")
+      + (f"; no such release file: {', '.join(unknown)}" if unknown else ""))
+EOF
+
+if [ -z "$audited" ]; then
+  echo "audit: NOT AUDITED: no vulnerability service answered from here (see docs/security.md, Dependency audit)"
+  if [ "$allow_unaudited" -eq 1 ]; then
+    echo "audit: --allow-unaudited: passing anyway"
+    exit 0
+  fi
+  exit 2
+fi
+exit "$status"
