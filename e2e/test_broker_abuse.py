@@ -10,17 +10,13 @@ services/broker/tests/test_broker_limits.py.
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import secrets
 import select
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import gevent
 import pytest
@@ -29,24 +25,23 @@ from prometheus_client import REGISTRY
 
 from hn_datatier import DataTier
 from hn_idl.broker.ttypes import BrokerError
-from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime.testing import child_env, running, time_factor, wait_for
 from hn_runtime.testing.echo import EchoService
-from hn_runtime.wire import decode, encode, load_idl, spec_of
+from hn_runtime.wire import decode, load_idl, spec_of
 
 from _platform import Platform, platform_on
+from _raw_client import RawClient, fresh_name
 
 pytestmark = pytest.mark.integration
 
 _SPEC = spec_of(Packet)
 _MAX_IN_FLIGHT = 8
 _MAX_OUTGOING = 256 * 1024
-_names = itertools.count()
 
 
 def fresh() -> str:
-    return f"abuse{os.getpid() % 1000}x{next(_names)}"
+    return fresh_name("abuse")
 
 
 @pytest.fixture(scope="module")
@@ -76,72 +71,6 @@ def bystander(platform: Platform) -> Iterator[GameClient]:
     yield client
     assert client.call("echo.echo", payload=b"still here") == b"still here"
     client.close()
-
-
-class RawClient:
-    """A game client that writes packets byte by byte as it likes (what an attacker does)."""
-
-    def __init__(self, address: str, *, rcvbuf: int | None = None) -> None:
-        host, _, port = address.rpartition(":")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.connect((host, int(port)))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.settimeout(15 * time_factor())
-        self.sock = sock
-        self._buf = b""
-        self._seq = itertools.count(1)
-        self.account: Any = None
-
-    def packet(self, type_: str, body: bytes, *, extra: bytes = b"", trace_id: str | None = None) -> bytes:
-        """A framed REQUEST; `extra` is spliced in before the struct's end (unknown fields)."""
-        data = encode(
-            Packet(PACKET_VERSION, PacketKind.REQUEST, type_, next(self._seq), None, None, None, trace_id, body), _SPEC
-        )
-        data = data[:-1] + extra + data[-1:]
-        return len(data).to_bytes(4, "big") + data
-
-    def request(self, type_: str, **arguments: Any) -> bytes:
-        service, _, name = type_.partition(".")
-        method = load_idl(service).methods[name]
-        return self.packet(type_, encode(method.args_cls(**arguments), method.args_spec))
-
-    def read(self) -> Packet | None:
-        while len(self._buf) < 4 or len(self._buf) < 4 + int.from_bytes(self._buf[:4], "big"):
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                data = b""
-            if not data:
-                return None
-            self._buf += data
-        size = int.from_bytes(self._buf[:4], "big")
-        packet = decode(self._buf[4 : 4 + size], _SPEC)
-        self._buf = self._buf[4 + size :]
-        return packet  # type: ignore[no-any-return]
-
-    def call(self, type_: str, **arguments: Any) -> Any:
-        """One request, its answer decoded: the result, the declared exception, or the error packet."""
-        self.sock.sendall(self.request(type_, **arguments))
-        answer = self.read()
-        assert answer is not None, "the broker closed the connection"
-        if answer.kind == PacketKind.ERROR:
-            return answer
-        service, _, name = type_.partition(".")
-        result = decode(answer.body, load_idl(service).methods[name].result_spec)  # type: ignore[arg-type]
-        return result.success if result.success is not None else next(v for v in vars_of(result) if v is not None)
-
-    def guest_login(self) -> Any:
-        self.account = self.call("sso.guest_login", device_id=f"device-{fresh()}").account
-        return self.account
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-def vars_of(struct: Any) -> list[Any]:
-    return [getattr(struct, name) for name in struct.__slots__]
 
 
 def test_the_service_sees_the_brokers_session_id_never_the_clients(platform: Platform, bystander: GameClient) -> None:

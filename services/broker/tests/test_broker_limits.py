@@ -200,10 +200,14 @@ def test_a_flood_from_one_connection_is_rate_limited(data_tier: DataTier) -> Non
         bystander = Client(_port(limited))
         before = _metrics(limited)
         flooder = Client(_port(limited))
-        flooder.send(b"".join(flooder.packet(PacketKind.PING) for _ in range(50)))
+        flooder.send(b"".join(flooder.packet(PacketKind.PING) for _ in range(49)))
+        flooder.send(b"\x00\x00\x00\x03abc")  # undecodable, and over the limit too
         answers = [flooder.read() for _ in range(50)]
-        kinds = [(p.kind, p.error_code) for p in answers if p is not None]
-        assert kinds == [(PacketKind.PONG, None)] * 5 + [(PacketKind.ERROR, ClientError.RATE_LIMITED)] * 45
+        kinds = [(p.kind, p.error_code, p.seq) for p in answers if p is not None]
+        # Each refusal names the request it refuses (its seq): the client's call fails at once.
+        assert kinds == [(PacketKind.PONG, None, seq) for seq in range(1, 6)] + [
+            (PacketKind.ERROR, ClientError.RATE_LIMITED, seq) for seq in range(6, 50)
+        ] + [(PacketKind.ERROR, ClientError.RATE_LIMITED, 0)]
         bystander.ping()  # its own bucket
         assert _delta(before, _metrics(limited), "hn_broker_refusals_total", code="rate_limited") == 45
         flooder.close()

@@ -169,7 +169,13 @@ class ClientConnection:
         self._stamp = now
         if tokens < 1.0:
             self._tokens = tokens
-            self.refuse(ClientError.RATE_LIMITED, "too many packets: slow down")
+            # Refused with the request's seq, so that the client's call fails at once instead
+            # of waiting out its timeout (an error with seq 0 answers no request).
+            try:
+                packet: Packet | None = parse(data)
+            except DecodeError:
+                packet = None
+            self.refuse(ClientError.RATE_LIMITED, "too many packets: slow down", packet)
             return
         self._tokens = tokens - 1.0
         try:
