@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import sys
 import time
 from collections import Counter
@@ -159,7 +160,7 @@ def run_ramp(
     out: Any = None,
     tick: float = 0.1,
 ) -> BotStats:
-    """Bots following `ramp` ((seconds, bots) points): new ones join as it rises, the newest
+    """Bots following `ramp` ((seconds, bots) points): new ones join as it rises, random ones
     leave (finish their duel, log out) as it falls. Ends once the ramp is over and every bot
     has left (bots still there then are asked to leave), or at `stop`."""
     out = out or sys.stdout
@@ -184,7 +185,9 @@ def run_ramp(
                 playing.append((gevent.spawn(play, brokerlist, stats.players, stats, finished, leave.is_set), leave))
                 stats.players += 1
         elif len(staying) > target:
-            for _, leave in staying[target - len(staying) :]:
+            # Players quit in no particular order (the newest first would empty the newest
+            # brokers first, and an autoscaler would only ever drain empty ones).
+            for _, leave in random.sample(staying, len(staying) - target):
                 leave.set()
         if not stats.timeline or stats.timeline[-1][1] != target:
             stats.timeline.append((round(elapsed, 2), target))
