@@ -26,7 +26,7 @@ from hn_runtime.testing import wait_for
 
 from _players import PASSWORD, Workload, fresh_client
 
-__all__ = ["check_everything"]
+__all__ = ["check_everything", "known_bug"]
 
 
 @contextlib.contextmanager
@@ -76,16 +76,11 @@ def _registrations(history: History, cur: Any) -> CheckResult:
 
 def _logins_afterwards(history: History, brokerlist_url: str) -> CheckResult:
     """Each account whose registration was acknowledged (or proved by a login) logs in now."""
-    acknowledged = {str(op.key) for op in history.ops(("register", "login"), Outcome.OK)}
-
-    def present(ops: Sequence[Op]) -> Mapping[Hashable, int]:
-        return {name: 1 if _can_log_in(brokerlist_url, str(name)) else 0 for name in {op.key for op in ops}}
-
-    result = check_set(history, "register", present, name="registered accounts log in afterwards")
-    # A login op proves its account too: check those names as well.
-    for name in acknowledged - {str(op.key) for op in history.ops("register")}:
+    result = CheckResult("registered accounts log in afterwards")
+    for name in sorted({str(op.key) for op in history.ops(("register", "login"), Outcome.OK)}):
+        result.checked += 1
         if not _can_log_in(brokerlist_url, name):
-            result.problems.append(f"{name} logged in during the run, not afterwards")
+            result.lost.extend(op for op in history.ops(("register", "login"), Outcome.OK) if op.key == name)
     return result
 
 
@@ -201,7 +196,7 @@ def _ratings(cur: Any, accounts: Mapping[int, str]) -> CheckResult:
 
 def _sessions(tier: DataTier, accounts: Mapping[int, str]) -> CheckResult:
     """Live tokens per account, read from every shard's master directly (Twemproxy has no SCAN)."""
-    result = CheckResult("one session per account")
+    result = CheckResult(SESSIONS)
     tokens: dict[int, int] = {}
     for shard in tier.shards:
         master = tier.sentinel_master(shard.name)
@@ -214,8 +209,35 @@ def _sessions(tier: DataTier, accounts: Mapping[int, str]) -> CheckResult:
                     if account in accounts:
                         tokens[account] = tokens.get(account, 0) + 1
     result.checked = len(tokens)
-    result.duplicates = {f"sessions of {accounts[a]} ({a})": n for a, n in tokens.items() if n > 1}
+    result.duplicates = {accounts[a]: n for a, n in tokens.items() if n > 1}  # owner (name or device) -> tokens
     return result
+
+
+SESSIONS = "one session per account"
+ORPHAN_TOKEN = (
+    "known bug: a login that fails midway can leave a second live session: "
+    "services/sso/src/hn_sso/_sessions.py Sessions.issue SETs the new token, then GETSETs the account's "
+    "current token and DELs the previous one (three commands, two shards, no atomicity); when the "
+    "GETSET fails or its reply is lost, the login fails (INTERNAL) but its token stays valid for the "
+    "token TTL, unreferenced, and the retried login adds another"
+)
+
+
+def known_bug(failing: Sequence[CheckResult], history: History) -> str | None:
+    """The reported bug that explains every failure in `failing`, if one does (None otherwise).
+
+    Only the orphan session token is known: second sessions of accounts whose login failed or got
+    no answer in this run. Anything else, or a second session without such a login, is a failure.
+    """
+    if not failing or any(c.name != SESSIONS or c.lost or c.problems for c in failing):
+        return None
+    unacknowledged = {
+        op.key
+        for op in history.ops(("register", "login", "guest_login"))
+        if op.outcome in (Outcome.FAILED, Outcome.UNKNOWN)
+    }
+    owners = {owner for c in failing for owner in c.duplicates}
+    return ORPHAN_TOKEN if owners <= unacknowledged else None
 
 
 def check_everything(workload: Workload, tier: DataTier) -> list[CheckResult]:

@@ -20,7 +20,7 @@ from hn_chaos import FaultProxy, Figures, History
 from hn_datatier.testing import kill_redis_master
 from hn_runtime.testing import time_factor, wait_for
 
-from _invariants import check_everything
+from _invariants import check_everything, known_bug
 from _nemesis import Platform
 from _players import Workload, classify
 
@@ -93,6 +93,10 @@ def run(
             probe.kill(block=False)
         workload.stop()
     checks = check_everything(workload, platform.tier)
+    failing = [c for c in checks if not c.ok]
+    excuse = known_bug(failing, history)
+    if excuse:
+        scenario.notes.append(excuse.split(":")[0] + ": " + excuse.split(":")[1].strip())
     if workload.restarts:
         scenario.notes.append(f"{workload.restarts} players started a new client")
     figures = Figures.of(
@@ -110,7 +114,9 @@ def run(
         print(" ", check)
     for error, count in history.errors():
         print(f"  x{count} {error}")
-    assert all(c.ok for c in checks), "\n".join(str(c) for c in checks if not c.ok)
+    if excuse:
+        pytest.xfail(excuse)  # reported; every other check passed
+    assert not failing, "\n".join(str(c) for c in failing)
     return figures
 
 
@@ -356,33 +362,54 @@ def sso_redis_link(platform: Platform) -> Iterator[FaultProxy]:
     """sso-2 talks to Twemproxy through a fault proxy (its HN_REDIS_URL, set by a restart)."""
     proxy = FaultProxy(f"127.0.0.1:{platform.tier.twemproxy_port}").start()
     platform.cluster.process("sso-2").env["HN_REDIS_URL"] = f"redis://{proxy.address}/0"
-    platform.restart("sso-2", signal.SIGTERM)
-    wait_for(lambda: proxy.connections > 0, timeout=30, message="sso-2 connected through the proxy")
+    platform.restart("sso-2", signal.SIGTERM)  # sso connects to Redis on first use, through the proxy
     yield proxy
     proxy.stop()
 
 
-SSO_REDIS_FAULTS: dict[str, Callable[[Scenario, FaultProxy], None]] = {
-    "latency 100 ms each way": lambda s, p: _hold_fault(s, p, lambda: p.latency(0.1)),
-    "reset every connection": lambda s, p: s.notes.append(f"{p.reset()} connections reset"),
-    "black-hole, then reset": lambda s, p: _hold_fault(s, p, p.blackhole),
-    "black-hole the replies, then reset": lambda s, p: _hold_fault(s, p, lambda: p.blackhole("down")),
-}
+def _traffic(proxy: FaultProxy) -> int:
+    return sum(proxy.stats.read.values())
 
 
 def _hold_fault(s: Scenario, proxy: FaultProxy, switch_on: Callable[[], object]) -> None:
+    """Switch the fault on for HOLD_S, and longer if sso-2 sent nothing through it meanwhile."""
+    before, began = _traffic(proxy), s.history.now()
     switch_on()
     try:
-        s.hold()
+        s.hold_until(
+            lambda: s.history.now() - began >= HOLD_S and _traffic(proxy) > before,
+            f"{HOLD_S:.0f} s passed and sso-2 sent something through the fault",
+        )
     finally:
         proxy.heal()
+
+
+def _reset_and_reconnect(s: Scenario, proxy: FaultProxy) -> None:
+    accepted = proxy.stats.accepted
+    s.notes.append(f"{proxy.reset()} connections reset")
+    s.hold_until(lambda: proxy.stats.accepted > accepted, "sso-2 connected again")
+
+
+SSO_REDIS_FAULTS: dict[str, Callable[[Scenario, FaultProxy], None]] = {
+    "latency 100 ms each way": lambda s, p: _hold_fault(s, p, lambda: p.latency(0.1)),
+    "reset every connection": lambda s, p: _reset_and_reconnect(s, p),
+    "black-hole, then reset": lambda s, p: _hold_fault(s, p, p.blackhole),
+    "black-hole the replies, then reset": lambda s, p: _hold_fault(s, p, lambda: p.blackhole("down")),
+}
 
 
 @pytest.mark.parametrize("fault", list(SSO_REDIS_FAULTS))
 def test_fault_proxy_between_sso_and_twemproxy(
     fault: str, platform: Platform, report: list[Figures], sso_redis_link: FaultProxy
 ) -> None:
-    run(platform, report, f"proxy sso-2 to Twemproxy: {fault}", lambda s: SSO_REDIS_FAULTS[fault](s, sso_redis_link))
+    accepted = sso_redis_link.stats.accepted
+
+    def through_the_proxy(s: Scenario) -> None:
+        SSO_REDIS_FAULTS[fault](s, sso_redis_link)
+        s.notes.append(f"sso-2 opened {sso_redis_link.stats.accepted - accepted} connections through it")
+
+    run(platform, report, f"proxy sso-2 to Twemproxy: {fault}", through_the_proxy)
+    assert sso_redis_link.stats.accepted > 0, "sso-2 never used the proxy"
 
 
 # -- known bugs -------------------------------------------------------------------------------
