@@ -115,13 +115,6 @@ def test_one_address_spraying_many_accounts_over_two_instances_hits_the_address_
         assert [login(proxy, victim, "victim password", address=bystander) for proxy in instances] == ["ok", "ok"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known weakness: the limit is checked (GET) before the slow verify and counted (INCR) after it, "
-        "so guesses sent in parallel all pass the check; see docs/security.md"
-    ),
-)
 def test_parallel_guesses_do_not_get_past_the_account_limit(data_tier: DataTier, sso_process: ServiceProcess) -> None:
     with running(SsoService(limited_config(data_tier))) as here:
         instances = [here.proxy().with_options(timeout=30), _proxy(sso_process).with_options(timeout=30)]

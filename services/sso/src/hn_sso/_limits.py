@@ -1,7 +1,11 @@
-"""Failed-login limits per account and per client address, shared by every sso instance (Redis).
+"""Login-attempt limits per account and per client address, shared by every sso instance (Redis).
 
-A fixed window per key: `SET key 0 EX window NX` then `INCR` (INCR keeps the TTL), two
-single-key commands Twemproxy proxies, with no moment where a counter exists without expiry.
+An attempt is counted *before* its password is checked: counted after the slow verify, guesses
+sent in parallel would all pass the check before any of them counted. A fixed window per key:
+`SET key 0 EX window NX`, `INCR` (INCR keeps the TTL) and `TTL`, pipelined single-key commands
+Twemproxy proxies, with no moment where a counter exists without expiry. A successful login
+clears the account's count and gives the address its attempt back, so a shared address (a NAT)
+is limited by its failures, not by its players.
 """
 
 from __future__ import annotations
@@ -23,18 +27,32 @@ class FailedLogins:
             keys.append(("addr", f"sso:fail:addr:{address}"))
         return keys
 
-    def blocked_for(self, name: str, address: str | None) -> int:
-        """Seconds until another attempt may be made, or 0 if it may be made now."""
-        for kind, key in self._keys(name, address):
-            count = self._redis.get(key)
-            if count is not None and int(count) >= self._limits[kind]:
-                return max(1, int(self._redis.ttl(key)))
-        return 0
+    def attempt(self, name: str, address: str | None) -> int:
+        """Count an attempt; seconds until one may be made if this one is over a limit, else 0."""
+        pipe = self._redis.pipeline(transaction=False)
+        keys = self._keys(name, address)
+        for _, key in keys:
+            pipe.set(key, 0, ex=self.window_s, nx=True)
+            pipe.incr(key)
+            pipe.ttl(key)
+        replies = pipe.execute()
+        wait = 0
+        for i, (kind, _) in enumerate(keys):
+            count, ttl = replies[3 * i + 1], replies[3 * i + 2]
+            if int(count) > self._limits[kind]:
+                wait = max(wait, int(ttl), 1)
+        return wait
 
-    def failed(self, name: str, address: str | None) -> None:
+    def refund(self, name: str, address: str | None) -> None:
+        """Take back an attempt that was never judged (the check itself failed)."""
+        pipe = self._redis.pipeline(transaction=False)
         for _, key in self._keys(name, address):
-            self._redis.set(key, 0, ex=self.window_s, nx=True)
-            self._redis.incr(key)
+            pipe.decr(key)
+        pipe.execute()
 
-    def succeeded(self, name: str) -> None:
-        self._redis.delete(f"sso:fail:acct:{name.lower()}")
+    def succeeded(self, name: str, address: str | None) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.delete(f"sso:fail:acct:{name.lower()}")
+        if address:
+            pipe.decr(f"sso:fail:addr:{address}")
+        pipe.execute()

@@ -69,8 +69,13 @@ class Passwords:
 
     def verify(self, stored: str | None, password: str) -> bool:
         """True if `password` matches `stored`; a None `stored` costs a real verify too."""
+        return self._run(self._matches, stored or self._dummy, password) and bool(stored)
+
+    def _matches(self, stored: str, password: str) -> bool:
+        # On the pool's thread: a mismatch must not leave it as an exception, which gevent's
+        # thread pool prints to stderr (a log line an attacker could multiply at will).
         try:
-            return self._run(self._hasher.verify, stored or self._dummy, password) and bool(stored)
+            return bool(self._hasher.verify(stored, password))
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import Counter
+from redis.exceptions import RedisError
 
 from hn_datatier import DependencyGuard, PgPool, apply_migrations, load_migrations, redis_from_url
 from hn_idl.sso import Sso  # pants: no-infer-dep (generated service module)
@@ -123,23 +125,31 @@ class SsoService(Service):
         password = request.passwd or ""
         if not name or not password or len(name) > 64 or len(password) > 128:
             raise _wrong_credentials()
-        address = session.client
+        # The broker passes "ip:port"; a client reconnecting gets a new port, not a new address.
+        address = session.client.rsplit(":", 1)[0] if session.client else None
 
         def login() -> Login:
-            wait = self.limits.blocked_for(name, address)
+            wait = self.limits.attempt(name, address)
             if wait:
                 LOGINS.labels("password", "rate_limited").inc()
-                raise SsoError(code=SsoErrorCode.RATE_LIMITED, message="too many failed logins", retry_after_s=wait)
-            stored = self.accounts.by_name(name)
-            # A missing account costs a full verify too: timing must not tell names apart.
-            if not self.passwords.verify(stored.password_hash if stored else None, password) or stored is None:
-                self.limits.failed(name, address)
+                raise SsoError(code=SsoErrorCode.RATE_LIMITED, message="too many login attempts", retry_after_s=wait)
+            try:
+                stored = self.accounts.by_name(name)
+                # A missing account costs a full verify too: timing must not tell names apart.
+                matches = self.passwords.verify(stored.password_hash if stored else None, password)
+            except Exception:
+                # The attempt was never judged (a database outage): it must not count, or an
+                # outage would lock players out for the whole window once it is over.
+                with contextlib.suppress(RedisError):
+                    self.limits.refund(name, address)
+                raise
+            if not matches or stored is None:
                 LOGINS.labels("password", "wrong_credentials").inc()
                 raise _wrong_credentials()
             if stored.password_hash and self.passwords.needs_rehash(stored.password_hash):
                 self.accounts.set_password_hash(stored.account.account_id, self.passwords.hash(password))
                 self.log.info("password hash upgraded", account_id=stored.account.account_id)
-            self.limits.succeeded(name)
+            self.limits.succeeded(name, address)
             self.accounts.logged_in(stored.account.account_id)
             return self._login(stored.account, "password")
 
