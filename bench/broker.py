@@ -18,7 +18,8 @@ with its per-connection packet rate limit raised (clients of a game send far few
 a benchmark): the token bucket is still checked on every packet.
 
 Figures: throughput with `connections` requests in flight; p50/p99 at concurrency 1 (`*_p50_us`,
-`*_p99_us`) and under the full load (`*_loaded_p50_us`, `*_loaded_p99_us`). Contenders alternate
+`*_p99_us`) and under the full load (`*_loaded_p50_us`, `*_loaded_p99_us`); the CPU time the hop
+process spent per request (`*_hop_cpu_us`, all its threads, user + system). Contenders alternate
 over `rounds` rounds and each figure is the median of its rounds. Only the ratio means much on a
 shared 2-core machine. Target: broker_rps >= 0.5 * proxy_rps.
 """
@@ -347,7 +348,9 @@ def child(role: str, *args: str, env: dict[str, str] | None = None) -> Iterator[
                 raise SystemExit(f"{role} did not start")
             time.sleep(0.05)
         with open(ready) as fh:
-            yield json.load(fh)
+            info = json.load(fh)
+        info["pid"] = proc.pid
+        yield info
     finally:
         proc.kill()
         proc.wait()
@@ -373,7 +376,15 @@ def sso_process(tier_env: dict[str, str]) -> Iterator[str]:
         proc.wait()
 
 
-def _load(role: str, target: str, args: argparse.Namespace) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) the process has used so far."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load(role: str, target: str, args: argparse.Namespace, hop_pid: int) -> dict[str, Any]:
+    before = _cpu_seconds(hop_pid)
     out = subprocess.run(
         [
             sys.executable,
@@ -390,7 +401,11 @@ def _load(role: str, target: str, args: argparse.Namespace) -> dict[str, Any]:
         text=True,
         timeout=120 + 3 * args.seconds,
     ).stdout
-    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    # What the hop itself spent per request (the proxy's threads, or the broker's): less at
+    # the mercy of the machine's other load than throughput is.
+    figures["hop_cpu_us"] = (_cpu_seconds(hop_pid) - before) / figures["requests"] * 1e6
+    return figures
 
 
 def main() -> None:
@@ -429,17 +444,19 @@ def main() -> None:
             ) as broker,
         ):
             targets = {"proxy": proxy["rep"], "broker": broker["endpoints"]["client"]}
+            pids = {"proxy": proxy["pid"], "broker": broker["pid"]}
             # Contenders take turns, round after round, and each figure is the median of its
             # rounds: a burst of noise on a shared machine then hits both alike.
             for _ in range(args.rounds):
                 for role in runs:
-                    runs[role].append(_load(role, targets[role], args))
+                    runs[role].append(_load(role, targets[role], args, pids[role]))
     for role, measured in runs.items():
-        for key in ("rps", "p50_us", "p99_us", "loaded_p50_us", "loaded_p99_us"):
+        for key in ("rps", "p50_us", "p99_us", "loaded_p50_us", "loaded_p99_us", "hop_cpu_us"):
             value = statistics.median(r[key] for r in measured)
             result[f"{role}_{key}"] = round(value) if key == "rps" else round(value, 1)
     result["broker_vs_proxy_rps"] = round(result["broker_rps"] / result["proxy_rps"], 3)
     result["broker_vs_proxy_p50"] = round(result["broker_p50_us"] / result["proxy_p50_us"], 2)
+    result["broker_vs_proxy_hop_cpu"] = round(result["broker_hop_cpu_us"] / result["proxy_hop_cpu_us"], 2)
     result["targets_met"] = result["broker_vs_proxy_rps"] >= 0.5
     if args.json:
         print(json.dumps(result))
