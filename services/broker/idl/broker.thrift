@@ -12,7 +12,7 @@ const string PROTOCOL_VERSION = "0.1.0"
 struct Resumed {
   1: i64 account_id
   2: string display_name
-  /** Pushes sent while the client was away, delivered right after this reply. */
+  /** Pushes sent while the client was away: delivered on this connection just before this reply. */
   3: i32 pushes_waiting
 }
 
