@@ -36,6 +36,7 @@ from hn_runtime._server import Server
 from hn_runtime._service import Service
 from hn_runtime._stats import RequestStats, StatsFamily, stats_family
 from hn_runtime._throttle import LogThrottle
+from hn_runtime._tracing import TraceSampler
 from hn_runtime._wire import ErrorCode
 from hn_runtime._workers import Workers
 
@@ -71,6 +72,7 @@ __all__ = [
     "StaticDirectory",
     "StatsFamily",
     "Subscription",
+    "TraceSampler",
     "Unauthenticated",
     "Unimplemented",
     "UnknownMethod",

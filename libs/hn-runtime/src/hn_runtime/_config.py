@@ -24,7 +24,7 @@ class RuntimeConfig:
     HN_PULL_PORT, HN_PUB_PORT, HN_METRICS_PORT (0 = any free port, -1 = no metrics server),
     HN_HTTP_PORT,
     HN_POOL_SIZE, HN_DRAIN_SECONDS, HN_CALL_TIMEOUT, HN_MAX_MESSAGE_BYTES, HN_LOG_LEVEL,
-    HN_READY_FILE.
+    HN_READY_FILE, HN_TRACE_SAMPLE (share of trace ids every hop logs, 0..1; see _tracing).
 
     CURVE (off unless a key pair is set; see docs/security.md): HN_CURVE_SECRET_KEY (Z85; with
     HN_CURVE_PUBLIC_KEY optional, checked against it) or HN_CURVE_KEY_FILE (a zmq secret
@@ -50,6 +50,9 @@ class RuntimeConfig:
     call_timeout: float = 5.0
     max_message_bytes: int = 4 * 1024 * 1024
     log_level: str = "info"
+    #: Share of requests (by trace id) whose every hop logs a "handled" line: 1 locally, ~0.01 in
+    #: production. The same value everywhere, or paths get holes.
+    trace_sample: float = 0.0
     #: When set, the process writes its endpoints there as JSON once it serves (for supervisors).
     ready_file: str = ""
     #: CURVE encryption and client authentication of this server's sockets; None: plaintext.
@@ -85,6 +88,7 @@ class RuntimeConfig:
             call_timeout=float(get("CALL_TIMEOUT", "5")),
             max_message_bytes=int(get("MAX_MESSAGE_BYTES", str(4 * 1024 * 1024))),
             log_level=get("LOG_LEVEL", "info"),
+            trace_sample=float(get("TRACE_SAMPLE", "0")),
             ready_file=get("READY_FILE", ""),
             curve=CurveConfig.from_env(env),
             extra={k: v for k, v in env.items() if k.startswith("HN_")},

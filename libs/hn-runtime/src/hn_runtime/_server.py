@@ -28,6 +28,7 @@ from hn_runtime._metrics import BUILD_INFO, ServerMetrics
 from hn_runtime._pump import Pump, tune_context
 from hn_runtime._service import Service
 from hn_runtime._throttle import LogThrottle
+from hn_runtime._tracing import TraceSampler
 from hn_runtime._wire import (
     ERROR,
     EVENT,
@@ -99,6 +100,7 @@ class Server:
         self._idl = load_idl(service.idl)
         self._handlers = self._bind_handlers()
         self._log = get_logger("hn.server").bind(service=service.name, instance=self.instance)
+        self._sampler = TraceSampler(self.config.trace_sample)
         self._throttle = LogThrottle()
         self._metrics = ServerMetrics(service.name, lambda: self.in_flight, self.pool_size)
         self._idle = gevent.event.Event()
@@ -311,7 +313,18 @@ class Server:
                 counted=True,
             )
         finally:
-            self._metrics.requests.record(env.method, outcome, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self._metrics.requests.record(env.method, outcome, elapsed)
+            if self._sampler and self._sampler.sampled(env.trace_id):
+                self._log.info(
+                    "handled",
+                    method=env.method,
+                    trace_id=env.trace_id,
+                    session_id=env.session_id,
+                    caller=env.sender,
+                    duration_ms=round(elapsed * 1000, 3),
+                    outcome=outcome,
+                )
             self.in_flight -= 1
             if self.in_flight == 0:
                 self._idle.set()
