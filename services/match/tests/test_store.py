@@ -138,3 +138,18 @@ def test_concurrent_duels_of_one_player_both_count(pool: PgPool) -> None:
         "SELECT sum(rating) FROM match_ratings WHERE account_id IN (%s, %s, %s)", (a, b, c), primary=True
     )
     assert ratings[0][0] == 3 * INITIAL_RATING, "Elo moves points, never makes or loses them"
+
+
+def test_pairs_are_taken_in_a_batch_and_a_half_taken_pair_gives_its_player_back(redis: object) -> None:
+    queue, m = MatchQueue(redis), mode()
+    players = [player() for _ in range(6)]
+    for p in players:
+        queue.add(m, p, 1200)
+    waiting = {w.account_id: w for w in queue.waiting(m)}
+    pairs = [(waiting[players[i]], waiting[players[i + 1]]) for i in (0, 2, 4)]
+    assert queue.remove(m, players[3]), "one player of the second pair cancels"
+    taken = queue.take_pairs(m, pairs)
+    assert taken == [pairs[0], pairs[2]]
+    back = queue.waiting(m)
+    assert [(w.account_id, w.since_ms) for w in back] == [(players[2], waiting[players[2]].since_ms)]
+    assert queue.whereabouts(players[0]) == (None, None), "taken players are no longer queued anywhere"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
+import gevent.pool
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
 
@@ -51,7 +52,9 @@ class Matchmaker:
         tolerance: Tolerance = DEFAULT_TOLERANCE,
         tick_s: float = 0.25,
         sweep_every_s: float = 2.0,
-        spawn: Callable[..., Any] = gevent.spawn,
+        batch: int = 200,
+        rooms_at_once: int = 32,
+        spawn: Callable[..., Any] | None = None,
     ) -> None:
         self.queue = queue
         #: one per mode this instance runs: modes spread their matchmaking over the instances
@@ -61,7 +64,10 @@ class Matchmaker:
         self.tolerance = tolerance
         self.tick_s = tick_s
         self.sweep_every_s = sweep_every_s
-        self._spawn = spawn
+        self.batch = batch
+        # Rooms open through a bounded pool: a tick of thousands of pairs must not put thousands
+        # of hand-offs (each several round trips) in front of the players' duel messages at once.
+        self._hand_off = spawn or gevent.pool.Pool(rooms_at_once).spawn
         self._throttle = LogThrottle(burst=1, period=10.0)
         self._last_sweep = 0.0
         self._greenlet: gevent.Greenlet | None = None
@@ -109,17 +115,24 @@ class Matchmaker:
         QUEUED.labels(mode).set(len(waiting))
         pairs = pair(waiting, self.queue.now_ms(), self.tolerance)
         handed = 0
-        if pairs:
-            here = self.present([p.account_id for ab in pairs for p in ab])
-            for i, (a, b) in enumerate(pairs):
-                if not (here[2 * i] and here[2 * i + 1]):
+        for start in range(0, len(pairs), self.batch):
+            batch = pairs[start : start + self.batch]
+            here = self.present([p.account_id for ab in batch for p in ab])
+            ready = []
+            for i, (a, b) in enumerate(batch):
+                if here[2 * i] and here[2 * i + 1]:
+                    ready.append((a, b))
+                else:
                     self._drop_absent(mode, [a, b], checked=[here[2 * i], here[2 * i + 1]])
-                    continue
-                if not self.queue.take(mode, a, b):
-                    PAIRED.labels(mode, "raced").inc()
-                    continue
-                handed += 1
-                self._spawn(self._open, mode, a, b)
+            taken = self.queue.take_pairs(mode, ready)
+            PAIRED.labels(mode, "raced").inc(len(ready) - len(taken))
+            for a, b in taken:
+                self._hand_off(self._open, mode, a, b)
+            handed += len(taken)
+            # A long queue takes many batches: keep the lease, or another instance starts a
+            # second tick over the same players.
+            if start + self.batch < len(pairs) and not self.leases[mode].hold():
+                break
         TICKS.observe(time.perf_counter() - started)
         return handed
 

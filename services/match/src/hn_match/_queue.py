@@ -72,13 +72,37 @@ class MatchQueue:
         return removed
 
     def take(self, mode: str, a: Waiting, b: Waiting) -> bool:
-        """Take both players of a pair, or neither (one who left meanwhile puts the other back)."""
-        if not self.remove(mode, a.account_id):
-            return False
-        if not self.remove(mode, b.account_id):
-            self.add(mode, a.account_id, a.rating, a.since_ms)
-            return False
-        return True
+        """Take both players of a pair, or neither (one who left meanwhile is put back)."""
+        return bool(self.take_pairs(mode, [(a, b)]))
+
+    def take_pairs(self, mode: str, pairs: list[tuple[Waiting, Waiting]]) -> list[tuple[Waiting, Waiting]]:
+        """Take every pair whose two players are both still queued, in three round trips.
+
+        Each ZREM still decides alone (a racing cancel wins or loses cleanly); a pair half taken
+        puts its remaining player back with their wait.
+        """
+        if not pairs:
+            return []
+        queue, since = self._keys(mode)
+        pipe = self.redis.pipeline(transaction=False)
+        for a, b in pairs:
+            pipe.zrem(queue, str(a.account_id))
+            pipe.zrem(queue, str(b.account_id))
+        removed = pipe.execute()
+        taken: list[tuple[Waiting, Waiting]] = []
+        pipe = self.redis.pipeline(transaction=False)
+        for i, (a, b) in enumerate(pairs):
+            got_a, got_b = bool(removed[2 * i]), bool(removed[2 * i + 1])
+            if got_a and got_b:
+                taken.append((a, b))
+                for player in (a, b):
+                    pipe.hdel(since, str(player.account_id))
+                    pipe.delete(f"hn:match:player:{player.account_id}")
+            elif got_a or got_b:
+                back = a if got_a else b
+                pipe.zadd(queue, {str(back.account_id): back.rating}, nx=True)
+        pipe.execute()
+        return taken
 
     def whereabouts(self, account_id: int) -> tuple[tuple[str, str] | None, str | None]:
         """((instance, match id) of the player's duel, or None; the mode they are queued in, or None)."""
