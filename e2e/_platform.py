@@ -45,16 +45,19 @@ def match_config(tier: DataTier, **overrides: object) -> MatchConfig:
 
 
 @contextlib.contextmanager
-def platform_on(tier: DataTier, *, brokers: int = 1, matches: int = 0, **broker_options: object) -> Iterator[Platform]:
+def platform_on(
+    tier: DataTier, *, brokers: int = 1, matches: int = 0, trace_sample: float = 0.0, **broker_options: object
+) -> Iterator[Platform]:
     with contextlib.ExitStack() as stack:
         yellow = stack.enter_context(running(YellowService()))
         discovery = YellowDiscovery([yellow.endpoints["rep"]])
         stack.callback(discovery.directory.close)
         sso_config = SsoConfig(pg_dsn=tier.env["HN_PG_DSN"], redis_url=tier.env["HN_REDIS_URL"], hash_profile="test")
-        stack.enter_context(running(SsoService(sso_config), discovery=discovery))
+        stack.enter_context(running(SsoService(sso_config), discovery=discovery, trace_sample=trace_sample))
         broker_config = BrokerConfig(redis_url=tier.env["HN_REDIS_URL"], **broker_options)  # type: ignore[arg-type]
         started = [
-            stack.enter_context(running(BrokerService(broker_config), discovery=discovery)) for _ in range(brokers)
+            stack.enter_context(running(BrokerService(broker_config), discovery=discovery, trace_sample=trace_sample))
+            for _ in range(brokers)
         ]
         platform_matches = [
             stack.enter_context(running(MatchService(match_config(tier)), discovery=discovery)) for _ in range(matches)

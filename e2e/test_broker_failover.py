@@ -20,10 +20,10 @@ from typing import Any
 import gevent
 import pytest
 from hn_client import BrokerRejected, ConnectionLost, GameClient, fetch_brokers
-from hn_edge import Edge
+from hn_edge import Edge, SessionState
 
 from hn_datatier import DataTier, redis_from_url
-from hn_idl.client.ttypes import PacketKind
+from hn_idl.client.ttypes import ClientError, PacketKind
 from hn_idl.echo.ttypes import Tick
 from hn_runtime import HNError
 from hn_runtime.testing import ServiceProcess, running, spawn_service, time_factor, wait_for
@@ -208,4 +208,36 @@ def _run(platform: Platform, brokers: dict[str, ServiceProcess]) -> None:
     for p in players:
         p.client.close()
     for raw in away:
+        raw.close()
+
+
+def test_a_draining_broker_answers_what_is_in_flight_and_sends_the_rest_elsewhere(platform: Platform) -> None:
+    """SIGTERM (a deploy, a scale-in): a call in flight is answered; one sent during the drain is
+    refused with its own sequence number (the SDK resends it after resuming elsewhere); then the
+    client is told, the connection closes, the session is detached, and the process exits 0."""
+    with _broker_process(platform) as leaving, _broker_process(platform):
+        wait_for(lambda: platform.live("broker") == 2, message="both brokers registered")
+        raw = RawClient(leaving.endpoints["client"])
+        account = raw.guest_login()
+        state = SessionState(redis_from_url(platform.tier.env["HN_REDIS_URL"]))
+        assert state.broker_of(str(account.account_id)) == leaving.instance_id
+        raw.sock.sendall(raw.request("echo.slow", ms=1500))  # seq 2, in flight through the drain
+        leaving.signal(signal.SIGTERM)
+        wait_for(
+            lambda: any(
+                i.instance_id == leaving.instance_id and i.state == "draining"
+                for i in platform.discovery.directory.instances("broker")
+            ),
+            message="the broker draining",
+        )
+        raw.sock.sendall(raw.request("echo.echo", payload=b"late"))  # seq 3
+        answers = []
+        while (packet := raw.read()) is not None:
+            answers.append(packet)
+        kinds = [(p.kind, p.seq, p.error_code) for p in answers]
+        assert (PacketKind.REPLY, 2, None) in kinds, kinds
+        assert (PacketKind.ERROR, 3, ClientError.BROKER_UNAVAILABLE) in kinds, kinds
+        assert kinds[-1] == (PacketKind.ERROR, 0, ClientError.BROKER_UNAVAILABLE), "told before the close"
+        assert leaving.process.wait(30 * time_factor()) == 0, "drained in time"
+        assert state.broker_of(str(account.account_id)) is None, "the session was detached on the way out"
         raw.close()

@@ -8,10 +8,12 @@ import os
 import pytest
 from hn_client import BrokerRejected, GameClient
 
+from hn_datatier import DataTier
 from hn_idl.client.ttypes import ClientError
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode
+from hn_runtime.testing import capture_logs, wait_for
 
-from _platform import Platform
+from _platform import Platform, platform_on
 
 _names = itertools.count()
 
@@ -43,3 +45,18 @@ def test_before_login_only_login_messages_pass(platform: Platform) -> None:
     client.guest_login(f"device-{fresh()}")
     client.call("sso.logout", token=client.token)
     client.close()
+
+
+def test_a_sampled_request_is_logged_by_every_hop_under_one_trace_id(data_tier: DataTier) -> None:
+    with platform_on(data_tier, trace_sample=1.0) as platform, capture_logs() as logs:
+        client = GameClient(platform.brokerlist_url).connect()
+        client.guest_login(f"device-{fresh()}")
+        client.close()
+        hop = wait_for(
+            lambda: [e for e in logs if e["event"] == "packet" and e.get("type") == "sso.guest_login"],
+            message="the broker's line",
+        )[0]
+        handled = [e for e in logs if e["event"] == "handled" and e.get("trace_id") == hop["trace_id"]]
+    assert [e["method"] for e in handled] == ["guest_login"], "sso logged the same trace"
+    assert hop["outcome"] == "ok" and handled[0]["outcome"] == "ok"
+    assert hop["duration_ms"] >= handled[0]["duration_ms"], "the edge's time includes the service's"

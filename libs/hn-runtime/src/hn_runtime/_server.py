@@ -117,7 +117,7 @@ class Server:
         methods = self._idl.methods
         handlers: dict[str, tuple[Method, Handler | None]] = {}
         for attr in dir(self.service):
-            if attr.startswith("on_") and attr not in ("on_start", "on_stop"):
+            if attr.startswith("on_") and attr not in ("on_start", "on_drain", "on_stop"):
                 if attr[3:] not in methods:
                     raise TypeError(
                         f"{type(self.service).__name__}.{attr}: {self._idl.thrift_name} declares no "
@@ -157,9 +157,14 @@ class Server:
     def drain(self, timeout: float) -> bool:
         """Refuse new work (DRAINING: callers retry elsewhere) and wait for handlers to finish."""
         self.draining = True
-        replying = self.in_flight > 0
         self._log.info("draining", in_flight=self.in_flight, timeout=timeout)
-        drained = self._idle.wait(timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            self.service.on_drain(timeout)
+        except Exception as exc:  # noqa: BLE001 - a failed hand-over must not keep the process alive
+            self._log.error("on_drain failed", exc_info=exc)
+        replying = self.in_flight > 0
+        drained = self._idle.wait(max(0.0, deadline - time.monotonic()))
         if not drained:
             self._log.warning("drain timed out", in_flight=self.in_flight)
         elif replying:
@@ -237,7 +242,7 @@ class Server:
         if entry[1] is None:
             self._refuse(ident, env, ErrorCode.UNIMPLEMENTED, f"{self.service.name}.{env.method} has no handler")
             return
-        if self.draining:
+        if self.draining and env.method not in self.service.drain_exempt:
             self._refuse(ident, env, ErrorCode.DRAINING, f"instance {self.instance} is draining")
             return
         if env.deadline_ms is not None and env.deadline_ms <= time.time() * 1000.0:

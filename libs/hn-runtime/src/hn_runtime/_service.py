@@ -30,6 +30,9 @@ class Service:
     #: The generated Thrift service module, e.g. `hn_idl.sso.Sso`.
     idl: ClassVar[ModuleType]
     version: ClassVar[str] = "0.0.0"
+    #: Methods still served while the instance drains (e.g. a broker's pushes to the clients it
+    #: still holds); every other request is refused DRAINING and goes to another instance.
+    drain_exempt: ClassVar[frozenset[str]] = frozenset()
 
     server: Server | None = None
 
@@ -41,6 +44,10 @@ class Service:
 
     def on_start(self) -> None:
         """Called once the server's sockets are bound, before it serves."""
+
+    def on_drain(self, timeout: float) -> None:
+        """Called when the instance starts draining; may take up to `timeout` seconds to hand
+        over work of its own (the runtime then waits for its handlers in what is left)."""
 
     def on_stop(self) -> None:
         """Called after the server drained, before its sockets close."""

@@ -30,6 +30,7 @@ from hn_runtime import (
     Overloaded,
     RemoteError,
     ServiceUnavailable,
+    TraceSampler,
     UnknownMethod,
     Workers,
     default_directory,
@@ -71,7 +72,13 @@ def _remote_code(exc: HNError) -> int:
 
 class Broker:
     def __init__(
-        self, config: BrokerConfig, *, instance_id: str, redis: Any, directory: Directory | None = None
+        self,
+        config: BrokerConfig,
+        *,
+        instance_id: str,
+        redis: Any,
+        directory: Directory | None = None,
+        tracing: TraceSampler | None = None,
     ) -> None:
         self.config = config
         # The limits every packet is checked against, one attribute away.
@@ -105,6 +112,8 @@ class Broker:
         self._acceptor: Any = None
         self._sweeper: gevent.Greenlet | None = None
         self.port = 0
+        self.draining = False
+        self._tracing = tracing or TraceSampler(0.0)
         CAPACITY.set(config.capacity)
         CONNECTIONS.set_function(lambda: len(self.connections))
         SESSIONS.set_function(lambda: len(self.sessions))
@@ -143,6 +152,31 @@ class Broker:
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+
+    def drain(self, timeout: float) -> None:
+        """Leave without failing a player's call: accept no one new; refuse each new request
+        BROKER_UNAVAILABLE with its sequence number (the SDK resends it once resumed on another
+        broker); let the requests in flight finish and their answers go out; then tell every
+        client, close, and detach the sessions so pushes wait in their mailboxes."""
+        self.stop_accepting()
+        self.draining = True
+        deadline = time.monotonic() + max(0.0, timeout - 0.5)
+
+        def settled() -> bool:
+            return not any(c.in_flight or c.pending_output for c in self.connections)
+
+        while not settled() and time.monotonic() < deadline:
+            gevent.sleep(0.02)
+        for conn in list(self.connections):
+            conn.refuse(ClientError.BROKER_UNAVAILABLE, "broker shutting down: reconnect through brokerlist")
+        while any(c.pending_output for c in self.connections) and time.monotonic() < deadline:
+            gevent.sleep(0.02)
+        held = list(self.sessions)
+        for conn in list(self.connections):
+            conn.close("broker draining")
+        for sid in held:  # now, not in greenlets the exit would not wait for
+            self._forget_session(sid)
+        _log.info("drained", deadline_left_s=round(deadline - time.monotonic(), 2))
 
     def stop(self) -> None:
         self.stop_accepting()
@@ -254,6 +288,9 @@ class Broker:
         if route is None:
             conn.refuse(ClientError.UNKNOWN_MESSAGE, f"no message type {shown(packet.type)} for clients", packet)
             return
+        if self.draining:
+            conn.refuse(ClientError.BROKER_UNAVAILABLE, "broker shutting down: reconnect through brokerlist", packet)
+            return
         if conn.session_id is None and not route.open:
             conn.refuse(ClientError.UNAUTHENTICATED, f"{packet.type} needs a session: log in first", packet)
             return
@@ -323,7 +360,19 @@ class Broker:
             conn.refuse(ClientError.INTERNAL, "internal error", packet, trace_id)
         finally:
             conn.in_flight -= 1
-            self._stats.record(packet.type, outcome, time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self._stats.record(packet.type, outcome, elapsed)
+            if self._tracing and self._tracing.sampled(trace_id):
+                # The first hop of a sampled trace: `hn logs --trace` starts here.
+                _log.info(
+                    "packet",
+                    type=packet.type,
+                    trace_id=trace_id,
+                    session_id=conn.session_id,
+                    peer=conn.peer,
+                    duration_ms=round(elapsed * 1000, 3),
+                    outcome=outcome,
+                )
 
     # -- sessions ----------------------------------------------------------------------------
 

@@ -204,6 +204,11 @@ class ClientConnection:
         if self._malformed >= self.broker.config.max_malformed:
             self.close("malformed packets")
 
+    @property
+    def pending_output(self) -> bool:
+        """Bytes the client has not been able to take yet."""
+        return bool(self._out) or bool(self._held)
+
     def refuse(self, code: int, message: str, packet: Packet | None = None, trace_id: str | None = None) -> None:
         """Answer `packet` (or the connection) with an error packet, counted."""
         self.broker.count_refusal(code)

@@ -9,7 +9,7 @@ from hn_broker._broker import Broker
 from hn_broker._config import BrokerConfig
 from hn_datatier import redis_from_url
 from hn_idl.broker import Broker as BrokerIdl  # pants: no-infer-dep (generated service module)
-from hn_runtime import Directory, Service, Session
+from hn_runtime import Directory, Service, Session, TraceSampler
 
 __all__ = ["BrokerService"]
 
@@ -18,6 +18,8 @@ class BrokerService(Service):
     name = "broker"
     idl = BrokerIdl
     version = __version__
+    # While it drains, a broker still holds clients: services' pushes must still reach them.
+    drain_exempt = frozenset({"deliver", "bound"})
 
     def __init__(self, config: BrokerConfig | None = None, *, directory: Directory | None = None) -> None:
         super().__init__()
@@ -30,8 +32,18 @@ class BrokerService(Service):
     def on_start(self) -> None:
         assert self.server is not None
         redis = redis_from_url(self.config.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
-        self.broker = Broker(self.config, instance_id=self.server.instance, redis=redis, directory=self._directory)
+        self.broker = Broker(
+            self.config,
+            instance_id=self.server.instance,
+            redis=redis,
+            directory=self._directory,
+            tracing=TraceSampler(self.server.config.trace_sample),
+        )
         self.broker.start()
+
+    def on_drain(self, timeout: float) -> None:
+        if self.broker is not None:
+            self.broker.drain(timeout)
 
     def on_stop(self) -> None:
         if self.broker is not None:
