@@ -13,10 +13,7 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,10 +24,11 @@ import gevent
 import pytest
 from hn_cli._bots import parse_ramp, run_ramp
 from hn_cli._inspect import read_cluster
-from hn_cli._supervisor import python_env
 
 from hn_runtime import HNError, get_service
 from hn_runtime.testing import time_factor, wait_for
+
+from _hn import hn, hn_up
 
 _RULE = {
     "target": 0.4,
@@ -69,58 +67,11 @@ RAMP = "0:0,40:240,50:240,62:40,82:40,85:0"
 PEAK_ENDS, PLATEAU_ENDS = 50.0, 82.0
 
 
-def hn(run_dir: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hn_cli", "--run-dir", str(run_dir), *args],
-        env=python_env({}),
-        capture_output=True,
-        text=True,
-        timeout=timeout * time_factor(),
-    )
-
-
 @pytest.fixture
 def autoscaled() -> Iterator[tuple[Path, subprocess.Popen[str], Path]]:
-    # World-traversable: the data tier runs PostgreSQL as "postgres" when the tests run as root.
-    scratch = Path(tempfile.mkdtemp(prefix="hn-e2e-autoscale-"))
-    scratch.chmod(0o755)
-    run_dir, out = scratch / "run", scratch / "up.out"
-    with out.open("w") as fh:
-        up = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hn_cli",
-                "--run-dir",
-                str(run_dir),
-                "up",
-                "--bots",
-                "0",
-                "--sso",
-                "1",
-                "--autoscale",
-                json.dumps(CONFIG),
-                "--env",
-                "HN_BROKER_CAPACITY=100",
-            ],
-            env=python_env({}),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        wait_for(
-            lambda: "autoscaler " in out.read_text() or up.poll() is not None,
-            timeout=240,
-            message="hn up --autoscale to report the platform healthy and the autoscaler serving",
-        )
-        assert up.poll() is None, f"hn up exited:\n{out.read_text()[-3000:]}"
-        yield run_dir, up, out
-    finally:
-        if up.poll() is None:
-            up.terminate()
-            up.wait(120)
-        shutil.rmtree(scratch, ignore_errors=True)
+    args = ("--bots", "0", "--sso", "1", "--autoscale", json.dumps(CONFIG), "--env", "HN_BROKER_CAPACITY=100")
+    with hn_up(*args, ready="autoscaler ") as up:
+        yield up.run_dir, up.process, up.out
 
 
 def _get(url: str) -> Any:

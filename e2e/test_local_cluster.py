@@ -11,8 +11,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,23 +18,14 @@ from typing import Any
 
 import pytest
 from hn_cli._inspect import read_cluster
-from hn_cli._supervisor import python_env
 
 from hn_datatier import PgPool, redis_from_url
-from hn_runtime.testing import time_factor, wait_for
+from hn_runtime.testing import time_factor
+
+from _hn import HnUp, hn, hn_up
 
 #: 200 bots is the main job's bar (issue 7); 1,000 queueing at once is match's (issue 6).
 BOTS = 1000
-
-
-def hn(run_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hn_cli", "--run-dir", str(run_dir), *args],
-        env=python_env({}),
-        capture_output=True,
-        text=True,
-        timeout=timeout * time_factor(),
-    )
 
 
 def _accepts(address: str) -> bool:
@@ -79,39 +68,14 @@ def _leftovers(run_dir: str) -> list[str]:
 
 
 @pytest.fixture
-def platform_up() -> Iterator[tuple[Path, subprocess.Popen[str], Path]]:
-    # Not pytest's tmp_path: its parents are 0700, and the data tier runs PostgreSQL as "postgres"
-    # when the tests run as root.
-    scratch = Path(tempfile.mkdtemp(prefix="hn-e2e-up-"))
-    scratch.chmod(0o755)
-    run_dir = scratch / "run"
-    out = scratch / "up.out"
-    with out.open("w") as fh:
-        up = subprocess.Popen(
-            [sys.executable, "-m", "hn_cli", "--run-dir", str(run_dir), "up", "--bots", "0"],
-            env=python_env({}),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        wait_for(
-            lambda: "healthy after" in out.read_text() or up.poll() is not None,
-            timeout=240,
-            message="hn up to report the platform healthy",
-        )
-        assert up.poll() is None, f"hn up exited:\n{out.read_text()[-3000:]}"
-        yield run_dir, up, out
-    finally:
-        if up.poll() is None:
-            up.terminate()
-            up.wait(120)
-        shutil.rmtree(scratch, ignore_errors=True)
+def platform_up() -> Iterator[HnUp]:
+    with hn_up("--bots", "0") as up:
+        yield up
 
 
 @pytest.mark.integration
-def test_hn_up_serves_bots_until_hn_down_leaves_nothing(platform_up: tuple[Path, subprocess.Popen[str], Path]) -> None:
-    run_dir, up, out = platform_up
+def test_hn_up_serves_bots_until_hn_down_leaves_nothing(platform_up: HnUp) -> None:
+    run_dir, up, out = platform_up.run_dir, platform_up.process, platform_up.out
     cluster = read_cluster(str(run_dir))
     names = list(cluster["processes"])
     assert sorted(names) == sorted(

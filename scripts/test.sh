@@ -13,5 +13,8 @@ scripts/audit-dependencies.sh --allow-unaudited
 scripts/check-terraform.sh
 # Type-check the shipped code: libraries, services, clients, tools (tests are exercised by running them).
 ./pants --filter-address-regex='^(libs|clients|services|tools)/[^/]+(/[^/]+)?/src' check libs:: clients:: services:: tools::
-./pants test ::
+./pants --tag=-cluster test ::
+# Whole-cluster tests (hn up under 1,000 bots, autoscaling, chaos) one at a time: two clusters at
+# once starve a 2-core machine and fail on timeouts that are not the code's.
+./pants --tag=cluster --process-execution-local-parallelism=1 test ::
 scripts/smoke-pex.sh sso

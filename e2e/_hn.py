@@ -1,0 +1,68 @@
+"""Driving the `hn` CLI from tests, as a studio engineer would from a terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hn_cli._supervisor import python_env
+
+from hn_runtime.testing import time_factor, wait_for
+
+__all__ = ["HnUp", "hn", "hn_up"]
+
+
+def hn(run_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `hn --run-dir RUN_DIR ARGS...` to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "hn_cli", "--run-dir", str(run_dir), *args],
+        env=python_env({}),
+        capture_output=True,
+        text=True,
+        timeout=timeout * time_factor(),
+    )
+
+
+@dataclass
+class HnUp:
+    run_dir: Path
+    process: subprocess.Popen[str]
+    #: what `hn up` printed
+    out: Path
+
+
+@contextlib.contextmanager
+def hn_up(*args: str, ready: str = "healthy after") -> Iterator[HnUp]:
+    """`hn up ARGS...` in a subprocess until it prints `ready`; stopped and cleaned up after."""
+    # Not pytest's tmp_path: its parents are 0700, and the data tier runs PostgreSQL as "postgres"
+    # when the tests run as root.
+    scratch = Path(tempfile.mkdtemp(prefix="hn-e2e-up-"))
+    scratch.chmod(0o755)
+    run_dir, out = scratch / "run", scratch / "up.out"
+    with out.open("w") as fh:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "hn_cli", "--run-dir", str(run_dir), "up", *args],
+            env=python_env({}),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        wait_for(
+            lambda: ready in out.read_text() or up.poll() is not None,
+            timeout=240,
+            message=f"hn up to print {ready!r}",
+        )
+        assert up.poll() is None, f"hn up exited:\n{out.read_text()[-3000:]}"
+        yield HnUp(run_dir, up, out)
+    finally:
+        if up.poll() is None:
+            up.terminate()
+            up.wait(120)
+        shutil.rmtree(scratch, ignore_errors=True)
