@@ -131,7 +131,8 @@ class Matchmaker:
             handed += len(taken)
             # A long queue takes many batches: keep the lease, or another instance starts a
             # second tick over the same players.
-            if start + self.batch < len(pairs) and not self.leases[mode].hold():
+            lease = self.leases.get(mode)
+            if start + self.batch < len(pairs) and lease is not None and not lease.hold():
                 break
         TICKS.observe(time.perf_counter() - started)
         return handed
