@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
+import gevent
 import pytest
 from hn_chaos import Figures, markdown_table, write_report
 from hn_cli._cluster import Cluster, ClusterSpec
+
+from hn_datatier import Watchdog
 
 from _nemesis import Platform, green_psycopg2
 
@@ -52,6 +57,24 @@ writes this page there.
 """
 
 
+def _guard(cluster: Cluster, watchdog: Watchdog) -> None:
+    """Hand every service process (each leads its own process group) to a watchdog process that
+    stops them if this process dies without stopping the cluster (a test runner's timeout, Pants
+    restarting the run after a file changed): the data tier has its own, hn's supervisor has none."""
+    watched: dict[int, Any] = {}
+    while True:
+        for supervised in cluster.processes:
+            process = supervised.process
+            if process is not None and process.pid not in watched and process.poll() is None:
+                watched[process.pid] = process
+                watchdog.watch(process.pid, signal.SIGTERM)
+        for pid, child in list(watched.items()):
+            if child.poll() is not None:  # gone: never signal its process group id again
+                watchdog.forget(pid)
+                del watched[pid]
+        gevent.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def platform() -> Iterator[Platform]:
     # Not pytest's tmp_path: its parents are 0700, and the data tier runs PostgreSQL as "postgres"
@@ -68,6 +91,8 @@ def platform() -> Iterator[Platform]:
         },
     )
     cluster = Cluster(spec)
+    watchdog = Watchdog()
+    guard = gevent.spawn(_guard, cluster, watchdog)
     try:
         cluster.start()
         green_psycopg2()
@@ -75,7 +100,9 @@ def platform() -> Iterator[Platform]:
         platform.wait_healthy(timeout=180, what="the platform up")
         yield platform
     finally:
+        guard.kill()
         cluster.stop()
+        watchdog.close()
         if os.environ.get("HN_CHAOS_KEEP", "") in ("", "0"):
             shutil.rmtree(scratch, ignore_errors=True)
         else:
