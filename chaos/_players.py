@@ -208,7 +208,7 @@ class Player:
             self._recover(op)
             return
         if outcome is None:  # stopped while queued: called off by the workload, not an operation
-            history.operations.remove(op)
+            history.discard(op)
             raise _Stopped
         op.key = outcome.match_id or None
         if outcome.result is None:

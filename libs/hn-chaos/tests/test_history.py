@@ -64,6 +64,11 @@ def test_close_turns_pending_operations_unknown_and_completing_twice_is_an_error
     assert op.outcome is Outcome.UNKNOWN and op.error == "never completed"
     with pytest.raises(RuntimeError):
         history.ok(op)
+    with pytest.raises(RuntimeError):
+        history.discard(op)
+    called_off = history.invoke("put", "q")
+    history.discard(called_off)
+    assert history.counts()["attempted"] == 1
 
 
 def test_check_set_finds_lost_duplicated_and_applied_anyway() -> None:

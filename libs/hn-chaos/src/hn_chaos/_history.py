@@ -146,6 +146,13 @@ class History:
             return op
         return self.ok(op, value)
 
+    def discard(self, op: Op) -> None:
+        """Forget a pending operation the client itself called off before it did anything (a
+        player who stops waiting in a queue): not an outcome of the system."""
+        if not op.pending:
+            raise RuntimeError(f"only a pending operation can be discarded: {op}")
+        self.operations.remove(op)
+
     def mark(self, event: str) -> float:
         """Record a nemesis event; returns its time on the history's clock."""
         at = self.now()
