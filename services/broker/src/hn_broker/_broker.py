@@ -54,6 +54,8 @@ PUSHES = Counter("hn_broker_pushes_total", "Pushes for sessions, by outcome.", [
 RESUMES = Counter("hn_broker_resumes_total", "broker.resume requests, by outcome (ok, refused).", ["outcome"])
 PACKETS = stats_family("hn_broker_", "Client requests a broker forwarded")
 _SESSION_LOST = spec_of(SessionLost)
+#: how long after a resume another broker may still stash a push it believed was its own
+_LATE_PUSHES_S = 2.0
 
 
 def _remote_code(exc: HNError) -> int:
@@ -97,6 +99,8 @@ class Broker:
             svc: get_service(svc, directory=directory, timeout=config.call_timeout_s) for svc in config.services
         }
         self._methods = {r.type: load_idl(r.service).methods[r.method] for r in self.routes.values()}
+        self._methods_of_broker = load_idl("broker").methods
+        self._brokers: Any = None  # the other brokers, for pushes whose session moved (made on first use)
         #: the `<method>_result` spec of every client route (a oneway method cannot be one)
         self._results: dict[str, Sequence[Any]] = {}
         for type_, method in self._methods.items():
@@ -398,6 +402,7 @@ class Broker:
         waiting = self.state.take_mailbox(sid)
         for packet in waiting:
             conn.send(len(packet).to_bytes(4, "big") + packet)
+        gevent.spawn_later(_LATE_PUSHES_S, self._replay_late, conn, sid)
         _log.info("session opened", session_id=sid, peer=conn.peer, replayed=len(waiting))
         return len(waiting)
 
@@ -442,9 +447,42 @@ class Broker:
         if conn is not None and not conn.closed:
             conn.send(len(packet).to_bytes(4, "big") + packet)
             PUSHES.labels("delivered").inc()
-        else:
-            self.state.stash(session_id, packet)  # it may resume here or on another broker
-            PUSHES.labels("kept").inc()
+            return
+        # The session moved (its client resumed on another broker after this one was looked
+        # up): pass the push on, or it would wait in a mailbox nobody reads until the next resume.
+        owner = self.state.broker_of(session_id)
+        if owner is not None and owner != self.instance_id and self._pass_on(owner, session_id, packet):
+            PUSHES.labels("passed_on").inc()
+            return
+        self.state.stash(session_id, packet)  # it may resume here or on another broker
+        PUSHES.labels("kept").inc()
+
+    def _pass_on(self, broker: str, session_id: str, packet: bytes) -> bool:
+        method = self._methods_of_broker["deliver"]
+        body = encode(method.args_cls(session_id=session_id, packet=packet), method.args_spec)
+        try:
+            if self._brokers is None:
+                self._brokers = get_service("broker", "PUSH", directory=self._directory)
+            self._brokers.push_raw(method, body, instance_id=broker)
+            return True
+        except (HNError, LookupError) as exc:
+            _log.info("could not pass a push on", session_id=session_id, broker=broker, error=str(exc))
+            return False
+
+    def _replay_late(self, conn: ClientConnection, sid: str) -> None:
+        """Pushes stashed by a broker that still thought the session was its own while the client
+        was resuming here: taken once more, a moment after the resume."""
+        if conn.closed or self.sessions.get(sid) is not conn:
+            return
+        try:
+            late = self.state.take_mailbox(sid)
+        except Exception as exc:  # noqa: BLE001 - kept in the mailbox for the next resume
+            _log.warning("could not replay late pushes", session_id=sid, error=str(exc))
+            return
+        for packet in late:
+            conn.send(len(packet).to_bytes(4, "big") + packet)
+        if late:
+            PUSHES.labels("replayed_late").inc(len(late))
 
     def bound(self, session_id: str, family: str, instance_id: str) -> None:
         conn = self.sessions.get(session_id)
