@@ -18,7 +18,10 @@ struct InstanceInfo {
   5: double load
   /** "up" | "draining" | "down" */
   6: string state
-  /** The provider's heartbeat counter: with several yellows, the higher beat is the newer news. */
+  /**
+   * The provider's heartbeat counter, increasing across restarts of the same instance id (wall-clock
+   * microseconds): with several yellows, or a restarted process, the higher beat is the newer news.
+   */
   7: i64 beat
   /** Set by the yellow server: when it last heard from the instance (Unix ms). */
   8: i64 last_seen_ms

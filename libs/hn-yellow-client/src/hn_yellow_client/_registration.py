@@ -100,7 +100,10 @@ class YellowRegistration:
 
     def _info(self) -> InstanceInfo:
         described = self._describe()
-        self._beat += 1
+        # Wall-clock microseconds, kept increasing: a process restarted under the same instance id
+        # (a supervisor, systemd) beats above its predecessor, which a counter from 1 would not,
+        # and yellow would drop its heartbeats as older news for as long as the first had run.
+        self._beat = max(self._beat + 1, time.time_ns() // 1000)
         return InstanceInfo(
             service_name=described.service,
             instance_id=described.instance_id,
