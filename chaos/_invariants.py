@@ -20,13 +20,13 @@ from typing import Any
 import psycopg2
 from hn_chaos import CheckResult, History, Op, Outcome, check_set
 
-from hn_datatier import DataTier
+from hn_datatier import DataTier, redis_from_url
 from hn_datatier.testing import direct_redis
 from hn_runtime.testing import wait_for
 
 from _players import PASSWORD, Workload, fresh_client
 
-__all__ = ["check_everything", "known_bug"]
+__all__ = ["check_everything"]
 
 
 @contextlib.contextmanager
@@ -195,49 +195,29 @@ def _ratings(cur: Any, accounts: Mapping[int, str]) -> CheckResult:
 
 
 def _sessions(tier: DataTier, accounts: Mapping[int, str]) -> CheckResult:
-    """Live tokens per account, read from every shard's master directly (Twemproxy has no SCAN)."""
+    """Live sessions per account: every token in Redis (read from each shard's master directly,
+    Twemproxy has no SCAN), counted when sso's own validation accepts it."""
+    from hn_sso._sessions import Sessions
+
     result = CheckResult(SESSIONS)
-    tokens: dict[int, int] = {}
+    found: list[str] = []
     for shard in tier.shards:
         master = tier.sentinel_master(shard.name)
         assert master is not None, f"no master for {shard.name}"
         with direct_redis(master) as client:
-            keys = list(client.scan_iter(match="sso:tok:*", count=1000))
-            for value in client.mget(keys) if keys else []:
-                if value is not None:
-                    account = int(value.split("|", 1)[0])
-                    if account in accounts:
-                        tokens[account] = tokens.get(account, 0) + 1
+            found.extend(key.split(":", 2)[2] for key in client.scan_iter(match="sso:tok:*", count=1000))
+    sessions = Sessions(redis_from_url(tier.env["HN_REDIS_URL"]), ttl_s=3600)
+    tokens: dict[int, int] = {}
+    for token in found:
+        account = sessions.account(token)
+        if account is not None and account.account_id in accounts:
+            tokens[account.account_id] = tokens.get(account.account_id, 0) + 1
     result.checked = len(tokens)
     result.duplicates = {accounts[a]: n for a, n in tokens.items() if n > 1}  # owner (name or device) -> tokens
     return result
 
 
 SESSIONS = "one session per account"
-ORPHAN_TOKEN = (
-    "known bug: a login that fails midway can leave a second live session: "
-    "services/sso/src/hn_sso/_sessions.py Sessions.issue SETs the new token, then GETSETs the account's "
-    "current token and DELs the previous one (three commands, two shards, no atomicity); when the "
-    "GETSET fails or its reply is lost, the login fails (INTERNAL) but its token stays valid for the "
-    "token TTL, unreferenced, and the retried login adds another"
-)
-
-
-def known_bug(failing: Sequence[CheckResult], history: History) -> str | None:
-    """The reported bug that explains every failure in `failing`, if one does (None otherwise).
-
-    Only the orphan session token is known: second sessions of accounts whose login failed or got
-    no answer in this run. Anything else, or a second session without such a login, is a failure.
-    """
-    if not failing or any(c.name != SESSIONS or c.lost or c.problems for c in failing):
-        return None
-    unacknowledged = {
-        op.key
-        for op in history.ops(("register", "login", "guest_login"))
-        if op.outcome in (Outcome.FAILED, Outcome.UNKNOWN)
-    }
-    owners = {owner for c in failing for owner in c.duplicates}
-    return ORPHAN_TOKEN if owners <= unacknowledged else None
 
 
 def check_everything(workload: Workload, tier: DataTier) -> list[CheckResult]:

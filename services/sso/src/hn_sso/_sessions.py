@@ -4,8 +4,11 @@
     sso:acct:<id>:tok     -> the account's current token                            (TTL)
 
 One session per account: a new login replaces the previous token, which stops validating at
-once on every instance. Validate is one GET, batched with the other validates of the same loop
-turn into one MGET: it is the broker's hot call.
+once on every instance. A token validates only while it is its account's current token: a login
+that failed between writing its token and pointing the account at it (two keys, two shards, no
+transaction through Twemproxy) leaves a token that never validates, not a second session.
+Validate is two GETs, each batched with the other validates of the same loop turn into one MGET:
+it is the broker's hot call.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ class Sessions:
         if raw is None:
             return None
         account_id, guest, created_ms, name = (raw.decode() if isinstance(raw, bytes) else raw).split("|", 3)
+        current = self._batched.get(_current(int(account_id)))
+        if current is None or (current.decode() if isinstance(current, bytes) else current) != token:
+            return None  # replaced by a newer login, or orphaned by a login that failed midway
         return Account(account_id=int(account_id), display_name=name, guest=guest == "1", created_ms=int(created_ms))
 
     def revoke(self, token: str) -> None:
