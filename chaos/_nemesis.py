@@ -63,7 +63,6 @@ class Platform:
         self.cluster = cluster
         assert cluster.tier is not None
         self.tier: DataTier = cluster.tier
-        self._incarnations: dict[str, int] = {}
 
     @property
     def brokerlist_url(self) -> str:
@@ -72,34 +71,16 @@ class Platform:
     # -- health ------------------------------------------------------------------------------
 
     def instance(self, name: str) -> Any:
-        """What yellow says about process `name`'s instance (None when it does not know it)."""
-        instance_id = self.instance_id(name)
+        """What yellow says about instance `name` (None when it does not know it)."""
         try:
             with _bounded():
-                return next((i for i in self.cluster.instances() if i.instance_id == instance_id), None)
+                return next((i for i in self.cluster.instances() if i.instance_id == name), None)
         except (HNError, gevent.Timeout):
             return None
 
-    def instance_id(self, name: str) -> str:
-        """The instance id process `name` registers under now (see `new_incarnation`)."""
-        return self.cluster.process(name).env["HN_INSTANCE"]
-
-    def new_incarnation(self, name: str) -> str:
-        """The next start of process `name` registers under a new instance id.
-
-        Yellow ignores a restarted process under its old id until its heartbeat counter passes
-        the dead one's (for as long as that one had run; see
-        test_a_service_restarted_under_its_instance_id_is_seen_again): until that is fixed, a
-        restart here is a new instance, as a fresh host would be.
-        """
-        supervised = self.cluster.process(name)
-        self._incarnations[name] = self._incarnations.get(name, 1) + 1
-        supervised.env["HN_INSTANCE"] = f"{name}.{self._incarnations[name]}"
-        return supervised.env["HN_INSTANCE"]
-
     def services_healthy(self) -> bool:
-        """Every service process alive and up in yellow under its current id; brokerlist lists
-        every broker (and only live ones)."""
+        """Every service process alive and up in yellow; brokerlist lists every broker (and only
+        live ones)."""
         if not all(p.alive for p in self.cluster.processes):
             return False
         try:
@@ -109,7 +90,7 @@ class Platform:
                     listed = set(json.load(response)["brokerList"])
         except (HNError, OSError, ValueError, gevent.Timeout):
             return False
-        wanted = [self.instance_id(p.name) for p in self.cluster.processes if not p.name.startswith("yellow")]
+        wanted = [p.name for p in self.cluster.processes if not p.name.startswith("yellow")]
         if not all(i in up for i in wanted):
             return False
         brokers = {up[i].endpoints.get("client") for i in wanted if up[i].service_name == "broker"}
@@ -207,27 +188,32 @@ class Platform:
         self.cluster.process(name).signal(signum)
 
     def restart(self, name: str, signum: int) -> None:
-        """Signal service process `name` (SIGKILL, SIGTERM) and wait until it runs again as a new
-        incarnation, up in yellow, and the whole platform is healthy."""
+        """Signal service process `name` (SIGKILL, SIGTERM) and wait until the supervisor runs it
+        again under its instance id, yellow lists the new process (its fresh endpoints: services
+        bind new ports) and the whole platform is healthy."""
         supervised = self.cluster.process(name)
         pid = self.pid(name)
-        self.new_incarnation(name)
+        before = None if name.startswith("yellow") else dict(self.instance(name).endpoints)
+
+        def back() -> bool:
+            if not supervised.alive or self.pid(name) == pid:
+                return False
+            if before is not None:
+                info = self.instance(name)
+                if info is None or info.state != "up" or dict(info.endpoints) == before:
+                    return False
+            return self.healthy()
+
         supervised.signal(signum)
-        wait_for(
-            lambda: supervised.alive and self.pid(name) != pid and self.healthy(),
-            timeout=120,
-            interval=0.1,
-            message=f"{name} running again and the platform healthy",
-        )
+        wait_for(back, timeout=120, interval=0.1, message=f"{name} running again, in yellow, the platform healthy")
 
     def broker_of_most(self, addresses: list[str]) -> str:
         """The broker process most of `addresses` (broker client endpoints) are connected to."""
         counts: dict[str, int] = {}
-        brokers = [p.name for p in self.cluster.processes if p.module == "hn_broker"]
-        by_id = {self.instance_id(name): name for name in brokers}
+        brokers = {p.name for p in self.cluster.processes if p.module == "hn_broker"}
         for info in self.cluster.instances():
-            if info.instance_id in by_id:
-                counts[by_id[info.instance_id]] = sum(1 for a in addresses if a == info.endpoints.get("client"))
+            if info.instance_id in brokers:
+                counts[info.instance_id] = sum(1 for a in addresses if a == info.endpoints.get("client"))
         return max(sorted(counts), key=lambda name: counts[name])
 
     def redis_master(self, shard: str) -> RedisNode:

@@ -407,7 +407,7 @@ def test_fault_proxy_between_sso_and_twemproxy(
     assert sso_redis_link.stats.accepted > 0, "sso-2 never used the proxy"
 
 
-# -- known bugs -------------------------------------------------------------------------------
+# -- regressions found by this tier ------------------------------------------------------------
 
 
 def test_a_service_restarted_under_its_instance_id_is_seen_again(platform: Platform) -> None:
@@ -428,5 +428,4 @@ def test_a_service_restarted_under_its_instance_id_is_seen_again(platform: Platf
             message=f"{name} up in yellow again with its new endpoints",
         )
     finally:
-        # Leave a platform the next test can use: a new id shows up at once.
-        platform.restart(name, signal.SIGTERM)
+        platform.wait_healthy()
