@@ -13,6 +13,7 @@ import gevent
 from gevent.event import Event
 
 from hn_client._connection import BrokerConnection, ConnectionLost, NotSent
+from hn_idl.broker.ttypes import BrokerError
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime import get_logger
 from hn_runtime.wire import decode, encode, load_idl, spec_of
@@ -129,10 +130,17 @@ class GameClient:
                     self.ready.set()
                     _log.info("session resumed", broker=self.connection.address if self.connection else "")
                     return
+                except BrokerError as exc:
+                    if exc.code == ClientError.UNAUTHENTICATED:
+                        # The session is over (logged out elsewhere, expired): log in again.
+                        _log.info("session not resumed", error=exc.message)
+                        self.token = None
+                        return
+                    _log.info("resume failed, retrying", code=exc.code, error=exc.message)
                 except (OSError, ConnectionLost, BrokerRejected) as exc:
                     _log.info("reconnect failed, retrying", error=str(exc))
-                    gevent.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+                gevent.sleep(delay)
+                delay = min(delay * 2, 2.0)
         finally:
             self._reconnecting = False
 

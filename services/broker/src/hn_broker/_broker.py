@@ -18,7 +18,7 @@ from hn_broker._packets import code_name, error_packet, frame, reply, shown
 from hn_idl.broker.ttypes import BrokerError, Resumed
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind, SessionLost
-from hn_idl.sso.ttypes import SsoError
+from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime import (
     BadRequest,
     CallTimeout,
@@ -431,6 +431,12 @@ class Broker:
                 token=token
             )
         except SsoError as exc:
+            if exc.code != SsoErrorCode.INVALID_TOKEN:
+                # sso could not check the token (its Redis failing over): not a verdict on it, so
+                # the client retries rather than dropping a session that may be perfectly good.
+                RESUMES.labels("unavailable").inc()
+                error = BrokerError(code=ClientError.UNAVAILABLE, message=exc.message)
+                return encode(method.result_cls(error=error), self._results["broker.resume"])  # type: ignore[misc]
             # An unknown, expired or logged-out token: refused, and counted (a replayed token).
             RESUMES.labels("refused").inc()
             error = BrokerError(code=ClientError.UNAUTHENTICATED, message=exc.message)
