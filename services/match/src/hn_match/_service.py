@@ -108,9 +108,12 @@ class MatchService(Service):
         if room is None:
             return None
         instance, match_id = room
-        if instance in self._live or (self.server is not None and instance == self.server.instance):
+        here = self.server is not None and instance == self.server.instance
+        if (here and match_id in self.rooms) or (not here and instance in self._live):
             return match_id
-        self.queue.clear_room(player, match_id)  # its instance died with the duel
+        # Its instance died with the duel, or it is this one and the duel is over (the cleanup
+        # failed, e.g. during a Redis failover): the key must not keep the player out of the queue.
+        self.queue.clear_room(player, match_id)
         return None
 
     def _status(self, player: int) -> QueueStatus:
