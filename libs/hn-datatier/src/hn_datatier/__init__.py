@@ -22,7 +22,7 @@ from hn_datatier._launcher import DataTier, DataTierConfig, PgNode, RedisNode, S
 from hn_datatier._migrate import Migration, apply_migrations, load_migrations
 from hn_datatier._pg import PgPool, StoreUnavailable, pg_from_env
 from hn_datatier._ports import PortPool, port_accepts, port_is_free
-from hn_datatier._process import ManagedProcess, ProcessFailed, Watchdog
+from hn_datatier._process import ManagedProcess, ProcessFailed, Watchdog, dies_with_parent
 from hn_datatier._templates import TEMPLATES, render, template_text
 from hn_datatier._twemproxy import TwemproxyServer, parse_servers, render_config, replace_addresses
 
@@ -36,6 +36,7 @@ __all__ = [
     "PgPool",
     "StoreUnavailable",
     "apply_migrations",
+    "dies_with_parent",
     "load_migrations",
     "pg_from_env",
     # the tier

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["ManagedProcess", "Watchdog", "ProcessFailed", "wait_until"]
+__all__ = ["ManagedProcess", "Watchdog", "ProcessFailed", "dies_with_parent", "wait_until"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -91,6 +91,12 @@ def wait_until(condition: Callable[[], object], *, timeout: float, interval: flo
 def _on_main_thread() -> bool:
     # The kernel ties PDEATHSIG to the thread that forks; under gevent every greenlet runs on it.
     return threading.get_native_id() == os.getpid()
+
+
+def dies_with_parent(deathsig: int) -> Callable[[], None] | None:
+    """A `preexec_fn` that has the kernel send `deathsig` to the child when this process dies
+    (None off the main thread, where the kernel would tie it to a thread instead)."""
+    return _child_setup(deathsig, os.getpid()) if _on_main_thread() else None
 
 
 def _child_setup(deathsig: int | None, parent: int) -> Callable[[], None]:

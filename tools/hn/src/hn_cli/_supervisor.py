@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import gevent
 
+from hn_datatier import dies_with_parent
 from hn_runtime import get_logger
 
 __all__ = ["Supervised"]
@@ -54,6 +55,8 @@ class Supervised:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C at the terminal reaches `hn up` only: it stops us in order
+                # ...and if `hn up` dies without stopping them (kill -9, a crash), they drain and go.
+                preexec_fn=dies_with_parent(signal.SIGTERM),
             )
         finally:
             log.close()
