@@ -5,17 +5,21 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import signal
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
 import pytest
 from hn_client import BrokerRejected, Duelist, GameClient
-from hn_edge import SessionState
+from hn_edge import DECIDED, SessionState
+from prometheus_client import REGISTRY
 
 from hn_datatier import DataTier, PgPool, redis_from_url
 from hn_idl.client.ttypes import ClientError
 from hn_idl.match.ttypes import MatchError, MatchErrorCode, QueueState, Verdict
+from hn_runtime import Session
 from hn_runtime.testing import ServiceProcess, spawn_service, wait_for
 
 from _platform import Platform, platform_on
@@ -96,6 +100,32 @@ def test_duel_messages_without_a_duel_are_refused_clearly(platform: Platform) ->
         client.close()
 
 
+def test_a_duel_over_elsewhere_whose_room_key_was_left_behind_does_not_keep_the_player_out(
+    platform: Platform,
+) -> None:
+    """A room's cleanup can fail (a Redis failover) and leave the player's room key behind,
+    pointing at a live instance. Asked on either instance, a duel whose end was settled is over
+    (it holds no room, or the room's fate says so): the player is idle, not kept in it until
+    the key expires."""
+    client = player(platform)
+    try:
+        account = client.account.account_id
+        holder = platform.matches[0]
+        redis = redis_from_url(platform.tier.env["HN_REDIS_URL"])
+        state = SessionState(redis)
+        for match in platform.matches:
+            match_id = f"left-behind-{os.getpid()}-{next(_devices)}"
+            redis.set(f"hn:match:room:{account}", f"{holder.server.instance} {match_id}", ex=60)
+            state.settle(f"duel:{match_id}", DECIDED)
+            session = Session(id=str(account), trace_id="t", method="status")
+            status = match.service.on_status(session, None)
+            assert status.state == QueueState.IDLE, (match.server.instance, status)
+        assert client.call("match.enqueue", mode="duel").state == QueueState.QUEUED
+        client.call("match.cancel")
+    finally:
+        client.close()
+
+
 def test_a_player_who_disconnects_leaves_the_queue(platform: Platform) -> None:
     client = player(platform)
     account = client.account.account_id
@@ -124,57 +154,134 @@ def match_processes(platform: Platform, count: int) -> Iterator[list[ServiceProc
         yield [stack.enter_context(spawn_service("hn_match", service="match", env=env)) for _ in range(count)]
 
 
-def test_the_rooms_instance_dies_mid_duel_both_hear_it_and_queue_again(data_tier: DataTier) -> None:
-    """kill -9 the instance holding a duel: a clear abort for both, no rating change, play on."""
-    with platform_on(data_tier, brokers=2) as platform, match_processes(platform, 2) as procs:
-        wait_for(lambda: platform.live("match") == 2, message="two match processes up")
-        a, b = player(platform), player(platform)
-        lost: list[object] = []
-        ready: list[str] = []
+@dataclass
+class _Duel:
+    """Two players in a duel on one of the match processes, both ready, waiting for the signal."""
 
-        def get_ready(client: GameClient, found: Any) -> None:
-            client.call("match.duel_ready", match_id=found.match_id)
-            ready.append(found.match_id)
+    a: GameClient
+    b: GameClient
+    sessions: tuple[str, str]
+    match_id: str
+    room: ServiceProcess
+    other: ServiceProcess
+    lost: list[Any] = field(default_factory=list)
+    ends: list[tuple[str, Any]] = field(default_factory=list)
 
-        for c in (a, b):
-            c.on("broker.SessionLost", lost.append)
-            c.on("match.MatchFound", lambda found, c=c: get_ready(c, found))
-        state = SessionState(redis_from_url(data_tier.env["HN_REDIS_URL"]))
-        sid_a, sid_b = str(a.account.account_id), str(b.account.account_id)
-        a.call("match.enqueue", mode="kill9")
-        b.call("match.enqueue", mode="kill9")
-        room = wait_for(lambda: _shared_room(state, sid_a, sid_b), message="a room for both")
-        # Kill it once both players know of the duel: a player it never told has nothing to lose.
-        wait_for(lambda: len(ready) == 2, message="both players told of the duel, and ready")
-        doomed = next(p for p in procs if p.instance_id == room)
-        survivor = next(p for p in procs if p is not doomed)
-        doomed.process.kill()
-        wait_for(lambda: len(lost) == 2, timeout=30, message="both players told the duel is lost")
-        assert all(getattr(e, "family", "") == "duel" for e in lost)
-        with pytest.raises(BrokerRejected) as gone:
-            a.call("match.duel_shoot", match_id="any", reaction_ms=250)
-        assert gone.value.code == ClientError.SESSION_LOST
-        pool = PgPool(data_tier.env["HN_PG_DSN"], size=1)
+    def results_stored(self, tier: DataTier) -> int:
+        pool = PgPool(tier.env["HN_PG_DSN"], size=1)
         try:
-            stored = pool.fetchall(
+            players = [int(s) for s in self.sessions] * 2
+            rows = pool.fetchall(
                 "SELECT count(*) FROM match_results WHERE player_a IN (%s, %s) OR player_b IN (%s, %s)",
-                (int(sid_a), int(sid_b), int(sid_a), int(sid_b)),
+                tuple(players),
                 primary=True,
             )
         finally:
             pool.close()
-        assert stored == [(0,)], "no result, no rating change"
-        # Free to queue again at once, on the survivor (which also took the matchmaking over).
-        for c in (a, b):
-            wait_for(lambda c=c: _enqueued(c), message="queued again")
-        assert wait_for(lambda: _shared_room(state, sid_a, sid_b), message="a new room") == survivor.instance_id
+        return int(rows[0][0])
+
+
+@contextlib.contextmanager
+def _ready_duel(platform: Platform, procs: list[ServiceProcess], state: SessionState) -> Iterator[_Duel]:
+    a, b = player(platform), player(platform)
+    ready: list[str] = []
+    lost: list[Any] = []
+    ends: list[tuple[str, Any]] = []
+
+    def get_ready(client: GameClient, found: Any) -> None:
+        client.call("match.duel_ready", match_id=found.match_id)
+        ready.append(found.match_id)
+
+    for c in (a, b):
+        c.on("broker.SessionLost", lost.append)
+        c.on("match.MatchFound", lambda found, c=c: get_ready(c, found))
+        for kind in ("match.DuelResult", "match.MatchAborted"):
+            c.on(kind, lambda event, kind=kind: ends.append((kind, event)))
+    sessions = (str(a.account.account_id), str(b.account.account_id))
+    try:
+        a.call("match.enqueue", mode="kill9")
+        b.call("match.enqueue", mode="kill9")
+        instance = wait_for(lambda: _shared_room(state, *sessions), message="a room for both")
+        # Both players know of the duel: a player it never told has nothing to lose.
+        wait_for(lambda: len(ready) == 2, message="both players told of the duel, and ready")
+        room = next(p for p in procs if p.instance_id == instance)
+        other = next(p for p in procs if p is not room)
+        yield _Duel(a, b, sessions, ready[0], room, other, lost, ends)
+    finally:
         a.close()
         b.close()
 
 
+def test_the_rooms_instance_dies_mid_duel_both_hear_it_and_queue_again(data_tier: DataTier) -> None:
+    """kill -9 the instance holding a duel: a clear abort for both, no rating change, play on."""
+    with platform_on(data_tier, brokers=2) as platform, match_processes(platform, 2) as procs:
+        wait_for(lambda: platform.live("match") == 2, message="two match processes up")
+        state = SessionState(redis_from_url(data_tier.env["HN_REDIS_URL"]))
+        with _ready_duel(platform, procs, state) as duel:
+            duel.room.process.kill()
+            wait_for(lambda: len(duel.lost) == 2, timeout=30, message="both players told the duel is lost")
+            assert all(getattr(e, "family", "") == "duel" for e in duel.lost)
+            with pytest.raises(BrokerRejected) as gone:
+                duel.a.call("match.duel_shoot", match_id="any", reaction_ms=250)
+            assert gone.value.code == ClientError.SESSION_LOST
+            assert duel.results_stored(data_tier) == 0, "no result, no rating change"
+            # Free to queue again at once, on the survivor (which also took the matchmaking over).
+            for c in (duel.a, duel.b):
+                wait_for(lambda c=c: _enqueued(c), message="queued again")
+            assert wait_for(lambda: _shared_room(state, *duel.sessions), message="a new room") == duel.other.instance_id
+
+
+def test_a_stopped_rooms_instance_given_up_for_lost_records_nothing_when_it_resumes(data_tier: DataTier) -> None:
+    """SIGSTOP the instance holding a duel until yellow marks it down: both players are told the
+    duel is lost. A shot that reached it meanwhile decides the duel once it runs again (a foul,
+    before the signal), and it must not count: the brokers settled the duel as lost first, so
+    the room calls it off, stores nothing and says so."""
+    with platform_on(data_tier, brokers=2) as platform, match_processes(platform, 2) as procs:
+        wait_for(lambda: platform.live("match") == 2, message="two match processes up")
+        state = SessionState(redis_from_url(data_tier.env["HN_REDIS_URL"]))
+        given_up = _lost_bindings("lost")
+        with _ready_duel(platform, procs, state) as duel:
+            duel.room.signal(signal.SIGSTOP)
+            try:
+                # Routed to the stopped room (still bound): it waits in its socket.
+                shot = gevent.spawn(duel.a.call, "match.duel_shoot", match_id=duel.match_id, reaction_ms=250)
+                wait_for(lambda: len(duel.lost) == 2, timeout=30, message="both players told the duel is lost")
+            finally:
+                duel.room.signal(signal.SIGCONT)
+            wait_for(lambda: len(duel.ends) == 2, timeout=30, message="the room ended the duel once resumed")
+            assert {kind for kind, _ in duel.ends} == {"match.MatchAborted"}, duel.ends
+            assert all("called off" in event.reason for _, event in duel.ends), duel.ends
+            assert duel.results_stored(data_tier) == 0, "told lost, so not counted"
+            assert _lost_bindings("lost") - given_up == 2
+            shot.join(timeout=30)
+
+
+def test_a_room_that_settled_its_duel_before_dying_is_not_reported_lost(data_tier: DataTier) -> None:
+    """The room claims its duel's end just before it records the result; dying right after, it
+    leaves an outcome that may or may not have counted. The brokers must not tell its players
+    it was lost (they would be told a failure that may have happened): they hear nothing of it
+    and learn where they stand by asking (match.status), and the instance is still given up."""
+    with platform_on(data_tier, brokers=2) as platform, match_processes(platform, 2) as procs:
+        wait_for(lambda: platform.live("match") == 2, message="two match processes up")
+        state = SessionState(redis_from_url(data_tier.env["HN_REDIS_URL"]))
+        before = _lost_bindings("decided")
+        with _ready_duel(platform, procs, state) as duel:
+            assert state.settle(f"duel:{duel.match_id}", DECIDED) == DECIDED  # the room's claim
+            duel.room.process.kill()
+            wait_for(lambda: _lost_bindings("decided") - before == 2, timeout=30, message="both bindings given up")
+            assert duel.lost == [], "no SessionLost for a duel that may have counted"
+            with pytest.raises(BrokerRejected) as over:
+                duel.a.call("match.duel_shoot", match_id=duel.match_id, reaction_ms=250)
+            assert over.value.code == ClientError.SESSION_LOST
+
+
+def _lost_bindings(outcome: str) -> float:
+    return REGISTRY.get_sample_value("hn_broker_bindings_lost_total", {"outcome": outcome}) or 0.0
+
+
 def _shared_room(state: SessionState, *sessions: str) -> str | None:
     """The instance all `sessions` are bound to for "duel", if they are bound to the same one."""
-    rooms = {state.bindings(sid).get("duel") for sid in sessions}
+    rooms = {b.instance_id if (b := state.bindings(sid).get("duel")) else None for sid in sessions}
     return rooms.pop() if len(rooms) == 1 else None
 
 

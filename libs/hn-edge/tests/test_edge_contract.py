@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState, load_routes, parse_kind
+from hn_edge import BOUND, DECIDED, LOGIN, LOGOUT, LOST, RESUME, Binding, Route, SessionState, load_routes, parse_kind
 
 from hn_datatier import DataTier, redis_from_url
 from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
@@ -40,13 +40,26 @@ def test_session_records_bindings_and_mailbox_through_twemproxy(state: SessionSt
     state.detach(sid, "broker-a")
     assert state.broker_of(sid) is None
 
-    state.bind(sid, "duel", "match-1")
+    state.bind(sid, "duel", Binding("match-1", f"duel-{sid}"))
+    state.bind(sid, "chat", Binding("chat-1"))
     state.unbind(sid, "duel", "match-2")  # only the holder unbinds itself
-    assert state.bindings(sid) == {"duel": "match-1"}
-    state.unbind(sid, "duel")
+    assert state.bindings(sid) == {"duel": Binding("match-1", f"duel-{sid}"), "chat": Binding("chat-1")}
+    state.unbind(sid, "duel", "match-1")
+    state.unbind(sid, "chat")
     assert state.bindings(sid) == {}
 
     for n in range(5):
         state.stash(sid, f"push-{n}".encode())
     assert state.take_mailbox(sid) == [b"push-2", b"push-3", b"push-4"], "the newest `mailbox_max` are kept"
     assert state.take_mailbox(sid) == []
+
+
+def test_a_bound_state_ends_once_whoever_settles_first(state: SessionState) -> None:
+    """The instance recording an outcome and a broker giving the instance up race on one key:
+    the first wins, every later caller (on any broker) reads the same outcome."""
+    decided_first, lost_first = f"d{os.getpid()}", f"l{os.getpid()}"
+    assert state.settle(decided_first, DECIDED) == DECIDED
+    assert state.settle(decided_first, LOST) == DECIDED
+    assert state.settle(lost_first, LOST) == LOST
+    assert state.settle(lost_first, LOST) == LOST, "a second broker agrees"
+    assert state.settle(lost_first, DECIDED) == LOST

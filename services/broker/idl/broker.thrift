@@ -30,6 +30,9 @@ service Broker extends hn_runtime.Runtime {
   Resumed resume(1: required string token) throws (1: BrokerError error)
   /** A push for a session connected to this broker (or kept for it, if it just left). */
   oneway void deliver(1: required string session_id, 2: required binary packet)
-  /** The session's state for `family` now lives on `instance_id` ("" when it no longer does). */
-  oneway void bound(1: required string session_id, 2: required string family, 3: string instance_id)
+  /**
+   * The session's state for `family` now lives on `instance_id` ("" when it no longer does);
+   * `fate` names that state for settling its end if the instance is lost (hn-edge `settle`).
+   */
+  oneway void bound(1: required string session_id, 2: required string family, 3: string instance_id, 4: string fate)
 }

@@ -3,20 +3,24 @@
 - `load_routes` / `Route`: which "service.method" messages clients may send, from the
   services' IDL `CLIENT_ROUTES` tables.
 - `Edge`: a service pushes events to a session and binds a session to itself (dynamic routing).
-- `SessionState`: the shared Redis state brokers and services agree on.
+- `SessionState`, `Binding`: the shared Redis state brokers and services agree on; `DECIDED` and
+  `LOST` are how a bound state ends when its instance looks dead (`SessionState.settle`).
 """
 
 from hn_edge._edge import Edge
 from hn_edge._routes import BOUND, LOGIN, LOGOUT, RESUME, SESSION, Route, load_routes, parse_kind
-from hn_edge._state import SessionState
+from hn_edge._state import DECIDED, LOST, Binding, SessionState
 
 __version__ = "0.1.0"
 __all__ = [
     "BOUND",
+    "DECIDED",
     "LOGIN",
     "LOGOUT",
+    "LOST",
     "RESUME",
     "SESSION",
+    "Binding",
     "Edge",
     "Route",
     "SessionState",

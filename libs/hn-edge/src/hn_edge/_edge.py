@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hn_edge._state import SessionState
+from hn_edge._state import DECIDED, Binding, SessionState
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet, PacketKind
 from hn_runtime import HNError, current_session, get_logger, get_service
@@ -21,7 +21,8 @@ class Edge:
 
         edge = Edge(redis, instance_id=server.instance)
         edge.push(session_id, "match.match_found", MatchFound(...))   # to the player's client
-        edge.bind(session_id, "duel")                                   # duel_* now come here
+        edge.bind(session_id, "duel", fate=match_id)                    # duel_* now come here
+        if edge.settle(match_id): ...record the result...                # unless an edge gave it up
 
     A push reaches the broker holding the session at once; if the client is away (between a
     disconnect and its resume) it waits in the session's mailbox for `mailbox_ttl_s` seconds.
@@ -59,23 +60,38 @@ class Edge:
                 _log.info("session's broker unreachable, keeping the push", session_id=session_id, error=str(exc))
         self.state.stash(session_id, packet)
 
-    def bind(self, session_id: str, family: str) -> None:
-        """Route this session's `family` messages to this instance, on every broker."""
-        self.state.bind(session_id, family, self.instance_id)
-        self._tell_broker(session_id, family, self.instance_id)
+    def bind(self, session_id: str, family: str, *, fate: str = "") -> None:
+        """Route this session's `family` messages to this instance, on every broker.
+
+        `fate` names the bound state (one duel: the same for both its players) when its end must
+        be settled with the edge, see `settle`.
+        """
+        self.state.bind(session_id, family, Binding(self.instance_id, fate))
+        self._tell_broker(session_id, family, self.instance_id, fate)
 
     def unbind(self, session_id: str, family: str) -> None:
         self.state.unbind(session_id, family, self.instance_id)
-        self._tell_broker(session_id, family, "")
+        self._tell_broker(session_id, family, "", "")
 
-    def _tell_broker(self, session_id: str, family: str, instance_id: str) -> None:
+    def settle(self, fate: str) -> bool:
+        """Claim the end of the bound state `fate` before making it count (recording a result).
+
+        False when a broker gave the state up first: this instance looked dead to it (stopped,
+        cut off) and its clients were told SessionLost, so nothing may be recorded now. True
+        when the end is this instance's to announce; a broker losing the instance afterwards
+        then tells its client nothing, the outcome follows.
+        """
+        return self.state.settle(fate, DECIDED) == DECIDED
+
+    def _tell_broker(self, session_id: str, family: str, instance_id: str, fate: str) -> None:
         # The broker holding the session caches its bindings, to route without a lookup and to
         # tell the client at once when the bound instance dies.
         broker = self.state.broker_of(session_id)
         if broker is None:
             return
         body = encode(
-            self._bound.args_cls(session_id=session_id, family=family, instance_id=instance_id), self._bound.args_spec
+            self._bound.args_cls(session_id=session_id, family=family, instance_id=instance_id, fate=fate),
+            self._bound.args_spec,
         )
         try:
             self._broker.push_raw(self._bound, body, instance_id=broker)

@@ -1,8 +1,10 @@
 """The edge's shared state in Redis (through Twemproxy: single-key commands only).
 
     hn:sess:<sid>:broker   -> the broker instance holding the session's connection   (TTL)
-    hn:sess:<sid>:bind     -> hash: message family -> instance holding that state     (TTL)
+    hn:sess:<sid>:bind     -> hash: message family -> instance holding that state,    (TTL)
+                              "<family>#fate" -> the state's fate (see settle)
     hn:sess:<sid>:mailbox  -> list of encoded client Packets waiting for a reconnect (TTL)
+    hn:fate:<fate>         -> how a bound state ended: "decided" or "lost"            (TTL)
 
 Every broker routes alike because they read the same keys; a session's keys share the
 {sid}-free prefix only by convention: nothing here needs two keys at once.
@@ -10,9 +12,28 @@ Every broker routes alike because they read the same keys; a session's keys shar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SessionState"]
+__all__ = ["DECIDED", "LOST", "Binding", "SessionState"]
+
+#: the instance holding a bound state settled its end itself (a result is being recorded)
+DECIDED = "decided"
+#: an edge gave the bound state up with its instance (its clients were told SessionLost)
+LOST = "lost"
+_FATE = "#fate"
+
+
+@dataclass(frozen=True)
+class Binding:
+    """A session's state for one message family lives on `instance_id`.
+
+    `fate` names the state (e.g. one duel) for `SessionState.settle`: when its instance looks
+    dead the edge and the instance may both try to end it, and exactly one of them must.
+    """
+
+    instance_id: str
+    fate: str = ""
 
 
 def _text(value: Any) -> str:
@@ -54,10 +75,12 @@ class SessionState:
 
     # -- dynamic routing ---------------------------------------------------------------------
 
-    def bind(self, session_id: str, family: str, instance_id: str) -> None:
+    def bind(self, session_id: str, family: str, binding: Binding) -> None:
         key = f"hn:sess:{session_id}:bind"
         pipe = self.redis.pipeline(transaction=False)  # one round trip; Twemproxy has no MULTI
-        pipe.hset(key, family, instance_id)
+        # The fate in a field of its own: a broker that predates fates reads the family's field
+        # as before and skips "<family>#fate" as a family no service routes.
+        pipe.hset(key, mapping={family: binding.instance_id, f"{family}{_FATE}": binding.fate})
         pipe.expire(key, self.session_ttl_s)
         pipe.execute()
 
@@ -68,10 +91,34 @@ class SessionState:
             current = self.redis.hget(key, family)
             if current is None or _text(current) != instance_id:
                 return
-        self.redis.hdel(key, family)
+        self.redis.hdel(key, family, f"{family}{_FATE}")
 
-    def bindings(self, session_id: str) -> dict[str, str]:
-        return {_text(k): _text(v) for k, v in self.redis.hgetall(f"hn:sess:{session_id}:bind").items()}
+    def bindings(self, session_id: str) -> dict[str, Binding]:
+        fields = {_text(k): _text(v) for k, v in self.redis.hgetall(f"hn:sess:{session_id}:bind").items()}
+        return {
+            family: Binding(instance_id, fields.get(f"{family}{_FATE}", ""))
+            for family, instance_id in fields.items()
+            if not family.endswith(_FATE)
+        }
+
+    def fate_of(self, fate: str) -> str | None:
+        """How the bound state `fate` ended (DECIDED or LOST), or None while it has not."""
+        value = self.redis.get(f"hn:fate:{fate}")
+        return None if value is None else _text(value)
+
+    def settle(self, fate: str, outcome: str) -> str:
+        """End the bound state `fate` with `outcome` (DECIDED or LOST) unless it has ended
+        already; the outcome that stands is returned. One SET NX: the first caller wins, on any
+        broker or instance, through Twemproxy."""
+        key = f"hn:fate:{fate}"
+        for _ in range(3):
+            if self.redis.set(key, outcome, nx=True, ex=self.session_ttl_s):
+                return outcome
+            current = self.redis.get(key)
+            if current is not None:
+                return _text(current)
+            # expired between the two commands: try again
+        raise RuntimeError(f"could not settle {fate}")
 
     # -- pushes for a session that is away ---------------------------------------------------
 

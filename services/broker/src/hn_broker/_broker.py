@@ -9,7 +9,7 @@ from typing import Any
 
 import gevent
 from gevent.monkey import get_original
-from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState, load_routes
+from hn_edge import BOUND, DECIDED, LOGIN, LOGOUT, LOST, RESUME, Binding, Route, SessionState, load_routes
 from prometheus_client import Counter, Gauge
 
 from hn_broker._config import BrokerConfig
@@ -52,10 +52,15 @@ CLOSES = Counter("hn_broker_disconnects_total", "Game-client connections closed,
 REFUSALS = Counter("hn_broker_refusals_total", "Error packets sent to game clients, by code.", ["code"])
 PUSHES = Counter("hn_broker_pushes_total", "Pushes for sessions, by outcome.", ["outcome"])
 RESUMES = Counter("hn_broker_resumes_total", "broker.resume requests, by outcome (ok, refused).", ["outcome"])
+LOST_BINDINGS = Counter(
+    "hn_broker_bindings_lost_total", "Session bindings given up with their instance, by outcome.", ["outcome"]
+)
 PACKETS = stats_family("hn_broker_", "Client requests a broker forwarded")
 _SESSION_LOST = spec_of(SessionLost)
 #: how long after a resume another broker may still stash a push it believed was its own
 _LATE_PUSHES_S = 2.0
+#: tries at settling a lost binding through a Redis failover (0.2 + 0.4 + 0.8 + 1.6 s of waits)
+_SETTLE_ATTEMPTS = 5
 
 
 def _remote_code(exc: HNError) -> int:
@@ -312,10 +317,10 @@ class Broker:
             if route.kind == RESUME:
                 body = self._resume(conn, packet)
             else:
-                instance = None
+                binding = None
                 if route.kind == BOUND:
-                    instance = conn.bindings.get(route.family)
-                    if instance is None:
+                    binding = conn.bindings.get(route.family)
+                    if binding is None:
                         outcome = "session_lost"
                         conn.refuse(ClientError.SESSION_LOST, f"no {route.family} in progress", packet, trace_id)
                         return
@@ -327,16 +332,17 @@ class Broker:
                         session_id=conn.session_id,
                         trace_id=trace_id,
                         client=conn.peer,
-                        instance_id=instance,
+                        instance_id=None if binding is None else binding.instance_id,
                     )
                 except ServiceUnavailable as exc:
-                    if instance is None:
+                    if binding is None:
                         raise
                     outcome = "session_lost"
-                    self._lost(conn, route.family, instance, str(exc))
-                    conn.refuse(
-                        ClientError.SESSION_LOST, f"the {route.family} is gone: {exc.message}", packet, trace_id
-                    )
+                    if self._lost(conn, route.family, binding, str(exc)):
+                        why = f"the {route.family} is gone: {exc.message}"
+                    else:
+                        why = f"the {route.family} is over: its outcome follows"
+                    conn.refuse(ClientError.SESSION_LOST, why, packet, trace_id)
                     return
                 if route.kind == LOGIN:
                     self._maybe_open_session(conn, route, body)
@@ -398,7 +404,10 @@ class Broker:
         conn.display_name = name
         self.sessions[sid] = conn
         self.state.attach(sid, self.instance_id)
-        conn.bindings = {f: i for f, i in self.state.bindings(sid).items() if self._is_live(f, i)}
+        conn.bindings = self.state.bindings(sid)
+        gone = {f: b for f, b in conn.bindings.items() if self._is_gone(f, b.instance_id)}
+        if gone:
+            gevent.spawn(self._lose_all, [(conn, f, b) for f, b in gone.items()], "is gone")
         waiting = self.state.take_mailbox(sid)
         for packet in waiting:
             conn.send(len(packet).to_bytes(4, "big") + packet)
@@ -490,18 +499,21 @@ class Broker:
         if late:
             PUSHES.labels("replayed_late").inc(len(late))
 
-    def bound(self, session_id: str, family: str, instance_id: str) -> None:
+    def bound(self, session_id: str, family: str, instance_id: str, fate: str = "") -> None:
         conn = self.sessions.get(session_id)
         if conn is None:
             return
         if instance_id:
-            conn.bindings[family] = instance_id
+            conn.bindings[family] = Binding(instance_id, fate)
         else:
             conn.bindings.pop(family, None)
 
-    def _is_live(self, family: str, instance_id: str) -> bool:
-        services = {r.service for r in self.routes.values() if r.family == family}
-        return any(instance_id in self._live.get(s, ()) for s in services)
+    def _is_gone(self, family: str, instance_id: str) -> bool:
+        """The family's service has live instances and `instance_id` is not one of them. With no
+        live instance known (this broker has not heard from discovery yet, or the whole service
+        is down) nothing is given up here: a call to the instance finds out for sure."""
+        views = [self._live.get(r.service, set()) for r in self.routes.values() if r.family == family]
+        return any(views) and not any(instance_id in live for live in views)
 
     def _instances_changed(self, service: str, instances: Sequence[Instance]) -> None:
         live = {i.instance_id for i in instances if i.state != "down"}
@@ -510,22 +522,61 @@ class Broker:
         if not gone:
             return
         families = {r.family for r in self.routes.values() if r.service == service and r.kind == BOUND}
-        for conn in list(self.sessions.values()):
-            for family in families:
-                instance = conn.bindings.get(family)
-                if instance in gone:
-                    self._lost(conn, family, instance, f"{instance} is gone")
+        lost = [
+            (conn, family, binding)
+            for conn in list(self.sessions.values())
+            for family in families
+            if (binding := conn.bindings.get(family)) is not None and binding.instance_id in gone
+        ]
+        if lost:
+            # Settling each one is a Redis round trip: not in the discovery callback.
+            gevent.spawn(self._lose_all, lost, "is gone")
 
-    def _lost(self, conn: ClientConnection, family: str, instance: str, why: str) -> None:
-        """Tell the client its `family` state is gone (e.g. a duel aborted), drop the binding."""
-        if conn.bindings.get(family) != instance:
-            return
+    def _lose_all(self, lost: list[tuple[ClientConnection, str, Binding]], why: str) -> None:
+        for conn, family, binding in lost:
+            self._lost(conn, family, binding, f"{binding.instance_id} {why}")
+
+    def _lost(self, conn: ClientConnection, family: str, binding: Binding, why: str) -> bool:
+        """The instance holding `conn`'s `family` state looks dead: give the state up, tell the
+        client (SessionLost) and drop the binding. False if the instance settled the state's end
+        before (it is recording an outcome, which the client hears of when it arrives)."""
+        if conn.bindings.get(family) != binding:
+            return True  # given up already (or bound anew)
         del conn.bindings[family]
+        outcome = self._settle_lost(binding)
+        LOST_BINDINGS.labels(outcome).inc()
+        if outcome == DECIDED:
+            _log.info(
+                "bound instance lost after it settled the outcome",
+                session_id=conn.session_id,
+                family=family,
+                instance=binding.instance_id,
+                fate=binding.fate,
+            )
+            return False
         body = encode(SessionLost(family=family, reason=why), _SESSION_LOST)
         conn.send(frame(Packet(PACKET_VERSION, PacketKind.PUSH, "broker.SessionLost", 0, None, None, None, None, body)))
         sid = conn.session_id
         if sid is not None:
-            gevent.spawn(self._unbind_quietly, sid, family, instance)
+            gevent.spawn(self._unbind_quietly, sid, family, binding.instance_id)
+        return True
+
+    def _settle_lost(self, binding: Binding) -> str:
+        """LOST, what the instance settled first, or "unsettled" (no fate, or Redis unreachable)."""
+        if not binding.fate:
+            return "unsettled"
+        for attempt in range(_SETTLE_ATTEMPTS):
+            try:
+                return self.state.settle(binding.fate, LOST)
+            except Exception as exc:  # noqa: BLE001 - a Redis failover: try again, then give up
+                if attempt == _SETTLE_ATTEMPTS - 1:
+                    # Told lost all the same: a player must not wait on a dead room. If the
+                    # instance was only stopped and can record once it runs again, this is the
+                    # one case where a client told SessionLost may see its duel count.
+                    _log.warning("could not settle a lost binding", fate=binding.fate, error=str(exc))
+                    return "unsettled"
+                gevent.sleep(0.2 * 2**attempt)
+        return "unsettled"
 
     def _unbind_quietly(self, sid: str, family: str, instance: str) -> None:
         try:

@@ -13,6 +13,8 @@ import socket
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from hn_edge import Binding
+
 from hn_broker._packets import ClientError, DecodeError, PacketKind, error_packet, frame, parse
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet
@@ -62,7 +64,7 @@ class ClientConnection:
         self.session_id: str | None = None
         self.display_name = ""
         #: message family -> the instance holding this session's state for it
-        self.bindings: dict[str, str] = {}
+        self.bindings: dict[str, Binding] = {}
         self.in_flight = 0
         self.closed = False
         loop = broker.loop

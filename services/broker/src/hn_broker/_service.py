@@ -65,4 +65,4 @@ class BrokerService(Service):
 
     def on_bound(self, session: Session, request: Any) -> None:
         assert self.broker is not None
-        self.broker.bound(request.session_id, request.family, request.instance_id or "")
+        self.broker.bound(request.session_id, request.family, request.instance_id or "", request.fate or "")

@@ -19,7 +19,12 @@ from hn_idl.match.ttypes import DuelSignal, MatchAborted, MatchError, MatchError
 from hn_match._judge import Judgement, Rules, Shot, judge
 from hn_match._results import Outcome
 
-__all__ = ["Room", "RoomHost", "Timing"]
+__all__ = ["Room", "RoomHost", "Timing", "duel_fate"]
+
+
+def duel_fate(match_id: str) -> str:
+    """The name a duel's end is settled under with the edge (hn-edge `settle`)."""
+    return f"duel:{match_id}"
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,10 @@ class Room:
         self._abort(reason)
         if self._greenlet is not None and self._greenlet is not gevent.getcurrent():
             self._greenlet.kill(block=False)
+
+    @property
+    def fate(self) -> str:
+        return duel_fate(self.match_id)
 
     def outcome(self, judgement: Judgement) -> Outcome:
         a, b = self.players

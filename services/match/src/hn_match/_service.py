@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+import gevent
 from hn_edge import Edge
 from prometheus_client import Counter, Gauge
 
-from hn_datatier import DependencyGuard, PgPool, StoreUnavailable, apply_migrations, load_migrations, redis_from_url
+from hn_datatier import DependencyGuard, PgPool, apply_migrations, load_migrations, redis_from_url
 from hn_idl.match import Match  # pants: no-infer-dep (generated service module)
 from hn_idl.match.ttypes import DuelResult, MatchError, MatchErrorCode, QueueState, QueueStatus
 from hn_match import __version__
@@ -20,7 +21,7 @@ from hn_match._matchmaker import Matchmaker
 from hn_match._pairing import Waiting
 from hn_match._queue import MatchQueue
 from hn_match._results import Results
-from hn_match._room import Room
+from hn_match._room import Room, duel_fate
 from hn_runtime import Directory, HNError, Instance, Service, Session, default_directory, get_service
 
 __all__ = ["MatchService"]
@@ -28,6 +29,7 @@ __all__ = ["MatchService"]
 ROOMS = Gauge("hn_match_rooms", "Duel rooms open on this instance.")
 DUELS = Counter("hn_match_duels_total", "Duels ended, by verdict (or 'aborted').", ["verdict"])
 RESULT_RETRIES = 5
+T = TypeVar("T")
 
 
 def _error(code: int, message: str) -> MatchError:
@@ -108,11 +110,15 @@ class MatchService(Service):
         if room is None:
             return None
         instance, match_id = room
-        here = self.server is not None and instance == self.server.instance
-        if (here and match_id in self.rooms) or (not here and instance in self._live):
+        if self.server is not None and instance == self.server.instance:
+            going = match_id in self.rooms
+        else:
+            going = instance in self._live and self._edge().state.fate_of(duel_fate(match_id)) is None
+        if going:
             return match_id
-        # Its instance died with the duel, or it is this one and the duel is over (the cleanup
-        # failed, e.g. during a Redis failover): the key must not keep the player out of the queue.
+        # Its instance died with the duel, or the duel is over (settled, or gone from this
+        # instance) and its cleanup failed, e.g. during a Redis failover: the key must not keep
+        # the player out of the queue.
         self.queue.clear_room(player, match_id)
         return None
 
@@ -207,7 +213,7 @@ class MatchService(Service):
             assert self.server is not None and self.edge is not None
             for player in (a, b):
                 self.queue.set_room(player, self.server.instance, room.match_id, lasts_s)
-                self.edge.bind(str(player), "duel")
+                self.edge.bind(str(player), "duel", fate=room.fate)
 
         self._guarded(host)
         self.rooms[room.match_id] = room
@@ -244,9 +250,20 @@ class MatchService(Service):
             self.log.warning("push failed", account_id=account_id, kind=kind, error=str(exc))
 
     def finished(self, room: Room, judgement: Judgement | None, reason: str) -> None:
-        ratings = self._record(room, judgement) if judgement is not None else None
-        if judgement is not None and ratings is None:
-            reason = "the result could not be stored"
+        ratings = None
+        if judgement is not None:
+            # Claim the duel's end before recording it: a broker that saw this instance marked
+            # down (stopped, cut off) gave the duel up and told its players SessionLost, and a
+            # result stored now would count a duel they were told was lost.
+            settled = self._retried(lambda: self._edge().settle(room.fate), "duel not settled", room)
+            if settled:
+                ratings = self._retried(lambda: self.results.record(room.outcome(judgement)), "duel result lost", room)
+                if ratings is None:
+                    reason = "the result could not be stored"
+            elif settled is None:
+                reason = "the result could not be stored"
+            else:
+                reason = "called off: this instance was out of reach and the duel given up"
         # Free the players before telling them: a client that queues again the moment it hears
         # the result must not find itself still in this duel.
         self._close(room)
@@ -269,17 +286,20 @@ class MatchService(Service):
         for player in room.players:
             self.push(player, kind, event)
 
-    def _record(self, room: Room, judgement: Judgement) -> dict[int, int] | None:
-        """Store the result, retrying through a failover (a repeat is harmless: keyed by match id)."""
-        import gevent
+    def _edge(self) -> Edge:
+        assert self.edge is not None
+        return self.edge
 
+    def _retried(self, step: Callable[[], T], failure: str, room: Room) -> T | None:
+        """`step` through a PostgreSQL or Redis failover (retried with backoff; a repeat is
+        harmless: results are keyed by match id, a settled fate stays settled); None if the
+        dependency stays down."""
         for attempt in range(RESULT_RETRIES):
             try:
-                return self.results.record(room.outcome(judgement))
-            except StoreUnavailable as exc:
-                self._guarded.failed("postgresql", exc)
+                return self._guarded(step)
+            except MatchError:  # the guard's: a dependency failed, counted and logged
                 gevent.sleep(0.5 * 2**attempt)
-        self.log.error("duel result lost: database unavailable", match_id=room.match_id)
+        self.log.error(failure, match_id=room.match_id, reason="dependency unavailable")
         return None
 
     def _close(self, room: Room) -> None:
