@@ -11,17 +11,17 @@ from typing import Any
 
 import gevent
 import pytest
-from hn_chaos import Figures, markdown_table, write_report
+from hn_chaos import Figures, markdown_table, write_report, write_summary
 from hn_cli._cluster import Cluster, ClusterSpec
 
 from hn_datatier import Watchdog
 
 from _nemesis import Platform, green_psycopg2
 
-#: where the table goes when set (an absolute path: tests run in a sandbox), e.g.
-#: HN_RELIABILITY_MD=$PWD/docs/reliability.md
-REPORT_ENV = "HN_RELIABILITY_MD"
-COMMAND = 'HN_RELIABILITY_MD="$PWD/docs/reliability.md" PANTS_CONCURRENT=True ./pants test --force chaos::'
+#: the repository to write the figures into when set (an absolute path: tests run in a sandbox):
+#: the whole table to docs/reliability.md, the summary into README.md's chaos summary block
+REPORT_ENV = "HN_RELIABILITY_REPO"
+COMMAND = 'HN_RELIABILITY_REPO="$PWD" PANTS_CONCURRENT=True ./pants test --force chaos::'
 
 PREAMBLE = """\
 The chaos tier (`chaos/`, tests marked `chaos`) runs the whole platform on one machine (hn's local
@@ -36,8 +36,10 @@ answer: it may have happened), then checked against PostgreSQL and Redis themsel
   were told (must be 0);
 - **dup.**: something there twice: an account or device twice, a rating applied twice (the rating
   row disagrees with the results), a second live session token for one account (must be 0);
-- **unknown applied** / **failed yet applied**: operations that got no answer, or a clear error,
-  and happened anyway;
+- **unknown applied**: operations that got no answer and happened anyway (allowed: no answer
+  promises nothing);
+- **failed yet applied**: operations that got a clear error and happened anyway (must be 0: a
+  clear error says it did not happen);
 - **served again after**: from the fault until a fresh player (brokerlist, broker, guest login,
   queue status) got through again, probing all along: 0 s means new players never noticed;
 - **healed after**: from the fault until every part was back to normal (all services up in yellow
@@ -49,11 +51,12 @@ kill -9 leaves restarting to the supervisor (services; Twemproxy's agent respawn
 restarts at once (PostgreSQL, Pgpool: the launcher, as systemd would); a Redis master is not
 restarted: Sentinel promotes its replica and it comes back as a replica. SIGSTOP freezes the
 process (its whole process group for PostgreSQL and Pgpool) for the time in the notes, then
-SIGCONT. Only correctness is asserted; the times are figures of one run on a shared 2-core VM.
+SIGCONT. Only correctness is asserted (the "must be 0" columns); the times are figures of one run
+on a shared 2-core VM.
 
 Run it alone with `PANTS_CONCURRENT=True ./pants test chaos::` (or `pytest -m chaos` in an
-environment with the repository's sources); with `HN_RELIABILITY_MD` set to an absolute path it
-writes this page there.
+environment with the repository's sources); with `HN_RELIABILITY_REPO` set to the repository's
+absolute path it writes this page and the summary in the README.
 """
 
 
@@ -116,6 +119,8 @@ def report() -> Iterator[list[Figures]]:
     if not rows:
         return
     print("\n" + markdown_table(rows))
-    path = os.environ.get(REPORT_ENV)
-    if path:
-        write_report(path, rows, title="Reliability: faults under load", command=COMMAND, preamble=PREAMBLE)
+    repo = os.environ.get(REPORT_ENV)
+    if repo:
+        page = os.path.join(repo, "docs", "reliability.md")
+        write_report(page, rows, title="Reliability: faults under load", command=COMMAND, preamble=PREAMBLE)
+        write_summary(os.path.join(repo, "README.md"), rows, command=COMMAND)

@@ -7,7 +7,17 @@ import tempfile
 
 import gevent
 import pytest
-from hn_chaos import Figures, History, Outcome, check_set, markdown_table, write_report
+from hn_chaos import (
+    SUMMARY_BEGIN,
+    SUMMARY_END,
+    Figures,
+    History,
+    Outcome,
+    check_set,
+    markdown_table,
+    write_report,
+    write_summary,
+)
 
 
 class Refused(Exception):
@@ -85,6 +95,9 @@ def test_check_set_finds_lost_duplicated_and_applied_anyway() -> None:
     assert result.duplicates == {"c": 2}
     assert (result.checked, result.applied_unknown, result.applied_failed) == (3, 1, 1)
     assert not result.ok
+    failed_yet_applied = History()
+    failed_yet_applied.fail(failed_yet_applied.invoke("put", "f"), "refused")
+    assert not check_set(failed_yet_applied, "put", lambda ops: {"f": 1}).ok, "a clear error that happened is wrong"
     assert "1 lost" in str(result)
 
 
@@ -121,3 +134,15 @@ def test_figures_and_the_markdown_table() -> None:
         write_report(path, [figures], title="Reliability", command="./pants test chaos::")
         text = open(path).read()
         assert text.startswith("# Reliability") and "./pants test chaos::" in text and "| kill -9 sso |" in text
+
+        readme = os.path.join(scratch, "README.md")
+        with open(readme, "w") as fh:
+            fh.write(f"# Title\n\nbefore\n\n{SUMMARY_BEGIN}\nan older table\n{SUMMARY_END}\n\nafter\n")
+        write_summary(readme, [figures], command="./pants test chaos::")
+        text = open(readme).read()
+        assert "an older table" not in text and text.startswith("# Title\n\nbefore\n") and text.endswith("after\n")
+        assert "| kill -9 sso | 1 / 0 / 1 | 0, 0, 0 | 2.5 s |" in text and "`./pants test chaos::`" in text
+        with open(readme, "w") as fh:
+            fh.write("# No block\n")
+        with pytest.raises(ValueError):
+            write_summary(readme, [figures], command="x")

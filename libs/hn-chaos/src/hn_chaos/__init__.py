@@ -3,17 +3,29 @@
 - `FaultProxy`: a loopback TCP proxy on gevent between a client and a service that adds latency,
   stalls, black-holes or resets the link, switchable at runtime.
 - `History`, `Op`, `Outcome`, `check_set`: every operation recorded as ok / failed / unknown, and
-  Jepsen's set check afterwards (nothing acknowledged lost, nothing stored twice).
-- `Figures`, `write_report`: one scenario's figures and the generated markdown table.
+  Jepsen's set check afterwards (nothing acknowledged lost, nothing stored twice, nothing that
+  failed with a clear error stored anyway).
+- `Figures`, `write_report`, `write_summary`: one scenario's figures, the generated markdown page
+  and the short table the suite writes into the README.
 """
 
 from hn_chaos._history import CheckResult, History, Op, Outcome, check_set, default_classify
 from hn_chaos._proxy import DIRECTIONS, FaultProxy, ProxyStats
-from hn_chaos._report import Figures, markdown_table, write_report
+from hn_chaos._report import (
+    SUMMARY_BEGIN,
+    SUMMARY_END,
+    Figures,
+    markdown_table,
+    summary_table,
+    write_report,
+    write_summary,
+)
 
 __version__ = "0.1.0"
 __all__ = [
     "DIRECTIONS",
+    "SUMMARY_BEGIN",
+    "SUMMARY_END",
     "CheckResult",
     "FaultProxy",
     "Figures",
@@ -24,5 +36,7 @@ __all__ = [
     "check_set",
     "default_classify",
     "markdown_table",
+    "summary_table",
     "write_report",
+    "write_summary",
 ]

@@ -222,7 +222,9 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
-        return not self.lost and not self.duplicates and not self.problems
+        # A clear error promises the operation did not happen (Jepsen's :fail); an unknown one
+        # promises nothing.
+        return not self.lost and not self.duplicates and not self.problems and not self.applied_failed
 
     def __str__(self) -> str:
         text = (
