@@ -22,11 +22,19 @@ Figures: throughput with `connections` requests in flight; p50/p99 at concurrenc
 process spent per request (`*_hop_cpu_us`, all its threads, user + system). Contenders alternate
 over `rounds` rounds and each figure is the median of its rounds. Only the ratio means much on a
 shared 2-core machine. Target: broker_rps >= 0.5 * proxy_rps.
+
+Then (unless --no-abuse) a broker with every production limit: `bystanders` logged-in players each
+send an echo 50 times a second (within the rate limit) and time their round trips, alone and while
+another process abuses the same broker (unauthenticated calls, malformed and oversized frames, a
+logged-in flood past the rate limit, 50 slowloris connections). Target: the bystanders' p99 under
+abuse within 2x of their p99 alone (`bystander_abused_vs_normal_p99` <= 2). The abuser is a
+process of its own on the same 2 cores: part of what it costs the bystanders is the CPU it takes.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -38,6 +46,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+#: echo requests per second from each bystander player: half the broker's production rate limit
+_PLAYER_RATE = 50.0
 #: Envelope field 1 (kind, i32) as fastbinary writes it first: REQUEST (1) and REPLY (2).
 _REQUEST_HEAD = b"\x08\x00\x01\x00\x00\x00\x01"
 _REPLY_HEAD = b"\x08\x00\x01\x00\x00\x00\x02"
@@ -102,7 +112,9 @@ def serve_proxy(ready: str, worker: str) -> None:
     zmq.proxy(front, back)
 
 
-def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: str) -> None:
+def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: str, limits: str = "off") -> None:
+    """`limits`: "off" raises the per-connection packet rate (a benchmark sends far more than a
+    game client); "production" keeps every default limit (the abuse figures)."""
     from gevent import monkey
 
     monkey.patch_all()
@@ -116,14 +128,9 @@ def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: st
             "sso": [Instance("sso", "sso-bench", {"rep": sso})],
         }
     )
-    config = BrokerConfig(
-        services=("sso", "echo"),
-        redis_url=redis_url,
-        capacity=int(capacity),
-        rate=1e9,
-        burst=1e9,
-        idle_timeout_s=3600.0,
-    )
+    config = BrokerConfig(services=("sso", "echo"), redis_url=redis_url, capacity=int(capacity))
+    if limits == "off":
+        config = dataclasses.replace(config, rate=1e9, burst=1e9, idle_timeout_s=3600.0)
     os.environ["HN_READY_FILE"] = ready
     run(BrokerService(config, directory=directory))
 
@@ -199,50 +206,71 @@ def client_proxy(endpoint: str, seconds: float, concurrency: int, payload: bytes
     return _figures(n / elapsed, lat, loaded, 200 + len(lat) + n + concurrency - 1)
 
 
-def client_broker(address: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
-    import select
-    import socket
+class _Wire:
+    """Just enough of the game-client protocol for load generators: framed packets, guest logins."""
 
-    from hn_idl.client.constants import PACKET_VERSION
-    from hn_idl.client.ttypes import Packet, PacketKind
-    from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
-    from hn_idl.sso import Sso  # pants: no-infer-dep (generated service module)
-    from hn_runtime.wire import decode, encode, spec_of
+    def __init__(self) -> None:
+        from hn_idl.client.constants import PACKET_VERSION
+        from hn_idl.client.ttypes import Packet, PacketKind
+        from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
+        from hn_idl.sso import Sso  # pants: no-infer-dep (generated service module)
+        from hn_runtime.wire import decode, encode, spec_of
 
-    packet_spec = spec_of(Packet)
-    host, _, port = address.rpartition(":")
+        self.Packet, self.PacketKind, self.version = Packet, PacketKind, PACKET_VERSION
+        self.Echo, self.Sso = Echo, Sso
+        self.decode, self.encode, self.spec_of = decode, encode, spec_of
+        self.packet_spec = spec_of(Packet)
 
-    def framed(type_: str, body: bytes, seq: int = 1) -> bytes:
-        data = encode(Packet(PACKET_VERSION, PacketKind.REQUEST, type_, seq, None, None, None, None, body), packet_spec)
+    def framed(self, type_: str, body: bytes, seq: int = 1) -> bytes:
+        packet = self.Packet(self.version, self.PacketKind.REQUEST, type_, seq, None, None, None, None, body)
+        data = self.encode(packet, self.packet_spec)
         return len(data).to_bytes(4, "big") + data
 
-    def read_packet(sock: socket.socket) -> Packet:
+    def echo(self, payload: bytes) -> bytes:
+        return self.framed(
+            "echo.echo", self.encode(self.Echo.echo_args(payload=payload), self.spec_of(self.Echo.echo_args))
+        )
+
+    def read_packet(self, sock: Any) -> Any:
+        """The next packet, or None when the broker closed the connection."""
         buf = b""
         while len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:4], "big"):
             data = sock.recv(65536)
             if not data:
-                raise SystemExit("the broker closed a connection")
+                return None
             buf += data
-        return decode(buf[4:], packet_spec)
+        return self.decode(buf[4:], self.packet_spec)
 
-    socks = []
-    login_args = spec_of(Sso.guest_login_args)
-    login_result = spec_of(Sso.guest_login_result)
-    tag = f"{os.getpid()}-{time.time_ns() % 10**9}"
-    for i in range(concurrency):
+    def logged_in(self, address: str, device_id: str) -> Any:
+        import socket
+
+        host, _, port = address.rpartition(":")
         sock = socket.create_connection((host, int(port)), timeout=30)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.sendall(framed("sso.guest_login", encode(Sso.guest_login_args(device_id=f"bench-{tag}-{i}"), login_args)))
-        reply = read_packet(sock)
-        if reply.kind != PacketKind.REPLY or decode(reply.body, login_result).success is None:
+        args = self.encode(self.Sso.guest_login_args(device_id=device_id), self.spec_of(self.Sso.guest_login_args))
+        sock.sendall(self.framed("sso.guest_login", args))
+        reply = self.read_packet(sock)
+        result = self.spec_of(self.Sso.guest_login_result)
+        if reply is None or reply.kind != self.PacketKind.REPLY or self.decode(reply.body, result).success is None:
             raise SystemExit(f"login failed: {reply}")
-        socks.append(sock)
-    body = encode(Echo.echo_args(payload=payload), spec_of(Echo.echo_args))
-    request = framed("echo.echo", body)
+        return sock
+
+
+def client_broker(address: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+    import select
+    import socket
+
+    wire = _Wire()
+    PacketKind = wire.PacketKind
+
+    tag = f"{os.getpid()}-{time.time_ns() % 10**9}"
+    socks: list[socket.socket] = [wire.logged_in(address, f"bench-{tag}-{i}") for i in range(concurrency)]
+    request = wire.echo(payload)
     first = socks[0]
     first.sendall(request)
-    check = read_packet(first)
-    if check.kind != PacketKind.REPLY or decode(check.body, spec_of(Echo.echo_result)).success != payload:
+    check = wire.read_packet(first)
+    echo_result = wire.spec_of(wire.Echo.echo_result)
+    if check is None or check.kind != PacketKind.REPLY or wire.decode(check.body, echo_result).success != payload:
         raise SystemExit(f"bad echo reply: {check}")
     # In a framed reply, the packet's kind (field 2, i32) is at bytes 12..16 (after the length and
     # the version field).
@@ -330,6 +358,178 @@ def _figures(rps: float, lat: list[float], loaded: list[float], requests: int) -
     }
 
 
+def client_bystanders(address: str, seconds: float, players: int, payload: bytes) -> dict[str, Any]:
+    """`players` logged-in players, each sending one echo every 1/_PLAYER_RATE s (within the
+    broker's production rate limit, as a game client would) and timing its round trips."""
+    import select
+
+    wire = _Wire()
+    tag = f"{os.getpid()}-{time.time_ns() % 10**9}"
+    socks = [wire.logged_in(address, f"bench-bystander-{tag}-{i}") for i in range(players)]
+    request = wire.echo(payload)
+    reply_kind = int(wire.PacketKind.REPLY).to_bytes(4, "big")
+    poller = select.epoll()
+    slot = {}
+    for i, sock in enumerate(socks):
+        sock.setblocking(False)
+        poller.register(sock.fileno(), select.EPOLLIN)
+        slot[sock.fileno()] = i
+    period = 1.0 / _PLAYER_RATE
+    now = time.perf_counter
+    start = now()
+    # Spread the players' sends over one period, so they do not all send at once.
+    due = [start + period * i / players for i in range(players)]
+    sent_at: list[float | None] = [None] * players
+    bufs = [b""] * players
+    lat: list[float] = []
+    errors = 0
+    end = start + seconds
+    while now() < end or any(t is not None for t in sent_at):
+        t = now()
+        for i, sock in enumerate(socks):
+            if sent_at[i] is None and t >= due[i] and t < end:
+                sock.send(request)
+                sent_at[i] = t
+                due[i] += period
+        waits = [d for i, d in enumerate(due) if sent_at[i] is None and d < end]
+        timeout = max(0.0, min(waits) - now()) if waits else 0.05
+        for fd, _ in poller.poll(timeout):
+            i = slot[fd]
+            data = socks[i].recv(65536)
+            if not data:
+                raise SystemExit("the broker closed a bystander's connection")
+            buf = bufs[i] + data
+            while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
+                size = int.from_bytes(buf[:4], "big")
+                if buf[12:16] == reply_kind:
+                    lat.append(now() - (sent_at[i] or 0.0))
+                else:
+                    errors += 1
+                sent_at[i] = None
+                buf = buf[4 + size :]
+            bufs[i] = buf
+        if now() > end + 30:
+            raise SystemExit("bystanders' answers missing 30 s after the end")
+    for sock in socks:
+        sock.close()
+    return {
+        "requests": len(lat),
+        "errors": errors,
+        "p50_us": _percentile(lat, 0.5) * 1e6,
+        "p99_us": _percentile(lat, 0.99) * 1e6,
+    }
+
+
+def abuse(address: str) -> None:
+    """The abusers, until stdin closes: unauthenticated calls, malformed and oversized frames,
+    a logged-in flood (far past the rate limit), and 50 slowloris connections holding half a
+    header all along. Prints "ready" after the first round, then the packets sent as JSON."""
+    import select
+    import socket
+
+    wire = _Wire()
+    host, _, port = address.rpartition(":")
+
+    def connect() -> socket.socket:
+        return socket.create_connection((host, int(port)), timeout=30)
+
+    slowloris = [connect() for _ in range(50)]
+    for sock in slowloris:
+        sock.sendall(b"\x00\x00")  # half a length prefix, never finished
+    unauthenticated = connect()
+    flooder = wire.logged_in(address, f"bench-abuser-{os.getpid()}")
+    calls, flood = wire.echo(b"u" * 32) * 20, wire.echo(b"f" * 32) * 50
+    counts = {"unauthenticated": 0, "malformed": 0, "oversized": 0, "flood": 0, "slowloris": len(slowloris)}
+    first = True
+    while not select.select([sys.stdin], [], [], 0)[0]:
+        unauthenticated.sendall(calls)
+        for _ in range(20):
+            if wire.read_packet(unauthenticated) is None:
+                raise SystemExit("the broker cut the unauthenticated caller off")
+        counts["unauthenticated"] += 20
+        garbage = connect()
+        garbage.sendall(b"\x00\x00\x00\x05hello" * 3)
+        while wire.read_packet(garbage) is not None:
+            pass  # answered with errors, then closed
+        garbage.close()
+        counts["malformed"] += 3
+        big = connect()
+        big.sendall((64 * 1024 * 1024).to_bytes(4, "big"))
+        while wire.read_packet(big) is not None:
+            pass
+        big.close()
+        counts["oversized"] += 1
+        flooder.sendall(flood)
+        for _ in range(50):
+            if wire.read_packet(flooder) is None:
+                raise SystemExit("the broker cut the flooder off")
+        counts["flood"] += 50
+        if first:
+            print("ready", flush=True)
+            first = False
+    print(json.dumps(counts), flush=True)
+
+
+def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Logged-in players' echo round trips (`client_bystanders`) alone, then while `abuse` runs in
+    another process; rounds alternate and each figure is the median of its rounds."""
+    normal: list[dict[str, Any]] = []
+    abused: list[dict[str, Any]] = []
+    sent: list[float] = []
+
+    def bystander() -> dict[str, Any]:
+        players = str(args.bystanders)
+        out = subprocess.run(
+            [sys.executable, __file__, "client-bystanders", address, str(args.seconds), players, str(args.payload)],
+            env=_env(),
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120 + 3 * args.seconds,
+        ).stdout
+        figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+        return figures
+
+    for _ in range(args.rounds):
+        normal.append(bystander())
+        abuser = subprocess.Popen(
+            [sys.executable, __file__, "abuse", address],
+            env=_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert abuser.stdin is not None and abuser.stdout is not None
+        try:
+            if abuser.stdout.readline().strip() != "ready":
+                raise SystemExit("the abusers did not start")
+            started = time.perf_counter()
+            abused.append(bystander())
+            abuser.stdin.close()
+            counts = json.loads(abuser.stdout.readline())
+            sent.append(sum(v for k, v in counts.items() if k != "slowloris") / (time.perf_counter() - started))
+            abuser.wait(timeout=30)
+        finally:
+            if abuser.poll() is None:
+                abuser.kill()
+                abuser.wait()
+
+    def median(runs: list[dict[str, Any]], key: str) -> float:
+        return round(statistics.median(r[key] for r in runs), 1)
+
+    result = {
+        "bystanders": args.bystanders,
+        "bystander_p50_us": median(normal, "p50_us"),
+        "bystander_p99_us": median(normal, "p99_us"),
+        "bystander_abused_p50_us": median(abused, "p50_us"),
+        "bystander_abused_p99_us": median(abused, "p99_us"),
+        "bystander_errors": sum(r["errors"] for r in normal + abused),
+        "abuse_packets_per_s": round(statistics.median(sent)),
+    }
+    result["bystander_abused_vs_normal_p99"] = round(result["bystander_abused_p99_us"] / result["bystander_p99_us"], 2)
+    return result
+
+
 # -- orchestration --------------------------------------------------------------------------
 
 
@@ -414,9 +614,14 @@ def main() -> None:
             *sys.argv[2:]
         )
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "abuse":
+        abuse(sys.argv[2])
+        return
     if len(sys.argv) > 1 and sys.argv[1].startswith("client-"):
         target, seconds, concurrency, size = sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-        fn = {"client-proxy": client_proxy, "client-broker": client_broker}[sys.argv[1]]
+        fn = {"client-proxy": client_proxy, "client-broker": client_broker, "client-bystanders": client_bystanders}[
+            sys.argv[1]
+        ]
         print(json.dumps(fn(target, seconds, concurrency, os.urandom(size))))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -425,6 +630,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=100, help="requests in flight (broker: connections)")
     parser.add_argument("--payload", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per contender (medians)")
+    parser.add_argument("--no-abuse", action="store_true", help="skip the bystander-under-abuse figures")
+    parser.add_argument("--bystanders", type=int, default=20, help="players timed, normal and under abuse")
     args = parser.parse_args()
 
     from hn_datatier import DataTier, DataTierConfig
@@ -450,6 +657,10 @@ def main() -> None:
             for _ in range(args.rounds):
                 for role in runs:
                     runs[role].append(_load(role, targets[role], args, pids[role]))
+        if not args.no_abuse:
+            broker_args = (worker["rep"], sso, tier.env["HN_REDIS_URL"], "20000", "production")
+            with child("serve-broker", *broker_args) as guarded:
+                result.update(_bystander_under_abuse(guarded["endpoints"]["client"], args))
     for role, measured in runs.items():
         for key in ("rps", "p50_us", "p99_us", "loaded_p50_us", "loaded_p99_us", "hop_cpu_us"):
             value = statistics.median(r[key] for r in measured)
@@ -457,7 +668,9 @@ def main() -> None:
     result["broker_vs_proxy_rps"] = round(result["broker_rps"] / result["proxy_rps"], 3)
     result["broker_vs_proxy_p50"] = round(result["broker_p50_us"] / result["proxy_p50_us"], 2)
     result["broker_vs_proxy_hop_cpu"] = round(result["broker_hop_cpu_us"] / result["proxy_hop_cpu_us"], 2)
-    result["targets_met"] = result["broker_vs_proxy_rps"] >= 0.5
+    result["targets_met"] = result["broker_vs_proxy_rps"] >= 0.5 and (
+        args.no_abuse or result["bystander_abused_vs_normal_p99"] <= 2.0
+    )
     if args.json:
         print(json.dumps(result))
     else:

@@ -29,10 +29,12 @@ def hn_sources(*, idl=True, data=(), dependencies=()):
 
 
 def hn_tests(*, test_utils=False, dependencies=(), **kwargs):
-    """<package>/tests/BUILD. test_utils: the folder has conftest.py or _helper.py modules."""
+    """<package>/tests/BUILD. test_utils: the folder has conftest.py and _helper.py modules (True),
+    or the globs of those it has (a glob matching nothing makes Pants warn on every run)."""
     if test_utils:
         # Helpers may be started by module name in a child process, which inference cannot see.
-        python_test_utils(name="test_utils", sources=["**/conftest.py", "**/_*.py"])
+        globs = ["**/conftest.py", "**/_*.py"] if test_utils is True else list(test_utils)
+        python_test_utils(name="test_utils", sources=globs)
     python_tests(
         name="tests",
         sources=["**/test_*.py"],
