@@ -28,7 +28,9 @@ send an echo 50 times a second (within the rate limit) and time their round trip
 another process abuses the same broker (unauthenticated calls, malformed and oversized frames, a
 logged-in flood past the rate limit, 50 slowloris connections). Target: the bystanders' p99 under
 abuse within 2x of their p99 alone (`bystander_abused_vs_normal_p99` <= 2). The abuser is a
-process of its own on the same 2 cores: part of what it costs the bystanders is the CPU it takes.
+process of its own on the same 2 cores: part of what it costs the bystanders is the core it takes,
+so a control runs too, a process that only burns a core (`hogged`), and
+`bystander_abused_vs_hogged_p99` is what the abuse costs beyond that.
 """
 
 from __future__ import annotations
@@ -220,6 +222,7 @@ class _Wire:
         self.Echo, self.Sso = Echo, Sso
         self.decode, self.encode, self.spec_of = decode, encode, spec_of
         self.packet_spec = spec_of(Packet)
+        self._pending: dict[int, bytes] = {}
 
     def framed(self, type_: str, body: bytes, seq: int = 1) -> bytes:
         packet = self.Packet(self.version, self.PacketKind.REQUEST, type_, seq, None, None, None, None, body)
@@ -232,14 +235,18 @@ class _Wire:
         )
 
     def read_packet(self, sock: Any) -> Any:
-        """The next packet, or None when the broker closed the connection."""
-        buf = b""
+        """The next packet, or None when the broker closed the connection. Bytes read past the
+        packet wait for the next call (per socket)."""
+        buf = self._pending.pop(sock.fileno(), b"")
         while len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:4], "big"):
             data = sock.recv(65536)
             if not data:
                 return None
             buf += data
-        return self.decode(buf[4:], self.packet_spec)
+        end = 4 + int.from_bytes(buf[:4], "big")
+        if len(buf) > end:
+            self._pending[sock.fileno()] = buf[end:]
+        return self.decode(buf[4:end], self.packet_spec)
 
     def logged_in(self, address: str, device_id: str) -> Any:
         import socket
@@ -450,7 +457,7 @@ def abuse(address: str) -> None:
         garbage = connect()
         garbage.sendall(b"\x00\x00\x00\x05hello" * 3)
         while wire.read_packet(garbage) is not None:
-            pass  # answered with errors, then closed
+            pass  # answered with errors, then closed (nothing left pending)
         garbage.close()
         counts["malformed"] += 3
         big = connect()
@@ -470,10 +477,23 @@ def abuse(address: str) -> None:
     print(json.dumps(counts), flush=True)
 
 
+def hog() -> None:
+    """The control for `abuse`: a process that only burns a core, until stdin closes."""
+    import select
+
+    print("ready", flush=True)
+    spins = 0
+    while not select.select([sys.stdin], [], [], 0)[0]:
+        for _ in range(10_000):
+            spins += 1
+    print(json.dumps({"spins": spins}), flush=True)
+
+
 def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, Any]:
     """Logged-in players' echo round trips (`client_bystanders`) alone, then while `abuse` runs in
     another process; rounds alternate and each figure is the median of its rounds."""
     normal: list[dict[str, Any]] = []
+    hogged: list[dict[str, Any]] = []
     abused: list[dict[str, Any]] = []
     sent: list[float] = []
 
@@ -490,29 +510,37 @@ def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, 
         figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         return figures
 
-    for _ in range(args.rounds):
-        normal.append(bystander())
-        abuser = subprocess.Popen(
-            [sys.executable, __file__, "abuse", address],
+    def beside(role: str, *role_args: str) -> tuple[dict[str, Any], dict[str, Any], float]:
+        """The bystanders timed while `role` runs in a process of its own."""
+        other = subprocess.Popen(
+            [sys.executable, __file__, role, *role_args],
             env=_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert abuser.stdin is not None and abuser.stdout is not None
+        assert other.stdin is not None and other.stdout is not None
         try:
-            if abuser.stdout.readline().strip() != "ready":
-                raise SystemExit("the abusers did not start")
+            if other.stdout.readline().strip() != "ready":
+                raise SystemExit(f"{role} did not start")
             started = time.perf_counter()
-            abused.append(bystander())
-            abuser.stdin.close()
-            counts = json.loads(abuser.stdout.readline())
-            sent.append(sum(v for k, v in counts.items() if k != "slowloris") / (time.perf_counter() - started))
-            abuser.wait(timeout=30)
+            figures = bystander()
+            other.stdin.close()
+            counts = json.loads(other.stdout.readline())
+            elapsed = time.perf_counter() - started
+            other.wait(timeout=30)
+            return figures, counts, elapsed
         finally:
-            if abuser.poll() is None:
-                abuser.kill()
-                abuser.wait()
+            if other.poll() is None:
+                other.kill()
+                other.wait()
+
+    for _ in range(args.rounds):
+        normal.append(bystander())
+        hogged.append(beside("hog")[0])
+        figures, counts, elapsed = beside("abuse", address)
+        abused.append(figures)
+        sent.append(sum(v for k, v in counts.items() if k != "slowloris") / elapsed)
 
     def median(runs: list[dict[str, Any]], key: str) -> float:
         return round(statistics.median(r[key] for r in runs), 1)
@@ -521,12 +549,18 @@ def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, 
         "bystanders": args.bystanders,
         "bystander_p50_us": median(normal, "p50_us"),
         "bystander_p99_us": median(normal, "p99_us"),
+        "bystander_hogged_p50_us": median(hogged, "p50_us"),
+        "bystander_hogged_p99_us": median(hogged, "p99_us"),
         "bystander_abused_p50_us": median(abused, "p50_us"),
         "bystander_abused_p99_us": median(abused, "p99_us"),
-        "bystander_errors": sum(r["errors"] for r in normal + abused),
+        "bystander_errors": sum(r["errors"] for r in normal + hogged + abused),
         "abuse_packets_per_s": round(statistics.median(sent)),
     }
     result["bystander_abused_vs_normal_p99"] = round(result["bystander_abused_p99_us"] / result["bystander_p99_us"], 2)
+    # What the abuse costs beyond taking a core of this 2-core machine (the hog's cost).
+    result["bystander_abused_vs_hogged_p99"] = round(
+        result["bystander_abused_p99_us"] / result["bystander_hogged_p99_us"], 2
+    )
     return result
 
 
@@ -616,6 +650,9 @@ def main() -> None:
         return
     if len(sys.argv) > 1 and sys.argv[1] == "abuse":
         abuse(sys.argv[2])
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "hog":
+        hog()
         return
     if len(sys.argv) > 1 and sys.argv[1].startswith("client-"):
         target, seconds, concurrency, size = sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
