@@ -212,3 +212,29 @@ def parse_names(text: str) -> list[str]:
     from hn_datatier import parse_servers
 
     return [s.name for s in parse_servers(text)]
+
+
+def test_get_batcher_coalesces_one_turns_gets_into_one_mget_through_twemproxy(data_tier: DataTier) -> None:
+    import gevent
+
+    from hn_datatier import GetBatcher
+
+    client = redis_from_url(data_tier.redis_url)
+    prefix = f"batch-{uuid.uuid4().hex}"
+    for n in range(40):
+        client.set(f"{prefix}:{n}", str(n), ex=60)
+    mgets = Counter[int]()
+    real_mget = client.mget
+
+    def counting_mget(keys: list[str]) -> Any:
+        mgets[len(keys)] += 1
+        return real_mget(keys)
+
+    client.mget = counting_mget  # type: ignore[method-assign]
+    batcher = GetBatcher(client)
+    singles = [gevent.spawn(batcher.get, f"{prefix}:{n}") for n in range(20)]
+    pairs = [gevent.spawn(batcher.get_many, [f"{prefix}:{n}", f"{prefix}:missing"]) for n in range(20, 40)]
+    gevent.joinall(singles + pairs, raise_error=True)
+    assert [g.value for g in singles] == [str(n).encode() for n in range(20)]
+    assert [g.value for g in pairs] == [[str(n).encode(), None] for n in range(20, 40)]
+    assert mgets == Counter({60: 1}), "the 60 keys asked for in one turn went out as one MGET"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 
 import gevent
 import psycopg2
 import pytest
 
-from hn_datatier import DataTier
+from hn_datatier import DataTier, redis_from_url
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime import InternalError, Session
 from hn_runtime.testing import RunningService, call_handler, capture_logs, running, wait_for
@@ -27,7 +28,10 @@ def test_register_login_validate_get_account(sso: RunningService) -> None:
     client = sso.proxy()
     name = fresh("Harry")
     registered = client.register(user=name, passwd="my_dirty_secret")
-    assert len(registered.token) == 64 and registered.account.display_name == name and not registered.account.guest
+    assert (
+        registered.token.startswith(f"{registered.account.account_id}.") and len(registered.token.split(".")[1]) == 64
+    )
+    assert registered.account.display_name == name and not registered.account.guest
     # Names are case-insensitive for login, as for uniqueness.
     logged_in = client.login(user=name.lower(), passwd="my_dirty_secret")
     assert logged_in.account == registered.account
@@ -83,6 +87,34 @@ def test_tokens_logout_and_one_session_per_account(sso: RunningService) -> None:
     assert code_of(lambda: client.validate(token=second)) == SsoErrorCode.INVALID_TOKEN
     assert code_of(lambda: client.validate(token="not-hex")) == SsoErrorCode.INVALID_TOKEN
     client.logout(token=second)  # idempotent
+
+
+def test_a_token_names_its_account_but_only_the_issued_token_validates(
+    sso: RunningService, data_tier: DataTier
+) -> None:
+    client = sso.proxy()
+    mine, theirs = (client.register(user=fresh(), passwd="password1") for _ in range(2))
+    secret = mine.token.partition(".")[2]
+    # Another account's id in front of my token's random part: no such token was ever issued.
+    forged = f"{theirs.account.account_id}.{secret}"
+    assert code_of(lambda: client.validate(token=forged)) == SsoErrorCode.INVALID_TOKEN
+    assert code_of(lambda: client.validate(token=secret)) == SsoErrorCode.INVALID_TOKEN, "the bare random part"
+    assert client.validate(token=mine.token) == mine.account
+
+
+def test_a_token_issued_before_tokens_named_their_account_still_validates(
+    sso: RunningService, data_tier: DataTier
+) -> None:
+    """Sessions open across a deploy: a bare-hex token (the earlier format) keeps validating."""
+    client = sso.proxy()
+    account = client.register(user=fresh(), passwd="password1").account
+    old = secrets.token_hex(32)
+    redis = redis_from_url(data_tier.env["HN_REDIS_URL"])
+    redis.set(f"sso:tok:{old}", f"{account.account_id}|0|{account.created_ms}|{account.display_name}", ex=60)
+    redis.set(f"sso:acct:{account.account_id}:tok", old, ex=60)
+    assert client.validate(token=old) == account
+    client.logout(token=old)
+    assert code_of(lambda: client.validate(token=old)) == SsoErrorCode.INVALID_TOKEN
 
 
 def test_guest_login_and_upgrade_keep_the_account(sso: RunningService) -> None:

@@ -22,18 +22,40 @@ class GetBatcher:
         self._max_batch = max_batch
         self._pending: list[tuple[str, AsyncResult]] = []
         self._flush_scheduled = False
+        #: how many keys were waiting at the flush callback's last hop
+        self._seen = 0
 
     def get(self, key: str) -> Any:
         """The value of `key` (or None); raises what the MGET raised."""
-        result: AsyncResult = AsyncResult()
-        self._pending.append((key, result))
+        return self._ask([key])[0].get()
+
+    def get_many(self, keys: list[str]) -> list[Any]:
+        """The values of `keys` (None for a missing one), read in the same MGET: one wait."""
+        return [result.get() for result in self._ask(keys)]
+
+    def _ask(self, keys: list[str]) -> list[AsyncResult]:
+        results: list[AsyncResult] = []
+        for key in keys:
+            result: AsyncResult = AsyncResult()
+            self._pending.append((key, result))
+            results.append(result)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             gevent.get_hub().loop.run_callback(self._start_flush)
-        return result.get()
+        return results
 
     def _start_flush(self) -> None:
         # Runs in the hub, which may not block: the MGET itself runs in a greenlet.
+        waiting = len(self._pending)
+        if waiting < self._max_batch and waiting != self._seen:
+            # Keys still arrive in this turn: a server drains its requests one callback after
+            # another (each handler that blocks here hands the drain on), so flushing at the
+            # first hop would send every request's keys alone. Go to the back of the queue
+            # until a hop brings nothing new.
+            self._seen = waiting
+            gevent.get_hub().loop.run_callback(self._start_flush)
+            return
+        self._seen = 0
         self._flush_scheduled = False
         pending, self._pending = self._pending, []
         for start in range(0, len(pending), self._max_batch):

@@ -10,7 +10,8 @@ __all__ = ["check_name", "check_password", "check_device", "check_token"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,23}$")
 _DEVICE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
-_TOKEN = re.compile(r"^[0-9a-f]{64}$")
+#: "<account id>.<64 hex>"; a bare 64 hex digits is a token issued before tokens named their account
+_TOKEN = re.compile(r"^(?:[1-9][0-9]{0,18}\.)?[0-9a-f]{64}$")
 
 
 def _invalid(message: str) -> SsoError:
