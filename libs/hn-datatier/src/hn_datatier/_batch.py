@@ -17,9 +17,12 @@ __all__ = ["GetBatcher"]
 
 
 class GetBatcher:
-    def __init__(self, redis: Any, *, max_batch: int = 256) -> None:
+    def __init__(self, redis: Any, *, max_batch: int = 256, max_hops: int = 32) -> None:
         self._redis = redis
         self._max_batch = max_batch
+        #: how many callback hops the first key of a batch waits at most (one per drained request)
+        self._max_hops = max_hops
+        self._hops = 0
         self._pending: list[tuple[str, AsyncResult]] = []
         self._flush_scheduled = False
         #: how many keys were waiting at the flush callback's last hop
@@ -47,7 +50,8 @@ class GetBatcher:
     def _start_flush(self) -> None:
         # Runs in the hub, which may not block: the MGET itself runs in a greenlet.
         waiting = len(self._pending)
-        if waiting < self._max_batch and waiting != self._seen:
+        self._hops += 1
+        if waiting < self._max_batch and waiting != self._seen and self._hops < self._max_hops:
             # Keys still arrive in this turn: a server drains its requests one callback after
             # another (each handler that blocks here hands the drain on), so flushing at the
             # first hop would send every request's keys alone. Go to the back of the queue
@@ -55,7 +59,7 @@ class GetBatcher:
             self._seen = waiting
             gevent.get_hub().loop.run_callback(self._start_flush)
             return
-        self._seen = 0
+        self._seen = self._hops = 0
         self._flush_scheduled = False
         pending, self._pending = self._pending, []
         for start in range(0, len(pending), self._max_batch):
