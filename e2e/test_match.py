@@ -70,6 +70,8 @@ def test_two_players_are_matched_duel_and_get_one_result_with_ratings(platform: 
     finally:
         pool.close()
     assert rows == [(result.winner_id, 2400)], "stored once, with the ratings it announced"
+    state = SessionState(redis_from_url(platform.tier.env["HN_REDIS_URL"]))
+    assert state.fate_of(f"duel:{one.match_id}") == DECIDED, "settled before it was stored"  # type: ignore[attr-defined]
 
 
 def test_queue_status_cancel_and_modes(platform: Platform) -> None:
@@ -273,6 +275,20 @@ def test_a_room_that_settled_its_duel_before_dying_is_not_reported_lost(data_tie
             with pytest.raises(BrokerRejected) as over:
                 duel.a.call("match.duel_shoot", match_id=duel.match_id, reaction_ms=250)
             assert over.value.code == ClientError.SESSION_LOST
+
+
+def test_a_duel_called_off_by_a_player_ends_settled_for_both(data_tier: DataTier) -> None:
+    """A player leaves before the signal: both hear MatchAborted, nothing is stored, and the
+    duel's fate is settled, so its room key (should its cleanup fail) reads as over."""
+    with platform_on(data_tier, brokers=2) as platform, match_processes(platform, 2) as procs:
+        wait_for(lambda: platform.live("match") == 2, message="two match processes up")
+        state = SessionState(redis_from_url(data_tier.env["HN_REDIS_URL"]))
+        with _ready_duel(platform, procs, state) as duel:
+            duel.a.call("match.duel_leave", match_id=duel.match_id)  # the signal is a minute away
+            wait_for(lambda: len(duel.ends) == 2, message="both told")
+            assert {kind for kind, _ in duel.ends} == {"match.MatchAborted"}
+            assert state.fate_of(f"duel:{duel.match_id}") == DECIDED
+            assert duel.results_stored(data_tier) == 0
 
 
 def _lost_bindings(outcome: str) -> float:

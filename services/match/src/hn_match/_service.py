@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -264,6 +265,11 @@ class MatchService(Service):
                 reason = "the result could not be stored"
             else:
                 reason = "called off: this instance was out of reach and the duel given up"
+        else:
+            # Settled too (once, best effort: nothing is recorded), so that a room key its
+            # cleanup left behind reads as over wherever the player asks.
+            with contextlib.suppress(MatchError):
+                self._guarded(lambda: self._edge().settle(room.fate))
         # Free the players before telling them: a client that queues again the moment it hears
         # the result must not find itself still in this duel.
         self._close(room)
