@@ -13,7 +13,7 @@ from typing import Any
 import gevent
 import pytest
 from hn_client import BrokerRejected, Duelist, GameClient
-from hn_edge import DECIDED, SessionState
+from hn_edge import DECIDED, LOST, SessionState
 from prometheus_client import REGISTRY
 
 from hn_datatier import DataTier, PgPool, redis_from_url
@@ -275,6 +275,31 @@ def test_a_room_that_settled_its_duel_before_dying_is_not_reported_lost(data_tie
             with pytest.raises(BrokerRejected) as over:
                 duel.a.call("match.duel_shoot", match_id=duel.match_id, reaction_ms=250)
             assert over.value.code == ClientError.SESSION_LOST
+
+
+def test_a_player_away_when_the_rooms_instance_died_hears_it_on_resume(data_tier: DataTier) -> None:
+    """The player's connection is gone (no logout) when the room's instance dies: nobody can tell
+    it then. Resuming the session on a broker that knows the instance is gone tells it at once,
+    settling the duel as lost, instead of leaving it bound to a dead room."""
+    with platform_on(data_tier, brokers=2) as platform, match_processes(platform, 2) as procs:
+        wait_for(lambda: platform.live("match") == 2, message="two match processes up")
+        state = SessionState(redis_from_url(data_tier.env["HN_REDIS_URL"]))
+        with _ready_duel(platform, procs, state) as duel:
+            token = duel.a.token
+            duel.a.close()  # away, the session and its binding kept
+            wait_for(lambda: state.broker_of(duel.sessions[0]) is None, message="the session detached")
+            duel.room.process.kill()
+            wait_for(lambda: platform.live("match") == 1, timeout=30, message="the room's instance marked down")
+            returning = GameClient(platform.brokerlist_url, reconnect=False).connect()
+            lost: list[Any] = []
+            returning.on("broker.SessionLost", lost.append)
+            try:
+                returning.call("broker.resume", token=token)
+                wait_for(lambda: len(lost) == 1, message="told the duel is lost on resume")
+                assert lost[0].family == "duel"
+                assert state.fate_of(f"duel:{duel.match_id}") == LOST
+            finally:
+                returning.close()
 
 
 def test_a_duel_called_off_by_a_player_ends_settled_for_both(data_tier: DataTier) -> None:
