@@ -87,3 +87,22 @@ def test_desired_vs_actual_table() -> None:
     assert rows[2] == ["sso", "2", "1", "0", "-", "1/0"]
     decision = Decision("broker", "down", 2, 3, 3, 0.1, "idle", ("broker-3",))
     assert describe(decision) == "autoscale: broker down 3 -> 2 (idle, draining broker-3)"
+
+
+def test_the_latency_plot_is_a_png_with_a_bar_per_message_type(tmp_path: Any) -> None:
+    from hn_cli._bots import BotStats, write_plot
+    from hn_cli._plot import P50, P99
+    from PIL import Image
+
+    stats = BotStats(players=3, logins=3, duels=1)
+    stats.latency_ms = {"sso.guest_login": [4.0, 5.0, 30.0], "match.enqueue": [1.0, 2.0], "match.status": []}
+    path = str(tmp_path / "latency.png")
+    write_plot(stats, path)
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        rgb = image.convert("RGB")
+        # One row per message type that has calls: count the rows holding the p50 colour.
+        rows = [y for y in range(rgb.height) if any(rgb.getpixel((x, y)) == P50 for x in range(rgb.width))]
+        bands = sum(1 for i, y in enumerate(rows) if i == 0 or y != rows[i - 1] + 1)
+        assert bands == 2
+        assert any(rgb.getpixel((x, y)) == P99 for x in range(rgb.width) for y in rows)

@@ -260,20 +260,8 @@ def run_bots(
 
 
 def write_plot(stats: BotStats, path: str) -> None:
-    """A PNG of latency per message type (needs matplotlib; skipped with a note without it)."""
-    try:
-        import matplotlib
+    """A PNG of latency per message type (`_plot`)."""
+    from hn_cli._plot import latency_png
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"no plot: matplotlib is not installed ({path} not written)", file=sys.stderr)
-        return
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    types = sorted(stats.latency_ms)
-    ax.boxplot([stats.latency_ms[t] for t in types], labels=types, showfliers=False)
-    ax.set_ylabel("latency (ms)")
-    ax.set_title(f"{stats.players} bots: {stats.logins} logins, {stats.duels} duels")
-    plt.xticks(rotation=30, ha="right")
-    fig.tight_layout()
-    fig.savefig(path)
+    title = f"{stats.players} bots: {stats.logins} logins, {stats.duels} duels, {sum(stats.errors.values())} errors"
+    latency_png(path, title, stats.latency_ms)
