@@ -59,8 +59,9 @@ PACKETS = stats_family("hn_broker_", "Client requests a broker forwarded")
 _SESSION_LOST = spec_of(SessionLost)
 #: how long after a resume another broker may still stash a push it believed was its own
 _LATE_PUSHES_S = 2.0
-#: tries at settling a lost binding through a Redis failover (0.2 + 0.4 + 0.8 + 1.6 s of waits)
-_SETTLE_ATTEMPTS = 5
+#: tries at settling a lost binding: 6.2 s of waits in all, longer than a Sentinel failover
+#: takes here (2-3 s), so only a longer Redis outage leaves a player told without settling
+_SETTLE_ATTEMPTS = 6
 
 
 def _remote_code(exc: HNError) -> int:
