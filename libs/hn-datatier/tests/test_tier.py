@@ -238,3 +238,41 @@ def test_get_batcher_coalesces_one_turns_gets_into_one_mget_through_twemproxy(da
     assert [g.value for g in singles] == [str(n).encode() for n in range(20)]
     assert [g.value for g in pairs] == [[str(n).encode(), None] for n in range(20, 40)]
     assert mgets == Counter({60: 1}), "the 60 keys asked for in one turn went out as one MGET"
+
+
+def test_get_batcher_waits_for_a_drain_that_hands_itself_on_through_callbacks(data_tier: DataTier) -> None:
+    """hn-runtime's server drains requests from the hub, running each handler at once and, when
+    it blocks (here, on the batcher), going on with the next request in a callback queued after
+    the batcher's flush. The flush must wait for that chain, or every MGET carries one request."""
+    import gevent
+
+    from hn_datatier import GetBatcher
+    from hn_runtime import Workers
+
+    client = redis_from_url(data_tier.redis_url)
+    prefix = f"drain-{uuid.uuid4().hex}"
+    for n in range(20):
+        client.set(f"{prefix}:{n}", str(n), ex=60)
+    sizes: list[int] = []
+    real_mget = client.mget
+
+    def counting_mget(keys: list[str]) -> Any:
+        sizes.append(len(keys))
+        return real_mget(keys)
+
+    client.mget = counting_mget  # type: ignore[method-assign]
+    batcher = GetBatcher(client)
+    workers = Workers()
+    answers: dict[int, Any] = {}
+    loop = gevent.get_hub().loop
+
+    def drain(n: int) -> None:  # in the hub, as the server's pump runs
+        if n == 20:
+            return
+        workers.spawn(lambda: answers.__setitem__(n, batcher.get(f"{prefix}:{n}")))
+        loop.run_callback(drain, n + 1)  # the handler blocked: the drain goes on
+
+    loop.run_callback(drain, 0)
+    wait_for(lambda: len(answers) == 20, message="every request answered")
+    assert answers == {n: str(n).encode() for n in range(20)}
+    assert sizes == [20], "one MGET for the whole drain"
