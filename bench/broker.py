@@ -42,11 +42,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from _harness import child_env, cpu_seconds, percentile, ready_path, run_json, service, wait_ready, write_ready
 
 #: echo requests per second from each bystander player: half the broker's production rate limit
 _PLAYER_RATE = 50.0
@@ -56,23 +57,6 @@ _REPLY_HEAD = b"\x08\x00\x01\x00\x00\x00\x02"
 #: echo_args field 1 (payload, binary) and echo_result field 0 (success, binary).
 _ARGS_HEAD = b"\x0b\x00\x01"
 _RESULT_HEAD = b"\x0b\x00\x00"
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
-def _ready(path: str, info: dict[str, Any]) -> None:
-    with open(path + ".tmp", "w") as fh:
-        json.dump(info, fh)
-    os.replace(path + ".tmp", path)
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    return env
 
 
 # -- servers (child processes) --------------------------------------------------------------
@@ -87,7 +71,7 @@ def serve_worker(ready: str) -> None:
     sock.setsockopt(zmq.SNDHWM, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
     port = sock.bind_to_random_port("tcp://127.0.0.1")
-    _ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
+    write_ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
     recv, send = sock.recv_multipart, sock.send_multipart
     while True:
         frames = recv()
@@ -110,7 +94,7 @@ def serve_proxy(ready: str, worker: str) -> None:
         sock.setsockopt(zmq.RCVHWM, 0)
     port = front.bind_to_random_port("tcp://127.0.0.1")
     back.connect(worker)
-    _ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
+    write_ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
     zmq.proxy(front, back)
 
 
@@ -358,10 +342,10 @@ def _figures(rps: float, lat: list[float], loaded: list[float], requests: int) -
     return {
         "rps": rps,
         "requests": requests,
-        "p50_us": _percentile(lat, 0.5) * 1e6,
-        "p99_us": _percentile(lat, 0.99) * 1e6,
-        "loaded_p50_us": _percentile(loaded, 0.5) * 1e6,
-        "loaded_p99_us": _percentile(loaded, 0.99) * 1e6,
+        "p50_us": percentile(lat, 0.5) * 1e6,
+        "p99_us": percentile(lat, 0.99) * 1e6,
+        "loaded_p50_us": percentile(loaded, 0.5) * 1e6,
+        "loaded_p99_us": percentile(loaded, 0.99) * 1e6,
     }
 
 
@@ -422,8 +406,8 @@ def client_bystanders(address: str, seconds: float, players: int, payload: bytes
     return {
         "requests": len(lat),
         "errors": errors,
-        "p50_us": _percentile(lat, 0.5) * 1e6,
-        "p99_us": _percentile(lat, 0.99) * 1e6,
+        "p50_us": percentile(lat, 0.5) * 1e6,
+        "p99_us": percentile(lat, 0.99) * 1e6,
     }
 
 
@@ -498,23 +482,14 @@ def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, 
     sent: list[float] = []
 
     def bystander() -> dict[str, Any]:
-        players = str(args.bystanders)
-        out = subprocess.run(
-            [sys.executable, __file__, "client-bystanders", address, str(args.seconds), players, str(args.payload)],
-            env=_env(),
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=120 + 3 * args.seconds,
-        ).stdout
-        figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-        return figures
+        argv = [__file__, "client-bystanders", address, str(args.seconds), str(args.bystanders), str(args.payload)]
+        return run_json(argv, timeout=120 + 3 * args.seconds)
 
     def beside(role: str, *role_args: str) -> tuple[dict[str, Any], dict[str, Any], float]:
         """The bystanders timed while `role` runs in a process of its own."""
         other = subprocess.Popen(
             [sys.executable, __file__, role, *role_args],
-            env=_env(),
+            env=child_env(),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -543,7 +518,7 @@ def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, 
         sent.append(sum(v for k, v in counts.items() if k != "slowloris") / elapsed)
 
     def median(runs: list[dict[str, Any]], key: str) -> float:
-        return round(statistics.median(r[key] for r in runs), 1)
+        return round(float(statistics.median(r[key] for r in runs)), 1)
 
     result = {
         "bystanders": args.bystanders,
@@ -570,19 +545,11 @@ def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, 
 @contextmanager
 def child(role: str, *args: str, env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """Run `bench/broker.py <role> <ready> args...` until the block ends; yield its ready info."""
-    workdir = tempfile.mkdtemp(prefix="hn-bench-broker-")
-    ready = os.path.join(workdir, "ready.json")
-    full_env = _env()
-    full_env.update(HN_METRICS_PORT="-1", HN_LOG_LEVEL="warning", **(env or {}))
+    ready = ready_path(f"broker-{role}")
+    full_env = child_env({"HN_METRICS_PORT": "-1", "HN_LOG_LEVEL": "warning", **(env or {})})
     proc = subprocess.Popen([sys.executable, __file__, role, ready, *args], env=full_env, stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(ready):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{role} did not start")
-            time.sleep(0.05)
-        with open(ready) as fh:
-            info = json.load(fh)
+        info = wait_ready(proc, ready, role)
         info["pid"] = proc.pid
         yield info
     finally:
@@ -590,63 +557,24 @@ def child(role: str, *args: str, env: dict[str, str] | None = None) -> Iterator[
         proc.wait()
 
 
-@contextmanager
-def sso_process(tier_env: dict[str, str]) -> Iterator[str]:
-    workdir = tempfile.mkdtemp(prefix="hn-bench-sso-")
-    ready = os.path.join(workdir, "ready.json")
-    env = dict(_env(), **tier_env)
-    env.update(HN_READY_FILE=ready, HN_SSO_HASH_PROFILE="test", HN_LOG_LEVEL="warning", HN_METRICS_PORT="-1")
-    proc = subprocess.Popen([sys.executable, "-m", "hn_sso"], env=env, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(ready):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("sso did not start")
-            time.sleep(0.05)
-        with open(ready) as fh:
-            yield json.load(fh)["endpoints"]["rep"]
-    finally:
-        proc.terminate()
-        proc.wait()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """CPU time (user + system, all threads) the process has used so far."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _load(role: str, target: str, args: argparse.Namespace, hop_pid: int) -> dict[str, Any]:
-    before = _cpu_seconds(hop_pid)
-    out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            f"client-{role}",
-            target,
-            str(args.seconds),
-            str(args.connections),
-            str(args.payload),
-        ],
-        env=_env(),
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120 + 3 * args.seconds,
-    ).stdout
-    figures: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    before = cpu_seconds(hop_pid)
+    argv = [__file__, f"client-{role}", target, str(args.seconds), str(args.connections), str(args.payload)]
+    figures = run_json(argv, timeout=120 + 3 * args.seconds)
     # What the hop itself spent per request (the proxy's threads, or the broker's): less at
     # the mercy of the machine's other load than throughput is.
-    figures["hop_cpu_us"] = (_cpu_seconds(hop_pid) - before) / figures["requests"] * 1e6
+    figures["hop_cpu_us"] = (cpu_seconds(hop_pid) - before) / figures["requests"] * 1e6
     return figures
 
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1].startswith("serve-"):
-        {"serve-worker": serve_worker, "serve-proxy": serve_proxy, "serve-broker": serve_broker}[sys.argv[1]](
-            *sys.argv[2:]
-        )
+        servers: dict[str, Callable[..., None]] = {
+            "serve-worker": serve_worker,
+            "serve-proxy": serve_proxy,
+            "serve-broker": serve_broker,
+        }
+        servers[sys.argv[1]](*sys.argv[2:])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "abuse":
         abuse(sys.argv[2])
@@ -680,7 +608,12 @@ def main() -> None:
         "seconds": args.seconds,
     }
     runs: dict[str, list[dict[str, Any]]] = {"proxy": [], "broker": []}
-    with DataTier(DataTierConfig()) as tier, sso_process(tier.env) as sso, child("serve-worker") as worker:
+    with (
+        DataTier(DataTierConfig()) as tier,
+        service("hn_sso", {**tier.env, "HN_SSO_HASH_PROFILE": "test"}) as (_, sso_ready),
+        child("serve-worker") as worker,
+    ):
+        sso = sso_ready["endpoints"]["rep"]
         with (
             child("serve-proxy", worker["rep"]) as proxy,
             child(

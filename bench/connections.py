@@ -22,9 +22,10 @@ import os
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
+
+from _harness import child_env, ready_path, wait_ready
 
 _FD_HEADROOM = 1024
 
@@ -57,12 +58,6 @@ def _rss_kb(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise RuntimeError("no VmRSS")
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    return env
 
 
 # -- the broker (child process) -------------------------------------------------------------
@@ -164,11 +159,9 @@ def _connections_gauge(metrics: str) -> float:
 def measure(count: int) -> dict[str, Any]:
     from hn_datatier import DataTier, DataTierConfig
 
-    workdir = tempfile.mkdtemp(prefix="hn-bench-conn-")
-    ready = os.path.join(workdir, "ready.json")
+    ready = ready_path("connections")
     with DataTier(DataTierConfig(postgres=False)) as tier:
-        env = _env()
-        env.update(HN_METRICS_PORT="0", HN_LOG_LEVEL="warning")
+        env = child_env({"HN_METRICS_PORT": "0", "HN_LOG_LEVEL": "warning"})
         broker = subprocess.Popen(
             [sys.executable, __file__, "serve-broker", ready, tier.env["HN_REDIS_URL"], str(count + 16)],
             env=env,
@@ -176,13 +169,7 @@ def measure(count: int) -> dict[str, Any]:
         )
         holders: list[subprocess.Popen[str]] = []
         try:
-            deadline = time.monotonic() + 60
-            while not os.path.exists(ready):
-                if broker.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("the broker did not start")
-                time.sleep(0.05)
-            with open(ready) as fh:
-                endpoints = json.load(fh)["endpoints"]
+            endpoints = wait_ready(broker, ready, "the broker")["endpoints"]
             address, metrics = endpoints["client"], endpoints["metrics"]
             # Warm up what every connection touches once (code paths, the accept loop).
             for _ in range(20):
@@ -198,7 +185,7 @@ def measure(count: int) -> dict[str, Any]:
             for first in range(0, asked, per_process):
                 holder = subprocess.Popen(
                     [sys.executable, __file__, "hold", address, str(min(per_process, asked - first))],
-                    env=_env(),
+                    env=child_env(),
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,

@@ -37,7 +37,6 @@ import os
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,16 +44,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from _harness import cpu_seconds, percentile, run_json
+
 P99_TARGET_MS = 50.0
 #: a mode the cluster's match instance does not run, so its matchmaker leaves this queue alone
 QUEUE_MODE = "bench"
 FIRST_ID = 900_000_000
 PIPELINE_BATCH = 500
-
-
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 _T0 = time.monotonic()
@@ -312,23 +308,16 @@ def queue_worker(redis_url: str, players: int, rounds: int) -> dict[str, Any]:
 # -- (b) concurrent duels through the broker (child process) --------------------------------
 
 
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used: robust to other tenants' noise."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class _CpuMeter:
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
         self.started = time.monotonic()
-        self.before = {name: _cpu_s(pid) for name, pid in pids.items()}
+        self.before = {name: cpu_seconds(pid) for name, pid in pids.items()}
 
     def percent(self) -> dict[str, float]:
         """Each process's CPU use since the start, in % of one core."""
         elapsed = time.monotonic() - self.started
-        return {name: (_cpu_s(pid) - self.before[name]) / elapsed * 100 for name, pid in self.pids.items()}
+        return {name: (cpu_seconds(pid) - self.before[name]) / elapsed * 100 for name, pid in self.pids.items()}
 
 
 def _leave_if_matched(client: Any) -> None:
@@ -400,13 +389,13 @@ def _duel_phase(duelists: list[Any], seconds: float, pids: dict[str, int]) -> di
         "aborted": tally["aborted"] // 2,
         "errors": dict(errors),
         "duel_msgs": len(duel),
-        "duel_p50_ms": _pct(duel, 0.5),
-        "duel_p99_ms": _pct(duel, 0.99),
-        "ready_p99_ms": _pct(latency.get("match.duel_ready", []), 0.99),
-        "shoot_p99_ms": _pct(latency.get("match.duel_shoot", []), 0.99),
-        "enqueue_p50_ms": _pct(enqueue, 0.5),
-        "enqueue_p99_ms": _pct(enqueue, 0.99),
-        "found_p50_ms": _pct(found, 0.5),
+        "duel_p50_ms": percentile(duel, 0.5),
+        "duel_p99_ms": percentile(duel, 0.99),
+        "ready_p99_ms": percentile(latency.get("match.duel_ready", []), 0.99),
+        "shoot_p99_ms": percentile(latency.get("match.duel_shoot", []), 0.99),
+        "enqueue_p50_ms": percentile(enqueue, 0.5),
+        "enqueue_p99_ms": percentile(enqueue, 0.99),
+        "found_p50_ms": percentile(found, 0.5),
         "calls_per_s": sum(len(v) for v in latency.values()) / seconds,
         "elapsed_s": elapsed,
         "match_cpu_pct": used["match"],
@@ -438,8 +427,8 @@ def _status_phase(clients: list[Any], seconds: float, calls_per_s: float, pids: 
     cpu = _CpuMeter(pids)
     gevent.joinall([gevent.spawn(loop, c) for c in clients], timeout=seconds + 60, raise_error=True)
     return {
-        "status_p50_ms": _pct(latency, 0.5),
-        "status_p99_ms": _pct(latency, 0.99),
+        "status_p50_ms": percentile(latency, 0.5),
+        "status_p99_ms": percentile(latency, 0.99),
         "status_calls_per_s": len(latency) / seconds,
         "status_errors": dict(errors),
         "status_match_cpu_pct": cpu.percent()["match"],
@@ -516,17 +505,8 @@ def duel_load(brokerlist: str, levels: list[int], seconds: float, rounds: int, p
 # -- orchestration --------------------------------------------------------------------------
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    return env
-
-
 def _child(args: list[str], timeout: float) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, __file__, *args], env=_env(), check=True, stdout=subprocess.PIPE, text=True, timeout=timeout
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_json([__file__, *args], timeout)
 
 
 def main() -> None:

@@ -16,15 +16,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
-
-def _percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
+from _harness import child_env, percentile, ready_path, run_json, wait_ready, write_ready
 
 # -- servers (run as child processes) -------------------------------------------------------
 
@@ -37,7 +32,7 @@ def serve_raw(ready: str) -> None:
     sock.setsockopt(zmq.SNDHWM, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
     port = sock.bind_to_random_port("tcp://127.0.0.1")
-    _ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
+    write_ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
     while True:
         sock.send_multipart(sock.recv_multipart())
 
@@ -53,14 +48,8 @@ def serve_zerorpc(ready: str) -> None:
     server.bind("tcp://127.0.0.1:0")
     # zerorpc hides the bound port: ask its socket.
     endpoint = server._events._socket.getsockopt_string(__import__("zmq").LAST_ENDPOINT)
-    _ready(ready, {"rep": endpoint})
+    write_ready(ready, {"rep": endpoint})
     server.run()
-
-
-def _ready(path: str, info: dict[str, str]) -> None:
-    with open(path + ".tmp", "w") as fh:
-        json.dump(info, fh)
-    os.replace(path + ".tmp", path)
 
 
 # -- clients (run as child processes; print one JSON object) ---------------------------------
@@ -99,7 +88,7 @@ def client_raw(endpoint: str, seconds: float, concurrency: int, payload: bytes) 
     elapsed = time.perf_counter() - start
     for _ in range(concurrency - 1):
         sock.recv()
-    return {"rps": n / elapsed, "p50_us": _percentile(lat, 0.5) * 1e6, "p99_us": _percentile(lat, 0.99) * 1e6}
+    return {"rps": n / elapsed, "p50_us": percentile(lat, 0.5) * 1e6, "p99_us": percentile(lat, 0.99) * 1e6}
 
 
 def _greenlet_load(call: Any, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
@@ -124,7 +113,7 @@ def _greenlet_load(call: Any, seconds: float, concurrency: int, payload: bytes) 
     start = time.perf_counter()
     gevent.joinall([gevent.spawn(worker, i) for i in range(concurrency)])
     elapsed = time.perf_counter() - start
-    return {"rps": sum(counts) / elapsed, "p50_us": _percentile(lat, 0.5) * 1e6, "p99_us": _percentile(lat, 0.99) * 1e6}
+    return {"rps": sum(counts) / elapsed, "p50_us": percentile(lat, 0.5) * 1e6, "p99_us": percentile(lat, 0.99) * 1e6}
 
 
 def client_hn(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
@@ -151,51 +140,24 @@ def client_zerorpc(endpoint: str, seconds: float, concurrency: int, payload: byt
 # -- orchestration --------------------------------------------------------------------------
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    return env
-
-
-def _start_server(role: str, workdir: str) -> tuple[subprocess.Popen[bytes], str]:
-    ready = tempfile.mktemp(prefix=f"{role}-", suffix=".json", dir=workdir)
-    env = _env()
+def _start_server(role: str) -> tuple[subprocess.Popen[bytes], str]:
+    ready = ready_path(f"rpc-{role}")
+    env = child_env()
     if role == "hn":
         env.update(HN_READY_FILE=ready, HN_METRICS_PORT="-1", HN_LOG_LEVEL="warning")
         cmd = [sys.executable, "-m", "hn_runtime.testing.echo"]
     else:
         cmd = [sys.executable, __file__, f"serve-{role}", ready]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while not os.path.exists(ready):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{role} server did not start")
-        time.sleep(0.05)
-    with open(ready) as fh:
-        info = json.load(fh)
+    info = wait_ready(proc, ready, f"the {role} server")
     return proc, info["endpoints"]["rep"] if "endpoints" in info else info["rep"]
 
 
-def _measure(role: str, args: argparse.Namespace, workdir: str) -> dict[str, Any]:
-    server, endpoint = _start_server(role, workdir)
+def _measure(role: str, args: argparse.Namespace) -> dict[str, Any]:
+    server, endpoint = _start_server(role)
     try:
-        out = subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                f"client-{role}",
-                endpoint,
-                str(args.seconds),
-                str(args.concurrency),
-                str(args.payload),
-            ],
-            env=_env(),
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=120 + 3 * args.seconds,
-        ).stdout
-        return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+        argv = [__file__, f"client-{role}", endpoint, str(args.seconds), str(args.concurrency), str(args.payload)]
+        return run_json(argv, timeout=120 + 3 * args.seconds)
     finally:
         server.kill()
         server.wait()
@@ -218,14 +180,13 @@ def main() -> None:
     parser.add_argument("--payload", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per contender (medians)")
     args = parser.parse_args()
-    workdir = tempfile.mkdtemp(prefix="hn-bench-")
     result: dict[str, Any] = {"payload_bytes": args.payload, "concurrency": args.concurrency, "rounds": args.rounds}
     # Contenders take turns, round after round, and each figure is the median of its rounds:
     # a burst of noise on a shared 2-core machine then hits every contender alike.
     runs: dict[str, list[dict[str, Any]]] = {"raw": [], "hn": [], "zerorpc": []}
     for _ in range(args.rounds):
         for role in runs:
-            runs[role].append(_measure(role, args, workdir))
+            runs[role].append(_measure(role, args))
     for role, measured in runs.items():
         for key in ("rps", "p50_us", "p99_us"):
             value = statistics.median(r[key] for r in measured)

@@ -16,40 +16,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+from _harness import percentile, service
 
 
 @contextmanager
 def sso_process(env: dict[str, str], profile: str) -> Iterator[str]:
-    workdir = tempfile.mkdtemp(prefix="hn-bench-sso-")
-    ready = os.path.join(workdir, "ready.json")
-    child_env = dict(os.environ, **env, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    child_env.update(HN_READY_FILE=ready, HN_SSO_HASH_PROFILE=profile, HN_LOG_LEVEL="warning", HN_METRICS_PORT="-1")
-    # Failed-login limits would throttle the benchmark itself.
-    child_env.update(HN_SSO_FAILED_LOGINS_PER_ADDRESS="1000000000", HN_SSO_FAILED_LOGINS_PER_ACCOUNT="1000000000")
-    proc = subprocess.Popen([sys.executable, "-m", "hn_sso"], env=child_env, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(ready):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("sso did not start")
-            time.sleep(0.05)
-        with open(ready) as fh:
-            yield json.load(fh)["endpoints"]["rep"]
-    finally:
-        proc.terminate()
-        proc.wait()
+    settings = {
+        **env,
+        "HN_SSO_HASH_PROFILE": profile,
+        # Failed-login limits would throttle the benchmark itself.
+        "HN_SSO_FAILED_LOGINS_PER_ADDRESS": "1000000000",
+        "HN_SSO_FAILED_LOGINS_PER_ACCOUNT": "1000000000",
+    }
+    with service("hn_sso", settings) as (_, ready):
+        yield ready["endpoints"]["rep"]
 
 
 def run_for(seconds: float, concurrency: int, call: Callable[[int], Any]) -> float:
@@ -99,8 +84,8 @@ def measure(env: dict[str, str], profile: str, seconds: float) -> dict[str, Any]
             run_for(seconds, 50, login)
             busy[0] = False
             prober.join()
-            result["loop_lag_p50_ms"] = round(_pct(lag, 0.5), 2)
-            result["loop_lag_p99_ms"] = round(_pct(lag, 0.99), 2)
+            result["loop_lag_p50_ms"] = round(percentile(lag, 0.5), 2)
+            result["loop_lag_p99_ms"] = round(percentile(lag, 0.99), 2)
         else:
             tokens = [sso.login(user=u, passwd="benchmark-password").token for u in users]
             result["validate_per_s"] = round(run_for(seconds, 100, lambda k: sso.validate(token=tokens[k % 50])))

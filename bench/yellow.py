@@ -14,23 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
 import time
 from typing import Any
 
-
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+from _harness import cpu_seconds, percentile, service
 
 
 def main() -> None:
@@ -48,23 +35,8 @@ def main() -> None:
     from hn_idl.yellow.ttypes import InstanceInfo
     from hn_runtime import get_service
 
-    workdir = tempfile.mkdtemp(prefix="hn-bench-yellow-")
-    ready = os.path.join(workdir, "ready.json")
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
-        HN_READY_FILE=ready,
-    )
-    env.update(HN_LOG_LEVEL="warning", HN_METRICS_PORT="-1")
-    proc = subprocess.Popen([sys.executable, "-m", "hn_yellow"], env=env, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while not os.path.exists(ready):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("yellow did not start")
-            time.sleep(0.05)
-        with open(ready) as fh:
-            address = json.load(fh)["endpoints"]["rep"]
+    with service("hn_yellow") as (pid, ready):
+        address = ready["endpoints"]["rep"]
         yellow = get_service("yellow", endpoints=[address], timeout=30)
         beat = [0]
 
@@ -108,7 +80,7 @@ def main() -> None:
 
         # 3. CPU at 1 Hz: every instance heartbeats once a second, spread evenly.
         spacing = 1.0 / args.instances
-        cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
+        cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
         next_at = time.perf_counter()
         n = 0
         while time.perf_counter() - wall0 < args.seconds:
@@ -119,21 +91,18 @@ def main() -> None:
             if delay > 0:
                 gevent.sleep(delay)
         wall = time.perf_counter() - wall0
-        cpu_pct = (_cpu_seconds(proc.pid) - cpu0) / wall * 100
+        cpu_pct = (cpu_seconds(pid) - cpu0) / wall * 100
         result = {
             "instances": args.instances,
             "heartbeats_per_s": round(heartbeats_per_s),
-            "find_p50_us": round(_pct(find, 0.5)),
-            "find_p99_us": round(_pct(find, 0.99)),
-            "snapshot_p50_us": round(_pct(snap, 0.5)),
-            "snapshot_p99_us": round(_pct(snap, 0.99)),
+            "find_p50_us": round(percentile(find, 0.5)),
+            "find_p99_us": round(percentile(find, 0.99)),
+            "snapshot_p50_us": round(percentile(snap, 0.5)),
+            "snapshot_p99_us": round(percentile(snap, 0.99)),
             "heartbeat_rate_at_1hz": round(n / wall),
             "cpu_at_1hz_pct": round(cpu_pct, 1),
             "target_met": cpu_pct < 25,
         }
-    finally:
-        proc.kill()
-        proc.wait()
     if args.json:
         print(json.dumps(result))
     else:
