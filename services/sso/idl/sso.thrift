@@ -37,7 +37,7 @@ struct Account {
 }
 
 struct Login {
-  /** 256 random bits, hex: the session token the client presents (and the broker validates). */
+  /** "<account id>.<256 random bits, hex>": the session token the client presents (and the broker validates); opaque to clients. */
   1: string token
   2: Account account
   3: i32 expires_in_s
