@@ -1,7 +1,8 @@
-"""Coalesce Redis GETs: every GET asked for in one turn of the gevent loop goes out as one MGET.
+"""Coalesce Redis GETs: every GET asked for in one turn of the gevent loop (a server's whole drain
+of requests, see `_start_flush`) goes out as one MGET.
 
-A hot read path (sso's `validate`, the broker's session lookups) issues thousands of single-key
-GETs a second from many greenlets; each costs a full redis-py round of pool checkout, packing,
+A hot read path (sso's `validate`) issues thousands of single-key GETs a second from many
+greenlets; each costs a full redis-py round of pool checkout, packing,
 a Twemproxy hop and parsing. Batched, those costs are paid once per turn. Twemproxy splits an
 MGET over its shards and reassembles the answer, so keys need no common hash tag.
 """
