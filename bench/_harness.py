@@ -13,7 +13,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["child_env", "cpu_seconds", "percentile", "ready_path", "run_json", "service", "wait_ready", "write_ready"]
+__all__ = [
+    "child_env",
+    "cpu_seconds",
+    "load_dealer",
+    "percentile",
+    "ready_path",
+    "report",
+    "run_json",
+    "service",
+    "wait_ready",
+    "write_ready",
+]
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -81,3 +92,27 @@ def run_json(argv: Sequence[str], timeout: float) -> dict[str, Any]:
     ).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
+
+
+def load_dealer(endpoint: str) -> Any:
+    """A load generator's ZeroMQ DEALER connected to `endpoint`: unbounded queues (the load
+    generator bounds what is in flight), and a dead peer fails the run after 30 s instead of
+    hanging it."""
+    import zmq
+
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.setsockopt(zmq.RCVHWM, 0)
+    sock.setsockopt(zmq.RCVTIMEO, 30_000)
+    sock.connect(endpoint)
+    return sock
+
+
+def report(result: Mapping[str, Any], as_json: bool) -> None:
+    """Print a benchmark's figures: one JSON line, or a column of `name: value` lines."""
+    if as_json:
+        print(json.dumps(dict(result)))
+        return
+    width = max((len(key) for key in result), default=0)
+    for key, value in result.items():
+        print(f"{key:>{width}}: {value}")

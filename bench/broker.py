@@ -47,7 +47,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from _harness import child_env, cpu_seconds, percentile, ready_path, run_json, service, wait_ready, write_ready
+from _harness import (
+    child_env,
+    cpu_seconds,
+    load_dealer,
+    percentile,
+    ready_path,
+    report,
+    run_json,
+    service,
+    wait_ready,
+    write_ready,
+)
 
 #: echo requests per second from each bystander player: half the broker's production rate limit
 _PLAYER_RATE = 50.0
@@ -125,17 +136,11 @@ def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: st
 
 
 def client_proxy(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
-    import zmq
 
     from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
     from hn_runtime.wire import REQUEST, Envelope, encode, encode_envelope, spec_of
 
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
-    sock.setsockopt(zmq.RCVTIMEO, 30_000)  # a dead hop fails the run instead of hanging it
-    sock.connect(endpoint)
+    sock = load_dealer(endpoint)
     body = encode(Echo.echo_args(payload=payload), spec_of(Echo.echo_args))
     deadline_ms = int((time.time() + 3600) * 1000)
     # The envelope a broker sends: method, request id, session, trace id, deadline, sender, client.
@@ -641,11 +646,7 @@ def main() -> None:
     result["targets_met"] = result["broker_vs_proxy_rps"] >= 0.5 and (
         args.no_abuse or result["bystander_abused_vs_normal_p99"] <= 2.0
     )
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>24}: {value}")
+    report(result, args.json)
 
 
 if __name__ == "__main__":

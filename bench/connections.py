@@ -17,7 +17,6 @@ the broker than its own limit leaves room for (reported as `fd_limit`, and `capp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import subprocess
@@ -25,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from _harness import child_env, ready_path, wait_ready
+from _harness import child_env, ready_path, report, wait_ready
 
 _FD_HEADROOM = 1024
 
@@ -253,11 +252,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=20_000)
     args = parser.parse_args()
     result = measure(args.connections)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>24}: {value}")
+    report(result, args.json)
 
 
 if __name__ == "__main__":

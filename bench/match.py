@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from _harness import cpu_seconds, percentile, run_json
+from _harness import cpu_seconds, percentile, report, run_json
 
 P99_TARGET_MS = 50.0
 #: a mode the cluster's match instance does not run, so its matchmaker leaves this queue alone
@@ -588,11 +588,7 @@ def main() -> None:
         else:
             shutil.rmtree(scratch, ignore_errors=True)
     result["total_s"] = round(time.monotonic() - started, 1)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>32}: {value}")
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from _harness import child_env, percentile, ready_path, run_json, wait_ready, write_ready
+from _harness import child_env, load_dealer, percentile, ready_path, report, run_json, wait_ready, write_ready
 
 # -- servers (run as child processes) -------------------------------------------------------
 
@@ -56,14 +56,8 @@ def serve_zerorpc(ready: str) -> None:
 
 
 def client_raw(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
-    import zmq
 
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
-    sock.setsockopt(zmq.RCVTIMEO, 30_000)  # a dead server fails the run instead of hanging it
-    sock.connect(endpoint)
+    sock = load_dealer(endpoint)
     lat = []
     end = time.perf_counter() + seconds / 2
     for _ in range(200):  # warm-up
@@ -197,11 +191,7 @@ def main() -> None:
     result["targets_met"] = (
         result["hn_vs_raw_rps"] >= 0.3 and result["hn_vs_zerorpc_rps"] >= 10 and result["hn_vs_raw_p50"] <= 3
     )
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>20}: {value}")
+    report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -14,14 +14,13 @@ Targets: loop_lag_p99_ms < 20; validate_per_s >= 5000.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from _harness import percentile, service
+from _harness import percentile, report, service
 
 
 @contextmanager
@@ -109,11 +108,7 @@ def main() -> None:
         for profile in ("test", "production"):
             result.update(measure(tier.env, profile, args.seconds))
     result["targets_met"] = result["loop_lag_p99_ms"] < 20 and result["validate_per_s"] >= 5000
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>22}: {value}")
+    report(result, args.json)
 
 
 if __name__ == "__main__":

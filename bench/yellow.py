@@ -13,11 +13,10 @@ Target: cpu_at_1hz_pct < 25 with 1,000 instances.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from typing import Any
 
-from _harness import cpu_seconds, percentile, service
+from _harness import cpu_seconds, percentile, report, service
 
 
 def main() -> None:
@@ -103,11 +102,7 @@ def main() -> None:
             "cpu_at_1hz_pct": round(cpu_pct, 1),
             "target_met": cpu_pct < 25,
         }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>22}: {value}")
+    report(result, args.json)
 
 
 if __name__ == "__main__":
