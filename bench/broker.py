@@ -197,77 +197,32 @@ def client_proxy(endpoint: str, seconds: float, concurrency: int, payload: bytes
     return _figures(n / elapsed, lat, loaded, 200 + len(lat) + n + concurrency - 1)
 
 
-class _Wire:
-    """Just enough of the game-client protocol for load generators: framed packets, guest logins."""
+def _players(address: str, count: int, name: str) -> list[Any]:
+    """`count` connections to the broker, each logged in as a guest of its own."""
+    from hn_broker.testing import RawClient
 
-    def __init__(self) -> None:
-        from hn_idl.client.constants import PACKET_VERSION
-        from hn_idl.client.ttypes import Packet, PacketKind
-        from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
-        from hn_idl.sso import Sso  # pants: no-infer-dep (generated service module)
-        from hn_runtime.wire import decode, encode, spec_of
-
-        self.Packet, self.PacketKind, self.version = Packet, PacketKind, PACKET_VERSION
-        self.Echo, self.Sso = Echo, Sso
-        self.decode, self.encode, self.spec_of = decode, encode, spec_of
-        self.packet_spec = spec_of(Packet)
-        self._pending: dict[int, bytes] = {}
-
-    def framed(self, type_: str, body: bytes, seq: int = 1) -> bytes:
-        packet = self.Packet(self.version, self.PacketKind.REQUEST, type_, seq, None, None, None, None, body)
-        data = self.encode(packet, self.packet_spec)
-        return len(data).to_bytes(4, "big") + data
-
-    def echo(self, payload: bytes) -> bytes:
-        return self.framed(
-            "echo.echo", self.encode(self.Echo.echo_args(payload=payload), self.spec_of(self.Echo.echo_args))
-        )
-
-    def read_packet(self, sock: Any) -> Any:
-        """The next packet, or None when the broker closed the connection. Bytes read past the
-        packet wait for the next call (per socket)."""
-        buf = self._pending.pop(sock.fileno(), b"")
-        while len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:4], "big"):
-            data = sock.recv(65536)
-            if not data:
-                return None
-            buf += data
-        end = 4 + int.from_bytes(buf[:4], "big")
-        if len(buf) > end:
-            self._pending[sock.fileno()] = buf[end:]
-        return self.decode(buf[4:end], self.packet_spec)
-
-    def logged_in(self, address: str, device_id: str) -> Any:
-        import socket
-
-        host, _, port = address.rpartition(":")
-        sock = socket.create_connection((host, int(port)), timeout=30)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        args = self.encode(self.Sso.guest_login_args(device_id=device_id), self.spec_of(self.Sso.guest_login_args))
-        sock.sendall(self.framed("sso.guest_login", args))
-        reply = self.read_packet(sock)
-        result = self.spec_of(self.Sso.guest_login_result)
-        if reply is None or reply.kind != self.PacketKind.REPLY or self.decode(reply.body, result).success is None:
-            raise SystemExit(f"login failed: {reply}")
-        return sock
+    tag = f"{name}-{os.getpid()}-{time.time_ns() % 10**9}"
+    players = []
+    for i in range(count):
+        player = RawClient(address)
+        player.guest_login(f"bench-{tag}-{i}")
+        players.append(player)
+    return players
 
 
 def client_broker(address: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
     import select
     import socket
 
-    wire = _Wire()
-    PacketKind = wire.PacketKind
+    from hn_idl.client.ttypes import PacketKind
 
-    tag = f"{os.getpid()}-{time.time_ns() % 10**9}"
-    socks: list[socket.socket] = [wire.logged_in(address, f"bench-{tag}-{i}") for i in range(concurrency)]
-    request = wire.echo(payload)
-    first = socks[0]
-    first.sendall(request)
-    check = wire.read_packet(first)
-    echo_result = wire.spec_of(wire.Echo.echo_result)
-    if check is None or check.kind != PacketKind.REPLY or wire.decode(check.body, echo_result).success != payload:
+    players = _players(address, concurrency, "load")
+    socks: list[socket.socket] = [p.sock for p in players]
+    request = players[0].request("echo.echo", payload=payload)
+    check = players[0].call("echo.echo", payload=payload)
+    if check != payload:
         raise SystemExit(f"bad echo reply: {check}")
+    first = socks[0]
     # In a framed reply, the packet's kind (field 2, i32) is at bytes 12..16 (after the length and
     # the version field).
     reply_kind = int(PacketKind.REPLY).to_bytes(4, "big")
@@ -359,11 +314,12 @@ def client_bystanders(address: str, seconds: float, players: int, payload: bytes
     broker's production rate limit, as a game client would) and timing its round trips."""
     import select
 
-    wire = _Wire()
-    tag = f"{os.getpid()}-{time.time_ns() % 10**9}"
-    socks = [wire.logged_in(address, f"bench-bystander-{tag}-{i}") for i in range(players)]
-    request = wire.echo(payload)
-    reply_kind = int(wire.PacketKind.REPLY).to_bytes(4, "big")
+    from hn_idl.client.ttypes import PacketKind
+
+    clients = _players(address, players, "bystander")
+    socks = [c.sock for c in clients]
+    request = clients[0].request("echo.echo", payload=payload)
+    reply_kind = int(PacketKind.REPLY).to_bytes(4, "big")
     poller = select.epoll()
     slot = {}
     for i, sock in enumerate(socks):
@@ -421,43 +377,37 @@ def abuse(address: str) -> None:
     a logged-in flood (far past the rate limit), and 50 slowloris connections holding half a
     header all along. Prints "ready" after the first round, then the packets sent as JSON."""
     import select
-    import socket
 
-    wire = _Wire()
-    host, _, port = address.rpartition(":")
+    from hn_broker.testing import RawClient
 
-    def connect() -> socket.socket:
-        return socket.create_connection((host, int(port)), timeout=30)
-
-    slowloris = [connect() for _ in range(50)]
-    for sock in slowloris:
-        sock.sendall(b"\x00\x00")  # half a length prefix, never finished
-    unauthenticated = connect()
-    flooder = wire.logged_in(address, f"bench-abuser-{os.getpid()}")
-    calls, flood = wire.echo(b"u" * 32) * 20, wire.echo(b"f" * 32) * 50
+    slowloris = [RawClient(address) for _ in range(50)]
+    for loris in slowloris:
+        loris.send(b"\x00\x00")  # half a length prefix, never finished
+    unauthenticated = RawClient(address)
+    (flooder,) = _players(address, 1, "abuser")
+    calls = unauthenticated.request("echo.echo", payload=b"u" * 32) * 20
+    flood = flooder.request("echo.echo", payload=b"f" * 32) * 50
     counts = {"unauthenticated": 0, "malformed": 0, "oversized": 0, "flood": 0, "slowloris": len(slowloris)}
     first = True
     while not select.select([sys.stdin], [], [], 0)[0]:
-        unauthenticated.sendall(calls)
+        unauthenticated.send(calls)
         for _ in range(20):
-            if wire.read_packet(unauthenticated) is None:
+            if unauthenticated.read() is None:
                 raise SystemExit("the broker cut the unauthenticated caller off")
         counts["unauthenticated"] += 20
-        garbage = connect()
-        garbage.sendall(b"\x00\x00\x00\x05hello" * 3)
-        while wire.read_packet(garbage) is not None:
-            pass  # answered with errors, then closed (nothing left pending)
+        garbage = RawClient(address)
+        garbage.send(b"\x00\x00\x00\x05hello" * 3)
+        garbage.closed()  # answered with errors, then closed
         garbage.close()
         counts["malformed"] += 3
-        big = connect()
-        big.sendall((64 * 1024 * 1024).to_bytes(4, "big"))
-        while wire.read_packet(big) is not None:
-            pass
+        big = RawClient(address)
+        big.send((64 * 1024 * 1024).to_bytes(4, "big"))
+        big.closed()
         big.close()
         counts["oversized"] += 1
-        flooder.sendall(flood)
+        flooder.send(flood)
         for _ in range(50):
-            if wire.read_packet(flooder) is None:
+            if flooder.read() is None:
                 raise SystemExit("the broker cut the flooder off")
         counts["flood"] += 50
         if first:

@@ -23,6 +23,7 @@ import pytest
 from hn_client import BrokerRejected, GameClient
 from prometheus_client import REGISTRY
 
+from hn_broker.testing import RawClient, fresh_name
 from hn_datatier import DataTier
 from hn_idl.broker.ttypes import BrokerError
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
@@ -31,7 +32,6 @@ from hn_runtime.testing.echo import EchoService
 from hn_runtime.wire import decode, load_idl, spec_of
 
 from _platform import Platform, platform_on
-from _raw_client import RawClient, fresh_name
 
 pytestmark = pytest.mark.integration
 

@@ -22,6 +22,7 @@ import pytest
 from hn_client import BrokerRejected, ConnectionLost, GameClient, fetch_brokers
 from hn_edge import Edge, SessionState
 
+from hn_broker.testing import RawClient, fresh_name
 from hn_datatier import DataTier, redis_from_url
 from hn_idl.client.ttypes import ClientError, PacketKind
 from hn_idl.echo.ttypes import Tick
@@ -31,7 +32,6 @@ from hn_runtime.testing.echo import EchoService
 from hn_runtime.wire import decode, spec_of
 
 from _platform import Platform, platform_on
-from _raw_client import RawClient, fresh_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 

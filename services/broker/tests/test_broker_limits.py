@@ -22,13 +22,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hn_broker import BrokerService
 from hn_broker._config import BrokerConfig
+from hn_broker.testing import RawClient
 from hn_datatier import DataTier
 from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime import StaticDirectory
 from hn_runtime.testing import RunningService, running, time_factor, wait_for
-from hn_runtime.wire import decode, encode, spec_of
+from hn_runtime.wire import spec_of
 
 pytestmark = pytest.mark.integration
 
@@ -45,60 +46,6 @@ _CONFIG = {
 }
 
 
-class Client:
-    """A raw game-client connection: framed packets out, packets in, nothing else."""
-
-    def __init__(self, port: int, *, rcvbuf: int | None = None) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connecting: sets the window
-        sock.connect(("127.0.0.1", port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.settimeout(10 * time_factor())
-        self.sock = sock
-        self._buf = b""
-        self._seq = 0
-
-    def packet(self, kind: int, type_: str = "", body: bytes = b"", *, version: int = PACKET_VERSION) -> bytes:
-        self._seq += 1
-        data = encode(Packet(version, kind, type_, self._seq, None, None, None, None, body), _SPEC)
-        return len(data).to_bytes(4, "big") + data
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def read(self) -> Packet | None:
-        """The next packet, or None once the broker has closed the connection."""
-        while len(self._buf) < 4 or len(self._buf) < 4 + int.from_bytes(self._buf[:4], "big"):
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                data = b""
-            if not data:
-                return None
-            self._buf += data
-        size = int.from_bytes(self._buf[:4], "big")
-        packet = decode(self._buf[4 : 4 + size], _SPEC)
-        self._buf = self._buf[4 + size :]
-        return packet  # type: ignore[no-any-return]
-
-    def ping(self) -> None:
-        """A round trip: the broker still serves this connection."""
-        self.send(self.packet(PacketKind.PING))
-        pong = self.read()
-        assert pong is not None and (pong.kind, pong.seq) == (PacketKind.PONG, self._seq), pong
-
-    def closed(self) -> bool:
-        """True once everything before the broker's close has been read."""
-        while True:
-            packet = self.read()
-            if packet is None:
-                return True
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture(scope="module")
 def broker(data_tier: DataTier) -> Iterator[RunningService]:  # noqa: F811 - the fixture above
     config = BrokerConfig(redis_url=data_tier.env["HN_REDIS_URL"], **_CONFIG)  # type: ignore[arg-type]
@@ -107,18 +54,18 @@ def broker(data_tier: DataTier) -> Iterator[RunningService]:  # noqa: F811 - the
 
 
 @pytest.fixture
-def bystander(broker: RunningService) -> Iterator[Client]:
+def bystander(broker: RunningService) -> Iterator[RawClient]:
     """A well-behaved client: served before, during and after every abuse."""
-    client = Client(_port(broker))
+    client = RawClient(_address(broker))
     client.ping()
     yield client
     client.ping()
     client.close()
 
 
-def test_an_oversized_frame_is_refused_and_the_connection_closed(broker: RunningService, bystander: Client) -> None:
+def test_an_oversized_frame_is_refused_and_the_connection_closed(broker: RunningService, bystander: RawClient) -> None:
     before = _metrics(broker)
-    abuser = Client(_port(broker))
+    abuser = RawClient(_address(broker))
     abuser.send((_LIMIT + 1).to_bytes(4, "big") + b"\0" * 64)
     error = abuser.read()
     assert error is not None and (error.kind, error.error_code) == (PacketKind.ERROR, ClientError.TOO_LARGE)
@@ -130,8 +77,8 @@ def test_an_oversized_frame_is_refused_and_the_connection_closed(broker: Running
     assert _delta(before, after, "hn_broker_disconnects_total", reason="packet too large") == 1
 
 
-def test_a_frame_that_says_4_gib_allocates_nothing(broker: RunningService, bystander: Client) -> None:
-    abuser = Client(_port(broker))
+def test_a_frame_that_says_4_gib_allocates_nothing(broker: RunningService, bystander: RawClient) -> None:
+    abuser = RawClient(_address(broker))
     abuser.send(b"\xff\xff\xff\xff")
     error = abuser.read()
     assert error is not None and error.error_code == ClientError.TOO_LARGE
@@ -139,11 +86,11 @@ def test_a_frame_that_says_4_gib_allocates_nothing(broker: RunningService, bysta
     bystander.ping()
 
 
-def test_truncated_frames_are_dropped_with_their_connection(broker: RunningService, bystander: Client) -> None:
+def test_truncated_frames_are_dropped_with_their_connection(broker: RunningService, bystander: RawClient) -> None:
     before = _metrics(broker)
     for cut in (1, 3, 4, 10):
-        abuser = Client(_port(broker))
-        whole = abuser.packet(PacketKind.PING)
+        abuser = RawClient(_address(broker))
+        whole = abuser.packet(kind=PacketKind.PING)
         abuser.send(whole[:cut])
         abuser.sock.shutdown(socket.SHUT_WR)  # the rest never comes
         assert abuser.closed(), "no answer to half a packet, and no hang either"
@@ -152,9 +99,11 @@ def test_truncated_frames_are_dropped_with_their_connection(broker: RunningServi
     assert _delta(before, _metrics(broker), "hn_broker_disconnects_total", reason="closed by client") == 4
 
 
-def test_malformed_packets_are_answered_then_the_connection_closed(broker: RunningService, bystander: Client) -> None:
+def test_malformed_packets_are_answered_then_the_connection_closed(
+    broker: RunningService, bystander: RawClient
+) -> None:
     before = _metrics(broker)
-    abuser = Client(_port(broker))
+    abuser = RawClient(_address(broker))
     garbage = b"\x0b\xff\xff" * 3
     for _ in range(3):
         abuser.send(len(garbage).to_bytes(4, "big") + garbage)
@@ -166,14 +115,14 @@ def test_malformed_packets_are_answered_then_the_connection_closed(broker: Runni
     assert _delta(before, after, "hn_broker_disconnects_total", reason="malformed packets") == 1
 
 
-def test_other_protocol_errors_are_answered_and_counted(broker: RunningService, bystander: Client) -> None:
+def test_other_protocol_errors_are_answered_and_counted(broker: RunningService, bystander: RawClient) -> None:
     before = _metrics(broker)
-    client = Client(_port(broker))
-    client.send(client.packet(PacketKind.PING, version=PACKET_VERSION + 1))
-    client.send(client.packet(PacketKind.REQUEST, "nosuch.method"))
-    client.send(client.packet(PacketKind.REQUEST, "broker.deliver"))  # services' method, not clients'
-    client.send(client.packet(PacketKind.REQUEST, "sso.logout"))  # needs a session
-    client.send(client.packet(PacketKind.REQUEST, "broker.resume", b"\xff"))  # undecodable body
+    client = RawClient(_address(broker))
+    client.send(client.packet(kind=PacketKind.PING, version=PACKET_VERSION + 1))
+    client.send(client.packet("nosuch.method"))
+    client.send(client.packet("broker.deliver"))  # services' method, not clients'
+    client.send(client.packet("sso.logout"))  # needs a session
+    client.send(client.packet("broker.resume", b"\xff"))  # undecodable body
     answers = [client.read() for _ in range(5)]
     assert [(p.error_code, p.seq) for p in answers if p is not None] == [
         (ClientError.UNSUPPORTED_VERSION, 1),
@@ -197,10 +146,10 @@ def test_a_flood_from_one_connection_is_rate_limited(data_tier: DataTier) -> Non
         redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "rate": 0.001, "burst": 5.0}  # type: ignore[arg-type]
     )
     with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as limited:
-        bystander = Client(_port(limited))
+        bystander = RawClient(_address(limited))
         before = _metrics(limited)
-        flooder = Client(_port(limited))
-        flooder.send(b"".join(flooder.packet(PacketKind.PING) for _ in range(49)))
+        flooder = RawClient(_address(limited))
+        flooder.send(b"".join(flooder.packet(kind=PacketKind.PING) for _ in range(49)))
         flooder.send(b"\x00\x00\x00\x03abc")  # undecodable, and over the limit too
         answers = [flooder.read() for _ in range(50)]
         kinds = [(p.kind, p.error_code, p.seq) for p in answers if p is not None]
@@ -214,13 +163,13 @@ def test_a_flood_from_one_connection_is_rate_limited(data_tier: DataTier) -> Non
         bystander.close()
 
 
-def test_a_slow_reader_is_cut_off(broker: RunningService, bystander: Client) -> None:
+def test_a_slow_reader_is_cut_off(broker: RunningService, bystander: RawClient) -> None:
     """A client that sends requests but never reads their answers: once more than
     max_outgoing_bytes wait for it, the broker drops it rather than grow."""
     before = _metrics(broker)
-    reader = Client(_port(broker), rcvbuf=4096)
+    reader = RawClient(_address(broker), rcvbuf=4096)
     # Each asks for an error packet as large as itself (the unknown type comes back in it).
-    big = reader.packet(PacketKind.REQUEST, "x" * (_LIMIT - 200))
+    big = reader.packet("x" * (_LIMIT - 200))
     sent = 0
 
     def flood() -> None:
@@ -250,10 +199,10 @@ def test_an_idle_connection_is_closed_and_slowloris_is_idle(data_tier: DataTier)
     )
     with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as strict:
         before = _metrics(strict)
-        idle = Client(_port(strict))
+        idle = RawClient(_address(strict))
         # Slowloris: the bytes of one large packet, one every 50 ms (the packet would take
         # minutes to complete). Trickled bytes are not signs of life: only whole packets are.
-        loris = Client(_port(strict))
+        loris = RawClient(_address(strict))
         loris.send((_LIMIT - 1).to_bytes(4, "big"))
         trickled = 0
 
@@ -269,7 +218,7 @@ def test_an_idle_connection_is_closed_and_slowloris_is_idle(data_tier: DataTier)
 
         trickling = gevent.spawn(trickle)
         # A client that pings more often than the idle timeout stays.
-        alive = Client(_port(strict))
+        alive = RawClient(_address(strict))
         pinger_ok = [0]
 
         def keep_alive() -> None:
@@ -304,10 +253,10 @@ def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTi
     )
     with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as small:
         before = _metrics(small)
-        clients = [Client(_port(small)) for _ in range(3)]
+        clients = [RawClient(_address(small)) for _ in range(3)]
         for client in clients:
             client.ping()
-        newcomer = Client(_port(small))
+        newcomer = RawClient(_address(small))
         error = newcomer.read()
         assert error is not None and error.error_code == ClientError.BROKER_UNAVAILABLE
         assert newcomer.closed()
@@ -324,8 +273,8 @@ def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTi
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _port(service: RunningService) -> int:
-    return int(service.endpoints["client"].rpartition(":")[2])
+def _address(service: RunningService) -> str:
+    return service.endpoints["client"]
 
 
 def _metrics(service: RunningService) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -1,7 +1,8 @@
 """A game client written against the wire protocol itself (client.thrift), not the SDK.
 
-The broker tests use it to send what an attacker sends (any bytes, any field), and to drive a
-reconnect step by step (connect, resume, read what comes) without the SDK's own recovery.
+Tests of the broker use it to send what an attacker sends (any bytes, any field, any packet kind
+or protocol version), and to drive a reconnect step by step (connect, resume, read what comes)
+without the SDK's own recovery.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ _names = itertools.count()
 
 
 def fresh_name(prefix: str = "raw") -> str:
-    return f"{prefix}{os.getpid() % 1000}x{next(_names)}"
+    return f"{prefix}{os.getpid()}x{next(_names)}"
 
 
 class RawClient:
@@ -43,23 +44,37 @@ class RawClient:
         self.address = address
         self.sock = sock
         self._buf = b""
-        self._seq = itertools.count(1)
+        self._seqs = itertools.count(1)
+        #: the sequence number of the last packet made
+        self.seq = 0
         self.account: Any = None
         self.token: str | None = None
         self.pushes: list[Packet] = []
 
-    def packet(self, type_: str, body: bytes, *, extra: bytes = b"", trace_id: str | None = None) -> bytes:
-        """A framed REQUEST; `extra` is spliced in before the struct's end (unknown fields)."""
-        data = encode(
-            Packet(PACKET_VERSION, PacketKind.REQUEST, type_, next(self._seq), None, None, None, trace_id, body), _SPEC
-        )
-        data = data[:-1] + extra + data[-1:]
+    def packet(
+        self,
+        type_: str = "",
+        body: bytes = b"",
+        *,
+        kind: int = PacketKind.REQUEST,
+        version: int = PACKET_VERSION,
+        extra: bytes = b"",
+        trace_id: str | None = None,
+    ) -> bytes:
+        """A framed packet; `extra` is spliced in before the struct's end (unknown fields)."""
+        self.seq = next(self._seqs)
+        data = encode(Packet(version, kind, type_, self.seq, None, None, None, trace_id, body), _SPEC)
+        if extra:
+            data = data[:-1] + extra + data[-1:]
         return len(data).to_bytes(4, "big") + data
 
     def request(self, type_: str, **arguments: Any) -> bytes:
         service, _, name = type_.partition(".")
         method = load_idl(service).methods[name]
         return self.packet(type_, encode(method.args_cls(**arguments), method.args_spec))
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
 
     def read(self) -> Packet | None:
         """The next packet, or None once the broker has closed the connection."""
@@ -86,9 +101,15 @@ class RawClient:
                 continue
             return packet
 
+    def ping(self) -> None:
+        """A round trip: the broker still serves this connection."""
+        self.send(self.packet(kind=PacketKind.PING))
+        pong = self.read()
+        assert pong is not None and (pong.kind, pong.seq) == (PacketKind.PONG, self.seq), pong
+
     def call(self, type_: str, **arguments: Any) -> Any:
         """One request: its result, its declared exception (the struct), or the error packet."""
-        self.sock.sendall(self.request(type_, **arguments))
+        self.send(self.request(type_, **arguments))
         answer = self.read_answer()
         if answer.kind == PacketKind.ERROR:
             return answer
@@ -98,10 +119,18 @@ class RawClient:
             return result.success
         return next((getattr(result, f) for f in result.__slots__ if getattr(result, f) is not None), None)
 
-    def guest_login(self) -> Any:
-        login = self.call("sso.guest_login", device_id=f"device-{fresh_name()}")
+    def guest_login(self, device_id: str | None = None) -> Any:
+        login = self.call("sso.guest_login", device_id=device_id or f"device-{fresh_name()}")
+        if not hasattr(login, "token"):
+            raise AssertionError(f"guest login failed: {login}")
         self.account, self.token = login.account, login.token
         return self.account
+
+    def closed(self) -> bool:
+        """True once everything before the broker's close has been read."""
+        while self.read() is not None:
+            pass
+        return True
 
     def close(self) -> None:
         self.sock.close()
