@@ -24,7 +24,7 @@ from hn_chaos import History
 from hn_cli._cluster import Cluster
 
 from hn_datatier import DataTier, RedisNode
-from hn_datatier.testing import direct_redis, direct_redis_port
+from hn_datatier.testing import direct_redis, direct_redis_port, processes
 from hn_runtime import HNError
 from hn_runtime.testing import time_factor, wait_for
 
@@ -225,18 +225,9 @@ class Platform:
         """nutcracker: the Twemproxy agent's child (the agent respawns it if it dies)."""
         assert self.tier.agent is not None and self.tier.agent.pid is not None
         agent = self.tier.agent.pid
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    fields = fh.read().rsplit(")", 1)[1].split()
-                with open(f"/proc/{entry}/comm") as fh:
-                    comm = fh.read().strip()
-            except OSError:
-                continue
-            if int(fields[1]) == agent and comm == "nutcracker" and fields[0] != "Z":
-                return int(entry)
+        for process in processes():
+            if process.ppid == agent and process.comm == "nutcracker" and process.state != "Z":
+                return process.pid
         raise LookupError("no nutcracker under the Twemproxy agent")
 
     def nutcracker_running(self, other_than: int = 0) -> bool:

@@ -11,26 +11,15 @@ import sys
 import pytest
 
 from hn_datatier import port_is_free
-from hn_datatier.testing import no_process_left
+from hn_datatier.testing import no_process_left, processes
 from hn_runtime.testing import time_factor, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def _children_of(pid: int) -> list[int]:
-    """Every process whose parent chain leads to `pid`, or whose session was started by it."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:  # ppid
-            found.append(int(entry))
-    return found
+    """The processes `pid` started (its direct children)."""
+    return [p.pid for p in processes() if p.ppid == pid]
 
 
 def test_up_cli_then_kill_9_leaves_nothing_behind() -> None:

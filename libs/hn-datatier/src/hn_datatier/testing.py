@@ -45,6 +45,7 @@ __all__ = [
     "key_on_shard",
     "kill_redis_master",
     "no_process_left",
+    "processes",
     "restore_redis_node",
     "start_data_tier",
     "test_config",
@@ -218,6 +219,29 @@ def direct_redis_port(port: int, **options: Any) -> Any:
     options.setdefault("socket_timeout", 2)
     options.setdefault("socket_connect_timeout", 2)
     return redis_client("127.0.0.1", port, **options)
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    pid: int
+    ppid: int
+    #: /proc's one-letter state ("Z": a zombie)
+    state: str
+    comm: str
+
+
+def processes() -> Iterator[ProcessInfo]:
+    """Every process on the machine, from /proc (those that exit meanwhile are skipped)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                head, _, tail = fh.read().rpartition(")")
+            fields = tail.split()
+            yield ProcessInfo(int(entry), int(fields[1]), fields[0], head.partition("(")[2])
+        except (OSError, IndexError):
+            continue
 
 
 def no_process_left(pids: list[int]) -> bool:
