@@ -24,7 +24,7 @@ import sys
 import time
 from typing import Any
 
-from _harness import child_env, ready_path, report, wait_ready
+from _harness import child_env, ready_path, report, run_role, wait_ready
 
 _FD_HEADROOM = 1024
 
@@ -241,11 +241,7 @@ def measure(count: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "serve-broker":
-        serve_broker(*sys.argv[2:])
-        return
-    if len(sys.argv) > 1 and sys.argv[1] == "hold":
-        hold_connections(*sys.argv[2:])
+    if run_role({"serve-broker": serve_broker, "hold": hold_connections}):
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print only the JSON result")

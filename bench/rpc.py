@@ -11,30 +11,19 @@ the ratios are meaningful: the machine's speed cancels out within one run.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from _harness import child_env, load_dealer, percentile, ready_path, report, run_json, wait_ready, write_ready
+from hn_stats import percentile
+
+import _echo
+from _harness import child_env, load_dealer, load_role, ready_path, report, run_load, run_role, wait_ready, write_ready
 
 # -- servers (run as child processes) -------------------------------------------------------
-
-
-def serve_raw(ready: str) -> None:
-    import zmq
-
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.ROUTER)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    write_ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
-    while True:
-        sock.send_multipart(sock.recv_multipart())
 
 
 def serve_zerorpc(ready: str) -> None:
@@ -140,6 +129,8 @@ def _start_server(role: str) -> tuple[subprocess.Popen[bytes], str]:
     if role == "hn":
         env.update(HN_READY_FILE=ready, HN_METRICS_PORT="-1", HN_LOG_LEVEL="warning")
         cmd = [sys.executable, "-m", "hn_runtime.testing.echo"]
+    elif role == "raw":
+        cmd = [sys.executable, _echo.__file__, "serve-raw", ready]
     else:
         cmd = [sys.executable, __file__, f"serve-{role}", ready]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
@@ -150,22 +141,20 @@ def _start_server(role: str) -> tuple[subprocess.Popen[bytes], str]:
 def _measure(role: str, args: argparse.Namespace) -> dict[str, Any]:
     server, endpoint = _start_server(role)
     try:
-        argv = [__file__, f"client-{role}", endpoint, str(args.seconds), str(args.concurrency), str(args.payload)]
-        return run_json(argv, timeout=120 + 3 * args.seconds)
+        return run_load(__file__, f"client-{role}", endpoint, args.seconds, args.concurrency, args.payload)
     finally:
         server.kill()
         server.wait()
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1].startswith(("serve-", "client-")):
-        role = sys.argv[1]
-        if role.startswith("serve-"):
-            {"serve-raw": serve_raw, "serve-zerorpc": serve_zerorpc}[role](sys.argv[2])
-            return
-        endpoint, seconds, concurrency, size = sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-        fn = {"client-raw": client_raw, "client-hn": client_hn, "client-zerorpc": client_zerorpc}[role]
-        print(json.dumps(fn(endpoint, seconds, concurrency, os.urandom(size))))
+    roles: dict[str, Callable[..., Any]] = {
+        "serve-zerorpc": serve_zerorpc,
+        "client-raw": load_role(client_raw),
+        "client-hn": load_role(client_hn),
+        "client-zerorpc": load_role(client_zerorpc),
+    }
+    if run_role(roles):
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print only the JSON result")

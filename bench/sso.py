@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from _harness import percentile, report, service
+from hn_stats import percentile
+
+from _harness import report, service
 
 
 @contextmanager

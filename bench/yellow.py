@@ -16,7 +16,9 @@ import argparse
 import time
 from typing import Any
 
-from _harness import cpu_seconds, percentile, report, service
+from hn_stats import percentile
+
+from _harness import cpu_seconds, report, service
 
 
 def main() -> None:
