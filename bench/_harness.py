@@ -4,6 +4,7 @@ as child processes, CPU time from /proc, and printing figures. Percentiles come 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -15,10 +16,12 @@ from contextlib import contextmanager
 from typing import Any
 
 __all__ = [
+    "arguments",
     "child",
     "child_env",
     "cpu_seconds",
     "load_dealer",
+    "load_options",
     "load_role",
     "note",
     "quiet_logs",
@@ -27,6 +30,7 @@ __all__ = [
     "run_json",
     "run_load",
     "run_role",
+    "serial_latencies",
     "service",
     "wait_ready",
     "write_ready",
@@ -94,6 +98,20 @@ def run_json(argv: Sequence[str], timeout: float) -> dict[str, Any]:
     return result
 
 
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring as the help, and --json."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    return parser
+
+
+def load_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a benchmark whose load generators (`load_role`) time contenders in turn."""
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds each load generator runs")
+    parser.add_argument("--payload", type=int, default=64, help="bytes echoed per request")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per contender (medians)")
+
+
 def run_role(roles: Mapping[str, Callable[..., Any]], argv: Sequence[str] | None = None) -> bool:
     """The command line of a module whose functions run as child processes: `<script> <role>
     args...` calls `roles[role](*args)` (arguments as strings) and prints what it returns, if
@@ -139,6 +157,20 @@ def child(script: str, role: str, *args: str, env: Mapping[str, str] | None = No
     finally:
         proc.kill()
         proc.wait()
+
+
+def serial_latencies(call: Callable[[], object], seconds: float) -> list[float]:
+    """A load generator's latency at concurrency 1: `call()` 200 times to warm up, then one call
+    after another for `seconds`; each one's duration in seconds."""
+    for _ in range(200):
+        call()
+    latencies = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        started = time.perf_counter()
+        call()
+        latencies.append(time.perf_counter() - started)
+    return latencies
 
 
 def load_dealer(endpoint: str) -> Any:

@@ -39,7 +39,19 @@ from hn_stats import percentile
 
 from _broker_rig import backends, broker, logged_in
 from _echo import REPLY_HEAD, REQUEST_HEAD
-from _harness import child, cpu_seconds, load_dealer, load_role, report, run_load, run_role, write_ready
+from _harness import (
+    arguments,
+    child,
+    cpu_seconds,
+    load_dealer,
+    load_options,
+    load_role,
+    report,
+    run_load,
+    run_role,
+    serial_latencies,
+    write_ready,
+)
 
 # -- the proxy (child process) --------------------------------------------------------------
 
@@ -89,14 +101,7 @@ def client_proxy(endpoint: str, seconds: float, concurrency: int, payload: bytes
         if head[:7] != REPLY_HEAD or reply[3:] != body[3:]:
             raise SystemExit(f"bad reply {head!r} {reply!r}")
 
-    for _ in range(200):
-        one(0)
-    lat = []
-    end = time.perf_counter() + seconds / 2
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        one(0)
-        lat.append(time.perf_counter() - t)
+    lat = serial_latencies(lambda: one(0), seconds / 2)
     sent_at = [0.0] * concurrency
     loaded: list[float] = []
     now = time.perf_counter
@@ -149,14 +154,7 @@ def client_broker(address: str, seconds: float, concurrency: int, payload: bytes
         if data[12:16] != reply_kind:
             raise SystemExit(f"not a reply: {data!r}")
 
-    for _ in range(200):
-        one(first)
-    lat = []
-    end = time.perf_counter() + seconds / 2
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        one(first)
-        lat.append(time.perf_counter() - t)
+    lat = serial_latencies(lambda: one(first), seconds / 2)
 
     poller = select.epoll()
     slots = {}
@@ -223,6 +221,14 @@ def _figures(rps: float, lat: list[float], loaded: list[float], requests: int) -
     }
 
 
+#: what this file runs as in a child process (`_harness.run_role`)
+ROLES: dict[str, Callable[..., Any]] = {
+    "serve-proxy": serve_proxy,
+    "client-proxy": load_role(client_proxy),
+    "client-broker": load_role(client_broker),
+}
+
+
 # -- orchestration --------------------------------------------------------------------------
 
 
@@ -236,19 +242,9 @@ def _load(role: str, target: str, args: argparse.Namespace, hop_pid: int) -> dic
 
 
 def main() -> None:
-    roles: dict[str, Callable[..., Any]] = {
-        "serve-proxy": serve_proxy,
-        "client-proxy": load_role(client_proxy),
-        "client-broker": load_role(client_broker),
-    }
-    if run_role(roles):
-        return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print only the JSON result")
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser = arguments(__doc__)
+    load_options(parser)
     parser.add_argument("--connections", type=int, default=100, help="requests in flight (broker: connections)")
-    parser.add_argument("--payload", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per contender (medians)")
     args = parser.parse_args()
 
     result: dict[str, Any] = {
@@ -282,4 +278,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if not run_role(ROLES):
+        main()

@@ -24,12 +24,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hn_stats import percentile
 
 from _broker_rig import backends, broker, logged_in
-from _harness import child_env, load_role, report, run_load, run_role
+from _harness import arguments, child_env, load_options, load_role, report, run_load, run_role
 
 #: echo requests per second from each bystander player: half the broker's production rate limit
 _PLAYER_RATE = 50.0
@@ -222,26 +223,26 @@ def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, 
     return result
 
 
+#: what this file runs as in a child process (`_harness.run_role`)
+ROLES: dict[str, Callable[..., Any]] = {"client-bystanders": load_role(client_bystanders), "abuse": abuse, "hog": hog}
+
+
 # -- orchestration --------------------------------------------------------------------------
 
 
 def main() -> None:
-    if run_role({"client-bystanders": load_role(client_bystanders), "abuse": abuse, "hog": hog}):
-        return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print only the JSON result")
-    parser.add_argument("--seconds", type=float, default=3.0, help="seconds the bystanders play, per run")
+    parser = arguments(__doc__)
+    load_options(parser)
     parser.add_argument("--bystanders", type=int, default=20, help="players timed, normal and under abuse")
-    parser.add_argument("--payload", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per condition (medians)")
     args = parser.parse_args()
 
-    result: dict[str, Any] = {"payload_bytes": args.payload, "rounds": args.rounds, "seconds": args.seconds}
     with backends() as to, broker(to, 20_000, "production") as guarded:
-        result.update(_bystander_under_abuse(guarded["endpoints"]["client"], args))
+        figures = _bystander_under_abuse(guarded["endpoints"]["client"], args)
+    result = {"payload_bytes": args.payload, "rounds": args.rounds, "seconds": args.seconds, **figures}
     result["targets_met"] = result["bystander_abused_vs_normal_p99"] <= 2.0
     report(result, args.json)
 
 
 if __name__ == "__main__":
-    main()
+    if not run_role(ROLES):
+        main()

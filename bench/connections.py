@@ -16,15 +16,15 @@ the broker than its own limit leaves room for (reported as `fd_limit`, and `capp
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from _harness import child_env, ready_path, report, run_role, wait_ready
+from _harness import arguments, child_env, ready_path, report, run_role, wait_ready
 
 _FD_HEADROOM = 1024
 
@@ -240,11 +240,12 @@ def measure(count: int) -> dict[str, Any]:
             broker.wait()
 
 
+#: what this file runs as in a child process (`_harness.run_role`)
+ROLES: dict[str, Callable[..., Any]] = {"serve-broker": serve_broker, "hold": hold_connections}
+
+
 def main() -> None:
-    if run_role({"serve-broker": serve_broker, "hold": hold_connections}):
-        return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    parser = arguments(__doc__)
     parser.add_argument("--connections", type=int, default=20_000)
     args = parser.parse_args()
     result = measure(args.connections)
@@ -252,4 +253,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if not run_role(ROLES):
+        main()

@@ -21,7 +21,6 @@ Figures swing about 2x between runs on a shared 2-core machine; compare the rati
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -35,7 +34,7 @@ from typing import Any
 
 from hn_stats import percentile
 
-from _harness import cpu_seconds, note, quiet_logs, report, run_json, run_role
+from _harness import arguments, cpu_seconds, note, quiet_logs, report, run_json, run_role
 
 P99_TARGET_MS = 50.0
 
@@ -237,14 +236,15 @@ def duel_load(brokerlist: str, levels: list[int], seconds: float, rounds: int, p
     }
 
 
+#: what this file runs as in a child process (`_harness.run_role`)
+ROLES: dict[str, Callable[..., Any]] = {"duel-load": lambda load: duel_load(**json.loads(load))}
+
+
 # -- orchestration --------------------------------------------------------------------------
 
 
 def main() -> None:
-    if run_role({"duel-load": lambda load: duel_load(**json.loads(load))}):
-        return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    parser = arguments(__doc__)
     parser.add_argument("--pairs", default="25,50,100,250,500", help="concurrent duel pairs, one level each")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of duelling per level and round")
     parser.add_argument("--duel-rounds", type=int, default=1, help="alternating duel/status rounds per level")
@@ -309,4 +309,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if not run_role(ROLES):
+        main()

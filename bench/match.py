@@ -23,14 +23,14 @@ Figures swing about 2x between runs on a shared 2-core machine; compare the rati
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from _harness import note, quiet_logs, report, run_json, run_role
+from _harness import arguments, note, quiet_logs, report, run_json, run_role
 
 #: a mode no match instance runs, so no matchmaker but this benchmark's touches this queue
 QUEUE_MODE = "bench"
@@ -276,14 +276,17 @@ def queue_worker(redis_url: str, players: int, rounds: int) -> dict[str, Any]:
     return result
 
 
+#: what this file runs as in a child process (`_harness.run_role`)
+ROLES: dict[str, Callable[..., Any]] = {
+    "queue-worker": lambda url, players, rounds: queue_worker(url, int(players), int(rounds))
+}
+
+
 # -- orchestration --------------------------------------------------------------------------
 
 
 def main() -> None:
-    if run_role({"queue-worker": lambda url, players, rounds: queue_worker(url, int(players), int(rounds))}):
-        return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    parser = arguments(__doc__)
     parser.add_argument("--players", type=int, default=10_000, help="players queued")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per contender (medians)")
     args = parser.parse_args()
@@ -302,4 +305,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if not run_role(ROLES):
+        main()

@@ -21,7 +21,20 @@ from typing import Any
 from hn_stats import percentile
 
 import _echo
-from _harness import child_env, load_dealer, load_role, ready_path, report, run_load, run_role, wait_ready, write_ready
+from _harness import (
+    arguments,
+    child_env,
+    load_dealer,
+    load_options,
+    load_role,
+    ready_path,
+    report,
+    run_load,
+    run_role,
+    serial_latencies,
+    wait_ready,
+    write_ready,
+)
 
 # -- servers (run as child processes) -------------------------------------------------------
 
@@ -45,18 +58,13 @@ def serve_zerorpc(ready: str) -> None:
 
 
 def client_raw(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
-
     sock = load_dealer(endpoint)
-    lat = []
-    end = time.perf_counter() + seconds / 2
-    for _ in range(200):  # warm-up
+
+    def one() -> None:
         sock.send(payload)
         sock.recv()
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        sock.send(payload)
-        sock.recv()
-        lat.append(time.perf_counter() - t)
+
+    lat = serial_latencies(one, seconds / 2)
     for _ in range(concurrency):
         sock.send(payload)
     n = 0
@@ -77,14 +85,7 @@ def client_raw(endpoint: str, seconds: float, concurrency: int, payload: bytes) 
 def _greenlet_load(call: Any, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
     import gevent
 
-    for _ in range(200):
-        call(payload)
-    lat = []
-    end = time.perf_counter() + seconds / 2
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        call(payload)
-        lat.append(time.perf_counter() - t)
+    lat = serial_latencies(lambda: call(payload), seconds / 2)
     counts = [0] * concurrency
     stop = time.perf_counter() + seconds
 
@@ -120,6 +121,15 @@ def client_zerorpc(endpoint: str, seconds: float, concurrency: int, payload: byt
     return _greenlet_load(client.echo, seconds, concurrency, payload)
 
 
+#: what this file runs as in a child process (`_harness.run_role`); the raw server is `_echo.py`'s
+ROLES: dict[str, Callable[..., Any]] = {
+    "serve-zerorpc": serve_zerorpc,
+    "client-raw": load_role(client_raw),
+    "client-hn": load_role(client_hn),
+    "client-zerorpc": load_role(client_zerorpc),
+}
+
+
 # -- orchestration --------------------------------------------------------------------------
 
 
@@ -148,20 +158,9 @@ def _measure(role: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    roles: dict[str, Callable[..., Any]] = {
-        "serve-zerorpc": serve_zerorpc,
-        "client-raw": load_role(client_raw),
-        "client-hn": load_role(client_hn),
-        "client-zerorpc": load_role(client_zerorpc),
-    }
-    if run_role(roles):
-        return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print only the JSON result")
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--payload", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per contender (medians)")
+    parser = arguments(__doc__)
+    load_options(parser)
+    parser.add_argument("--concurrency", type=int, default=100, help="requests in flight")
     args = parser.parse_args()
     result: dict[str, Any] = {"payload_bytes": args.payload, "concurrency": args.concurrency, "rounds": args.rounds}
     # Contenders take turns, round after round, and each figure is the median of its rounds:
@@ -184,4 +183,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if not run_role(ROLES):
+        main()
