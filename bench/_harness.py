@@ -1,6 +1,7 @@
 """What the benchmarks share: child processes (their environment, waiting for them to be ready,
-reading the one JSON line a load generator prints), the command line of a module whose roles run
-as child processes, CPU time from /proc, and printing figures. Percentiles come from hn_stats."""
+reading the one JSON line a load generator prints), the roles a benchmark file runs as in those
+children (`run_role`, `load_role`, `child`), the load generators' common parts, the command line,
+CPU time from /proc, and printing figures. Percentiles come from hn_stats."""
 
 from __future__ import annotations
 
@@ -144,12 +145,12 @@ def run_load(script: str, role: str, target: str, seconds: float, concurrency: i
 
 
 @contextmanager
-def child(script: str, role: str, *args: str, env: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+def child(script: str, role: str, *args: str) -> Iterator[dict[str, Any]]:
     """Run the server role `role` of `script` (`python script role <ready file> args...`), quiet,
     until the block ends; yields the ready info it wrote, with its "pid"."""
     ready = ready_path(role)
-    full_env = child_env({"HN_METRICS_PORT": "-1", "HN_LOG_LEVEL": "warning", **(env or {})})
-    proc = subprocess.Popen([sys.executable, script, role, ready, *args], env=full_env, stdout=subprocess.DEVNULL)
+    env = child_env({"HN_METRICS_PORT": "-1", "HN_LOG_LEVEL": "warning"})
+    proc = subprocess.Popen([sys.executable, script, role, ready, *args], env=env, stdout=subprocess.DEVNULL)
     try:
         info = wait_ready(proc, ready, role)
         info["pid"] = proc.pid

@@ -158,6 +158,13 @@ def hog() -> None:
     print(json.dumps({"spins": spins}), flush=True)
 
 
+#: what this file runs as in a child process (`_harness.run_role`)
+ROLES: dict[str, Callable[..., Any]] = {"client-bystanders": load_role(client_bystanders), "abuse": abuse, "hog": hog}
+
+
+# -- orchestration --------------------------------------------------------------------------
+
+
 def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, Any]:
     """Logged-in players' echo round trips (`client_bystanders`) alone, then while `abuse` runs in
     another process; rounds alternate and each figure is the median of its rounds."""
@@ -221,13 +228,6 @@ def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, 
         result["bystander_abused_p99_us"] / result["bystander_hogged_p99_us"], 2
     )
     return result
-
-
-#: what this file runs as in a child process (`_harness.run_role`)
-ROLES: dict[str, Callable[..., Any]] = {"client-bystanders": load_role(client_bystanders), "abuse": abuse, "hog": hog}
-
-
-# -- orchestration --------------------------------------------------------------------------
 
 
 def main() -> None:
