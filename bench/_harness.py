@@ -22,7 +22,7 @@ __all__ = [
     "child_env",
     "cpu_seconds",
     "load_dealer",
-    "load_options",
+    "load_arguments",
     "load_role",
     "note",
     "quiet_logs",
@@ -106,11 +106,14 @@ def arguments(doc: str | None) -> argparse.ArgumentParser:
     return parser
 
 
-def load_options(parser: argparse.ArgumentParser) -> None:
-    """The options of a benchmark whose load generators (`load_role`) time contenders in turn."""
+def load_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The command line of a benchmark whose load generators (`load_role`) time contenders in
+    turn: `arguments`, and how long each runs, its payload, how many rounds."""
+    parser = arguments(doc)
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds each load generator runs")
     parser.add_argument("--payload", type=int, default=64, help="bytes echoed per request")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per contender (medians)")
+    return parser
 
 
 def run_role(roles: Mapping[str, Callable[..., Any]], argv: Sequence[str] | None = None) -> bool:

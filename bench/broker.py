@@ -40,11 +40,10 @@ from hn_stats import percentile
 from _broker_rig import backends, broker, logged_in
 from _echo import REPLY_HEAD, REQUEST_HEAD
 from _harness import (
-    arguments,
     child,
     cpu_seconds,
+    load_arguments,
     load_dealer,
-    load_options,
     load_role,
     report,
     run_load,
@@ -242,8 +241,7 @@ def _load(role: str, target: str, args: argparse.Namespace, hop_pid: int) -> dic
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    load_options(parser)
+    parser = load_arguments(__doc__)
     parser.add_argument("--connections", type=int, default=100, help="requests in flight (broker: connections)")
     args = parser.parse_args()
 

@@ -30,7 +30,7 @@ from typing import Any
 from hn_stats import percentile
 
 from _broker_rig import backends, broker, logged_in
-from _harness import arguments, child_env, load_options, load_role, report, run_load, run_role
+from _harness import child_env, load_arguments, load_role, report, run_load, run_role
 
 #: echo requests per second from each bystander player: half the broker's production rate limit
 _PLAYER_RATE = 50.0
@@ -231,8 +231,7 @@ def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, 
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    load_options(parser)
+    parser = load_arguments(__doc__)
     parser.add_argument("--bystanders", type=int, default=20, help="players timed, normal and under abuse")
     args = parser.parse_args()
 

@@ -22,10 +22,9 @@ from hn_stats import percentile
 
 import _echo
 from _harness import (
-    arguments,
     child_env,
+    load_arguments,
     load_dealer,
-    load_options,
     load_role,
     ready_path,
     report,
@@ -158,8 +157,7 @@ def _measure(role: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    load_options(parser)
+    parser = load_arguments(__doc__)
     parser.add_argument("--concurrency", type=int, default=100, help="requests in flight")
     args = parser.parse_args()
     result: dict[str, Any] = {"payload_bytes": args.payload, "concurrency": args.concurrency, "rounds": args.rounds}
