@@ -42,7 +42,8 @@ def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: st
     )
     config = BrokerConfig(services=("sso", "echo"), redis_url=redis_url, capacity=int(capacity))
     if limits == "off":
-        config = dataclasses.replace(config, rate=1e9, burst=1e9, idle_timeout_s=3600.0)
+        unlimited = dataclasses.replace(config.limits, rate=1e9, burst=1e9)
+        config = dataclasses.replace(config, limits=unlimited, idle_timeout_s=3600.0)
     os.environ["HN_READY_FILE"] = ready
     run(BrokerService(config, directory=directory))
 
@@ -77,7 +78,7 @@ def broker(to: Backends, capacity: int, limits: str) -> AbstractContextManager[d
 
 def logged_in(address: str, count: int, name: str) -> list[Any]:
     """`count` connections to the broker at `address`, each logged in as a guest of its own."""
-    from hn_broker.testing import RawClient
+    from hn_client.testing import RawClient
 
     tag = f"{name}-{os.getpid()}-{time.time_ns() % 10**9}"
     players = []

@@ -108,7 +108,7 @@ def abuse(address: str) -> None:
     header all along. Prints "ready" after the first round, then the packets sent as JSON."""
     import select
 
-    from hn_broker.testing import RawClient
+    from hn_client.testing import RawClient
 
     slowloris = [RawClient(address) for _ in range(50)]
     for loris in slowloris:

@@ -21,10 +21,11 @@ from collections.abc import Iterator
 import gevent
 import pytest
 from hn_client import BrokerRejected, GameClient
+from hn_client.testing import RawClient, fresh_name
 from hn_stats import percentile
 from prometheus_client import REGISTRY
 
-from hn_broker.testing import RawClient, fresh_name
+from hn_broker import ClientLimits
 from hn_datatier import DataTier
 from hn_idl.broker.ttypes import BrokerError
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
@@ -52,10 +53,9 @@ def platform(data_tier: DataTier) -> Iterator[Platform]:
         platform_on(
             data_tier,
             services=("sso", "echo"),
-            max_in_flight=_MAX_IN_FLIGHT,
-            max_outgoing_bytes=_MAX_OUTGOING,
-            rate=1000.0,
-            burst=1000.0,
+            limits=ClientLimits(
+                max_in_flight=_MAX_IN_FLIGHT, max_outgoing_bytes=_MAX_OUTGOING, rate=1000.0, burst=1000.0
+            ),
         ) as platform,
         running(EchoService(), discovery=platform.discovery),
     ):

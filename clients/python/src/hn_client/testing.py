@@ -1,6 +1,6 @@
-"""A game client written against the wire protocol itself (client.thrift), not the SDK.
+"""`RawClient`: a game client written against the wire protocol itself (client.thrift), not the SDK.
 
-Tests of the broker use it to send what an attacker sends (any bytes, any field, any packet kind
+Tests and benchmarks of the broker use it to send what an attacker sends (any bytes, any field, any packet kind
 or protocol version), and to drive a reconnect step by step (connect, resume, read what comes)
 without the SDK's own recovery.
 """
