@@ -8,15 +8,9 @@ import gevent
 import pytest
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
-from hn_runtime import (
-    CallTimeout,
-    Draining,
-    Instance,
-    ServiceUnavailable,
-    StaticDirectory,
-    get_service,
-)
-from hn_runtime._client import close_all
+from hn_runtime import CallTimeout, Draining, ServiceUnavailable, get_service
+from hn_runtime.client import close_all
+from hn_runtime.discovery import Instance, StaticDirectory
 from hn_runtime.testing import running, wait_for
 from hn_runtime.testing.echo import EchoService
 

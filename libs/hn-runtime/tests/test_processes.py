@@ -12,7 +12,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hn_idl.echo.ttypes import Refused
-from hn_runtime import Draining, ServiceUnavailable, StaticDirectory, get_service
+from hn_runtime import Draining, ServiceUnavailable, get_service
+from hn_runtime.discovery import StaticDirectory
 from hn_runtime.testing import running, spawn_service, time_factor, wait_for
 from hn_runtime.testing.echo import EchoService
 
