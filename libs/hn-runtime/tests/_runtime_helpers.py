@@ -31,6 +31,14 @@ class GatedEcho(EchoService):
         return request.ms or 0
 
 
+class DeadlineEcho(EchoService):
+    """Echo whose `whoami` answers the seconds its caller gave the call (from the deadline)."""
+
+    def on_whoami(self, session: Any, request: Any) -> str:
+        remaining = session.remaining()
+        return "" if remaining is None else f"{remaining:.3f}"
+
+
 @contextlib.contextmanager
 def gated(**config: Any) -> Iterator[RunningService]:
     """A running GatedEcho; the gate opens before the server drains, so teardown never waits."""
