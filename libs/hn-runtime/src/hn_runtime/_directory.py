@@ -168,7 +168,7 @@ def set_default_directory(directory: Directory | None) -> None:
 def default_directory() -> Directory:
     if _default is None:
         raise LookupError(
-            "no service directory: call hn_runtime.set_default_directory(), run the process "
+            "no service directory: call hn_runtime.discovery.set_default_directory(), run the process "
             "with HN_YELLOW set, or pass endpoints= explicitly"
         )
     return _default
