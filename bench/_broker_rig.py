@@ -32,7 +32,8 @@ def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: st
     monkey.patch_all()
     from hn_broker._config import BrokerConfig
     from hn_broker._service import BrokerService
-    from hn_runtime import Instance, StaticDirectory, run
+    from hn_runtime import run
+    from hn_runtime.discovery import Instance, StaticDirectory
 
     directory = StaticDirectory(
         {

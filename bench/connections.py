@@ -68,7 +68,8 @@ def serve_broker(ready: str, redis_url: str, capacity: str) -> None:
     monkey.patch_all()
     from hn_broker._config import BrokerConfig
     from hn_broker._service import BrokerService
-    from hn_runtime import StaticDirectory, run
+    from hn_runtime import run
+    from hn_runtime.discovery import StaticDirectory
 
     _raise_fd_limit(int(capacity) + _FD_HEADROOM)
     config = BrokerConfig(services=("sso",), redis_url=redis_url, capacity=int(capacity), idle_timeout_s=3600.0)

@@ -28,7 +28,7 @@ from hn_datatier import DataTier
 from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime import StaticDirectory
+from hn_runtime.discovery import StaticDirectory
 from hn_runtime.testing import RunningService, running, time_factor, wait_for
 from hn_runtime.wire import spec_of
 

@@ -40,7 +40,7 @@ from hn_broker._connection import ClientConnection
 from hn_broker._packets import MAX_TRACE_ID, DecodeError, parse, reply
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime import StaticDirectory
+from hn_runtime.discovery import StaticDirectory
 from hn_runtime.testing import capture_logs, time_factor, wait_for
 from hn_runtime.wire import encode, load_idl, spec_of
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import gevent
 from gevent.event import AsyncResult
 
+from hn_codec import DecodeError, decode, encode, spec_of
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime.wire import DecodeError, decode, encode, spec_of
 
 __all__ = ["BrokerConnection", "ConnectionLost", "NotSent"]
 

@@ -12,10 +12,10 @@ import os
 import socket
 from typing import Any
 
+from hn_codec import decode, encode, load_idl, spec_of
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet, PacketKind
 from hn_runtime.testing import time_factor
-from hn_runtime.wire import decode, encode, load_idl, spec_of
 
 __all__ = ["RawClient", "fresh_name"]
 

@@ -18,7 +18,8 @@ from hn_broker._connection import ClientConnection
 from hn_broker._packets import frame
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet, PacketKind, SessionLost
-from hn_runtime import Directory, Instance, get_logger
+from hn_runtime import get_logger
+from hn_runtime.discovery import Directory, Instance
 from hn_runtime.wire import encode, spec_of
 
 __all__ = ["BindingWatch"]

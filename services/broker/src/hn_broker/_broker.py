@@ -22,23 +22,21 @@ from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime import (
     BadRequest,
     CallTimeout,
-    Directory,
     Draining,
     HNError,
-    LogThrottle,
     Overloaded,
     RemoteError,
     ServiceUnavailable,
-    TraceSampler,
     UnknownMethod,
-    Workers,
-    default_directory,
     get_logger,
     get_service,
     new_trace_id,
-    stats_family,
 )
+from hn_runtime.discovery import Directory, default_directory
+from hn_runtime.logs import LogThrottle, TraceSampler
+from hn_runtime.metrics import stats_family
 from hn_runtime.wire import DecodeError, decode, encode, load_idl
+from hn_runtime.workers import Workers
 
 __all__ = ["Broker"]
 
