@@ -30,18 +30,17 @@ def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: st
     from gevent import monkey
 
     monkey.patch_all()
-    from hn_broker._config import BrokerConfig
-    from hn_broker._service import BrokerService
+    from hn_broker import BrokerConfig, BrokerService
     from hn_runtime import run
-    from hn_runtime.discovery import Instance, StaticDirectory
+    from hn_runtime.discovery import Instance, StaticDirectory, declared_client_routes
 
     directory = StaticDirectory(
         {
-            "echo": [Instance("echo", "echo-bench", {"rep": worker})],
-            "sso": [Instance("sso", "sso-bench", {"rep": sso})],
+            name: [Instance(name, f"{name}-bench", {"rep": endpoint}, client_routes=declared_client_routes(name))]
+            for name, endpoint in (("echo", worker), ("sso", sso))
         }
     )
-    config = BrokerConfig(services=("sso", "echo"), redis_url=redis_url, capacity=int(capacity))
+    config = BrokerConfig(redis_url=redis_url, capacity=int(capacity))
     if limits == "off":
         unlimited = dataclasses.replace(config.limits, rate=1e9, burst=1e9)
         config = dataclasses.replace(config, limits=unlimited, idle_timeout_s=3600.0)

@@ -66,15 +66,14 @@ def serve_broker(ready: str, redis_url: str, capacity: str) -> None:
     from gevent import monkey
 
     monkey.patch_all()
-    from hn_broker._config import BrokerConfig
-    from hn_broker._service import BrokerService
+    from hn_broker import BrokerConfig, BrokerService
     from hn_runtime import run
-    from hn_runtime.discovery import StaticDirectory
+    from hn_runtime.testing import unreachable
 
     _raise_fd_limit(int(capacity) + _FD_HEADROOM)
-    config = BrokerConfig(services=("sso",), redis_url=redis_url, capacity=int(capacity), idle_timeout_s=3600.0)
+    config = BrokerConfig(redis_url=redis_url, capacity=int(capacity), idle_timeout_s=3600.0)
     os.environ["HN_READY_FILE"] = ready
-    run(BrokerService(config, directory=StaticDirectory()))
+    run(BrokerService(config, directory=unreachable("sso")))
 
 
 # -- the clients (child process) ------------------------------------------------------------

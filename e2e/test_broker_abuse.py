@@ -52,7 +52,6 @@ def platform(data_tier: DataTier) -> Iterator[Platform]:
     with (
         platform_on(
             data_tier,
-            services=("sso", "echo"),
             limits=ClientLimits(
                 max_in_flight=_MAX_IN_FLIGHT, max_outgoing_bytes=_MAX_OUTGOING, rate=1000.0, burst=1000.0
             ),

@@ -26,6 +26,19 @@ enum ErrorCode {
 }
 
 /**
+ * What a reply tells the edge about the game client's session: a login opened it (the broker
+ * that forwarded the call binds the client's connection to it), a logout ended it. Brokers act on
+ * it only in replies to the client routes that may open ("login", "resume") or end ("logout") one.
+ */
+struct SessionChange {
+  /** The account the session is for; the session id is its decimal form. */
+  1: i64 account_id
+  2: string display_name
+  /** True: the session ended (account_id and display_name are then unused). */
+  3: bool ended
+}
+
+/**
  * Precedes every body on the wire. `deadline_ms` is absolute (Unix epoch milliseconds): hosts run
  * NTP, and an absolute deadline lets a server refuse work whose caller has already given up.
  */
@@ -41,6 +54,8 @@ struct Envelope {
   9: optional string error_message
   /** The game client's address ("ip:port"), stamped by the broker: rate limits, audit logs. */
   10: optional string client
+  /** On a reply: the handler opened or ended the game client's session (see SessionChange). */
+  11: optional SessionChange session_change
 }
 
 struct Health {

@@ -28,8 +28,7 @@ from hn_datatier import DataTier
 from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime.discovery import StaticDirectory
-from hn_runtime.testing import RunningService, running, time_factor, wait_for
+from hn_runtime.testing import RunningService, running, time_factor, unreachable, wait_for
 from hn_runtime.wire import spec_of
 
 pytestmark = pytest.mark.integration
@@ -38,7 +37,6 @@ _SPEC = spec_of(Packet)
 _LIMIT = 16 * 1024
 _LIMITS = ClientLimits(max_packet_bytes=_LIMIT, rate=1e9, burst=1e9, max_malformed=3, max_outgoing_bytes=64 * 1024)
 _CONFIG = {
-    "services": ("sso",),  # no sso instance runs: open requests are answered UNAVAILABLE
     "limits": _LIMITS,
     "idle_timeout_s": 60.0,
 }
@@ -47,7 +45,7 @@ _CONFIG = {
 @pytest.fixture(scope="module")
 def broker(data_tier: DataTier) -> Iterator[RunningService]:  # noqa: F811 - the fixture above
     config = BrokerConfig(redis_url=data_tier.env["HN_REDIS_URL"], **_CONFIG)  # type: ignore[arg-type]
-    with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as service:
+    with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as service:
         yield service
 
 
@@ -143,7 +141,7 @@ def test_a_flood_from_one_connection_is_rate_limited(data_tier: DataTier) -> Non
     config = BrokerConfig(
         redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "limits": replace(_LIMITS, rate=0.001, burst=5.0)}  # type: ignore[arg-type]
     )
-    with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as limited:
+    with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as limited:
         bystander = RawClient(_address(limited))
         before = _metrics(limited)
         flooder = RawClient(_address(limited))
@@ -195,7 +193,7 @@ def test_an_idle_connection_is_closed_and_slowloris_is_idle(data_tier: DataTier)
     config = BrokerConfig(
         redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "idle_timeout_s": 1.0}  # type: ignore[arg-type]
     )
-    with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as strict:
+    with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as strict:
         before = _metrics(strict)
         idle = RawClient(_address(strict))
         # Slowloris: the bytes of one large packet, one every 50 ms (the packet would take
@@ -249,7 +247,7 @@ def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTi
     config = BrokerConfig(
         redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "capacity": 3}  # type: ignore[arg-type]
     )
-    with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as small:
+    with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as small:
         before = _metrics(small)
         clients = [RawClient(_address(small)) for _ in range(3)]
         for client in clients:

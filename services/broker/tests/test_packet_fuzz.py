@@ -40,8 +40,7 @@ from hn_broker._connection import ClientConnection
 from hn_broker._packets import MAX_TRACE_ID, DecodeError, parse, reply
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime.discovery import StaticDirectory
-from hn_runtime.testing import capture_logs, time_factor, wait_for
+from hn_runtime.testing import capture_logs, time_factor, unreachable, wait_for
 from hn_runtime.wire import encode, load_idl, spec_of
 
 T = TypeVar("T")
@@ -404,13 +403,12 @@ def test_the_broker_serves_others_while_fuzzed_over_tcp(tcp_broker: Broker) -> N
 
 def _broker(**overrides: Any) -> Broker:
     config = BrokerConfig(
-        services=("sso",),
         limits=ClientLimits(max_packet_bytes=_LIMIT, rate=1e9, burst=1e9, max_malformed=_MAX_MALFORMED),
         **overrides,
     )
     # No sso instance: open requests are forwarded and answered UNAVAILABLE; no session ever opens,
     # so the shared session state (Redis) is never touched.
-    return Broker(config, instance_id="broker-fuzz", redis=None, directory=StaticDirectory())
+    return Broker(config, instance_id="broker-fuzz", redis=None, directory=unreachable("sso"))
 
 
 @pytest.fixture(scope="module")

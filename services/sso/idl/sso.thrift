@@ -43,18 +43,19 @@ struct Login {
   3: i32 expires_in_s
 }
 
-const set<string> IDEMPOTENT = ["validate", "get_account", "logout"]
+const set<string> IDEMPOTENT = ["validate", "get_account", "logout", "resume"]
 
 /**
  * What game clients may send through a broker (hn-edge route kinds): "login" methods are open
- * before login and their Login result opens the session; "logout" closes it. validate and
- * get_account are for services only.
+ * before login and a successful one opens the session; "logout" closes it; "resume" checks the
+ * token of a broker's `broker.resume`. validate and get_account are for services only.
  */
 const map<string, string> CLIENT_ROUTES = {
   "register": "login",
   "login": "login",
   "guest_login": "login",
   "logout": "logout",
+  "resume": "resume",
 }
 
 service Sso extends hn_runtime.Runtime {
@@ -67,5 +68,12 @@ service Sso extends hn_runtime.Runtime {
   /** End the session everywhere at once (any sso instance, any broker). */
   void logout(1: required string token) throws (1: SsoError error)
   Account validate(1: required string token) throws (1: SsoError error)
+  /**
+   * A broker's `broker.resume` (the broker passes its body on as it is): the session of `token`
+   * for the client's connection, opened through the reply's envelope. An unknown, expired or
+   * logged-out token is refused UNAUTHENTICATED; one that could not be checked is INTERNAL, and
+   * the client retries. Declares no exception: a broker reads only the envelope.
+   */
+  Account resume(1: required string token)
   Account get_account(1: required i64 account_id) throws (1: SsoError error)
 }

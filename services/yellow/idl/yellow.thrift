@@ -6,6 +6,19 @@ include "hn_runtime.thrift"
 
 namespace py hn_idl.yellow
 
+/**
+ * A message game clients may send to a service through a broker: "<service>.<method>". Each
+ * service publishes its IDL's CLIENT_ROUTES with its registration, so brokers learn routes at run
+ * time and never compile a service's IDL.
+ */
+struct ClientRoute {
+  1: required string method
+  /** "login", "logout", "session", "bound:<family>" or "resume" (hn-edge's route kinds) */
+  2: required string kind
+  /** May be sent again to another instance after a connection was lost with it in flight. */
+  3: bool idempotent
+}
+
 /** One service instance as discovery knows it. */
 struct InstanceInfo {
   1: required string service_name
@@ -30,6 +43,9 @@ struct InstanceInfo {
   /** The Z85 CURVE public key of the instance's ZeroMQ endpoints; absent: they speak plaintext.
       Optional, so yellows and clients from before CURVE skip it. */
   10: optional string curve_public_key
+  /** What game clients may send to this service through brokers. Optional: yellows and
+      consumers from before it skip it. */
+  11: optional list<ClientRoute> client_routes
 }
 
 /** Published on topic "yellow": one instance changed (new, moved, new version, state, load). */

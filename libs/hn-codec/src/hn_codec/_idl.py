@@ -10,7 +10,7 @@ import functools
 import importlib
 import inspect
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -52,6 +52,8 @@ class ServiceIdl:
     #: The IDL package's `ttypes` modules along the `extends` chain, nearest first: events and
     #: exceptions are looked up there by name.
     ttypes: tuple[ModuleType, ...]
+    #: The IDL's `CLIENT_ROUTES` (method -> hn-edge route kind): what game clients may send.
+    client_routes: Mapping[str, str] = field(default_factory=dict)
 
     def struct(self, name: str) -> type | None:
         for module in self.ttypes:
@@ -79,6 +81,7 @@ def _load(module: ModuleType) -> ServiceIdl:
         raise LookupError(f"{module.__name__} is not a generated Thrift service module")
     methods: dict[str, Method] = {}
     ttypes: list[ModuleType] = []
+    client_routes: dict[str, str] | None = None
     for cls in iface.__mro__:
         if cls is object:
             continue
@@ -87,6 +90,8 @@ def _load(module: ModuleType) -> ServiceIdl:
         ttypes.append(importlib.import_module(f"{package.__name__}.ttypes"))
         constants = importlib.import_module(f"{package.__name__}.constants")
         idempotent = frozenset(getattr(constants, "IDEMPOTENT", ()))
+        if client_routes is None:  # the service's own table, not one of a service it extends
+            client_routes = dict(getattr(constants, "CLIENT_ROUTES", {}))
         for name, fn in vars(cls).items():
             if name.startswith("_") or not inspect.isfunction(fn) or name in methods:
                 continue
@@ -116,6 +121,7 @@ def _load(module: ModuleType) -> ServiceIdl:
         module=module,
         methods=methods,
         ttypes=tuple(ttypes),
+        client_routes=client_routes or {},
     )
 
 

@@ -1,14 +1,14 @@
 """hn-edge: the contract between services and the edge (brokers) about game clients.
 
-- `load_routes` / `Route`: which "service.method" messages clients may send, from the
-  services' IDL `CLIENT_ROUTES` tables.
+- `routes_of` / `Route`: which "service.method" messages clients may send, from the
+  `CLIENT_ROUTES` tables services publish in discovery (`load_routes`: from an IDL at hand).
 - `Edge`: a service pushes events to a session and binds a session to itself (dynamic routing).
 - `SessionState`, `Binding`: the shared Redis state brokers and services agree on; `DECIDED` and
   `LOST` are how a bound state ends when its instance looks dead (`SessionState.settle`).
 """
 
 from hn_edge._edge import Edge
-from hn_edge._routes import BOUND, LOGIN, LOGOUT, RESUME, SESSION, Route, load_routes, parse_kind
+from hn_edge._routes import BOUND, LOGIN, LOGOUT, RESUME, SESSION, Route, load_routes, parse_kind, routes_of
 from hn_edge._state import DECIDED, LOST, Binding, SessionState
 
 __version__ = "0.1.0"
@@ -26,4 +26,5 @@ __all__ = [
     "SessionState",
     "load_routes",
     "parse_kind",
+    "routes_of",
 ]

@@ -1,12 +1,16 @@
-"""Which messages game clients may send, as each service's IDL declares them.
+"""Which messages game clients may send, as each service declares them.
 
-A service's IDL declares `const map<string, string> CLIENT_ROUTES = {method: kind}`; the broker
-reads these tables (never a list of its own). Kinds:
+A service's IDL declares `const map<string, string> CLIENT_ROUTES = {method: kind}`; the runtime
+publishes the table with the instance's registration in discovery, and brokers learn routes from
+there at run time (`routes_of`), never from a list or an IDL of their own. Kinds:
 
-    "login"          open before login; the `<method>_result` success is a struct with `token`
-                     and `account` (account_id, display_name) that opens the session
-    "resume"         open before login; the broker's own reattach-by-token
-    "logout"         needs a session; a successful reply closes it
+    "login"          open before login; a successful reply opens the session (the handler calls
+                     `session.open_session(account_id, display_name)`, which the reply's
+                     envelope carries)
+    "resume"         the service that checks a resume token: a broker's own `broker.resume`
+                     passes the token to it; a successful reply opens the session as a login does,
+                     an UNAUTHENTICATED error refuses it. Not a message clients send themselves.
+    "logout"         needs a session; a reply whose handler called `session.end_session()` closes it
     "session"        needs a session; routed to any live instance (load balanced)
     "bound:<family>" needs a session; routed to the one instance the session is bound to for
                      <family> (e.g. a duel room), SESSION_LOST when it is gone
@@ -16,11 +20,12 @@ Message types are "<service>.<method>".
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Route", "load_routes", "LOGIN", "RESUME", "LOGOUT", "SESSION", "BOUND"]
+from hn_runtime.discovery import ClientRoute, declared_client_routes
+
+__all__ = ["Route", "load_routes", "routes_of", "parse_kind", "LOGIN", "RESUME", "LOGOUT", "SESSION", "BOUND"]
 
 LOGIN = "login"
 RESUME = "resume"
@@ -38,6 +43,13 @@ class Route:
     kind: str
     #: for "bound:<family>" routes
     family: str = ""
+    #: may be sent again to another instance after a connection was lost with it in flight
+    idempotent: bool = False
+
+    @property
+    def name(self) -> str:
+        """The method's name (a route is what a raw call needs to know of its method)."""
+        return self.method
 
     @property
     def open(self) -> bool:
@@ -54,13 +66,20 @@ def parse_kind(kind: str) -> tuple[str, str]:
     raise ValueError(f"unknown client route kind {kind!r}")
 
 
+def routes_of(service: str, client_routes: Iterable[ClientRoute]) -> dict[str, Route]:
+    """The routes of `service` from what its instances published; ValueError on an unknown kind."""
+    routes: dict[str, Route] = {}
+    for published in client_routes:
+        name, family = parse_kind(published.kind)
+        route = Route(f"{service}.{published.method}", service, published.method, name, family, published.idempotent)
+        routes[route.type] = route
+    return routes
+
+
 def load_routes(services: Iterable[str]) -> dict[str, Route]:
-    """The client routes the IDLs of `services` declare (package hn_idl.<service>.constants)."""
+    """The client routes the IDLs of `services` declare (package hn_idl.<service>): a broker's
+    own, and tests'."""
     routes: dict[str, Route] = {}
     for service in services:
-        constants = importlib.import_module(f"hn_idl.{service}.constants")
-        for method, kind in sorted(getattr(constants, "CLIENT_ROUTES", {}).items()):
-            name, family = parse_kind(kind)
-            route = Route(f"{service}.{method}", service, method, name, family)
-            routes[route.type] = route
+        routes.update(routes_of(service, declared_client_routes(service)))
     return routes

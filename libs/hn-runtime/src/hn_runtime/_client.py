@@ -32,9 +32,15 @@ def _resolve(
     directory: Directory | None,
     kind: str,
     curve_server_key: str | None,
-) -> tuple[str, ServiceIdl, Directory]:
-    idl = load_idl(service)
-    name = service if isinstance(service, str) else idl.module.__name__.split(".")[-2]
+    raw: bool = False,
+) -> tuple[str, ServiceIdl | None, Directory]:
+    if raw:
+        if not isinstance(service, str):
+            raise TypeError("a raw proxy is asked for by service name")
+        idl, name = None, service
+    else:
+        idl = load_idl(service)
+        name = service if isinstance(service, str) else idl.module.__name__.split(".")[-2]
     if endpoints is not None:
         directory = StaticDirectory.of(name, **{kind: list(endpoints)}, curve_key=curve_server_key or "")
     elif curve_server_key:
@@ -52,6 +58,7 @@ def get_service(
     context: zmq.Context[Any] | None = None,
     curve_server_key: str | None = None,
     curve_keys: CurveKeys | None = None,
+    raw: bool = False,
 ) -> Any:
     """A client of `service` ("sso", or its generated IDL module).
 
@@ -59,6 +66,8 @@ def get_service(
     Instances come from `directory` (default: the process's, i.e. yellow) or fixed `endpoints`.
     Proxies share one connection per instance for the life of the process. `timeout`: seconds
     a call waits for its reply (default: the process's, HN_CALL_TIMEOUT in a service process, 5).
+    `raw=True`: a proxy that only forwards encoded bodies (`call_raw`, `forward`, `push_raw`), for
+    a service whose IDL this process does not have (a broker's).
 
     CURVE: instances that have a CURVE key (from the directory, or `curve_server_key` with
     `endpoints`) are reached encrypted, presenting `curve_keys` (default: this process's key
@@ -67,7 +76,9 @@ def get_service(
     kind = kind.upper()
     if kind not in ("REP", "PUSH"):
         raise ValueError(f"kind must be 'REP' or 'PUSH', not {kind!r}")
-    name, idl, directory = _resolve(service, endpoints, directory, "rep" if kind == "REP" else "pull", curve_server_key)
+    name, idl, directory = _resolve(
+        service, endpoints, directory, "rep" if kind == "REP" else "pull", curve_server_key, raw
+    )
     key = (
         name,
         kind,
@@ -101,6 +112,7 @@ def subscribe(
     CURVE as for `get_service`.
     """
     name, idl, directory = _resolve(service, endpoints, directory, "pub", curve_server_key)
+    assert idl is not None  # events are decoded by the service's IDL
     return Subscription(
         name, idl, topic, handler, directory, tune_context(context or zmq.Context.instance()), curve_keys
     )

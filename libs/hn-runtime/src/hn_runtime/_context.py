@@ -12,6 +12,8 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from hn_idl.runtime.ttypes import SessionChange
+
 __all__ = ["Session", "current_session", "new_trace_id"]
 
 
@@ -29,6 +31,17 @@ class Session:
     caller: str | None = None
     #: The game client's address, when the call came from a client through the broker.
     client: str | None = None
+    #: What this call did to the game client's session, told to the broker in the reply.
+    change: SessionChange | None = None
+
+    def open_session(self, account_id: int, display_name: str) -> None:
+        """The game client that made this call now holds `account_id`'s session (a login): the
+        broker that forwarded the call binds the client's connection to it on the reply."""
+        self.change = SessionChange(account_id=account_id, display_name=display_name, ended=False)
+
+    def end_session(self) -> None:
+        """The game client's session ended with this call (a logout): the broker unbinds it."""
+        self.change = SessionChange(account_id=0, display_name="", ended=True)
 
     def remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None when it set none."""

@@ -8,12 +8,18 @@ A process has one default directory.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Protocol
 
+from hn_codec import load_idl
+
 __all__ = [
+    "ClientRoute",
+    "declared_client_routes",
     "Instance",
+    "AllWatcher",
     "Directory",
     "Discovery",
     "Registration",
@@ -33,6 +39,26 @@ DOWN = "down"
 
 
 @dataclass(frozen=True)
+class ClientRoute:
+    """A message game clients may send to the instance's service through a broker."""
+
+    method: str
+    #: hn-edge's route kind: "login", "logout", "session", "bound:<family>", "resume"
+    kind: str
+    #: may be sent again to another instance after a connection was lost with it in flight
+    idempotent: bool = False
+
+
+def declared_client_routes(idl: str | ModuleType) -> tuple[ClientRoute, ...]:
+    """The client routes a service's IDL declares (CLIENT_ROUTES), idempotent as its IDEMPOTENT says."""
+    service = load_idl(idl)
+    return tuple(
+        ClientRoute(method, kind, service.methods[method].idempotent)
+        for method, kind in sorted(service.client_routes.items())
+    )
+
+
+@dataclass(frozen=True)
 class Instance:
     """One running instance of a service, as discovery knows it."""
 
@@ -46,9 +72,13 @@ class Instance:
     state: str = UP
     #: The Z85 CURVE public key of its ZeroMQ sockets; "" when they speak plaintext.
     curve_key: str = ""
+    #: What game clients may send to the service through brokers (its IDL's CLIENT_ROUTES).
+    client_routes: tuple[ClientRoute, ...] = ()
 
 
 Watcher = Callable[[Sequence[Instance]], None]
+#: Told of every service's changes: (service, its instances now).
+AllWatcher = Callable[[str, Sequence[Instance]], None]
 
 
 class Directory(Protocol):
@@ -58,6 +88,12 @@ class Directory(Protocol):
         Returns a function that stops the watch. Callbacks run in the gevent hub's greenlet or a
         plain greenlet and must not block.
         """
+        ...
+
+    def watch_all(self, callback: AllWatcher) -> Callable[[], None]:
+        """Call `callback(service, instances)` for every service known now and after every
+        change to any service (a broker learning the client routes of services it never heard
+        of). Returns a function that stops the watch; callbacks must not block."""
         ...
 
 
@@ -87,16 +123,20 @@ class Discovery(Protocol):
 
 
 class WatcherRegistry:
-    """The watchers of each service of a directory: `watch` for its `Directory.watch`, and
-    `notify` when the directory's view of a service changed.
+    """The watchers of each service of a directory: `watch` for its `Directory.watch`,
+    `watch_all` for its `watch_all`, and `notify` when the directory's view of a service changed.
 
-    `current(service)` is the directory's view now, which a new watcher gets at once. Each
-    watcher gets a list of its own.
+    `current(service)` is the directory's view now, which a new watcher gets at once, and
+    `services()` the services it knows. Each watcher gets a list of its own.
     """
 
-    def __init__(self, current: Callable[[str], Sequence[Instance]]) -> None:
+    def __init__(
+        self, current: Callable[[str], Sequence[Instance]], services: Callable[[], Iterable[str]] = tuple
+    ) -> None:
         self._current = current
+        self._services = services
         self._watchers: dict[str, list[Watcher]] = {}
+        self._all: list[AllWatcher] = []
 
     def watch(self, service: str, callback: Watcher) -> Callable[[], None]:
         self._watchers.setdefault(service, []).append(callback)
@@ -108,10 +148,22 @@ class WatcherRegistry:
         if callback in watchers:
             watchers.remove(callback)
 
+    def watch_all(self, callback: AllWatcher) -> Callable[[], None]:
+        self._all.append(callback)
+        for service in sorted(self._services()):
+            callback(service, list(self._current(service)))
+        return functools.partial(self._unwatch_all, callback)
+
+    def _unwatch_all(self, callback: AllWatcher) -> None:
+        if callback in self._all:
+            self._all.remove(callback)
+
     def notify(self, service: str, instances: Sequence[Instance]) -> None:
         # A copy of the list: a watcher may stop watching (or start another) from its callback.
         for callback in list(self._watchers.get(service, ())):
             callback(list(instances))
+        for every in list(self._all):
+            every(service, list(instances))
 
 
 class StaticDirectory:
@@ -119,7 +171,7 @@ class StaticDirectory:
 
     def __init__(self, services: Mapping[str, Sequence[Instance]] | None = None) -> None:
         self._services: dict[str, list[Instance]] = {k: list(v) for k, v in (services or {}).items()}
-        self._watchers = WatcherRegistry(self.instances)
+        self._watchers = WatcherRegistry(self.instances, self._services.keys)
 
     @classmethod
     def of(
@@ -154,6 +206,9 @@ class StaticDirectory:
 
     def watch(self, service: str, callback: Watcher) -> Callable[[], None]:
         return self._watchers.watch(service, callback)
+
+    def watch_all(self, callback: AllWatcher) -> Callable[[], None]:
+        return self._watchers.watch_all(callback)
 
 
 _default: Directory | None = None

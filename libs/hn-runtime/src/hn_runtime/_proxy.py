@@ -13,9 +13,10 @@ import itertools
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from hn_codec import DecodeError, Method, ServiceIdl, decode, encode
+from hn_idl.runtime.ttypes import SessionChange
 from hn_runtime._connection import LOST, TIMED_OUT, UP, Connection
 from hn_runtime._context import current_session, new_trace_id
 from hn_runtime._errors import CallTimeout, HNError, ServiceUnavailable, error_for
@@ -23,7 +24,7 @@ from hn_runtime._metrics import ClientMetrics
 from hn_runtime._pool import Pool
 from hn_runtime._wire import ERROR, REPLY, REQUEST, Envelope, ErrorCode, encode_envelope
 
-__all__ = ["ServiceProxy", "PushProxy", "set_identity", "set_default_timeout"]
+__all__ = ["MethodRef", "Forwarded", "ServiceProxy", "PushProxy", "set_identity", "set_default_timeout"]
 
 _request_ids = itertools.count(1)
 _RETRY_ANY = (ErrorCode.OVERLOADED, ErrorCode.DRAINING)
@@ -45,6 +46,31 @@ def set_default_timeout(seconds: float) -> None:
     """
     global _default_timeout
     _default_timeout = seconds
+
+
+class MethodRef(Protocol):
+    """What a raw call needs to know of a method: its name, and whether a lost call may be sent
+    again to another instance (an IDL `Method`, or a route a broker learned at run time)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def idempotent(self) -> bool: ...
+
+
+class Forwarded(NamedTuple):
+    """A raw call's encoded `<method>_result` body, and what the handler did to the game
+    client's session (None: nothing)."""
+
+    body: bytes
+    session_change: SessionChange | None
+
+
+def _methods_of(idl: ServiceIdl | None, service: str) -> ServiceIdl:
+    if idl is None:
+        raise AttributeError(f"a raw proxy of {service!r} forwards encoded bodies only: it has no IDL methods")
+    return idl
 
 
 class _BoundMethod:
@@ -70,7 +96,7 @@ class ServiceProxy:
     def __init__(
         self,
         service: str,
-        idl: ServiceIdl,
+        idl: ServiceIdl | None,
         pool: Pool,
         *,
         timeout: float | None = None,
@@ -93,9 +119,10 @@ class ServiceProxy:
         )
 
     def __getattr__(self, name: str) -> _BoundMethod:
-        method = self.idl.methods.get(name)
+        idl = _methods_of(self.idl, self.service)
+        method = idl.methods.get(name)
         if method is None:
-            raise AttributeError(f"{self.idl.thrift_name} has no method {name!r}")
+            raise AttributeError(f"{idl.thrift_name} has no method {name!r}")
         bound = _BoundMethod(self, method)
         setattr(self, name, bound)  # later lookups skip __getattr__
         return bound
@@ -131,7 +158,7 @@ class ServiceProxy:
 
     def call_raw(
         self,
-        method: Method,
+        method: MethodRef,
         body: bytes,
         *,
         session_id: str | None = None,
@@ -142,9 +169,35 @@ class ServiceProxy:
     ) -> bytes:
         """Send an encoded `<method>_args` body, return the encoded `<method>_result` body.
 
+        `instance_id` pins the call to that one instance; if it is gone, ServiceUnavailable (no
+        other instance holds what it held).
+        """
+        return self.forward(
+            method,
+            body,
+            session_id=session_id,
+            trace_id=trace_id,
+            timeout=timeout,
+            client=client,
+            instance_id=instance_id,
+        ).body
+
+    def forward(
+        self,
+        method: MethodRef,
+        body: bytes,
+        *,
+        session_id: str | None = None,
+        trace_id: str | None = None,
+        timeout: float | None = None,
+        client: str | None = None,
+        instance_id: str | None = None,
+    ) -> Forwarded:
+        """`call_raw`, with what the handler did to the game client's session.
+
         The broker's path: it forwards client bodies without decoding them, stamping the
-        session and the client's address. `instance_id` pins the call to that one instance;
-        if it is gone, ServiceUnavailable (no other instance holds what it held).
+        session and the client's address, and opens or ends the client's session as the reply
+        says.
         """
         session = current_session()
         now = time.time()
@@ -230,7 +283,7 @@ class ServiceProxy:
                 raise last_error
             env, reply = result
             if env.kind == REPLY:
-                return reply  # type: ignore[no-any-return]
+                return Forwarded(reply, env.session_change)
             if env.kind != ERROR:
                 raise HNError(
                     f"unexpected reply kind {env.kind}", service=self.service, method=method.name, trace_id=trace_id
@@ -268,16 +321,17 @@ class PushProxy:
     ServiceUnavailable rather than vanish.
     """
 
-    def __init__(self, service: str, idl: ServiceIdl, pool: Pool, *, connect_timeout: float = 5.0) -> None:
+    def __init__(self, service: str, idl: ServiceIdl | None, pool: Pool, *, connect_timeout: float = 5.0) -> None:
         self.service = service
         self.idl = idl
         self._pool = pool
         self._connect_timeout = connect_timeout
 
     def __getattr__(self, name: str) -> Callable[..., None]:
-        method = self.idl.methods.get(name)
+        idl = _methods_of(self.idl, self.service)
+        method = idl.methods.get(name)
         if method is None:
-            raise AttributeError(f"{self.idl.thrift_name} has no method {name!r}")
+            raise AttributeError(f"{idl.thrift_name} has no method {name!r}")
 
         def push(*args: Any, **kwargs: Any) -> None:
             self.push_raw(method, encode(method.args_cls(*args, **kwargs), method.args_spec))
@@ -285,7 +339,7 @@ class PushProxy:
         setattr(self, name, push)
         return push
 
-    def push_raw(self, method: Method, body: bytes, *, instance_id: str | None = None) -> None:
+    def push_raw(self, method: MethodRef, body: bytes, *, instance_id: str | None = None) -> None:
         """Push an encoded `<method>_args` body; `instance_id` pins it to that instance."""
         session = current_session()
         trace_id = session.trace_id if session is not None else new_trace_id()

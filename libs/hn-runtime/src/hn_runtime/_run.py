@@ -69,6 +69,7 @@ def serve(
     server.endpoints.update(endpoints)
     registration = None
     if discovery is not None:
+        client_routes = service.client_routes()
 
         def describe() -> Instance:
             state = DRAINING if server.draining else UP
@@ -80,6 +81,7 @@ def serve(
                 service.load(),
                 state,
                 server.curve_public_key,
+                client_routes,
             )
 
         registration = discovery.register(describe)

@@ -22,7 +22,7 @@ from hn_codec import DecodeError, Method, decode, encode, load_idl, spec_of
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, _current, current_session, new_trace_id
 from hn_runtime._curve import AllowList, ZapHandler, configure_server_socket, zap_handler
-from hn_runtime._errors import code_name
+from hn_runtime._errors import RemoteError, code_name
 from hn_runtime._logging import get_logger
 from hn_runtime._metrics import BUILD_INFO, ServerMetrics
 from hn_runtime._pump import Pump, tune_context
@@ -273,6 +273,11 @@ class Server:
                 return
             try:
                 value = handler(session, args)
+            except RemoteError as exc:
+                # A handler answering with a runtime code (Unauthenticated, BadRequest, ...).
+                outcome = code_name(exc.code)
+                self._refuse(ident, env, exc.code, exc.message, counted=True)
+                return
             except Exception as exc:
                 for field, cls in method.exceptions:
                     if isinstance(exc, cls):
@@ -287,7 +292,8 @@ class Server:
                     result = method.result_cls(success=value) if method.returns_value else method.result_cls()
                     reply = encode(result, method.result_spec)  # type: ignore[arg-type]
             if ident is not None and reply is not None:
-                self._send(ident, Envelope(REPLY, env.method, env.request_id, None, env.trace_id), reply)
+                head = Envelope(REPLY, env.method, env.request_id, None, env.trace_id, session_change=session.change)
+                self._send(ident, head, reply)
         except BaseException as exc:  # noqa: BLE001 - a handler greenlet must never die into the hub
             outcome = "internal"
             self._log.error(

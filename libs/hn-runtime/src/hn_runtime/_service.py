@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from hn_idl.runtime.ttypes import Health
 from hn_runtime._context import Session
+from hn_runtime._directory import ClientRoute, declared_client_routes
 from hn_runtime._host import ServiceHost
 from hn_runtime._logging import get_logger
 
@@ -62,6 +63,11 @@ class Service:
     def endpoints(self) -> dict[str, str]:
         """Endpoints of its own to register besides the runtime's (a broker's "client" port)."""
         return {}
+
+    def client_routes(self) -> tuple[ClientRoute, ...]:
+        """What game clients may send to this service through brokers, published with its
+        registration: the IDL's CLIENT_ROUTES, each idempotent as the IDL's IDEMPOTENT says."""
+        return declared_client_routes(self.idl)
 
     def http_app(self) -> Any:
         """A WSGI app this service serves on its own HTTP port (HN_HTTP_PORT), or None."""

@@ -6,7 +6,16 @@ through proxies given no timeout (`run` sets both from the service's configurati
 """
 
 from hn_runtime._client import close_all
-from hn_runtime._proxy import PushProxy, ServiceProxy, set_default_timeout, set_identity
+from hn_runtime._proxy import Forwarded, MethodRef, PushProxy, ServiceProxy, set_default_timeout, set_identity
 from hn_runtime._subscription import Subscription
 
-__all__ = ["PushProxy", "ServiceProxy", "Subscription", "close_all", "set_default_timeout", "set_identity"]
+__all__ = [
+    "Forwarded",
+    "MethodRef",
+    "PushProxy",
+    "ServiceProxy",
+    "Subscription",
+    "close_all",
+    "set_default_timeout",
+    "set_identity",
+]

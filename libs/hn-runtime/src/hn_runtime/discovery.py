@@ -9,6 +9,8 @@ from hn_runtime._directory import (
     DOWN,
     DRAINING,
     UP,
+    AllWatcher,
+    ClientRoute,
     Directory,
     Discovery,
     Instance,
@@ -16,12 +18,15 @@ from hn_runtime._directory import (
     StaticDirectory,
     Watcher,
     WatcherRegistry,
+    declared_client_routes,
     default_directory,
     set_default_directory,
 )
 
 __all__ = [
     "DOWN",
+    "AllWatcher",
+    "ClientRoute",
     "DRAINING",
     "UP",
     "Directory",
@@ -31,6 +36,7 @@ __all__ = [
     "StaticDirectory",
     "Watcher",
     "WatcherRegistry",
+    "declared_client_routes",
     "default_directory",
     "set_default_directory",
 ]

@@ -8,7 +8,7 @@ import gevent
 
 from hn_idl.yellow.ttypes import InstanceInfo
 from hn_runtime.curve import CurveKeys
-from hn_runtime.discovery import DOWN, DRAINING, UP, Instance, Watcher, WatcherRegistry
+from hn_runtime.discovery import DOWN, DRAINING, UP, AllWatcher, ClientRoute, Instance, Watcher, WatcherRegistry
 from hn_yellow_client._view import YellowView
 
 __all__ = ["YellowDirectory"]
@@ -25,6 +25,7 @@ def _instance(info: InstanceInfo) -> Instance:
         info.load or 0.0,
         info.state,
         info.curve_public_key or "",
+        tuple(ClientRoute(r.method, r.kind, bool(r.idempotent)) for r in info.client_routes or ()),
     )
 
 
@@ -58,7 +59,7 @@ class YellowDirectory:
         #: The merged view last given to watchers, by service: a change that merges to the same
         #: instances (another yellow catching up) reaches no one.
         self._merged: dict[str, list[Instance]] = {}
-        self._watchers = WatcherRegistry(self._current)
+        self._watchers = WatcherRegistry(self._current, self.services)
         self.views = [
             YellowView(address, self._changed, curve_server_key=curve_server_key, curve_keys=curve_keys)
             for address in addresses
@@ -86,6 +87,9 @@ class YellowDirectory:
 
     def watch(self, service: str, callback: Watcher) -> Callable[[], None]:
         return self._watchers.watch(service, callback)
+
+    def watch_all(self, callback: AllWatcher) -> Callable[[], None]:
+        return self._watchers.watch_all(callback)
 
     def wait_synced(self, timeout: float) -> bool:
         """Wait until at least one yellow delivered its snapshot."""

@@ -18,7 +18,7 @@ import zmq
 from gevent import monkey
 
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
-from hn_idl.yellow.ttypes import InstanceInfo
+from hn_idl.yellow.ttypes import ClientRoute, InstanceInfo
 from hn_runtime import get_logger, new_trace_id
 from hn_runtime.curve import CurveKeys, configure_client_socket
 from hn_runtime.discovery import DOWN, Instance
@@ -114,6 +114,7 @@ class YellowRegistration:
             state=self._state or described.state,
             beat=self._beat,
             curve_public_key=described.curve_key or None,
+            client_routes=[ClientRoute(r.method, r.kind, r.idempotent) for r in described.client_routes] or None,
         )
 
     def _send_beat(self, sockets: list[zmq.Socket]) -> None:  # type: ignore[type-arg]

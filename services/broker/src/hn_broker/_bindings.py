@@ -8,7 +8,7 @@ recording an outcome and the client hears of it when that arrives, so the broker
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import gevent
 from hn_edge import BOUND, DECIDED, LOST, Binding, Route, SessionState
@@ -19,7 +19,7 @@ from hn_broker._packets import frame
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet, PacketKind, SessionLost
 from hn_runtime import get_logger
-from hn_runtime.discovery import Directory, Instance
+from hn_runtime.discovery import Instance
 from hn_runtime.wire import encode, spec_of
 
 __all__ = ["BindingWatch"]
@@ -35,15 +35,17 @@ _SETTLE_ATTEMPTS = 6
 
 
 class BindingWatch:
-    """Watches the services that hold bound state and gives up the bindings of dead instances.
+    """Follows the instances of the services that hold bound state (`instances_changed`, fed
+    from discovery) and gives up the bindings of dead instances.
 
-    `sessions` is the broker's own table (session id -> connection), read, never written.
+    `routes()` is the broker's client routes now; `sessions` its own table (session id ->
+    connection), read, never written.
     """
 
     def __init__(
         self,
         state: SessionState,
-        routes: Callable[[], Mapping[str, Route]],
+        routes: Callable[[], Iterable[Route]],
         sessions: Mapping[str, ClientConnection],
     ) -> None:
         self._state = state
@@ -51,21 +53,6 @@ class BindingWatch:
         self._sessions = sessions
         #: service -> the instance ids discovery lists as live
         self._live: dict[str, set[str]] = {}
-        self._unwatch: list[Callable[[], None]] = []
-        self._watched: set[str] = set()
-
-    def watch(self, directory: Directory) -> None:
-        """Follow the instances of every service that a bound route names (call again when the
-        routes change: services already followed are not followed twice)."""
-        for service in {r.service for r in self._routes().values() if r.kind == BOUND} - self._watched:
-            self._watched.add(service)
-            self._unwatch.append(directory.watch(service, self._watcher(service)))
-
-    def stop(self) -> None:
-        for unwatch in self._unwatch:
-            unwatch()
-        self._unwatch.clear()
-        self._watched.clear()
 
     def bound(self, session_id: str, family: str, instance_id: str, fate: str = "") -> None:
         """A service bound (or, with no instance, unbound) a session held here."""
@@ -110,26 +97,21 @@ class BindingWatch:
 
     # -- inside -------------------------------------------------------------------------------
 
-    def _watcher(self, service: str) -> Callable[[Sequence[Instance]], None]:
-        def changed(instances: Sequence[Instance]) -> None:
-            self._instances_changed(service, instances)
-
-        return changed
-
     def _is_gone(self, family: str, instance_id: str) -> bool:
         """The family's service has live instances and `instance_id` is not one of them. With no
         live instance known (this broker has not heard from discovery yet, or the whole service
         is down) nothing is given up here: a call to the instance finds out for sure."""
-        views = [self._live.get(r.service, set()) for r in self._routes().values() if r.family == family]
+        views = [self._live.get(r.service, set()) for r in self._routes() if r.family == family]
         return any(views) and not any(instance_id in live for live in views)
 
-    def _instances_changed(self, service: str, instances: Sequence[Instance]) -> None:
+    def instances_changed(self, service: str, instances: Sequence[Instance]) -> None:
+        """Discovery's view of `service` now: bindings to instances no longer in it are lost."""
         live = {i.instance_id for i in instances if i.state != "down"}
         gone = self._live.get(service, set()) - live
         self._live[service] = live
         if not gone:
             return
-        families = {r.family for r in self._routes().values() if r.service == service and r.kind == BOUND}
+        families = {r.family for r in self._routes() if r.service == service and r.kind == BOUND}
         lost = [
             (conn, family, binding)
             for conn in list(self._sessions.values())

@@ -4,35 +4,38 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
 from gevent.monkey import get_original
-from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState, load_routes
+from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState
 from prometheus_client import Counter, Gauge
 
 from hn_broker._bindings import BindingWatch
 from hn_broker._config import BrokerConfig
 from hn_broker._connection import ClientConnection
 from hn_broker._packets import code_name, error_packet, prefixed, reply, shown
+from hn_broker._routes import RouteTable
 from hn_idl.broker.ttypes import BrokerError, Resumed
 from hn_idl.client.ttypes import ClientError, Packet
-from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime import (
     BadRequest,
     CallTimeout,
     Draining,
     HNError,
+    InternalError,
     Overloaded,
     RemoteError,
     ServiceUnavailable,
+    Unauthenticated,
     UnknownMethod,
     get_logger,
     get_service,
     new_trace_id,
 )
-from hn_runtime.discovery import Directory, default_directory
+from hn_runtime.client import Forwarded
+from hn_runtime.discovery import Directory, Instance, default_directory
 from hn_runtime.logs import LogThrottle, TraceSampler
 from hn_runtime.metrics import stats_family
 from hn_runtime.wire import DecodeError, decode, encode, load_idl
@@ -83,26 +86,22 @@ class Broker:
         self.instance_id = instance_id
         self.loop = gevent.get_hub().loop
         self.workers = Workers()
-        self.routes: dict[str, Route] = load_routes(("broker", *config.services))
+        #: what clients may send, learned from the services' registrations
+        self.routes = RouteTable()
         self.state = SessionState(redis)
         self.connections: set[ClientConnection] = set()
         self.sessions: dict[str, ClientConnection] = {}
-        self._proxies = {
-            svc: get_service(svc, directory=directory, timeout=config.call_timeout_s) for svc in config.services
-        }
-        self._methods = {r.type: load_idl(r.service).methods[r.method] for r in self.routes.values()}
-        self._methods_of_broker = load_idl("broker").methods
+        #: service -> a proxy that forwards bodies as they are (made on first use)
+        self._proxies: dict[str, Any] = {}
+        self._own_methods = load_idl("broker").methods
         self._brokers: Any = None  # the other brokers, for pushes whose session moved (made on first use)
-        #: the `<method>_result` spec of every client route (a oneway method cannot be one)
-        self._results: dict[str, Sequence[Any]] = {}
-        for type_, method in self._methods.items():
-            if method.result_spec is None:
-                raise ValueError(f"{type_} is oneway: clients get replies, it cannot be a client route")
-            self._results[type_] = method.result_spec
         self._directory = directory
         self._stats = PACKETS.for_service("broker")
         self._log_throttle = LogThrottle()
-        self._bindings = BindingWatch(self.state, lambda: self.routes, self.sessions)
+        self._bindings = BindingWatch(self.state, self.routes.values, self.sessions)
+        # Routes and bindings follow discovery from the start: a client's first packet may come
+        # before the listener's first accept returns to this greenlet.
+        self._unwatch: Callable[[], None] | None = (directory or default_directory()).watch_all(self._instances_changed)
         self._listener: socket.socket | None = None
         self._acceptor: Any = None
         self._sweeper: gevent.Greenlet | None = None
@@ -116,7 +115,6 @@ class Broker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._bindings.watch(self._directory or default_directory())
         # Plain sockets, not gevent's: nothing ever blocks on them (the hub's watchers wait for
         # them), and gevent's wrappers would cost a Python call on every send and recv.
         listener = _socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -129,7 +127,19 @@ class Broker:
         self._acceptor = self.loop.io(listener.fileno(), 1)
         self._acceptor.start(self._accept)
         self._sweeper = gevent.spawn(self._sweep)
-        _log.info("accepting game clients", port=self.port, routes=sorted(self.routes))
+        _log.info("accepting game clients", port=self.port, routes=self.routes.types())
+
+    def _instances_changed(self, service: str, instances: Sequence[Instance]) -> None:
+        self.routes.update(service, instances)
+        self._bindings.instances_changed(service, instances)
+
+    def _proxy(self, service: str) -> Any:
+        proxy = self._proxies.get(service)
+        if proxy is None:
+            proxy = self._proxies[service] = get_service(
+                service, directory=self._directory, timeout=self.config.call_timeout_s, raw=True
+            )
+        return proxy
 
     def stop_accepting(self) -> None:
         if self._acceptor is not None:
@@ -169,7 +179,9 @@ class Broker:
         self.stop_accepting()
         if self._sweeper is not None:
             self._sweeper.kill()
-        self._bindings.stop()
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         for conn in list(self.connections):
             conn.refuse(ClientError.BROKER_UNAVAILABLE, "broker shutting down: reconnect through brokerlist")
             conn.close("broker shutting down")
@@ -302,10 +314,9 @@ class Broker:
                         outcome = "session_lost"
                         conn.refuse(ClientError.SESSION_LOST, f"no {route.family} in progress", packet, trace_id)
                         return
-                method = self._methods[route.type]
                 try:
-                    body = self._proxies[route.service].call_raw(
-                        method,
+                    forwarded: Forwarded = self._proxy(route.service).forward(
+                        route,
                         packet.body or b"",
                         session_id=conn.session_id,
                         trace_id=trace_id,
@@ -322,10 +333,13 @@ class Broker:
                         why = f"the {route.family} is over: its outcome follows"
                     conn.refuse(ClientError.SESSION_LOST, why, packet, trace_id)
                     return
-                if route.kind == LOGIN:
-                    self._maybe_open_session(conn, route, body)
-                elif route.kind == LOGOUT:
-                    self._close_session(conn, body, route)
+                body = forwarded.body
+                change = forwarded.session_change
+                if change is not None and not conn.closed:
+                    if route.kind == LOGIN and not change.ended:
+                        self._open_session(conn, str(change.account_id), change.display_name)
+                    elif route.kind == LOGOUT and change.ended:
+                        self._close_session(conn)
             conn.send(reply(packet, body, trace_id))
         except HNError as exc:
             code = exc.code if isinstance(exc, RemoteError) else 0
@@ -364,13 +378,6 @@ class Broker:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    def _maybe_open_session(self, conn: ClientConnection, route: Route, body: bytes) -> None:
-        result = decode(body, self._results[route.type])
-        login = getattr(result, "success", None)
-        if login is None or conn.closed:
-            return  # the service said no (a declared exception inside the reply)
-        self._open_session(conn, str(login.account.account_id), login.account.display_name)
-
     def _open_session(self, conn: ClientConnection, sid: str, name: str) -> int:
         previous = self.sessions.get(sid)
         if previous is not None and previous is not conn:
@@ -391,10 +398,7 @@ class Broker:
         _log.info("session opened", session_id=sid, peer=conn.peer, replayed=len(waiting))
         return len(waiting)
 
-    def _close_session(self, conn: ClientConnection, body: bytes, route: Route) -> None:
-        result = decode(body, self._results[route.type])
-        if any(getattr(result, name, None) is not None for name, _ in self._methods[route.type].exceptions):
-            return
+    def _close_session(self, conn: ClientConnection) -> None:
         sid = conn.session_id
         if sid is not None and self.sessions.get(sid) is conn:
             del self.sessions[sid]
@@ -403,7 +407,9 @@ class Broker:
         conn.bindings = {}
 
     def _resume(self, conn: ClientConnection, packet: Packet) -> bytes:
-        method = self._methods["broker.resume"]
+        """broker.resume: the service that checks tokens (a "resume" route) says whose session
+        the token is; the connection takes it, with the pushes waiting in its mailbox."""
+        method = self._own_methods["resume"]
         try:
             token = decode(packet.body or b"", method.args_spec).token
         except DecodeError:
@@ -411,25 +417,35 @@ class Broker:
         if not token:
             RESUMES.labels("bad_request").inc()
             raise BadRequest("broker.resume needs a token")
+        resumer = self.routes.resumer()
+        if resumer is None:
+            RESUMES.labels("unavailable").inc()
+            return self._resume_result(error=BrokerError(ClientError.UNAVAILABLE, "no service checks resume tokens"))
         try:
-            account = get_service("sso", directory=self._directory, timeout=self.config.call_timeout_s).validate(
-                token=token
-            )
-        except SsoError as exc:
-            if exc.code != SsoErrorCode.INVALID_TOKEN:
-                # sso could not check the token (its Redis failing over): not a verdict on it, so
-                # the client retries rather than dropping a session that may be perfectly good.
-                RESUMES.labels("unavailable").inc()
-                error = BrokerError(code=ClientError.UNAVAILABLE, message=exc.message)
-                return encode(method.result_cls(error=error), self._results["broker.resume"])  # type: ignore[misc]
+            # The body is passed on as it is: a resume route takes the same `1: token` argument.
+            change = self._proxy(resumer.service).forward(resumer, packet.body, client=conn.peer).session_change
+        except Unauthenticated as exc:
             # An unknown, expired or logged-out token: refused, and counted (a replayed token).
             RESUMES.labels("refused").inc()
-            error = BrokerError(code=ClientError.UNAUTHENTICATED, message=exc.message)
-            return encode(method.result_cls(error=error), self._results["broker.resume"])  # type: ignore[misc]
-        replayed = self._open_session(conn, str(account.account_id), account.display_name)
+            return self._resume_result(error=BrokerError(ClientError.UNAUTHENTICATED, exc.message))
+        except InternalError as exc:
+            # The token could not be checked (the service's Redis failing over): not a verdict
+            # on it, so the client retries rather than drop a session that may be perfectly good.
+            # (No instance reachable at all is an UNAVAILABLE error packet, as for any message.)
+            RESUMES.labels("unavailable").inc()
+            return self._resume_result(error=BrokerError(ClientError.UNAVAILABLE, exc.message))
+        if change is None or change.ended or conn.closed:
+            RESUMES.labels("unavailable").inc()
+            why = f"{resumer.type} opened no session"
+            return self._resume_result(error=BrokerError(ClientError.UNAVAILABLE, why))
+        replayed = self._open_session(conn, str(change.account_id), change.display_name)
         RESUMES.labels("ok").inc()
-        resumed = Resumed(account_id=account.account_id, display_name=account.display_name, pushes_waiting=replayed)
-        return encode(method.result_cls(success=resumed), self._results["broker.resume"])  # type: ignore[misc]
+        resumed = Resumed(account_id=change.account_id, display_name=change.display_name, pushes_waiting=replayed)
+        return self._resume_result(success=resumed)
+
+    def _resume_result(self, **result: Any) -> bytes:
+        method = self._own_methods["resume"]
+        return encode(method.result_cls(**result), method.result_spec)  # type: ignore[misc,arg-type]
 
     # -- pushes and bindings from services ---------------------------------------------------
 
@@ -449,7 +465,7 @@ class Broker:
         PUSHES.labels("kept").inc()
 
     def _pass_on(self, broker: str, session_id: str, packet: bytes) -> bool:
-        method = self._methods_of_broker["deliver"]
+        method = self._own_methods["deliver"]
         body = encode(method.args_cls(session_id=session_id, packet=packet), method.args_spec)
         try:
             if self._brokers is None:

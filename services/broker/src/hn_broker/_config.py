@@ -27,8 +27,6 @@ class ClientLimits:
 
 @dataclass(frozen=True)
 class BrokerConfig:
-    #: the services whose CLIENT_ROUTES clients may use
-    services: tuple[str, ...] = ("sso", "match")
     redis_url: str = ""
     bind_host: str = "127.0.0.1"
     #: game clients connect here (0: any free port)
@@ -51,7 +49,6 @@ class BrokerConfig:
         defaults = cls()
         limits = defaults.limits
         return cls(
-            services=tuple(s.strip() for s in get("SERVICES", ",".join(defaults.services)).split(",") if s.strip()),
             redis_url=env.get("HN_REDIS_URL", ""),
             bind_host=env.get("HN_BIND_HOST", defaults.bind_host),
             port=int(get("PORT", defaults.port)),

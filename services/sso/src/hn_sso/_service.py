@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from hn_datatier import DependencyGuard, PgPool, apply_migrations, load_migrations, redis_from_url
 from hn_idl.sso import Sso  # pants: no-infer-dep (generated service module)
 from hn_idl.sso.ttypes import Account, Login, SsoError, SsoErrorCode
-from hn_runtime import Service, Session
+from hn_runtime import InternalError, Service, Session, Unauthenticated
 from hn_sso import __version__
 from hn_sso._accounts import Accounts, NameTaken
 from hn_sso._inputs import check_device, check_name, check_password, check_token
@@ -96,10 +96,11 @@ class SsoService(Service):
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def _login(self, account: Account, kind: str) -> Login:
+    def _login(self, session: Session, account: Account, kind: str) -> Login:
         token = self.sessions.issue(account)
         LOGINS.labels(kind, "ok").inc()
         self.log.info("logged in", account_id=account.account_id, kind=kind)
+        session.open_session(account.account_id, account.display_name)
         return Login(token=token, account=account, expires_in_s=self.sessions.ttl_s)
 
     # -- IDL methods -------------------------------------------------------------------------
@@ -116,7 +117,7 @@ class SsoService(Service):
             except NameTaken:
                 LOGINS.labels("register", "name_taken").inc()
                 raise SsoError(code=SsoErrorCode.NAME_TAKEN, message=f"the name {name!r} is taken") from None
-            return self._login(account, "register")
+            return self._login(session, account, "register")
 
         return self._guarded(register)
 
@@ -151,7 +152,7 @@ class SsoService(Service):
                 self.log.info("password hash upgraded", account_id=stored.account.account_id)
             self.limits.succeeded(name, address)
             self.accounts.logged_in(stored.account.account_id)
-            return self._login(stored.account, "password")
+            return self._login(session, stored.account, "password")
 
         return self._guarded(login)
 
@@ -161,19 +162,30 @@ class SsoService(Service):
         def guest_login() -> Login:
             stored = self.accounts.by_device(device_id)
             account = stored.account if stored is not None else self.accounts.create_guest(device_id)
-            return self._login(account, "guest" if account.guest else "device")
+            return self._login(session, account, "guest" if account.guest else "device")
 
         return self._guarded(guest_login)
 
     def on_logout(self, session: Session, request: Any) -> None:
         token = check_token(request.token)
         self._guarded(lambda: self.sessions.revoke(token))
+        session.end_session()
 
     def on_validate(self, session: Session, request: Any) -> Account:
         token = check_token(request.token)
         account = self._guarded(lambda: self.sessions.account(token))
         if account is None:
             raise SsoError(code=SsoErrorCode.INVALID_TOKEN, message="unknown, expired or logged-out token")
+        return account
+
+    def on_resume(self, session: Session, request: Any) -> Account:
+        try:
+            account = self.on_validate(session, request)
+        except SsoError as exc:
+            if exc.code == SsoErrorCode.INVALID_TOKEN:
+                raise Unauthenticated(exc.message) from None
+            raise InternalError(exc.message) from None  # not a verdict on the token: retried
+        session.open_session(account.account_id, account.display_name)
         return account
 
     def on_get_account(self, session: Session, request: Any) -> Account:

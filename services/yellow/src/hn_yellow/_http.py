@@ -22,11 +22,17 @@ def _json(start_response: StartResponse, body: Any) -> list[bytes]:
     return [data]
 
 
+def _document_of(info: InstanceInfo) -> dict[str, Any]:
+    document = vars_of(info)
+    document["client_routes"] = [vars_of(route) for route in info.client_routes or ()]
+    return document
+
+
 def services_document(registry: Registry) -> dict[str, Any]:
     return {
         "server_id": registry.server_id,
         "sequence": registry.sequence,
-        "services": {svc: [vars_of(i) for i in infos] for svc, infos in by_service(registry.instances()).items()},
+        "services": {svc: [_document_of(i) for i in infos] for svc, infos in by_service(registry.instances()).items()},
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from hn_idl.yellow.ttypes import Change, InstanceInfo, InvalidRegistration
 
@@ -18,6 +19,8 @@ DRAINING = "draining"
 DOWN = "down"
 STATES = (UP, DRAINING, DOWN)
 ENDPOINT_KINDS = ("rep", "pull", "pub", "metrics", "http", "client")
+#: Every broker keeps the routes of every service: a registration cannot make that table large.
+MAX_CLIENT_ROUTES = 256
 
 
 def _material(info: InstanceInfo) -> tuple[object, ...]:
@@ -39,6 +42,12 @@ def validate(info: InstanceInfo) -> None:
         raise InvalidRegistration(reason="curve_public_key must be a 40-character Z85 key")
     if not 0.0 <= (info.load or 0.0) <= 1000.0:
         raise InvalidRegistration(reason=f"load {info.load} out of range")
+    routes = info.client_routes or []
+    if len(routes) > MAX_CLIENT_ROUTES:
+        raise InvalidRegistration(reason=f"{len(routes)} client routes, at most {MAX_CLIENT_ROUTES}")
+    for route in routes:
+        if not route.method or len(route.method) > 64 or not route.kind or len(route.kind) > 64:
+            raise InvalidRegistration(reason="a client route needs a method and a kind of 1 to 64 characters")
 
 
 class Registry:
@@ -104,7 +113,8 @@ class Registry:
         return len(self._records)
 
 
-def vars_of(info: InstanceInfo) -> dict[str, object]:
+def vars_of(info: Any) -> dict[str, Any]:
+    """A Thrift struct's fields by name."""
     return {slot: getattr(info, slot) for slot in info.__slots__}
 
 

@@ -30,7 +30,7 @@ from hn_codec import load_idl
 from hn_runtime._client import get_service
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, _current, new_trace_id
-from hn_runtime._directory import Discovery, Instance
+from hn_runtime._directory import Discovery, Instance, StaticDirectory, declared_client_routes
 from hn_runtime._run import serve
 from hn_runtime._server import Server
 from hn_runtime._service import Service
@@ -44,6 +44,7 @@ __all__ = [
     "running",
     "spawn_service",
     "time_factor",
+    "unreachable",
     "wait_for",
 ]
 
@@ -215,3 +216,14 @@ def assert_process_serves(module: str, *, service: str, version: str, env: Mappi
         assert status == 0, f"{module} exited with {status}:\n" + "".join(
             f"{line}\n" for line in map(json.dumps, proc.logs()[-20:])
         )
+
+
+def unreachable(*services: str) -> StaticDirectory:
+    """A directory where each of `services` has one instance that publishes its IDL's client
+    routes and no endpoint: a broker routes their messages, and answers them UNAVAILABLE."""
+    return StaticDirectory(
+        {
+            name: [Instance(name, f"{name}-unreachable", {}, client_routes=declared_client_routes(name))]
+            for name in services
+        }
+    )
