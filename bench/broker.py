@@ -554,7 +554,7 @@ def main() -> None:
     parser.add_argument("--bystanders", type=int, default=20, help="players timed, normal and under abuse")
     args = parser.parse_args()
 
-    from hn_datatier import DataTier, DataTierConfig
+    from hn_datatier.local import DataTier, DataTierConfig
 
     result: dict[str, Any] = {
         "payload_bytes": args.payload,

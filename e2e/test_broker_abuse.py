@@ -21,13 +21,14 @@ from collections.abc import Iterator
 import gevent
 import pytest
 from hn_client import BrokerRejected, GameClient
+from hn_process import child_env
 from prometheus_client import REGISTRY
 
 from hn_broker.testing import RawClient, fresh_name
-from hn_datatier import DataTier
+from hn_datatier.local import DataTier
 from hn_idl.broker.ttypes import BrokerError
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime.testing import child_env, running, time_factor, wait_for
+from hn_runtime.testing import running, time_factor, wait_for
 from hn_runtime.testing.echo import EchoService
 from hn_runtime.wire import decode, load_idl, spec_of
 
