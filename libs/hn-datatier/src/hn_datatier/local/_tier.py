@@ -31,8 +31,9 @@ __all__ = ["DataTier"]
 class DataTier:
     """Start with `start()` or `with DataTier() as tier:`; `tier.env` holds what services need.
 
-    `tier.postgres` and `tier.redis` are its two halves; the tier's own attributes below reach
-    into them for tests and chaos (`tier.pg_replica`, `tier.sentinel_master("shard0")`, ...).
+    `tier.postgres` (PostgresNodes) and `tier.redis` (RedisNodes) are its two halves; the tier's
+    own attributes below are the parts of them tests and chaos use (`tier.pg_replica`,
+    `tier.sentinel_master("shard0")`, ...).
     """
 
     config: DataTierConfig = field(default_factory=DataTierConfig)
@@ -148,18 +149,9 @@ class DataTier:
         return self.postgres.pgpool_port
 
     @property
-    def pcp_port(self) -> int:
-        return self.postgres.pcp_port
-
-    @property
     def pg_dsn(self) -> str:
         """Services' DSN: Pgpool."""
         return self.postgres.dsn
-
-    @property
-    def pg_admin_dsn(self) -> str:
-        """Superuser through Pgpool (tests that create databases or look at pg_stat_*)."""
-        return self.postgres.admin_dsn
 
     def pg_direct_dsn(self, node: PgNode, *, admin: bool = False) -> str:
         return self.postgres.direct_dsn(node, admin=admin)
@@ -197,24 +189,12 @@ class DataTier:
         return self.redis.url
 
     @property
-    def sentinel_addresses(self) -> list[str]:
-        return self.redis.sentinel_addresses
-
-    @property
     def twemproxy_port(self) -> int:
         return self.redis.twemproxy_port
 
     @property
-    def twemproxy_stats_port(self) -> int:
-        return self.redis.twemproxy_stats_port
-
-    @property
     def twemproxy_config(self) -> str:
         return self.redis.twemproxy_config
-
-    @property
-    def agent_metrics_port(self) -> int:
-        return self.redis.agent_metrics_port
 
     @property
     def agent_metrics_url(self) -> str:
@@ -222,9 +202,6 @@ class DataTier:
 
     def shard(self, name: str) -> Shard:
         return self.redis.shard(name)
-
-    def redis_node(self, port: int) -> RedisNode:
-        return self.redis.node(port)
 
     def sentinel_master(self, shard: str) -> RedisNode | None:
         """The shard's master as the Sentinels see it now (the newest config epoch wins)."""
