@@ -1,38 +1,43 @@
 """What the benchmarks share: child processes (their environment, waiting for them to be ready,
-reading the one JSON line a load generator prints), percentiles and CPU time from /proc."""
+reading the one JSON line a load generator prints), the roles a benchmark file runs as in those
+children (`run_role`, `load_role`, `child`), the load generators' common parts, the command line,
+CPU time from /proc, and printing figures. Percentiles come from hn_stats."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from hn_process import child_env
 
 __all__ = [
+    "arguments",
+    "child",
     "child_env",
     "cpu_seconds",
     "load_dealer",
-    "percentile",
+    "load_arguments",
+    "load_role",
+    "note",
+    "quiet_logs",
     "ready_path",
     "report",
     "run_json",
+    "run_load",
+    "run_role",
+    "serial_latencies",
     "service",
     "wait_ready",
     "write_ready",
 ]
-
-
-def percentile(samples: Sequence[float], q: float) -> float:
-    """The `q` quantile (0..1) of `samples` by rank; 0.0 when there are none."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -88,6 +93,84 @@ def run_json(argv: Sequence[str], timeout: float) -> dict[str, Any]:
     return result
 
 
+def arguments(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring as the help, and --json."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    return parser
+
+
+def load_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The command line of a benchmark whose load generators (`load_role`) time contenders in
+    turn: `arguments`, and how long each runs, its payload, how many rounds."""
+    parser = arguments(doc)
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds each load generator runs")
+    parser.add_argument("--payload", type=int, default=64, help="bytes echoed per request")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per contender (medians)")
+    return parser
+
+
+def run_role(roles: Mapping[str, Callable[..., Any]], argv: Sequence[str] | None = None) -> bool:
+    """The command line of a module whose functions run as child processes: `<script> <role>
+    args...` calls `roles[role](*args)` (arguments as strings) and prints what it returns, if
+    anything, as one JSON line (a load generator's figures, read by `run_json`). False, having
+    run nothing, when the command line names no role: the benchmark itself is to run."""
+    argv = sys.argv if argv is None else argv
+    if len(argv) < 2 or argv[1] not in roles:
+        return False
+    result = roles[argv[1]](*argv[2:])
+    if result is not None:
+        print(json.dumps(result))
+    return True
+
+
+def load_role(generate: Callable[[str, float, int, bytes], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """A load generator as a role: `<target> <seconds> <concurrency> <payload size>` on the
+    command line (as `run_load` passes them), a random payload of that size."""
+
+    def role(target: str, seconds: str, concurrency: str, size: str) -> dict[str, Any]:
+        return generate(target, float(seconds), int(concurrency), os.urandom(int(size)))
+
+    return role
+
+
+def run_load(script: str, role: str, target: str, seconds: float, concurrency: int, payload: int) -> dict[str, Any]:
+    """Run the load generator `role` of `script` (a `load_role`) against `target` to its end in
+    a child process: the figures it printed."""
+    argv = [script, role, target, str(seconds), str(concurrency), str(payload)]
+    return run_json(argv, timeout=120 + 3 * seconds)
+
+
+@contextmanager
+def child(script: str, role: str, *args: str) -> Iterator[dict[str, Any]]:
+    """Run the server role `role` of `script` (`python script role <ready file> args...`), quiet,
+    until the block ends; yields the ready info it wrote, with its "pid"."""
+    ready = ready_path(role)
+    env = child_env({"HN_METRICS_PORT": "-1", "HN_LOG_LEVEL": "warning"})
+    proc = subprocess.Popen([sys.executable, script, role, ready, *args], env=env, stdout=subprocess.DEVNULL)
+    try:
+        info = wait_ready(proc, ready, role)
+        info["pid"] = proc.pid
+        yield info
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def serial_latencies(call: Callable[[], object], seconds: float) -> list[float]:
+    """A load generator's latency at concurrency 1: `call()` 200 times to warm up, then one call
+    after another for `seconds`; each one's duration in seconds."""
+    for _ in range(200):
+        call()
+    latencies = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        started = time.perf_counter()
+        call()
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
 def load_dealer(endpoint: str) -> Any:
     """A load generator's ZeroMQ DEALER connected to `endpoint`: unbounded queues (the load
     generator bounds what is in flight), and a dead peer fails the run after 30 s instead of
@@ -100,6 +183,21 @@ def load_dealer(endpoint: str) -> Any:
     sock.setsockopt(zmq.RCVTIMEO, 30_000)
     sock.connect(endpoint)
     return sock
+
+
+_STARTED = time.monotonic()
+
+
+def note(what: str) -> None:
+    """A progress line on stderr, timed from the start: stdout's last line is the result."""
+    print(f"[{time.monotonic() - _STARTED:6.1f}s] {what}", file=sys.stderr, flush=True)
+
+
+def quiet_logs(instance: str) -> None:
+    """hn-runtime's logs, warnings only, on stderr (a benchmark's result is stdout's last line)."""
+    from hn_runtime import configure_logging
+
+    configure_logging(service="bench", instance=instance, level="warning", stream=sys.stderr)
 
 
 def report(result: Mapping[str, Any], as_json: bool) -> None:

@@ -16,15 +16,15 @@ the broker than its own limit leaves room for (reported as `fd_limit`, and `capp
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from _harness import child_env, ready_path, report, wait_ready
+from _harness import arguments, child_env, ready_path, report, run_role, wait_ready
 
 _FD_HEADROOM = 1024
 
@@ -68,7 +68,8 @@ def serve_broker(ready: str, redis_url: str, capacity: str) -> None:
     monkey.patch_all()
     from hn_broker._config import BrokerConfig
     from hn_broker._service import BrokerService
-    from hn_runtime import StaticDirectory, run
+    from hn_runtime import run
+    from hn_runtime.discovery import StaticDirectory
 
     _raise_fd_limit(int(capacity) + _FD_HEADROOM)
     config = BrokerConfig(services=("sso",), redis_url=redis_url, capacity=int(capacity), idle_timeout_s=3600.0)
@@ -240,15 +241,12 @@ def measure(count: int) -> dict[str, Any]:
             broker.wait()
 
 
+#: what this file runs as in a child process (`_harness.run_role`)
+ROLES: dict[str, Callable[..., Any]] = {"serve-broker": serve_broker, "hold": hold_connections}
+
+
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "serve-broker":
-        serve_broker(*sys.argv[2:])
-        return
-    if len(sys.argv) > 1 and sys.argv[1] == "hold":
-        hold_connections(*sys.argv[2:])
-        return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print only the JSON result")
+    parser = arguments(__doc__)
     parser.add_argument("--connections", type=int, default=20_000)
     args = parser.parse_args()
     result = measure(args.connections)
@@ -256,4 +254,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if not run_role(ROLES):
+        main()

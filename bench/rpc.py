@@ -11,30 +11,31 @@ the ratios are meaningful: the machine's speed cancels out within one run.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from _harness import child_env, load_dealer, percentile, ready_path, report, run_json, wait_ready, write_ready
+from hn_stats import percentile
+
+import _echo
+from _harness import (
+    child_env,
+    load_arguments,
+    load_dealer,
+    load_role,
+    ready_path,
+    report,
+    run_load,
+    run_role,
+    serial_latencies,
+    wait_ready,
+    write_ready,
+)
 
 # -- servers (run as child processes) -------------------------------------------------------
-
-
-def serve_raw(ready: str) -> None:
-    import zmq
-
-    ctx = zmq.Context()
-    sock = ctx.socket(zmq.ROUTER)
-    sock.setsockopt(zmq.SNDHWM, 0)
-    sock.setsockopt(zmq.RCVHWM, 0)
-    port = sock.bind_to_random_port("tcp://127.0.0.1")
-    write_ready(ready, {"rep": f"tcp://127.0.0.1:{port}"})
-    while True:
-        sock.send_multipart(sock.recv_multipart())
 
 
 def serve_zerorpc(ready: str) -> None:
@@ -56,18 +57,13 @@ def serve_zerorpc(ready: str) -> None:
 
 
 def client_raw(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
-
     sock = load_dealer(endpoint)
-    lat = []
-    end = time.perf_counter() + seconds / 2
-    for _ in range(200):  # warm-up
+
+    def one() -> None:
         sock.send(payload)
         sock.recv()
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        sock.send(payload)
-        sock.recv()
-        lat.append(time.perf_counter() - t)
+
+    lat = serial_latencies(one, seconds / 2)
     for _ in range(concurrency):
         sock.send(payload)
     n = 0
@@ -88,14 +84,7 @@ def client_raw(endpoint: str, seconds: float, concurrency: int, payload: bytes) 
 def _greenlet_load(call: Any, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
     import gevent
 
-    for _ in range(200):
-        call(payload)
-    lat = []
-    end = time.perf_counter() + seconds / 2
-    while time.perf_counter() < end:
-        t = time.perf_counter()
-        call(payload)
-        lat.append(time.perf_counter() - t)
+    lat = serial_latencies(lambda: call(payload), seconds / 2)
     counts = [0] * concurrency
     stop = time.perf_counter() + seconds
 
@@ -131,6 +120,15 @@ def client_zerorpc(endpoint: str, seconds: float, concurrency: int, payload: byt
     return _greenlet_load(client.echo, seconds, concurrency, payload)
 
 
+#: what this file runs as in a child process (`_harness.run_role`); the raw server is `_echo.py`'s
+ROLES: dict[str, Callable[..., Any]] = {
+    "serve-zerorpc": serve_zerorpc,
+    "client-raw": load_role(client_raw),
+    "client-hn": load_role(client_hn),
+    "client-zerorpc": load_role(client_zerorpc),
+}
+
+
 # -- orchestration --------------------------------------------------------------------------
 
 
@@ -140,6 +138,8 @@ def _start_server(role: str) -> tuple[subprocess.Popen[bytes], str]:
     if role == "hn":
         env.update(HN_READY_FILE=ready, HN_METRICS_PORT="-1", HN_LOG_LEVEL="warning")
         cmd = [sys.executable, "-m", "hn_runtime.testing.echo"]
+    elif role == "raw":
+        cmd = [sys.executable, _echo.__file__, "serve-raw", ready]
     else:
         cmd = [sys.executable, __file__, f"serve-{role}", ready]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
@@ -150,29 +150,15 @@ def _start_server(role: str) -> tuple[subprocess.Popen[bytes], str]:
 def _measure(role: str, args: argparse.Namespace) -> dict[str, Any]:
     server, endpoint = _start_server(role)
     try:
-        argv = [__file__, f"client-{role}", endpoint, str(args.seconds), str(args.concurrency), str(args.payload)]
-        return run_json(argv, timeout=120 + 3 * args.seconds)
+        return run_load(__file__, f"client-{role}", endpoint, args.seconds, args.concurrency, args.payload)
     finally:
         server.kill()
         server.wait()
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1].startswith(("serve-", "client-")):
-        role = sys.argv[1]
-        if role.startswith("serve-"):
-            {"serve-raw": serve_raw, "serve-zerorpc": serve_zerorpc}[role](sys.argv[2])
-            return
-        endpoint, seconds, concurrency, size = sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-        fn = {"client-raw": client_raw, "client-hn": client_hn, "client-zerorpc": client_zerorpc}[role]
-        print(json.dumps(fn(endpoint, seconds, concurrency, os.urandom(size))))
-        return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true", help="print only the JSON result")
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--payload", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per contender (medians)")
+    parser = load_arguments(__doc__)
+    parser.add_argument("--concurrency", type=int, default=100, help="requests in flight")
     args = parser.parse_args()
     result: dict[str, Any] = {"payload_bytes": args.payload, "concurrency": args.concurrency, "rounds": args.rounds}
     # Contenders take turns, round after round, and each figure is the median of its rounds:
@@ -195,4 +181,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if not run_role(ROLES):
+        main()

@@ -13,14 +13,15 @@ Targets: loop_lag_p99_ms < 20; validate_per_s >= 5000.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from _harness import percentile, report, service
+from hn_stats import percentile
+
+from _harness import arguments, report, service
 
 
 @contextmanager
@@ -92,8 +93,7 @@ def measure(env: dict[str, str], profile: str, seconds: float) -> dict[str, Any]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true")
+    parser = arguments(__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
 

@@ -12,16 +12,16 @@ Target: cpu_at_1hz_pct < 25 with 1,000 instances.
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
-from _harness import cpu_seconds, percentile, report, service
+from hn_stats import percentile
+
+from _harness import arguments, cpu_seconds, report, service
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--json", action="store_true")
+    parser = arguments(__doc__)
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()

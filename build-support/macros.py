@@ -96,6 +96,14 @@ SERVICE_DEPENDENCY_RULES = (
     "!*",
 )
 
+
+def service_test_dependency_rules():
+    """For services/<name>/tests/BUILD: the service's rules, plus the game-client SDK (clients/python
+    and its wire-level `hn_client.testing.RawClient`): the edge's tests are clients of it."""
+    service = build_file_dir().parent
+    return ("*", f"//{service}/**") + SERVICE_DEPENDENCY_RULES[2:-1] + ("//clients/python/**", "!*")
+
+
 # libs/ may depend on libs/, third-party requirements and service IDL, never on service code.
 LIB_DEPENDENCY_RULES = (
     "*",

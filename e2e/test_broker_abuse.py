@@ -21,10 +21,12 @@ from collections.abc import Iterator
 import gevent
 import pytest
 from hn_client import BrokerRejected, GameClient
+from hn_client.testing import RawClient, fresh_name
 from hn_process import child_env
+from hn_stats import percentile
 from prometheus_client import REGISTRY
 
-from hn_broker.testing import RawClient, fresh_name
+from hn_broker import ClientLimits
 from hn_datatier.local import DataTier
 from hn_idl.broker.ttypes import BrokerError
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
@@ -52,10 +54,9 @@ def platform(data_tier: DataTier) -> Iterator[Platform]:
         platform_on(
             data_tier,
             services=("sso", "echo"),
-            max_in_flight=_MAX_IN_FLIGHT,
-            max_outgoing_bytes=_MAX_OUTGOING,
-            rate=1000.0,
-            burst=1000.0,
+            limits=ClientLimits(
+                max_in_flight=_MAX_IN_FLIGHT, max_outgoing_bytes=_MAX_OUTGOING, rate=1000.0, burst=1000.0
+            ),
         ) as platform,
         running(EchoService(), discovery=platform.discovery),
     ):
@@ -235,7 +236,7 @@ def test_others_are_served_while_abusers_hammer_the_broker(platform: Platform, b
     """Abusers in another process (unauthenticated calls, garbage, a logged-in flood) hammer the
     broker while a logged-in player keeps calling: every one of its calls succeeds. Its latency,
     normal and under abuse, is printed (a figure: no assertion on time; the measured one, with
-    its 2x target and a control, is bench/broker.py's)."""
+    its 2x target and a control, is bench/broker_abuse.py's)."""
 
     def latencies(n: int) -> list[float]:
         out = []
@@ -317,8 +318,7 @@ def _counter(name: str, **labels: str) -> float:
 
 
 def _ms(samples: list[float], q: float) -> str:
-    ordered = sorted(samples)
-    return f"{ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000:.2f}"
+    return f"{percentile(samples, q) * 1000:.2f}"
 
 
 if __name__ == "__main__":

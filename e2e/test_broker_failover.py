@@ -20,9 +20,9 @@ from typing import Any
 import gevent
 import pytest
 from hn_client import BrokerRejected, ConnectionLost, GameClient, fetch_brokers
+from hn_client.testing import RawClient, fresh_name
 from hn_edge import Edge, SessionState
 
-from hn_broker.testing import RawClient, fresh_name
 from hn_datatier import redis_from_url
 from hn_datatier.local import DataTier
 from hn_idl.client.ttypes import ClientError, PacketKind

@@ -248,7 +248,7 @@ def test_get_batcher_waits_for_a_drain_that_hands_itself_on_through_callbacks(da
     import gevent
 
     from hn_datatier import GetBatcher
-    from hn_runtime import Workers
+    from hn_runtime.workers import Workers
 
     client = redis_from_url(data_tier.redis_url)
     prefix = f"drain-{uuid.uuid4().hex}"

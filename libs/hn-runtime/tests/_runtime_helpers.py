@@ -14,9 +14,9 @@ from prometheus_client import REGISTRY
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
 from hn_runtime._stats import server_stats
-from hn_runtime._wire import REQUEST, Envelope, decode_envelope, encode, encode_envelope
 from hn_runtime.testing import RunningService, running, time_factor, wait_for
 from hn_runtime.testing.echo import EchoService
+from hn_runtime.wire import REQUEST, Envelope, decode_envelope, encode, encode_envelope
 
 
 class GatedEcho(EchoService):
@@ -29,6 +29,14 @@ class GatedEcho(EchoService):
     def on_slow(self, session: Any, request: Any) -> int:
         self.gate.wait()
         return request.ms or 0
+
+
+class DeadlineEcho(EchoService):
+    """Echo whose `whoami` answers the seconds its caller gave the call (from the deadline)."""
+
+    def on_whoami(self, session: Any, request: Any) -> str:
+        remaining = session.remaining()
+        return "" if remaining is None else f"{remaining:.3f}"
 
 
 @contextlib.contextmanager

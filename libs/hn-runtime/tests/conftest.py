@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hn_runtime._client import close_all
+from hn_runtime.client import close_all
 
 
 @pytest.fixture(autouse=True)

@@ -8,19 +8,23 @@ import gevent
 import pytest
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
-from hn_runtime import (
-    CallTimeout,
-    Draining,
-    Instance,
-    ServiceUnavailable,
-    StaticDirectory,
-    get_service,
-)
-from hn_runtime._client import close_all
+from hn_runtime import CallTimeout, Draining, ServiceUnavailable, _proxy, get_service
+from hn_runtime.client import close_all, set_default_timeout
+from hn_runtime.discovery import Instance, StaticDirectory
 from hn_runtime.testing import running, wait_for
 from hn_runtime.testing.echo import EchoService
 
-from _runtime_helpers import all_connected, client_retries, gated, join_all, metric, pending_calls, scaled, served
+from _runtime_helpers import (
+    DeadlineEcho,
+    all_connected,
+    client_retries,
+    gated,
+    join_all,
+    metric,
+    pending_calls,
+    scaled,
+    served,
+)
 
 
 @contextlib.contextmanager
@@ -58,6 +62,19 @@ def test_with_options_keeps_the_original_proxy_unchanged():
         wait_for(lambda: svc.server.in_flight == 2)
         svc.service.gate.set()
         assert call.get(timeout=scaled(10)) == 2
+
+
+def test_a_proxy_given_no_timeout_follows_the_process_default():
+    before = _proxy._default_timeout
+    with running(DeadlineEcho()) as svc:
+        echo = svc.proxy()  # made before the default changes: it is read at each call
+        assert 0 < float(echo.whoami()) <= before
+        set_default_timeout(123.0)
+        try:
+            assert 100 < float(echo.whoami()) <= 123
+            assert float(echo.with_options(timeout=7.0).whoami()) <= 7
+        finally:
+            set_default_timeout(before)
 
 
 def test_no_instance_is_service_unavailable_at_once():

@@ -17,8 +17,9 @@ import pytest
 import zmq
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
-from hn_runtime import CurveConfig, CurveKeys, RuntimeConfig, ServiceUnavailable, get_service, subscribe
+from hn_runtime import RuntimeConfig, ServiceUnavailable, get_service, subscribe
 from hn_runtime._curve import _handlers
+from hn_runtime.curve import CurveConfig, CurveKeys
 from hn_runtime.curve import main as curve_cli
 from hn_runtime.testing import capture_logs, running, spawn_service, wait_for
 from hn_runtime.testing.echo import EchoService

@@ -12,11 +12,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hn_idl.echo.ttypes import Refused
-from hn_runtime import Draining, ServiceUnavailable, StaticDirectory, get_service
+from hn_runtime import Draining, ServiceUnavailable, get_service
+from hn_runtime.discovery import StaticDirectory
 from hn_runtime.testing import running, spawn_service, time_factor, wait_for
 from hn_runtime.testing.echo import EchoService
 
-from _runtime_helpers import all_connected, client_retries, join_all, pending_calls, scaled
+from _runtime_helpers import DeadlineEcho, all_connected, client_retries, join_all, pending_calls, scaled
 
 ECHO = "hn_runtime.testing.echo"
 
@@ -34,6 +35,13 @@ def test_spawned_service_serves_and_describes_itself():
         assert echo.echo(payload=b"over a process boundary") == b"over a process boundary"
         assert echo.health().instance == proc.instance_id
         assert {"rep", "pull", "pub", "metrics"} <= set(proc.endpoints)
+
+
+def test_hn_call_timeout_is_the_timeout_of_the_process_calls():
+    # relay calls the target through a proxy given no timeout: the target sees how long it has.
+    with running(DeadlineEcho()) as target, spawn_service(ECHO, service="echo", env={"HN_CALL_TIMEOUT": "42"}) as proc:
+        given = float(proxy_of(proc, timeout=300).relay(target=target.endpoints["rep"]))
+        assert 30 < given <= 42
 
 
 def test_sigterm_lets_the_calls_in_flight_finish_then_exits_0():

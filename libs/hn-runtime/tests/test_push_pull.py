@@ -8,7 +8,8 @@ import gevent
 import pytest
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
-from hn_runtime import ServiceUnavailable, StaticDirectory, get_service
+from hn_runtime import ServiceUnavailable, get_service
+from hn_runtime.discovery import StaticDirectory
 from hn_runtime.testing import running, wait_for
 from hn_runtime.testing.echo import EchoService
 

@@ -11,19 +11,11 @@ import pytest
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
 from hn_idl.echo.ttypes import Refused
-from hn_runtime import (
-    BadRequest,
-    ErrorCode,
-    InternalError,
-    Overloaded,
-    Server,
-    Service,
-    Unimplemented,
-    UnknownMethod,
-)
-from hn_runtime._wire import ERROR, REPLY, Envelope, encode_envelope
+from hn_runtime import BadRequest, InternalError, Overloaded, Service, Unimplemented, UnknownMethod
+from hn_runtime.server import Server
 from hn_runtime.testing import capture_logs, running, wait_for
 from hn_runtime.testing.echo import EchoService
+from hn_runtime.wire import ERROR, REPLY, Envelope, ErrorCode, encode_envelope
 
 from _runtime_helpers import (
     args_body,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
-from hn_runtime import TraceSampler
+from hn_runtime.logs import TraceSampler
 from hn_runtime.testing import capture_logs, running, wait_for
 from hn_runtime.testing.echo import EchoService
 from hn_runtime.wire import load_idl

@@ -14,19 +14,20 @@ from __future__ import annotations
 import socket
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import gevent
 import pytest
+from hn_client.testing import RawClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from hn_broker import BrokerService
-from hn_broker._config import BrokerConfig
-from hn_broker.testing import RawClient
+from hn_broker._config import BrokerConfig, ClientLimits
 from hn_datatier.local import DataTier
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime import StaticDirectory
+from hn_runtime.discovery import StaticDirectory
 from hn_runtime.testing import RunningService, running, time_factor, wait_for
 from hn_runtime.wire import spec_of
 
@@ -34,13 +35,10 @@ pytestmark = pytest.mark.integration
 
 _SPEC = spec_of(Packet)
 _LIMIT = 16 * 1024
+_LIMITS = ClientLimits(max_packet_bytes=_LIMIT, rate=1e9, burst=1e9, max_malformed=3, max_outgoing_bytes=64 * 1024)
 _CONFIG = {
     "services": ("sso",),  # no sso instance runs: open requests are answered UNAVAILABLE
-    "max_packet_bytes": _LIMIT,
-    "rate": 1e9,
-    "burst": 1e9,
-    "max_malformed": 3,
-    "max_outgoing_bytes": 64 * 1024,
+    "limits": _LIMITS,
     "idle_timeout_s": 60.0,
 }
 
@@ -142,7 +140,7 @@ def test_a_flood_from_one_connection_is_rate_limited(data_tier: DataTier) -> Non
     # 5 packets at once, then one per 1000 s: whatever the machine's speed, a burst of 50 pings
     # gets exactly 5 pongs.
     config = BrokerConfig(
-        redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "rate": 0.001, "burst": 5.0}  # type: ignore[arg-type]
+        redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "limits": replace(_LIMITS, rate=0.001, burst=5.0)}  # type: ignore[arg-type]
     )
     with running(BrokerService(config, directory=StaticDirectory()), metrics_port=0) as limited:
         bystander = RawClient(_address(limited))

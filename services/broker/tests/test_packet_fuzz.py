@@ -35,12 +35,12 @@ from thrift.protocol.TBinaryProtocol import TBinaryProtocol
 from thrift.transport.TTransport import TMemoryBuffer
 
 from hn_broker._broker import REFUSALS, Broker
-from hn_broker._config import BrokerConfig
+from hn_broker._config import BrokerConfig, ClientLimits
 from hn_broker._connection import ClientConnection
 from hn_broker._packets import MAX_TRACE_ID, DecodeError, parse, reply
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime import StaticDirectory
+from hn_runtime.discovery import StaticDirectory
 from hn_runtime.testing import capture_logs, time_factor, wait_for
 from hn_runtime.wire import encode, load_idl, spec_of
 
@@ -324,7 +324,7 @@ def _feed_streams(fuzz_broker: Broker, frames: list[bytes], tail: bytes, cuts: l
     refusals = _refusals()
     ours, theirs = socket.socketpair()
     ours.setblocking(False)  # as the broker's accepted sockets are
-    conn = ClientConnection(fuzz_broker, ours, "fuzz:1")
+    conn = ClientConnection(fuzz_broker, fuzz_broker.limits, fuzz_broker.loop, ours, "fuzz:1")
     fuzz_broker.connections.add(conn)
     try:
         for chunk in chunks:
@@ -405,10 +405,7 @@ def test_the_broker_serves_others_while_fuzzed_over_tcp(tcp_broker: Broker) -> N
 def _broker(**overrides: Any) -> Broker:
     config = BrokerConfig(
         services=("sso",),
-        max_packet_bytes=_LIMIT,
-        rate=1e9,
-        burst=1e9,
-        max_malformed=_MAX_MALFORMED,
+        limits=ClientLimits(max_packet_bytes=_LIMIT, rate=1e9, burst=1e9, max_malformed=_MAX_MALFORMED),
         **overrides,
     )
     # No sso instance: open requests are forwarded and answered UNAVAILABLE; no session ever opens,

@@ -11,7 +11,7 @@ import pytest
 
 from hn_brokerlist import BrokerlistService
 from hn_idl.broker.constants import PROTOCOL_VERSION
-from hn_runtime import Instance, StaticDirectory
+from hn_runtime.discovery import Instance, StaticDirectory
 from hn_runtime.testing import running
 
 

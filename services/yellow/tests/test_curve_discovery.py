@@ -10,7 +10,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from hn_idl.yellow.ttypes import InstanceInfo, InvalidRegistration
-from hn_runtime import CurveConfig, CurveKeys, Instance, get_service
+from hn_runtime import get_service
+from hn_runtime.curve import CurveConfig, CurveKeys
+from hn_runtime.discovery import Instance
 from hn_runtime.testing import running, wait_for
 from hn_runtime.testing.echo import EchoService
 from hn_yellow._registry import Registry

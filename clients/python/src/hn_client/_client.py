@@ -10,17 +10,18 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+import structlog
 from gevent.event import Event
 
 from hn_client._connection import BrokerConnection, ConnectionLost, NotSent
+from hn_codec import decode, encode, load_idl, spec_of
 from hn_idl.broker.ttypes import BrokerError
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime import get_logger
-from hn_runtime.wire import decode, encode, load_idl, spec_of
 
 __all__ = ["GameClient", "BrokerRejected", "ConnectionLost", "fetch_brokers"]
 
-_log = get_logger("hn.client_sdk")
+# structlog's own logger, as hn_runtime.get_logger makes them: the SDK does not load the runtime.
+_log = structlog.get_logger(component="hn.client_sdk")
 
 
 class BrokerRejected(Exception):

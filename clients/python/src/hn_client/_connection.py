@@ -5,14 +5,13 @@ from __future__ import annotations
 import itertools
 import socket
 from collections.abc import Callable
-from typing import Any
 
 import gevent
 from gevent.event import AsyncResult
 
+from hn_codec import DecodeError, decode, encode, spec_of
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime.wire import DecodeError, decode, encode, spec_of
 
 __all__ = ["BrokerConnection", "ConnectionLost", "NotSent"]
 
@@ -74,10 +73,6 @@ class BrokerConnection:
             # A broker acts on whole packets only: one that could not be written never ran.
             raise NotSent(f"send to {self.address} failed: {exc}") from None
 
-    def send_raw(self, data: bytes) -> None:
-        """Write bytes as they are (tests of the broker's defences use it)."""
-        self._sock.sendall(data)
-
     def _ping(self, interval: float) -> None:
         while not self.closed:
             gevent.sleep(interval)
@@ -132,7 +127,3 @@ class BrokerConnection:
             waiter.set_exception(ConnectionLost(f"connection to {self.address} lost"))
         self._pinger.kill(block=False)
         self._on_close(self)
-
-
-def packet_body(packet: Packet) -> Any:
-    return packet.body or b""

@@ -21,7 +21,8 @@ from hn_autoscale._autoscaler import Autoscaler, Driver, status_app
 from hn_autoscale._config import AutoscaleConfig
 from hn_autoscale._policy import Decision
 from hn_autoscale._signals import YellowObserver
-from hn_runtime import Instance, get_logger
+from hn_runtime import get_logger
+from hn_runtime.discovery import Instance
 
 __all__ = ["AutoscalerHost", "SERVICE_NAME"]
 

@@ -39,7 +39,8 @@ class DependencyGuard:
         from redis.exceptions import RedisError
 
         from hn_datatier._pg import StoreUnavailable
-        from hn_runtime import LogThrottle, get_logger
+        from hn_runtime import get_logger
+        from hn_runtime.logs import LogThrottle
 
         self.service = service
         self._error = error

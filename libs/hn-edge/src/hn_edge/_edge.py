@@ -20,7 +20,7 @@ class Edge:
     """A service's handle on the edge.
 
         edge = Edge(redis, instance_id=server.instance)
-        edge.push(session_id, "match.match_found", MatchFound(...))   # to the player's client
+        edge.push(session_id, "match.MatchFound", MatchFound(...))   # to the player's client
         edge.bind(session_id, "duel", fate=match_id)                    # duel_* now come here
         if edge.settle(match_id): ...record the result...                # unless an edge gave it up
 

@@ -47,6 +47,7 @@ class RuntimeConfig:
     #: Handlers that may run at once; a request beyond it is answered OVERLOADED at once.
     pool_size: int = 1000
     drain_seconds: float = 10.0
+    #: Seconds this process's calls wait for a reply when their proxy was given no timeout.
     call_timeout: float = 5.0
     max_message_bytes: int = 4 * 1024 * 1024
     log_level: str = "info"

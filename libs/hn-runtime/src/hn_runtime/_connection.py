@@ -19,10 +19,11 @@ import zmq
 from greenlet import getcurrent, greenlet
 from zmq.utils.monitor import parse_monitor_message
 
+from hn_codec import DecodeError
 from hn_runtime._curve import CurveKeys, configure_client_socket
 from hn_runtime._directory import Instance
 from hn_runtime._pump import Pump
-from hn_runtime._wire import DecodeError, Envelope, decode_envelope
+from hn_runtime._wire import Envelope, decode_envelope
 
 __all__ = ["Connection", "LOST", "TIMED_OUT", "CONNECTING", "UP", "DOWN"]
 

@@ -1,11 +1,13 @@
 """Where service instances are: the interface clients resolve through, and a static version of it.
 
 `hn-yellow-client` implements `Directory` over the yellow discovery service; `StaticDirectory`
-serves tests, tools and fixed deployments. A process has one default directory.
+serves tests, tools and fixed deployments; both keep their watchers in a `WatcherRegistry`.
+A process has one default directory.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -16,6 +18,8 @@ __all__ = [
     "Discovery",
     "Registration",
     "StaticDirectory",
+    "Watcher",
+    "WatcherRegistry",
     "set_default_directory",
     "default_directory",
     "UP",
@@ -82,12 +86,40 @@ class Discovery(Protocol):
         ...
 
 
+class WatcherRegistry:
+    """The watchers of each service of a directory: `watch` for its `Directory.watch`, and
+    `notify` when the directory's view of a service changed.
+
+    `current(service)` is the directory's view now, which a new watcher gets at once. Each
+    watcher gets a list of its own.
+    """
+
+    def __init__(self, current: Callable[[str], Sequence[Instance]]) -> None:
+        self._current = current
+        self._watchers: dict[str, list[Watcher]] = {}
+
+    def watch(self, service: str, callback: Watcher) -> Callable[[], None]:
+        self._watchers.setdefault(service, []).append(callback)
+        callback(list(self._current(service)))
+        return functools.partial(self._unwatch, service, callback)
+
+    def _unwatch(self, service: str, callback: Watcher) -> None:
+        watchers = self._watchers.get(service, [])
+        if callback in watchers:
+            watchers.remove(callback)
+
+    def notify(self, service: str, instances: Sequence[Instance]) -> None:
+        # A copy of the list: a watcher may stop watching (or start another) from its callback.
+        for callback in list(self._watchers.get(service, ())):
+            callback(list(instances))
+
+
 class StaticDirectory:
     """A directory whose content the owner sets; changes reach watchers at once."""
 
     def __init__(self, services: Mapping[str, Sequence[Instance]] | None = None) -> None:
         self._services: dict[str, list[Instance]] = {k: list(v) for k, v in (services or {}).items()}
-        self._watchers: dict[str, list[Watcher]] = {}
+        self._watchers = WatcherRegistry(self.instances)
 
     @classmethod
     def of(
@@ -115,22 +147,13 @@ class StaticDirectory:
 
     def set(self, service: str, instances: Sequence[Instance]) -> None:
         self._services[service] = list(instances)
-        for callback in list(self._watchers.get(service, ())):
-            callback(list(instances))
+        self._watchers.notify(service, instances)
 
     def instances(self, service: str) -> list[Instance]:
         return list(self._services.get(service, ()))
 
     def watch(self, service: str, callback: Watcher) -> Callable[[], None]:
-        self._watchers.setdefault(service, []).append(callback)
-        callback(self.instances(service))
-
-        def unwatch() -> None:
-            watchers = self._watchers.get(service, [])
-            if callback in watchers:
-                watchers.remove(callback)
-
-        return unwatch
+        return self._watchers.watch(service, callback)
 
 
 _default: Directory | None = None
@@ -145,7 +168,7 @@ def set_default_directory(directory: Directory | None) -> None:
 def default_directory() -> Directory:
     if _default is None:
         raise LookupError(
-            "no service directory: call hn_runtime.set_default_directory(), run the process "
+            "no service directory: call hn_runtime.discovery.set_default_directory(), run the process "
             "with HN_YELLOW set, or pass endpoints= explicitly"
         )
     return _default

@@ -13,12 +13,13 @@ import gevent
 import gevent.event
 from gevent.pywsgi import WSGIServer
 
-from hn_runtime._client import close_all, set_identity
+from hn_runtime._client import close_all
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._curve import set_client_keys
 from hn_runtime._directory import DRAINING, UP, Discovery, Instance, set_default_directory
 from hn_runtime._logging import configure_logging, get_logger
 from hn_runtime._metrics import serve_metrics
+from hn_runtime._proxy import set_default_timeout, set_identity
 from hn_runtime._server import Server
 from hn_runtime._service import Service
 
@@ -42,8 +43,10 @@ def serve(
     """
     log = get_logger("hn.run").bind(service=service.name, instance=config.instance)
     if handle_signals:
-        # The process's own identity on its outbound calls (tests run several servers per process).
+        # The process's own identity and call timeout on its outbound calls (tests run several
+        # servers per process, each with its own configuration).
         set_identity(config.instance)
+        set_default_timeout(config.call_timeout)
         if config.curve is not None:
             set_client_keys(config.curve.keys)
     if discovery is not None:

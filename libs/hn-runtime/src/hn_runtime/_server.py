@@ -18,31 +18,18 @@ import gevent.event
 import zmq
 from thrift.protocol.TProtocol import TProtocolException
 
+from hn_codec import DecodeError, Method, decode, encode, load_idl, spec_of
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, _current, current_session, new_trace_id
 from hn_runtime._curve import AllowList, ZapHandler, configure_server_socket, zap_handler
 from hn_runtime._errors import code_name
-from hn_runtime._idl import Method, load_idl
 from hn_runtime._logging import get_logger
 from hn_runtime._metrics import BUILD_INFO, ServerMetrics
 from hn_runtime._pump import Pump, tune_context
 from hn_runtime._service import Service
 from hn_runtime._throttle import LogThrottle
 from hn_runtime._tracing import TraceSampler
-from hn_runtime._wire import (
-    ERROR,
-    EVENT,
-    REPLY,
-    REQUEST,
-    DecodeError,
-    Envelope,
-    ErrorCode,
-    decode,
-    decode_envelope,
-    encode,
-    encode_envelope,
-    spec_of,
-)
+from hn_runtime._wire import ERROR, EVENT, REPLY, REQUEST, Envelope, ErrorCode, decode_envelope, encode_envelope
 from hn_runtime._workers import Workers
 
 __all__ = ["Server"]

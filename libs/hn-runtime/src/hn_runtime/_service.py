@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import time
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from hn_idl.runtime.ttypes import Health
 from hn_runtime._context import Session
+from hn_runtime._host import ServiceHost
 from hn_runtime._logging import get_logger
-
-if TYPE_CHECKING:
-    from hn_runtime._server import Server
 
 __all__ = ["Service"]
 
@@ -34,7 +32,8 @@ class Service:
     #: still holds); every other request is refused DRAINING and goes to another instance.
     drain_exempt: ClassVar[frozenset[str]] = frozenset()
 
-    server: Server | None = None
+    #: The server running this instance, from just before `on_start` on.
+    server: ServiceHost | None = None
 
     def __init__(self) -> None:
         self.log = get_logger(self.name)

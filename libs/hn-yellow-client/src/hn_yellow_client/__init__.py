@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 
-from hn_runtime import CurveKeys, Instance
+from hn_runtime.curve import CurveKeys
+from hn_runtime.discovery import Instance
 from hn_yellow_client._directory import YellowDirectory
 from hn_yellow_client._registration import YellowRegistration
 

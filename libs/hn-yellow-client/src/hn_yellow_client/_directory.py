@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable, Sequence
 import gevent
 
 from hn_idl.yellow.ttypes import InstanceInfo
-from hn_runtime import DOWN, DRAINING, UP, CurveKeys, Instance
+from hn_runtime.curve import CurveKeys
+from hn_runtime.discovery import DOWN, DRAINING, UP, Instance, Watcher, WatcherRegistry
 from hn_yellow_client._view import YellowView
 
 __all__ = ["YellowDirectory"]
 
 _RANK = {UP: 0, DRAINING: 1, DOWN: 2}
-Watcher = Callable[[Sequence[Instance]], None]
 
 
 def _instance(info: InstanceInfo) -> Instance:
@@ -55,8 +55,10 @@ class YellowDirectory:
     ) -> None:
         if not addresses:
             raise ValueError("YellowDirectory needs at least one yellow address")
-        self._watchers: dict[str, list[Watcher]] = {}
+        #: The merged view last given to watchers, by service: a change that merges to the same
+        #: instances (another yellow catching up) reaches no one.
         self._merged: dict[str, list[Instance]] = {}
+        self._watchers = WatcherRegistry(self._current)
         self.views = [
             YellowView(address, self._changed, curve_server_key=curve_server_key, curve_keys=curve_keys)
             for address in addresses
@@ -65,13 +67,16 @@ class YellowDirectory:
     def _merge(self, service: str) -> list[Instance]:
         return [_instance(info) for info in merge(view.instances(service) for view in self.views)]
 
+    def _current(self, service: str) -> list[Instance]:
+        merged = self._merged[service] = self._merge(service)
+        return merged
+
     def _changed(self, services: set[str]) -> None:
         for service in services:
             merged = self._merge(service)
             if merged != self._merged.get(service):
                 self._merged[service] = merged
-                for callback in list(self._watchers.get(service, ())):
-                    callback(merged)
+                self._watchers.notify(service, merged)
 
     def instances(self, service: str) -> list[Instance]:
         return self._merge(service)
@@ -80,16 +85,7 @@ class YellowDirectory:
         return sorted(set().union(*(view.services() for view in self.views)))
 
     def watch(self, service: str, callback: Watcher) -> Callable[[], None]:
-        self._watchers.setdefault(service, []).append(callback)
-        self._merged[service] = self._merge(service)
-        callback(self._merged[service])
-
-        def unwatch() -> None:
-            watchers = self._watchers.get(service, [])
-            if callback in watchers:
-                watchers.remove(callback)
-
-        return unwatch
+        return self._watchers.watch(service, callback)
 
     def wait_synced(self, timeout: float) -> bool:
         """Wait until at least one yellow delivered its snapshot."""

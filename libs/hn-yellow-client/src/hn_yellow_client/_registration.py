@@ -19,8 +19,9 @@ from gevent import monkey
 
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
 from hn_idl.yellow.ttypes import InstanceInfo
-from hn_runtime import DOWN, CurveKeys, Instance, get_logger, new_trace_id
-from hn_runtime.curve import configure_client_socket
+from hn_runtime import get_logger, new_trace_id
+from hn_runtime.curve import CurveKeys, configure_client_socket
+from hn_runtime.discovery import DOWN, Instance
 from hn_runtime.wire import (
     REPLY,
     REQUEST,

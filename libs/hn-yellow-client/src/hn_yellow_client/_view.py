@@ -16,7 +16,9 @@ import gevent.event
 
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
 from hn_idl.yellow.ttypes import Change, InstanceInfo, Snapshot, Tick
-from hn_runtime import CurveKeys, HNError, Subscription, get_logger, get_service, subscribe
+from hn_runtime import HNError, get_logger, get_service, subscribe
+from hn_runtime.client import Subscription
+from hn_runtime.curve import CurveKeys
 
 __all__ = ["YellowView", "TOPIC"]
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hn_broker._config import BrokerConfig, ClientLimits
+
 __version__ = "0.1.0"
-__all__ = ["BrokerService", "__version__"]
+__all__ = ["BrokerConfig", "BrokerService", "ClientLimits", "__version__"]
 
 if TYPE_CHECKING:
     from hn_broker._service import BrokerService

@@ -4,42 +4,39 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import gevent
 from gevent.monkey import get_original
-from hn_edge import BOUND, DECIDED, LOGIN, LOGOUT, LOST, RESUME, Binding, Route, SessionState, load_routes
+from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState, load_routes
 from prometheus_client import Counter, Gauge
 
+from hn_broker._bindings import BindingWatch
 from hn_broker._config import BrokerConfig
 from hn_broker._connection import ClientConnection
-from hn_broker._packets import code_name, error_packet, frame, reply, shown
+from hn_broker._packets import code_name, error_packet, prefixed, reply, shown
 from hn_idl.broker.ttypes import BrokerError, Resumed
-from hn_idl.client.constants import PACKET_VERSION
-from hn_idl.client.ttypes import ClientError, Packet, PacketKind, SessionLost
+from hn_idl.client.ttypes import ClientError, Packet
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime import (
     BadRequest,
     CallTimeout,
-    Directory,
     Draining,
     HNError,
-    Instance,
-    LogThrottle,
     Overloaded,
     RemoteError,
     ServiceUnavailable,
-    TraceSampler,
     UnknownMethod,
-    Workers,
-    default_directory,
     get_logger,
     get_service,
     new_trace_id,
-    stats_family,
 )
-from hn_runtime.wire import DecodeError, decode, encode, load_idl, spec_of
+from hn_runtime.discovery import Directory, default_directory
+from hn_runtime.logs import LogThrottle, TraceSampler
+from hn_runtime.metrics import stats_family
+from hn_runtime.wire import DecodeError, decode, encode, load_idl
+from hn_runtime.workers import Workers
 
 __all__ = ["Broker"]
 
@@ -52,16 +49,9 @@ CLOSES = Counter("hn_broker_disconnects_total", "Game-client connections closed,
 REFUSALS = Counter("hn_broker_refusals_total", "Error packets sent to game clients, by code.", ["code"])
 PUSHES = Counter("hn_broker_pushes_total", "Pushes for sessions, by outcome.", ["outcome"])
 RESUMES = Counter("hn_broker_resumes_total", "broker.resume requests, by outcome (ok, refused).", ["outcome"])
-LOST_BINDINGS = Counter(
-    "hn_broker_bindings_lost_total", "Session bindings given up with their instance, by outcome.", ["outcome"]
-)
 PACKETS = stats_family("hn_broker_", "Client requests a broker forwarded")
-_SESSION_LOST = spec_of(SessionLost)
 #: how long after a resume another broker may still stash a push it believed was its own
 _LATE_PUSHES_S = 2.0
-#: tries at settling a lost binding: 6.2 s of waits in all, longer than a Sentinel failover
-#: takes here (2-3 s), so only a longer Redis outage leaves a player told without settling
-_SETTLE_ATTEMPTS = 6
 
 
 def _remote_code(exc: HNError) -> int:
@@ -89,11 +79,7 @@ class Broker:
         tracing: TraceSampler | None = None,
     ) -> None:
         self.config = config
-        # The limits every packet is checked against, one attribute away.
-        self.max_packet_bytes = config.max_packet_bytes
-        self.rate = config.rate
-        self.burst = config.burst
-        self.max_in_flight = config.max_in_flight
+        self.limits = config.limits
         self.instance_id = instance_id
         self.loop = gevent.get_hub().loop
         self.workers = Workers()
@@ -116,8 +102,7 @@ class Broker:
         self._directory = directory
         self._stats = PACKETS.for_service("broker")
         self._log_throttle = LogThrottle()
-        self._live: dict[str, set[str]] = {}
-        self._unwatch: list[Any] = []
+        self._bindings = BindingWatch(self.state, lambda: self.routes, self.sessions)
         self._listener: socket.socket | None = None
         self._acceptor: Any = None
         self._sweeper: gevent.Greenlet | None = None
@@ -131,9 +116,7 @@ class Broker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        directory = self._directory or default_directory()
-        for service in {r.service for r in self.routes.values() if r.kind == BOUND}:
-            self._unwatch.append(directory.watch(service, self._watcher(service)))
+        self._bindings.watch(self._directory or default_directory())
         # Plain sockets, not gevent's: nothing ever blocks on them (the hub's watchers wait for
         # them), and gevent's wrappers would cost a Python call on every send and recv.
         listener = _socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -147,12 +130,6 @@ class Broker:
         self._acceptor.start(self._accept)
         self._sweeper = gevent.spawn(self._sweep)
         _log.info("accepting game clients", port=self.port, routes=sorted(self.routes))
-
-    def _watcher(self, service: str) -> Callable[[Sequence[Instance]], None]:
-        def changed(instances: Sequence[Instance]) -> None:
-            self._instances_changed(service, instances)
-
-        return changed
 
     def stop_accepting(self) -> None:
         if self._acceptor is not None:
@@ -192,8 +169,7 @@ class Broker:
         self.stop_accepting()
         if self._sweeper is not None:
             self._sweeper.kill()
-        for unwatch in self._unwatch:
-            unwatch()
+        self._bindings.stop()
         for conn in list(self.connections):
             conn.refuse(ClientError.BROKER_UNAVAILABLE, "broker shutting down: reconnect through brokerlist")
             conn.close("broker shutting down")
@@ -238,7 +214,7 @@ class Broker:
                 sock.close()
                 CLOSES.labels("broker full").inc()
                 continue
-            self.connections.add(ClientConnection(self, sock, f"{addr[0]}:{addr[1]}"))
+            self.connections.add(ClientConnection(self, self.limits, self.loop, sock, f"{addr[0]}:{addr[1]}"))
 
     def _pause_accepting(self, seconds: float) -> None:
         acceptor = self._acceptor
@@ -304,8 +280,9 @@ class Broker:
         if conn.session_id is None and not route.open:
             conn.refuse(ClientError.UNAUTHENTICATED, f"{packet.type} needs a session: log in first", packet)
             return
-        if conn.in_flight >= self.max_in_flight:
-            conn.refuse(ClientError.RATE_LIMITED, f"{self.max_in_flight} requests already in flight", packet)
+        max_in_flight = self.limits.max_in_flight
+        if conn.in_flight >= max_in_flight:
+            conn.refuse(ClientError.RATE_LIMITED, f"{max_in_flight} requests already in flight", packet)
             return
         conn.in_flight += 1
         self.workers.spawn(self._forward, conn, packet, route)
@@ -339,7 +316,7 @@ class Broker:
                     if binding is None:
                         raise
                     outcome = "session_lost"
-                    if self._lost(conn, route.family, binding, str(exc)):
+                    if self._bindings.lost(conn, route.family, binding, str(exc)):
                         why = f"the {route.family} is gone: {exc.message}"
                     else:
                         why = f"the {route.family} is over: its outcome follows"
@@ -406,12 +383,10 @@ class Broker:
         self.sessions[sid] = conn
         self.state.attach(sid, self.instance_id)
         conn.bindings = self.state.bindings(sid)
-        gone = {f: b for f, b in conn.bindings.items() if self._is_gone(f, b.instance_id)}
-        if gone:
-            gevent.spawn(self._lose_all, [(conn, f, b) for f, b in gone.items()], "is gone")
+        self._bindings.check(conn)
         waiting = self.state.take_mailbox(sid)
         for packet in waiting:
-            conn.send(len(packet).to_bytes(4, "big") + packet)
+            conn.send(prefixed(packet))
         gevent.spawn_later(_LATE_PUSHES_S, self._replay_late, conn, sid)
         _log.info("session opened", session_id=sid, peer=conn.peer, replayed=len(waiting))
         return len(waiting)
@@ -461,7 +436,7 @@ class Broker:
     def deliver(self, session_id: str, packet: bytes) -> None:
         conn = self.sessions.get(session_id)
         if conn is not None and not conn.closed:
-            conn.send(len(packet).to_bytes(4, "big") + packet)
+            conn.send(prefixed(packet))
             PUSHES.labels("delivered").inc()
             return
         # The session moved (its client resumed on another broker after this one was looked
@@ -496,91 +471,9 @@ class Broker:
             _log.warning("could not replay late pushes", session_id=sid, error=str(exc))
             return
         for packet in late:
-            conn.send(len(packet).to_bytes(4, "big") + packet)
+            conn.send(prefixed(packet))
         if late:
             PUSHES.labels("replayed_late").inc(len(late))
 
     def bound(self, session_id: str, family: str, instance_id: str, fate: str = "") -> None:
-        conn = self.sessions.get(session_id)
-        if conn is None:
-            return
-        if instance_id:
-            conn.bindings[family] = Binding(instance_id, fate)
-        else:
-            conn.bindings.pop(family, None)
-
-    def _is_gone(self, family: str, instance_id: str) -> bool:
-        """The family's service has live instances and `instance_id` is not one of them. With no
-        live instance known (this broker has not heard from discovery yet, or the whole service
-        is down) nothing is given up here: a call to the instance finds out for sure."""
-        views = [self._live.get(r.service, set()) for r in self.routes.values() if r.family == family]
-        return any(views) and not any(instance_id in live for live in views)
-
-    def _instances_changed(self, service: str, instances: Sequence[Instance]) -> None:
-        live = {i.instance_id for i in instances if i.state != "down"}
-        gone = self._live.get(service, set()) - live
-        self._live[service] = live
-        if not gone:
-            return
-        families = {r.family for r in self.routes.values() if r.service == service and r.kind == BOUND}
-        lost = [
-            (conn, family, binding)
-            for conn in list(self.sessions.values())
-            for family in families
-            if (binding := conn.bindings.get(family)) is not None and binding.instance_id in gone
-        ]
-        if lost:
-            # Settling each one is a Redis round trip: not in the discovery callback.
-            gevent.spawn(self._lose_all, lost, "is gone")
-
-    def _lose_all(self, lost: list[tuple[ClientConnection, str, Binding]], why: str) -> None:
-        for conn, family, binding in lost:
-            self._lost(conn, family, binding, f"{binding.instance_id} {why}")
-
-    def _lost(self, conn: ClientConnection, family: str, binding: Binding, why: str) -> bool:
-        """The instance holding `conn`'s `family` state looks dead: give the state up, tell the
-        client (SessionLost) and drop the binding. False if the instance settled the state's end
-        before (it is recording an outcome, which the client hears of when it arrives)."""
-        if conn.bindings.get(family) != binding:
-            return True  # given up already (or bound anew)
-        del conn.bindings[family]
-        outcome = self._settle_lost(binding)
-        LOST_BINDINGS.labels(outcome).inc()
-        if outcome == DECIDED:
-            _log.info(
-                "bound instance lost after it settled the outcome",
-                session_id=conn.session_id,
-                family=family,
-                instance=binding.instance_id,
-                fate=binding.fate,
-            )
-            return False
-        body = encode(SessionLost(family=family, reason=why), _SESSION_LOST)
-        conn.send(frame(Packet(PACKET_VERSION, PacketKind.PUSH, "broker.SessionLost", 0, None, None, None, None, body)))
-        sid = conn.session_id
-        if sid is not None:
-            gevent.spawn(self._unbind_quietly, sid, family, binding.instance_id)
-        return True
-
-    def _settle_lost(self, binding: Binding) -> str:
-        """LOST, what the instance settled first, or "unsettled" (no fate, or Redis unreachable)."""
-        if not binding.fate:
-            return "unsettled"
-        for attempt in range(_SETTLE_ATTEMPTS):
-            try:
-                return self.state.settle(binding.fate, LOST)
-            except Exception as exc:  # noqa: BLE001 - a Redis failover: try again, then give up
-                if attempt == _SETTLE_ATTEMPTS - 1:
-                    # Told lost all the same: a player must not wait on a dead room. If the
-                    # instance was only stopped and can record once it runs again, this is the
-                    # one case where a client told SessionLost may see its duel count.
-                    _log.warning("could not settle a lost binding", fate=binding.fate, error=str(exc))
-                    return "unsettled"
-                gevent.sleep(0.2 * 2**attempt)
-        return "unsettled"
-
-    def _unbind_quietly(self, sid: str, family: str, instance: str) -> None:
-        try:
-            self.state.unbind(sid, family, instance)
-        except Exception as exc:  # noqa: BLE001 - the binding expires anyway
-            _log.warning("could not drop a binding", session_id=sid, error=str(exc))
+        self._bindings.bound(session_id, family, instance_id, fate)

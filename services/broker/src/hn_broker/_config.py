@@ -4,9 +4,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["BrokerConfig"]
+__all__ = ["BrokerConfig", "ClientLimits"]
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    """What one game-client connection may do; every packet it sends is checked against these."""
+
+    max_packet_bytes: int = 64 * 1024
+    #: packets per second (token bucket), and the burst allowed
+    rate: float = 100.0
+    burst: float = 200.0
+    #: requests forwarded and not yet answered
+    max_in_flight: int = 64
+    #: bytes waiting to be written to the client before it is cut off as a slow reader
+    max_outgoing_bytes: int = 512 * 1024
+    #: malformed packets tolerated (each answered with an error) before the broker disconnects
+    max_malformed: int = 3
 
 
 @dataclass(frozen=True)
@@ -21,16 +37,8 @@ class BrokerConfig:
     public_host: str = ""
     #: connections held at most; load = connections / capacity
     capacity: int = 20_000
-    max_packet_bytes: int = 64 * 1024
-    #: packets per second per connection (token bucket), and the burst allowed
-    rate: float = 100.0
-    burst: float = 200.0
-    max_in_flight: int = 64
-    #: bytes waiting to be written to one client before it is cut off as a slow reader
-    max_outgoing_bytes: int = 512 * 1024
+    limits: ClientLimits = field(default_factory=ClientLimits)
     idle_timeout_s: float = 60.0
-    #: malformed packets tolerated (each answered with an error) before the broker disconnects
-    max_malformed: int = 3
     call_timeout_s: float = 10.0
 
     @classmethod
@@ -41,6 +49,7 @@ class BrokerConfig:
             return env.get(f"HN_BROKER_{name}", str(default))
 
         defaults = cls()
+        limits = defaults.limits
         return cls(
             services=tuple(s.strip() for s in get("SERVICES", ",".join(defaults.services)).split(",") if s.strip()),
             redis_url=env.get("HN_REDIS_URL", ""),
@@ -48,12 +57,14 @@ class BrokerConfig:
             port=int(get("PORT", defaults.port)),
             public_host=get("PUBLIC_HOST", ""),
             capacity=int(get("CAPACITY", defaults.capacity)),
-            max_packet_bytes=int(get("MAX_PACKET_BYTES", defaults.max_packet_bytes)),
-            rate=float(get("RATE", defaults.rate)),
-            burst=float(get("BURST", defaults.burst)),
-            max_in_flight=int(get("MAX_IN_FLIGHT", defaults.max_in_flight)),
-            max_outgoing_bytes=int(get("MAX_OUTGOING_BYTES", defaults.max_outgoing_bytes)),
+            limits=ClientLimits(
+                max_packet_bytes=int(get("MAX_PACKET_BYTES", limits.max_packet_bytes)),
+                rate=float(get("RATE", limits.rate)),
+                burst=float(get("BURST", limits.burst)),
+                max_in_flight=int(get("MAX_IN_FLIGHT", limits.max_in_flight)),
+                max_outgoing_bytes=int(get("MAX_OUTGOING_BYTES", limits.max_outgoing_bytes)),
+                max_malformed=int(get("MAX_MALFORMED", limits.max_malformed)),
+            ),
             idle_timeout_s=float(get("IDLE_TIMEOUT_S", defaults.idle_timeout_s)),
-            max_malformed=int(get("MAX_MALFORMED", defaults.max_malformed)),
             call_timeout_s=float(get("CALL_TIMEOUT_S", defaults.call_timeout_s)),
         )

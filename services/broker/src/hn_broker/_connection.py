@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import socket
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hn_edge import Binding
 
+from hn_broker._config import ClientLimits
 from hn_broker._packets import ClientError, DecodeError, PacketKind, error_packet, frame, parse
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet
 from hn_runtime import new_trace_id
 
-if TYPE_CHECKING:
-    from hn_broker._broker import Broker
-
-__all__ = ["ClientConnection"]
+__all__ = ["ClientConnection", "ConnectionOwner"]
 
 _READ = 1
 _WRITE = 2
@@ -32,9 +30,24 @@ _PING = PacketKind.PING
 _PONG = PacketKind.PONG
 
 
+class ConnectionOwner(Protocol):
+    """What a connection needs of the broker that holds it."""
+
+    def dispatch(self, conn: ClientConnection, packet: Packet) -> None:
+        """A request packet arrived: route it (called in the hub)."""
+
+    def closed(self, conn: ClientConnection, reason: str) -> None:
+        """The connection closed, for `reason`."""
+
+    def count_refusal(self, code: int) -> None:
+        """An error packet with `code` went to the client."""
+
+
 class ClientConnection:
     __slots__ = (
-        "broker",
+        "owner",
+        "limits",
+        "loop",
         "sock",
         "peer",
         "session_id",
@@ -56,8 +69,11 @@ class ClientConnection:
         "_malformed",
     )
 
-    def __init__(self, broker: Broker, sock: socket.socket, peer: str) -> None:
-        self.broker = broker
+    def __init__(self, owner: ConnectionOwner, limits: ClientLimits, loop: Any, sock: socket.socket, peer: str) -> None:
+        self.owner = owner
+        self.limits = limits
+        #: gevent's event loop, whose watchers drive the socket
+        self.loop = loop
         #: a plain (not gevent) non-blocking socket: only the hub's watchers wait on it
         self.sock = sock
         self.peer = peer
@@ -67,7 +83,6 @@ class ClientConnection:
         self.bindings: dict[str, Binding] = {}
         self.in_flight = 0
         self.closed = False
-        loop = broker.loop
         self.last_seen = loop.now()
         #: the pieces of an incomplete packet, None when there is none
         self._parts: list[bytes] | None = None
@@ -78,7 +93,7 @@ class ClientConnection:
         #: bytes the socket did not take yet (None while there are none: most of the time)
         self._out: deque[bytes] | None = None
         self._out_bytes = 0
-        self._tokens = broker.burst
+        self._tokens = limits.burst
         self._stamp = self.last_seen
         self._malformed = 0
         self._writer: Any = None
@@ -118,7 +133,7 @@ class ClientConnection:
             self._parts = None
         else:
             buf = data
-        limit = self.broker.max_packet_bytes
+        limit = self.limits.max_packet_bytes
         end = len(buf)
         if end >= 4:
             size = int.from_bytes(buf[:4], "big")
@@ -161,13 +176,13 @@ class ClientConnection:
     def _on_frame(self, data: bytes) -> None:
         # Only whole packets count as signs of life: a client trickling the bytes of a packet it
         # never finishes (slowloris) is idle, and the sweeper closes it.
-        broker = self.broker
-        now = broker.loop.now()
+        limits = self.limits
+        now = self.loop.now()
         self.last_seen = now
         # Token bucket: `rate` packets a second, `burst` at once.
-        tokens = self._tokens + (now - self._stamp) * broker.rate
-        if tokens > broker.burst:
-            tokens = broker.burst
+        tokens = self._tokens + (now - self._stamp) * limits.rate
+        if tokens > limits.burst:
+            tokens = limits.burst
         self._stamp = now
         if tokens < 1.0:
             self._tokens = tokens
@@ -194,7 +209,7 @@ class ClientConnection:
             return
         kind = packet.kind
         if kind == _REQUEST:
-            broker.dispatch(self, packet)
+            self.owner.dispatch(self, packet)
         elif kind == _PING:
             self.send(frame(Packet(PACKET_VERSION, _PONG, "", packet.seq, None, None, None, None, b"")))
         else:
@@ -203,7 +218,7 @@ class ClientConnection:
     def _on_malformed(self, why: str) -> None:
         self._malformed += 1
         self.refuse(ClientError.MALFORMED, why)
-        if self._malformed >= self.broker.config.max_malformed:
+        if self._malformed >= self.limits.max_malformed:
             self.close("malformed packets")
 
     @property
@@ -213,7 +228,7 @@ class ClientConnection:
 
     def refuse(self, code: int, message: str, packet: Packet | None = None, trace_id: str | None = None) -> None:
         """Answer `packet` (or the connection) with an error packet, counted."""
-        self.broker.count_refusal(code)
+        self.owner.count_refusal(code)
         seq, type_ = (packet.seq, packet.type or "") if packet is not None else (0, "")
         # Every error carries a trace id: the client quotes it, the logs have it.
         trace_id = trace_id or (packet.trace_id if packet is not None else None) or new_trace_id()
@@ -242,11 +257,11 @@ class ClientConnection:
             self._out = deque()
         self._out.append(data)
         self._out_bytes += len(data)
-        if self._out_bytes > self.broker.config.max_outgoing_bytes:
+        if self._out_bytes > self.limits.max_outgoing_bytes:
             self.close("slow reader")
             return
         if self._writer is None:
-            self._writer = self.broker.loop.io(self.sock.fileno(), _WRITE)
+            self._writer = self.loop.io(self.sock.fileno(), _WRITE)
             self._writer.start(self._on_writable)
 
     def _release(self) -> None:
@@ -301,4 +316,4 @@ class ClientConnection:
             self.sock.close()
         except OSError:
             pass
-        self.broker.closed(self, reason)
+        self.owner.closed(self, reason)

@@ -13,6 +13,7 @@ __all__ = [
     "Packet",
     "PacketKind",
     "frame",
+    "prefixed",
     "parse",
     "error_packet",
     "DecodeError",
@@ -38,9 +39,13 @@ def parse(data: bytes) -> Packet:
     return packet
 
 
-def frame(packet: Packet) -> bytes:
-    data = encode(packet, _SPEC)
+def prefixed(data: bytes) -> bytes:
+    """An encoded packet framed for the wire: its 4-byte big-endian length, then the packet."""
     return len(data).to_bytes(4, "big") + data
+
+
+def frame(packet: Packet) -> bytes:
+    return prefixed(encode(packet, _SPEC))
 
 
 # A reply's encoding written out by hand (the fields fastbinary would write, in its order): it is
@@ -76,7 +81,7 @@ def reply(request: Packet, body: bytes, trace_id: str | None) -> bytes:
                 b"\x00",
             )
         )
-    return len(data).to_bytes(4, "big") + data
+    return prefixed(data)
 
 
 def error_packet(code: int, message: str, *, seq: int = 0, type: str = "", trace_id: str | None = None) -> bytes:

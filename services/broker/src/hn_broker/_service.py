@@ -9,7 +9,9 @@ from hn_broker._broker import Broker
 from hn_broker._config import BrokerConfig
 from hn_datatier import redis_from_url
 from hn_idl.broker import Broker as BrokerIdl  # pants: no-infer-dep (generated service module)
-from hn_runtime import Directory, Service, Session, TraceSampler
+from hn_runtime import Service, Session
+from hn_runtime.discovery import Directory
+from hn_runtime.logs import TraceSampler
 
 __all__ = ["BrokerService"]
 

@@ -19,7 +19,8 @@ from typing import Any
 from hn_brokerlist import __version__
 from hn_idl.broker.constants import PROTOCOL_VERSION
 from hn_idl.brokerlist import Brokerlist  # pants: no-infer-dep (generated service module)
-from hn_runtime import UP, Directory, Instance, Service, default_directory
+from hn_runtime import Service
+from hn_runtime.discovery import UP, Directory, Instance, default_directory
 
 __all__ = ["BrokerlistService", "document"]
 

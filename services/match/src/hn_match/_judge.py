@@ -43,9 +43,6 @@ class Judgement:
     reaction_ms: dict[int, int] = field(default_factory=dict)
     fouls: dict[int, str] = field(default_factory=dict)
 
-    def score_of(self, player: int) -> float:
-        return 0.5 if self.winner is None else (1.0 if self.winner == player else 0.0)
-
 
 def _credit(shot: Shot, signal_ms: float | None, rules: Rules) -> int | str:
     """The reaction time credited to a shot, or the foul it is."""

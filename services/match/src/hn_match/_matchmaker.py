@@ -22,7 +22,8 @@ from redis.exceptions import RedisError
 from hn_match._lease import Lease
 from hn_match._pairing import DEFAULT_TOLERANCE, Tolerance, Waiting, pair
 from hn_match._queue import MatchQueue
-from hn_runtime import LogThrottle, get_logger
+from hn_runtime import get_logger
+from hn_runtime.logs import LogThrottle
 
 __all__ = ["Matchmaker"]
 

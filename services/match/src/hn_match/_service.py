@@ -23,7 +23,8 @@ from hn_match._pairing import Waiting
 from hn_match._queue import MatchQueue
 from hn_match._results import Results
 from hn_match._room import Room, duel_fate
-from hn_runtime import Directory, HNError, Instance, Service, Session, default_directory, get_service
+from hn_runtime import HNError, Service, Session, get_service
+from hn_runtime.discovery import Directory, Instance, default_directory
 
 __all__ = ["MatchService"]
 

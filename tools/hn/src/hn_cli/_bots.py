@@ -1,7 +1,7 @@
 """Bot players: each fetches the brokerlist, logs in as a guest, and plays for as long as asked.
 
 `run_bots` prints a live progress line and a summary: logins, matches, duels, p50/p99 latency
-per message type, errors. The match flow (queue, duel) is in `_duel.py`.
+per message type, errors. `run_ramp` follows a curve of bots over time instead.
 """
 
 from __future__ import annotations
@@ -18,14 +18,10 @@ from typing import Any
 
 import gevent
 import gevent.event
-from hn_client import GameClient
+from hn_client import Duelist, GameClient
+from hn_stats import percentile
 
 __all__ = ["BotStats", "run_bots", "run_ramp", "parse_ramp", "ramp_target"]
-
-
-def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 @dataclass
@@ -83,7 +79,8 @@ class BotStats:
             f"{'message type':<24}{'calls':>8}{'p50 ms':>10}{'p99 ms':>10}",
         ]
         for type_, samples in sorted(self.latency_ms.items()):
-            lines.append(f"{type_:<24}{len(samples):>8}{_pct(samples, 0.5):>10.1f}{_pct(samples, 0.99):>10.1f}")
+            p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+            lines.append(f"{type_:<24}{len(samples):>8}{p50:>10.1f}{p99:>10.1f}")
         for why, count in self.aborted_why.most_common(5):
             lines.append(f"aborted: {why} x{count}")
         for error, count in self.errors.most_common():
@@ -106,8 +103,6 @@ def play(
     A bot asked to leave (`leaving()`, a ramp going down) finishes its duel, or leaves the queue,
     and logs out, as a player quitting the game does.
     """
-    from hn_cli._duel import duel_forever
-
     client = GameClient(brokerlist, timeout=30)
     stats.active += 1
     try:
@@ -127,6 +122,29 @@ def play(
         stats.resumes += client.resumes
         stats.resent += client.resent
         client.close()
+
+
+def duel_forever(client: GameClient, number: int, stats: BotStats, until: Callable[[], bool]) -> None:
+    """What a bot does once logged in: queue, duel, and again until `until()`, counting
+    everything; a failed duel is counted and the bot plays on."""
+    duelist = Duelist(client)
+    while not until():
+        try:
+            outcome = duelist.duel(timed=stats.timed, stop=until, timeout=90)
+        except Exception as exc:  # noqa: BLE001 - a failed duel is a figure; the bot plays on
+            stats.errors[f"duel: {type(exc).__name__}: {exc}"[:160]] += 1
+            gevent.sleep(1.0)
+            continue
+        if outcome is None:
+            return  # stopped while queued
+        stats.matches += 1
+        stats.latency_ms.setdefault("matchmaking (queue -> found)", []).append(outcome.waited_s * 1000)
+        if outcome.result is None:
+            stats.aborted += 1
+            stats.aborted_why[str(outcome.aborted)[:80]] += 1
+            continue
+        stats.duels += 1
+        stats.dueled[number] += 1
 
 
 def ramp_target(ramp: Sequence[tuple[float, int]], elapsed: float) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from hn_stats import percentile
 from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["latency_png"]
@@ -19,11 +20,6 @@ _RIGHT = 250  # room for the figures
 _TOP = 64
 _BG, _INK, _GRID = (255, 255, 255), (30, 30, 30), (225, 225, 225)
 P50, P99 = (52, 101, 164), (166, 196, 230)
-
-
-def _pct(samples: Sequence[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def _nice_step(top: float) -> float:
@@ -44,7 +40,7 @@ def latency_png(path: str, title: str, latency_ms: Mapping[str, Sequence[float]]
     draw = ImageDraw.Draw(image)
     font = ImageFont.load_default(size=13)
     draw.text((12, 10), title, fill=_INK, font=font)
-    figures = {t: (_pct(latency_ms[t], 0.5), _pct(latency_ms[t], 0.99), len(latency_ms[t])) for t in types}
+    figures = {t: (percentile(latency_ms[t], 0.5), percentile(latency_ms[t], 0.99), len(latency_ms[t])) for t in types}
     top = max((p99 for _, p99, _ in figures.values()), default=1.0) or 1.0
     step = _nice_step(top)
     span = _WIDTH - _LEFT - _RIGHT

@@ -29,11 +29,11 @@ import gevent.event
 from hn_process import child_env, time_factor, wait_until
 from structlog.testing import capture_logs
 
+from hn_codec import load_idl
 from hn_runtime._client import get_service
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, _current, new_trace_id
 from hn_runtime._directory import Discovery, Instance
-from hn_runtime._idl import load_idl
 from hn_runtime._run import serve
 from hn_runtime._server import Server
 from hn_runtime._service import Service

@@ -16,7 +16,7 @@ from typing import Any
 
 from thrift.Thrift import TType
 
-from hn_runtime._wire import spec_of
+from hn_codec._codec import spec_of
 
 __all__ = ["Method", "ServiceIdl", "load_idl"]
 

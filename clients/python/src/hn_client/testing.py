@@ -1,6 +1,6 @@
-"""A game client written against the wire protocol itself (client.thrift), not the SDK.
+"""`RawClient`: a game client written against the wire protocol itself (client.thrift), not the SDK.
 
-Tests of the broker use it to send what an attacker sends (any bytes, any field, any packet kind
+Tests and benchmarks of the broker use it to send what an attacker sends (any bytes, any field, any packet kind
 or protocol version), and to drive a reconnect step by step (connect, resume, read what comes)
 without the SDK's own recovery.
 """
@@ -12,10 +12,10 @@ import os
 import socket
 from typing import Any
 
+from hn_codec import decode, encode, load_idl, spec_of
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet, PacketKind
 from hn_runtime.testing import time_factor
-from hn_runtime.wire import decode, encode, load_idl, spec_of
 
 __all__ = ["RawClient", "fresh_name"]
 

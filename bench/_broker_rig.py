@@ -1,0 +1,94 @@
+"""A broker in front of the echo worker, and its players, for the broker benchmarks (broker.py,
+broker_abuse.py).
+
+    python _broker_rig.py serve-broker <ready file> <worker> <sso> <redis url> <capacity> [off|production]
+
+`backends()` starts what a broker under benchmark fronts: the data tier (the broker's session
+state, sso's accounts), sso (the players log in as guests) and the hn-runtime echo worker
+(`_echo.py`); `broker()` then runs a broker process routing `echo` to that worker and `sso` to
+that sso. `logged_in()` opens players' connections to it, each logged in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+import _echo
+from _harness import child, run_role, service
+
+__all__ = ["Backends", "backends", "broker", "logged_in", "serve_broker"]
+
+
+def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: str, limits: str = "off") -> None:
+    """`limits`: "off" raises the per-connection packet rate (a benchmark sends far more than a
+    game client); "production" keeps every default limit (the abuse figures)."""
+    from gevent import monkey
+
+    monkey.patch_all()
+    from hn_broker._config import BrokerConfig
+    from hn_broker._service import BrokerService
+    from hn_runtime import run
+    from hn_runtime.discovery import Instance, StaticDirectory
+
+    directory = StaticDirectory(
+        {
+            "echo": [Instance("echo", "echo-bench", {"rep": worker})],
+            "sso": [Instance("sso", "sso-bench", {"rep": sso})],
+        }
+    )
+    config = BrokerConfig(services=("sso", "echo"), redis_url=redis_url, capacity=int(capacity))
+    if limits == "off":
+        unlimited = dataclasses.replace(config.limits, rate=1e9, burst=1e9)
+        config = dataclasses.replace(config, limits=unlimited, idle_timeout_s=3600.0)
+    os.environ["HN_READY_FILE"] = ready
+    run(BrokerService(config, directory=directory))
+
+
+@dataclasses.dataclass(frozen=True)
+class Backends:
+    """Where a broker under benchmark finds its services and its session state."""
+
+    worker: str
+    sso: str
+    redis_url: str
+
+
+@contextmanager
+def backends() -> Iterator[Backends]:
+    """The data tier, sso and the echo worker, each a process of its own, until the block ends."""
+    from hn_datatier.local import DataTier, DataTierConfig
+
+    with (
+        DataTier(DataTierConfig()) as tier,
+        service("hn_sso", {**tier.env, "HN_SSO_HASH_PROFILE": "test"}) as (_, sso_ready),
+        child(_echo.__file__, "serve-hn") as worker,
+    ):
+        yield Backends(worker["rep"], sso_ready["endpoints"]["rep"], tier.env["HN_REDIS_URL"])
+
+
+def broker(to: Backends, capacity: int, limits: str) -> AbstractContextManager[dict[str, Any]]:
+    """A broker process in front of `to` (see `serve_broker` for `limits`) until the block ends:
+    its ready info, with its "pid"; players connect to `["endpoints"]["client"]`."""
+    return child(__file__, "serve-broker", to.worker, to.sso, to.redis_url, str(capacity), limits)
+
+
+def logged_in(address: str, count: int, name: str) -> list[Any]:
+    """`count` connections to the broker at `address`, each logged in as a guest of its own."""
+    from hn_client.testing import RawClient
+
+    tag = f"{name}-{os.getpid()}-{time.time_ns() % 10**9}"
+    players = []
+    for i in range(count):
+        player = RawClient(address)
+        player.guest_login(f"bench-{tag}-{i}")
+        players.append(player)
+    return players
+
+
+if __name__ == "__main__":
+    run_role({"serve-broker": serve_broker})

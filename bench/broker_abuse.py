@@ -1,0 +1,247 @@
+"""Broker abuse benchmark: logged-in players' round trips alone, beside a process that burns a
+core, and beside a process that abuses the same broker.
+
+    ./pants run bench/broker_abuse.py -- --json [--seconds 3] [--bystanders 20] [--payload 64] [--rounds 3]
+
+A broker with every production limit, in front of the echo worker (`_broker_rig.py`, `_echo.py`):
+`bystanders` logged-in players each send an echo 50 times a second (within the rate limit) and
+time their round trips, alone and while another process abuses the same broker (unauthenticated
+calls, malformed and oversized frames, a logged-in flood past the rate limit, 50 slowloris
+connections). Target: the bystanders' p99 under abuse within 2x of their p99 alone
+(`bystander_abused_vs_normal_p99` <= 2). The abuser is a process of its own on the same 2 cores:
+part of what it costs the bystanders is the core it takes, so a control runs too, a process that
+only burns a core (`hogged`), and `bystander_abused_vs_hogged_p99` is what the abuse costs beyond
+that. The three alternate over `rounds` rounds and each figure is the median of its rounds.
+
+The broker's throughput against zmq.proxy is broker.py's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hn_stats import percentile
+
+from _broker_rig import backends, broker, logged_in
+from _harness import child_env, load_arguments, load_role, report, run_load, run_role
+
+#: echo requests per second from each bystander player: half the broker's production rate limit
+_PLAYER_RATE = 50.0
+
+
+# -- the players, the abuser and the control (child processes) -------------------------------
+
+
+def client_bystanders(address: str, seconds: float, players: int, payload: bytes) -> dict[str, Any]:
+    """`players` logged-in players, each sending one echo every 1/_PLAYER_RATE s (within the
+    broker's production rate limit, as a game client would) and timing its round trips."""
+    import select
+
+    from hn_idl.client.ttypes import PacketKind
+
+    clients = logged_in(address, players, "bystander")
+    socks = [c.sock for c in clients]
+    request = clients[0].request("echo.echo", payload=payload)
+    reply_kind = int(PacketKind.REPLY).to_bytes(4, "big")
+    poller = select.epoll()
+    slot = {}
+    for i, sock in enumerate(socks):
+        sock.setblocking(False)
+        poller.register(sock.fileno(), select.EPOLLIN)
+        slot[sock.fileno()] = i
+    period = 1.0 / _PLAYER_RATE
+    now = time.perf_counter
+    start = now()
+    # Spread the players' sends over one period, so they do not all send at once.
+    due = [start + period * i / players for i in range(players)]
+    sent_at: list[float | None] = [None] * players
+    bufs = [b""] * players
+    lat: list[float] = []
+    errors = 0
+    end = start + seconds
+    while now() < end or any(t is not None for t in sent_at):
+        t = now()
+        for i, sock in enumerate(socks):
+            if sent_at[i] is None and t >= due[i] and t < end:
+                sock.send(request)
+                sent_at[i] = t
+                due[i] += period
+        waits = [d for i, d in enumerate(due) if sent_at[i] is None and d < end]
+        timeout = max(0.0, min(waits) - now()) if waits else 0.05
+        for fd, _ in poller.poll(timeout):
+            i = slot[fd]
+            data = socks[i].recv(65536)
+            if not data:
+                raise SystemExit("the broker closed a bystander's connection")
+            buf = bufs[i] + data
+            while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
+                size = int.from_bytes(buf[:4], "big")
+                if buf[12:16] == reply_kind:
+                    lat.append(now() - (sent_at[i] or 0.0))
+                else:
+                    errors += 1
+                sent_at[i] = None
+                buf = buf[4 + size :]
+            bufs[i] = buf
+        if now() > end + 30:
+            raise SystemExit("bystanders' answers missing 30 s after the end")
+    for sock in socks:
+        sock.close()
+    return {
+        "requests": len(lat),
+        "errors": errors,
+        "p50_us": percentile(lat, 0.5) * 1e6,
+        "p99_us": percentile(lat, 0.99) * 1e6,
+    }
+
+
+def abuse(address: str) -> None:
+    """The abusers, until stdin closes: unauthenticated calls, malformed and oversized frames,
+    a logged-in flood (far past the rate limit), and 50 slowloris connections holding half a
+    header all along. Prints "ready" after the first round, then the packets sent as JSON."""
+    import select
+
+    from hn_client.testing import RawClient
+
+    slowloris = [RawClient(address) for _ in range(50)]
+    for loris in slowloris:
+        loris.send(b"\x00\x00")  # half a length prefix, never finished
+    unauthenticated = RawClient(address)
+    (flooder,) = logged_in(address, 1, "abuser")
+    calls = unauthenticated.request("echo.echo", payload=b"u" * 32) * 20
+    flood = flooder.request("echo.echo", payload=b"f" * 32) * 50
+    counts = {"unauthenticated": 0, "malformed": 0, "oversized": 0, "flood": 0, "slowloris": len(slowloris)}
+    first = True
+    while not select.select([sys.stdin], [], [], 0)[0]:
+        unauthenticated.send(calls)
+        for _ in range(20):
+            if unauthenticated.read() is None:
+                raise SystemExit("the broker cut the unauthenticated caller off")
+        counts["unauthenticated"] += 20
+        garbage = RawClient(address)
+        garbage.send(b"\x00\x00\x00\x05hello" * 3)
+        garbage.closed()  # answered with errors, then closed
+        garbage.close()
+        counts["malformed"] += 3
+        big = RawClient(address)
+        big.send((64 * 1024 * 1024).to_bytes(4, "big"))
+        big.closed()
+        big.close()
+        counts["oversized"] += 1
+        flooder.send(flood)
+        for _ in range(50):
+            if flooder.read() is None:
+                raise SystemExit("the broker cut the flooder off")
+        counts["flood"] += 50
+        if first:
+            print("ready", flush=True)
+            first = False
+    print(json.dumps(counts), flush=True)
+
+
+def hog() -> None:
+    """The control for `abuse`: a process that only burns a core, until stdin closes."""
+    import select
+
+    print("ready", flush=True)
+    spins = 0
+    while not select.select([sys.stdin], [], [], 0)[0]:
+        for _ in range(10_000):
+            spins += 1
+    print(json.dumps({"spins": spins}), flush=True)
+
+
+#: what this file runs as in a child process (`_harness.run_role`)
+ROLES: dict[str, Callable[..., Any]] = {"client-bystanders": load_role(client_bystanders), "abuse": abuse, "hog": hog}
+
+
+# -- orchestration --------------------------------------------------------------------------
+
+
+def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Logged-in players' echo round trips (`client_bystanders`) alone, then while `abuse` runs in
+    another process; rounds alternate and each figure is the median of its rounds."""
+    normal: list[dict[str, Any]] = []
+    hogged: list[dict[str, Any]] = []
+    abused: list[dict[str, Any]] = []
+    sent: list[float] = []
+
+    def bystander() -> dict[str, Any]:
+        return run_load(__file__, "client-bystanders", address, args.seconds, args.bystanders, args.payload)
+
+    def beside(role: str, *role_args: str) -> tuple[dict[str, Any], dict[str, Any], float]:
+        """The bystanders timed while `role` runs in a process of its own."""
+        other = subprocess.Popen(
+            [sys.executable, __file__, role, *role_args],
+            env=child_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert other.stdin is not None and other.stdout is not None
+        try:
+            if other.stdout.readline().strip() != "ready":
+                raise SystemExit(f"{role} did not start")
+            started = time.perf_counter()
+            figures = bystander()
+            other.stdin.close()
+            counts = json.loads(other.stdout.readline())
+            elapsed = time.perf_counter() - started
+            other.wait(timeout=30)
+            return figures, counts, elapsed
+        finally:
+            if other.poll() is None:
+                other.kill()
+                other.wait()
+
+    for _ in range(args.rounds):
+        normal.append(bystander())
+        hogged.append(beside("hog")[0])
+        figures, counts, elapsed = beside("abuse", address)
+        abused.append(figures)
+        sent.append(sum(v for k, v in counts.items() if k != "slowloris") / elapsed)
+
+    def median(runs: list[dict[str, Any]], key: str) -> float:
+        return round(float(statistics.median(r[key] for r in runs)), 1)
+
+    result = {
+        "bystanders": args.bystanders,
+        "bystander_p50_us": median(normal, "p50_us"),
+        "bystander_p99_us": median(normal, "p99_us"),
+        "bystander_hogged_p50_us": median(hogged, "p50_us"),
+        "bystander_hogged_p99_us": median(hogged, "p99_us"),
+        "bystander_abused_p50_us": median(abused, "p50_us"),
+        "bystander_abused_p99_us": median(abused, "p99_us"),
+        "bystander_errors": sum(r["errors"] for r in normal + hogged + abused),
+        "abuse_packets_per_s": round(statistics.median(sent)),
+    }
+    result["bystander_abused_vs_normal_p99"] = round(result["bystander_abused_p99_us"] / result["bystander_p99_us"], 2)
+    # What the abuse costs beyond taking a core of this 2-core machine (the hog's cost).
+    result["bystander_abused_vs_hogged_p99"] = round(
+        result["bystander_abused_p99_us"] / result["bystander_hogged_p99_us"], 2
+    )
+    return result
+
+
+def main() -> None:
+    parser = load_arguments(__doc__)
+    parser.add_argument("--bystanders", type=int, default=20, help="players timed, normal and under abuse")
+    args = parser.parse_args()
+
+    with backends() as to, broker(to, 20_000, "production") as guarded:
+        figures = _bystander_under_abuse(guarded["endpoints"]["client"], args)
+    result = {"payload_bytes": args.payload, "rounds": args.rounds, "seconds": args.seconds, **figures}
+    result["targets_met"] = result["bystander_abused_vs_normal_p99"] <= 2.0
+    report(result, args.json)
+
+
+if __name__ == "__main__":
+    if not run_role(ROLES):
+        main()
