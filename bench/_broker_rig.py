@@ -60,7 +60,7 @@ class Backends:
 @contextmanager
 def backends() -> Iterator[Backends]:
     """The data tier, sso and the echo worker, each a process of its own, until the block ends."""
-    from hn_datatier import DataTier, DataTierConfig
+    from hn_datatier.local import DataTier, DataTierConfig
 
     with (
         DataTier(DataTierConfig()) as tier,

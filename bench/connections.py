@@ -156,7 +156,7 @@ def _connections_gauge(metrics: str) -> float:
 
 
 def measure(count: int) -> dict[str, Any]:
-    from hn_datatier import DataTier, DataTierConfig
+    from hn_datatier.local import DataTier, DataTierConfig
 
     ready = ready_path("connections")
     with DataTier(DataTierConfig(postgres=False)) as tier:

@@ -293,7 +293,7 @@ def main() -> None:
     if args.players % 2:
         parser.error("--players must be even (an odd one out waits for a partner forever)")
 
-    from hn_datatier import DataTier, DataTierConfig
+    from hn_datatier.local import DataTier, DataTierConfig
 
     started = time.monotonic()
     with DataTier(DataTierConfig(postgres=False)) as tier:

@@ -101,7 +101,7 @@ def main() -> None:
 
     monkey.patch_all()
 
-    from hn_datatier import DataTier, DataTierConfig
+    from hn_datatier.local import DataTier, DataTierConfig
 
     result: dict[str, Any] = {}
     with DataTier(DataTierConfig()) as tier:

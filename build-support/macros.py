@@ -28,9 +28,23 @@ def hn_sources(*, idl=True, data=(), dependencies=()):
     )
 
 
-def hn_tests(*, test_utils=False, dependencies=(), **kwargs):
+# Pytest plugins holding fixtures, by the name a tests/BUILD asks for them with (pairs: the
+# prelude's values must be hashable). The root conftest.py registers each plugin module that is in
+# a test's sandbox: a test target that asks for "datatier" gets the `data_tier` fixtures with no
+# import; one that does not, never loads them.
+_FIXTURE_PLUGINS = (("datatier", "//libs/hn-datatier/src/hn_datatier/testing/__init__.py:../../src"),)
+
+
+def fixture_plugins(*names):
+    """The targets of the named pytest plugins, for the dependencies of a tests target."""
+    known = dict(_FIXTURE_PLUGINS)
+    return [known[name] for name in names]
+
+
+def hn_tests(*, test_utils=False, fixtures=(), dependencies=(), **kwargs):
     """<package>/tests/BUILD. test_utils: the folder has conftest.py and _helper.py modules (True),
-    or the globs of those it has (a glob matching nothing makes Pants warn on every run)."""
+    or the globs of those it has (a glob matching nothing makes Pants warn on every run).
+    fixtures: names of the pytest plugins (see fixture_plugins) whose fixtures the tests use."""
     if test_utils:
         # Helpers may be started by module name in a child process, which inference cannot see.
         globs = ["**/conftest.py", "**/_*.py"] if test_utils is True else list(test_utils)
@@ -38,7 +52,10 @@ def hn_tests(*, test_utils=False, dependencies=(), **kwargs):
     python_tests(
         name="tests",
         sources=["**/test_*.py"],
-        dependencies=[f"//{build_file_dir().parent}/src:src"] + ([":test_utils"] if test_utils else []) + list(dependencies),
+        dependencies=[f"//{build_file_dir().parent}/src:src"]
+        + ([":test_utils"] if test_utils else [])
+        + fixture_plugins(*fixtures)
+        + list(dependencies),
         **kwargs,
     )
 

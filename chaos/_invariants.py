@@ -20,7 +20,8 @@ from typing import Any
 import psycopg2
 from hn_chaos import CheckResult, History, Op, Outcome, check_set
 
-from hn_datatier import DataTier, redis_from_url
+from hn_datatier import redis_from_url
+from hn_datatier.local import DataTier
 from hn_datatier.testing import direct_redis
 from hn_runtime.testing import wait_for
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hn_cli._supervisor import python_env
+from hn_process import child_env
 
 from hn_runtime.testing import time_factor, wait_for
 
@@ -22,7 +22,7 @@ def hn(run_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedP
     """Run `hn --run-dir RUN_DIR ARGS...` to completion."""
     return subprocess.run(
         [sys.executable, "-m", "hn_cli", "--run-dir", str(run_dir), *args],
-        env=python_env({}),
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=timeout * time_factor(),
@@ -48,7 +48,7 @@ def hn_up(*args: str, ready: str = "healthy after") -> Iterator[HnUp]:
     with out.open("w") as fh:
         up = subprocess.Popen(
             [sys.executable, "-m", "hn_cli", "--run-dir", str(run_dir), "up", *args],
-            env=python_env({}),
+            env=child_env(),
             stdout=fh,
             stderr=subprocess.STDOUT,
             text=True,

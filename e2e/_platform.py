@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from hn_broker import BrokerService
 from hn_broker._config import BrokerConfig
 from hn_brokerlist import BrokerlistService
-from hn_datatier import DataTier
+from hn_datatier.local import DataTier
 from hn_match import MatchConfig, MatchService
 from hn_match._room import Timing
 from hn_runtime.testing import RunningService, running, wait_for

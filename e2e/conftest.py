@@ -6,13 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from hn_datatier import DataTier
-from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
+from hn_datatier.local import DataTier
 
 from _platform import Platform, platform_on
 
 
 @pytest.fixture
-def platform(data_tier: DataTier) -> Iterator[Platform]:  # noqa: F811 - the fixture above
+def platform(data_tier: DataTier) -> Iterator[Platform]:
     with platform_on(data_tier) as p:
         yield p

@@ -22,14 +22,15 @@ import gevent
 import pytest
 from hn_client import BrokerRejected, GameClient
 from hn_client.testing import RawClient, fresh_name
+from hn_process import child_env
 from hn_stats import percentile
 from prometheus_client import REGISTRY
 
 from hn_broker import ClientLimits
-from hn_datatier import DataTier
+from hn_datatier.local import DataTier
 from hn_idl.broker.ttypes import BrokerError
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
-from hn_runtime.testing import child_env, running, time_factor, wait_for
+from hn_runtime.testing import running, time_factor, wait_for
 from hn_runtime.testing.echo import EchoService
 from hn_runtime.wire import decode, load_idl, spec_of
 

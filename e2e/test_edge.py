@@ -8,7 +8,7 @@ import os
 import pytest
 from hn_client import BrokerRejected, GameClient
 
-from hn_datatier import DataTier
+from hn_datatier.local import DataTier
 from hn_idl.client.ttypes import ClientError
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime.testing import capture_logs, wait_for

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import urllib.error
@@ -23,6 +22,8 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from hn_process import free_port
 
 from hn_runtime.testing import time_factor, wait_for
 
@@ -222,12 +223,6 @@ def metric_names(expr: str) -> set[str]:
 
 
 # -- Prometheus ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from hn_runtime.testing import child_env
+from hn_process import child_env
 
 
 def test_importing_the_sdk_loads_no_server_module():

@@ -242,7 +242,7 @@ def test_secret_looking_environment_is_refused(tmp_path: Path) -> None:
 
 
 def test_templatefile_and_string_template_render_hn_datatier_templates_alike(rendered: dict[str, Any]) -> None:
-    """The claim in hn_datatier/_templates.py that production (templatefile) and the local tier
+    """The claim in hn_datatier/local/_templates.py that production (templatefile) and the local tier
     (string.Template) read the same files the same way, checked on every template."""
     probe = template_probe_values()
     by_terraform = rendered["template_equivalence"]

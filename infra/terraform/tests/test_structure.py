@@ -287,7 +287,7 @@ def test_checkov_skips_give_a_reason() -> None:
 
 
 def test_data_tier_renders_every_hn_datatier_template() -> None:
-    source = (REPO / "libs/hn-datatier/src/hn_datatier/_templates.py").read_text()
+    source = (REPO / "libs/hn-datatier/src/hn_datatier/local/_templates.py").read_text()
     tree = ast.parse(source)
     templates = next(
         ast.literal_eval(node.value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import urllib.request
 
-from hn_datatier import DataTier
+from hn_datatier.local import DataTier
 
 __all__ = ["logs", "metric"]
 

@@ -7,17 +7,14 @@ import string
 
 import pytest
 
-from hn_datatier import TEMPLATES, PortPool, TwemproxyServer, parse_servers, render, render_config, replace_addresses
-from hn_datatier._twemproxy import listen_addresses
-from hn_datatier.agent import AgentConfig
+from hn_datatier.agent import AgentConfig, TwemproxyServer, listen_addresses, parse_servers, replace_addresses
+from hn_datatier.local import TEMPLATES, PortPool, render, render_config, template_text
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_templates_are_terraform_compatible(name: str) -> None:
     """Only `${identifier}` placeholders: Terraform's templatefile() reads them the same way
     (no `%{` directives, no bare `$`)."""
-    from hn_datatier import template_text
-
     text = template_text(name)
     assert "%{" not in text
     assert re.findall(r"\$(?!\{[a-z_]+\})", text) == []

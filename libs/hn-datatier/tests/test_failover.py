@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import psycopg2
 import pytest
+from hn_process import no_process_left, port_is_free, time_factor, wait_until
 
-from hn_datatier import DataTier, port_is_free
-from hn_datatier.testing import kill_redis_master, no_process_left, start_data_tier
-from hn_runtime.testing import time_factor, wait_for
+from hn_datatier.local import DataTier
+from hn_datatier.testing import kill_redis_master, start_data_tier
 
 from _helpers import logs, metric
 
@@ -36,10 +36,11 @@ def test_kill_a_redis_master_twemproxy_follows_sentinel(tier: DataTier) -> None:
     assert all("refused" in e.lower() or "connection" in e.lower() or "timeout" in e.lower() for e in report.errors)
 
     # Every Sentinel published the switch; the agent rewrote Twemproxy and restarted it once.
-    wait_for(
+    wait_until(
         lambda: metric(tier, "hn_twemproxy_agent_events_total") >= 3,
         timeout=10,
         message="+switch-master from the three sentinels",
+        scaled=True,
     )
     switches = (metric(tier, "hn_twemproxy_agent_switches_total", master=s) for s in ("shard0", "shard1"))
     assert tuple(switches) == (1, 0), logs(tier)
@@ -85,7 +86,7 @@ def test_replica_and_pgpool_restarts_clients_reconnect(tier: DataTier) -> None:
         finally:
             conn.close()
 
-    wait_for(write_and_read, timeout=20, interval=0.2, message="writes and reads through Pgpool again")
+    wait_until(write_and_read, timeout=20, interval=0.2, message="writes and reads through Pgpool again", scaled=True)
 
 
 def test_stop_leaves_no_process_and_no_port(tier: DataTier) -> None:

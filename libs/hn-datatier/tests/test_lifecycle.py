@@ -9,10 +9,7 @@ import subprocess
 import sys
 
 import pytest
-
-from hn_datatier import port_is_free
-from hn_datatier.testing import no_process_left, processes
-from hn_runtime.testing import time_factor, wait_for
+from hn_process import child_env, no_process_left, port_is_free, processes, time_factor, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +20,11 @@ def _children_of(pid: int) -> list[int]:
 
 
 def test_up_cli_then_kill_9_leaves_nothing_behind() -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     cli = subprocess.Popen(
-        [sys.executable, "-m", "hn_datatier", "up", "--json"],
+        [sys.executable, "-m", "hn_datatier.local", "up", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env,
+        env=child_env(),
         text=True,
     )
     try:
@@ -47,8 +43,13 @@ def test_up_cli_then_kill_9_leaves_nothing_behind() -> None:
         assert all(not port_is_free(p) for p in ports)
         cli.send_signal(signal.SIGKILL)
         cli.wait()
-        wait_for(lambda: no_process_left(pids), timeout=15, message="every tier process to die with the launcher")
-        wait_for(lambda: not os.path.exists(info["scratch"]), timeout=10, message="scratch directory removed")
+        wait_until(
+            lambda: no_process_left(pids),
+            timeout=15,
+            message="every tier process to die with the launcher",
+            scaled=True,
+        )
+        wait_until(lambda: not os.path.exists(info["scratch"]), timeout=10, message="scratch removed", scaled=True)
         assert all(port_is_free(p) for p in ports)
     finally:
         if cli.poll() is None:
@@ -57,12 +58,11 @@ def test_up_cli_then_kill_9_leaves_nothing_behind() -> None:
 
 
 def test_up_cli_stops_cleanly_on_sigint() -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     cli = subprocess.Popen(
-        [sys.executable, "-m", "hn_datatier", "up", "--json", "--no-postgres", "--shards", "1"],
+        [sys.executable, "-m", "hn_datatier.local", "up", "--json", "--no-postgres", "--shards", "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env,
+        env=child_env(),
         text=True,
     )
     try:

@@ -6,9 +6,10 @@ import uuid
 
 import gevent
 import psycopg2
+from hn_process import wait_until
 
-from hn_datatier import DataTier, Migration, PgPool, apply_migrations
-from hn_runtime.testing import wait_for
+from hn_datatier import Migration, PgPool, apply_migrations
+from hn_datatier.local import DataTier
 
 
 def _fresh_database(tier: DataTier) -> str:
@@ -22,7 +23,7 @@ def _fresh_database(tier: DataTier) -> str:
     finally:
         conn.close()
     dsn = tier.env["HN_PG_DSN"].rsplit("/", 1)[0] + f"/{name}"
-    wait_for(lambda: _connects(dsn), message="the new database on the replica too (Pgpool opens both)")
+    wait_until(lambda: _connects(dsn), message="the new database on the replica too (Pgpool opens both)", scaled=True)
     return dsn
 
 

@@ -13,11 +13,12 @@ from typing import Any
 import psycopg2
 import pytest
 import redis
+from hn_process import wait_until
 
-from hn_datatier import DataTier, redis_from_url
+from hn_datatier import redis_from_url
 from hn_datatier.agent import Agent, AgentConfig
+from hn_datatier.local import DataTier
 from hn_datatier.testing import direct_redis, direct_redis_port
-from hn_runtime.testing import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +72,7 @@ def test_writes_through_pgpool_land_on_the_primary_and_replicate(data_tier: Data
             cur.execute(f"SELECT count(*) FROM {table}")
             return bool(cur.fetchone() == (3,))
 
-    wait_for(replicated, timeout=10, message="rows on the replica")
+    wait_until(replicated, timeout=10, message="rows on the replica", scaled=True)
     with pg(data_tier.pg_direct_dsn(data_tier.pg_replica)) as cur:
         with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
             cur.execute(f"INSERT INTO {table} (name) VALUES ('draco')")
@@ -133,7 +134,7 @@ def test_replicas_follow_their_masters(data_tier: DataTier) -> None:
         key = f"repl:{uuid.uuid4().hex}"
         with direct_redis(master) as m, direct_redis(replica) as r:
             m.set(key, "v", ex=600)
-            wait_for(lambda: r.get(key) == "v", timeout=10, message=f"{shard.name} replica")  # noqa: B023
+            wait_until(lambda: r.get(key) == "v", message=f"{shard.name} replica", scaled=True)  # noqa: B023
 
 
 def test_plain_redis_py_needs_redis_from_url_through_twemproxy(data_tier: DataTier) -> None:
@@ -209,7 +210,7 @@ def test_agent_applies_a_switch_once_whichever_sentinels_report_it(data_tier: Da
 
 
 def parse_names(text: str) -> list[str]:
-    from hn_datatier import parse_servers
+    from hn_datatier.agent import parse_servers
 
     return [s.name for s in parse_servers(text)]
 
@@ -273,6 +274,6 @@ def test_get_batcher_waits_for_a_drain_that_hands_itself_on_through_callbacks(da
         loop.run_callback(drain, n + 1)  # the handler blocked: the drain goes on
 
     loop.run_callback(drain, 0)
-    wait_for(lambda: len(answers) == 20, message="every request answered")
+    wait_until(lambda: len(answers) == 20, message="every request answered", scaled=True)
     assert answers == {n: str(n).encode() for n in range(20)}
     assert sizes == [20], "one MGET for the whole drain"

@@ -7,8 +7,8 @@ import os
 import pytest
 from hn_edge import BOUND, DECIDED, LOGIN, LOGOUT, LOST, RESUME, Binding, Route, SessionState, load_routes, parse_kind
 
-from hn_datatier import DataTier, redis_from_url
-from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
+from hn_datatier import redis_from_url
+from hn_datatier.local import DataTier
 
 
 def test_routes_come_from_the_services_idl() -> None:
@@ -27,7 +27,7 @@ def test_route_kinds() -> None:
 
 
 @pytest.fixture
-def state(data_tier: DataTier) -> SessionState:  # noqa: F811 - the fixture above
+def state(data_tier: DataTier) -> SessionState:
     return SessionState(redis_from_url(data_tier.redis_url), mailbox_ttl_s=30, mailbox_max=3)
 
 

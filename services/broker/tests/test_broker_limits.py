@@ -24,8 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hn_broker import BrokerService
 from hn_broker._config import BrokerConfig, ClientLimits
-from hn_datatier import DataTier
-from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
+from hn_datatier.local import DataTier
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime.testing import RunningService, running, time_factor, unreachable, wait_for
@@ -43,7 +42,7 @@ _CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def broker(data_tier: DataTier) -> Iterator[RunningService]:  # noqa: F811 - the fixture above
+def broker(data_tier: DataTier) -> Iterator[RunningService]:
     config = BrokerConfig(redis_url=data_tier.env["HN_REDIS_URL"], **_CONFIG)  # type: ignore[arg-type]
     with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as service:
         yield service
@@ -135,7 +134,7 @@ def test_other_protocol_errors_are_answered_and_counted(broker: RunningService, 
     client.close()
 
 
-def test_a_flood_from_one_connection_is_rate_limited(data_tier: DataTier) -> None:  # noqa: F811
+def test_a_flood_from_one_connection_is_rate_limited(data_tier: DataTier) -> None:
     # 5 packets at once, then one per 1000 s: whatever the machine's speed, a burst of 50 pings
     # gets exactly 5 pongs.
     config = BrokerConfig(
@@ -189,7 +188,7 @@ def test_a_slow_reader_is_cut_off(broker: RunningService, bystander: RawClient) 
     reader.close()
 
 
-def test_an_idle_connection_is_closed_and_slowloris_is_idle(data_tier: DataTier) -> None:  # noqa: F811
+def test_an_idle_connection_is_closed_and_slowloris_is_idle(data_tier: DataTier) -> None:
     config = BrokerConfig(
         redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "idle_timeout_s": 1.0}  # type: ignore[arg-type]
     )
@@ -243,7 +242,7 @@ def test_an_idle_connection_is_closed_and_slowloris_is_idle(data_tier: DataTier)
             client.close()
 
 
-def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTier) -> None:  # noqa: F811
+def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTier) -> None:
     config = BrokerConfig(
         redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "capacity": 3}  # type: ignore[arg-type]
     )

@@ -1,10 +1,9 @@
 from hn_broker import __version__
-from hn_datatier import DataTier
-from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
+from hn_datatier.local import DataTier
 from hn_runtime.testing import assert_process_serves
 
 
-def test_the_broker_process_serves_health_and_stops_cleanly(data_tier: DataTier) -> None:  # noqa: F811
+def test_the_broker_process_serves_health_and_stops_cleanly(data_tier: DataTier) -> None:
     # A yellow that is not there yet must not keep a broker from serving.
     env = {**data_tier.env, "HN_YELLOW": "tcp://127.0.0.1:9"}
     assert_process_serves("hn_broker", service="broker", version=__version__, env=env)

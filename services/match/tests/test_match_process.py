@@ -1,4 +1,4 @@
-from hn_datatier import DataTier
+from hn_datatier.local import DataTier
 from hn_match import __version__
 from hn_runtime.testing import assert_process_serves
 

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import gevent
 import pytest
 
-from hn_datatier import DataTier, PgPool, apply_migrations, load_migrations, redis_from_url
+from hn_datatier import PgPool, apply_migrations, load_migrations, redis_from_url
+from hn_datatier.local import DataTier
 from hn_match._lease import Lease
 from hn_match._matchmaker import Matchmaker
 from hn_match._pairing import Tolerance, Waiting

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 
-from hn_datatier import DataTier
+from hn_datatier.local import DataTier
 from hn_sso._service import SsoConfig
 
 _n = itertools.count()

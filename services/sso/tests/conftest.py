@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hn_datatier import DataTier
-from hn_datatier.testing import data_tier  # noqa: F401 - a pytest fixture
+from hn_datatier.local import DataTier
 from hn_runtime.testing import RunningService, running
 from hn_sso import SsoService
 
@@ -15,6 +14,6 @@ from _sso_support import sso_config
 
 
 @pytest.fixture
-def sso(data_tier: DataTier) -> Iterator[RunningService]:  # noqa: F811 - the fixture above
+def sso(data_tier: DataTier) -> Iterator[RunningService]:
     with running(SsoService(sso_config(data_tier))) as svc:
         yield svc

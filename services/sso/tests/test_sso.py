@@ -9,7 +9,8 @@ import gevent
 import psycopg2
 import pytest
 
-from hn_datatier import DataTier, redis_from_url
+from hn_datatier import redis_from_url
+from hn_datatier.local import DataTier
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime import InternalError, Session
 from hn_runtime.testing import RunningService, call_handler, capture_logs, running, wait_for

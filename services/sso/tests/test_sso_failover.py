@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import gevent
 import pytest
 
-from hn_datatier import DataTier
+from hn_datatier.local import DataTier
 from hn_datatier.testing import kill_redis_master
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime import HNError

@@ -24,7 +24,7 @@ import gevent
 import pytest
 from argon2 import PasswordHasher, extract_parameters
 
-from hn_datatier import DataTier
+from hn_datatier.local import DataTier
 from hn_idl.sso import Sso  # pants: no-infer-dep (generated service module)
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode
 from hn_runtime import get_service

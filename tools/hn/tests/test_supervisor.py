@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 
-from hn_cli._supervisor import python_env
+from hn_process import child_env
 
 from hn_runtime.testing import wait_for
 
@@ -31,9 +31,7 @@ def _alive(pid: int) -> bool:
 
 def test_service_processes_go_when_hn_up_is_killed() -> None:
     log = os.path.join(tempfile.mkdtemp(prefix="hn-supervisor-"), "sleeper.log")
-    parent = subprocess.Popen(
-        [sys.executable, "-c", _PARENT, log], env=python_env({}), stdout=subprocess.PIPE, text=True
-    )
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, log], env=child_env(), stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())

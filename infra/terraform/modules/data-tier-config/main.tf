@@ -1,7 +1,7 @@
 # The data tier's configuration files and cloud-init documents, rendered from the same templates
 # the local tier uses (libs/hn-datatier/src/hn_datatier/templates: `${name}` placeholders only,
 # which Python's string.Template and templatefile() read alike; repeated blocks come from their
-# own small template and go in as one value, as in hn_datatier._launcher). Production values are
+# own small template and go in as one value, as in hn_datatier.local). Production values are
 # the ones the templates' comments give. No provider: the CI renders this module offline.
 
 locals {
@@ -118,7 +118,7 @@ locals {
     monitors = local.sentinel_monitors
   })
 
-  # Server lines as hn_datatier.TwemproxyServer.line() writes them: named after the Sentinel
+  # Server lines as hn_datatier.agent.TwemproxyServer.line() writes them: named after the Sentinel
   # master, which ketama hashes, so the agent can change an address without moving a key.
   nutcracker_yml = templatefile("${local.templates}/nutcracker.yml.tmpl", {
     pool       = "highnoon"

@@ -10,11 +10,10 @@ that has just been made, e.g. credentials right after registration.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["PgPool", "StoreUnavailable", "pg_from_env"]
+__all__ = ["PgPool", "StoreUnavailable"]
 
 T = TypeVar("T")
 _NO_LOAD_BALANCE = "/*NO LOAD BALANCE*/ "
@@ -156,11 +155,3 @@ class PgPool:
         while not self._idle.empty():
             with contextlib.suppress(Exception):
                 self._idle.get_nowait().close()
-
-
-def pg_from_env(*, size: int = 10) -> PgPool:
-    """The pool for HN_PG_DSN (Pgpool)."""
-    dsn = os.environ.get("HN_PG_DSN")
-    if not dsn:
-        raise StoreUnavailable("HN_PG_DSN is not set")
-    return PgPool(dsn, size=size)

@@ -10,29 +10,23 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hn_cli._supervisor import Supervised
-from hn_datatier import DataTier, DataTierConfig
-from hn_runtime import HNError, get_logger, get_service
-from hn_runtime.testing import time_factor
+from hn_process import free_port, time_factor
 
-__all__ = ["ClusterSpec", "Cluster", "free_port", "SCALABLE"]
+from hn_datatier.local import DataTier, DataTierConfig
+from hn_runtime import HNError, get_logger, get_service
+
+__all__ = ["ClusterSpec", "Cluster", "SCALABLE"]
 
 _log = get_logger("hn.cli")
 
 #: the kinds of process `Cluster.add_instance` / `remove_instance` scale (yellow and brokerlist
 #: have fixed addresses: the one piece of configuration everything else needs)
 SCALABLE = ("sso", "match", "broker")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -7,25 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import gevent
+from hn_process import child_env, dies_with_parent
 
-from hn_datatier import dies_with_parent
 from hn_runtime import get_logger
 
 __all__ = ["Supervised"]
 
 _log = get_logger("hn.cli")
-
-
-def python_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a child Python that imports what this one imports."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    env.update(extra)
-    return env
 
 
 @dataclass
@@ -51,7 +42,7 @@ class Supervised:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module],
-                env=python_env(self.env),
+                env=child_env(self.env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C at the terminal reaches `hn up` only: it stops us in order

@@ -4,8 +4,10 @@ Run it with `python -m hn_datatier.agent` (arguments or HN_* environment variabl
 `AgentConfig.from_args`). Production runs one agent next to each nutcracker: either supervising it
 (`--supervise`) or restarting the system service (`--restart-command "systemctl restart nutcracker"`).
 
-The names below load on first use: `python -m hn_datatier.agent` imports this package before its
-`__main__` patches the standard library for gevent, so nothing here may import redis (and ssl) early.
+`TwemproxyServer`, `parse_servers`, `replace_addresses` and `listen_addresses` read and rewrite
+nutcracker's YAML (the local launcher reads it too). The agent's own names load on first use:
+`python -m hn_datatier.agent` imports this package before its `__main__` patches the standard
+library for gevent, so nothing here may import redis (and ssl) early.
 """
 
 from __future__ import annotations
@@ -13,11 +15,25 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from hn_datatier.agent._twemproxy import TwemproxyServer, listen_addresses, parse_servers, replace_addresses
+
 if TYPE_CHECKING:
     from hn_datatier.agent._agent import Agent, CommandNutcracker, Nutcracker, SupervisedNutcracker, serve
     from hn_datatier.agent._config import AgentConfig
 
-__all__ = ["Agent", "AgentConfig", "CommandNutcracker", "Nutcracker", "SupervisedNutcracker", "main", "serve"]
+__all__ = [
+    "Agent",
+    "AgentConfig",
+    "CommandNutcracker",
+    "Nutcracker",
+    "SupervisedNutcracker",
+    "TwemproxyServer",
+    "listen_addresses",
+    "main",
+    "parse_servers",
+    "replace_addresses",
+    "serve",
+]
 
 _LAZY = {
     "Agent": "hn_datatier.agent._agent",

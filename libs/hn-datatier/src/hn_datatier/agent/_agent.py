@@ -36,13 +36,12 @@ import gevent
 import gevent.event
 import gevent.lock
 import redis
+from hn_process import ManagedProcess, port_accepts, wait_until
 from prometheus_client import REGISTRY, Counter, Gauge, make_wsgi_app
 
-from hn_datatier._client import redis_client
-from hn_datatier._ports import port_accepts
-from hn_datatier._process import ManagedProcess, wait_until
-from hn_datatier._twemproxy import listen_addresses, parse_servers, replace_addresses
+from hn_datatier import redis_client
 from hn_datatier.agent._config import AgentConfig
+from hn_datatier.agent._twemproxy import listen_addresses, parse_servers, replace_addresses
 
 __all__ = ["Agent", "Nutcracker", "SupervisedNutcracker", "CommandNutcracker", "serve"]
 
@@ -85,7 +84,7 @@ def _wait_listening(config_path: str, timeout: float) -> None:
         lambda: all(port_accepts(port, host, timeout=0.2) for host, port in listens),
         timeout=timeout,
         interval=0.01,
-        what="nutcracker to listen",
+        message="nutcracker to listen",
     )
 
 

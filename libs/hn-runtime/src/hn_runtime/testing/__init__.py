@@ -3,9 +3,12 @@
 - `running(service)`: serve a service in this process on free loopback ports.
 - `spawn_service(module)`: run a service module as a real process; kill it at teardown.
 - `call_handler(service, "method", **args)`: call one handler directly, no sockets.
-- `wait_for(condition)`: poll with a deadline instead of sleeping.
+- `wait_for(condition)`: poll with a deadline (times `time_factor()`) instead of sleeping.
 - `capture_logs()`: structlog's capture of log events.
 - `time_factor()`: HN_TEST_TIME_FACTOR, by which slow machines stretch every test timeout.
+
+`wait_for` and `time_factor` come from hn_process (`wait_until(..., scaled=True)` is `wait_for`);
+they stay here because about forty test modules take them from here.
 """
 
 from __future__ import annotations
@@ -17,13 +20,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import gevent
 import gevent.event
+from hn_process import child_env, time_factor, wait_until
 from structlog.testing import capture_logs
 
 from hn_codec import load_idl
@@ -51,20 +54,9 @@ __all__ = [
 T = TypeVar("T")
 
 
-def time_factor() -> float:
-    return float(os.environ.get("HN_TEST_TIME_FACTOR", "1"))
-
-
 def wait_for(condition: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.02, message: str = "") -> T:
     """Poll `condition` until it returns something truthy; fail after `timeout` x time_factor()."""
-    deadline = time.monotonic() + timeout * time_factor()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout * time_factor():.1f}s waiting for {message or condition}")
-        gevent.sleep(interval)
+    return wait_until(condition, timeout=timeout, interval=interval, message=message, scaled=True)
 
 
 @dataclass
@@ -151,14 +143,6 @@ class ServiceProcess:
                 with contextlib.suppress(ValueError):
                     lines.append(json.loads(line))
         return lines
-
-
-def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child Python that imports what this one can."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    env.update(extra or {})
-    return env
 
 
 @contextlib.contextmanager

@@ -1,4 +1,4 @@
-"""Twemproxy (nutcracker) YAML: render a pool, read and rewrite its named server lines.
+"""Twemproxy (nutcracker) YAML: read and rewrite its named server lines (the agent's surgery).
 
 Only the `servers:` entries are touched, line by line, so everything else in a production file
 (comments, other pools, tuning added by Terraform) stays as it is, and no YAML library is needed.
@@ -10,12 +10,10 @@ a single key.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hn_datatier._templates import render
-
-__all__ = ["TwemproxyServer", "render_config", "parse_servers", "replace_addresses", "listen_addresses"]
+__all__ = ["TwemproxyServer", "listen_addresses", "parse_servers", "replace_addresses"]
 
 _SERVER_LINE = re.compile(
     r"""^(?P<lead>\s*-\s*)(?P<quote>["']?)(?P<host>\[[^\]]+\]|[^\s:"']+):(?P<port>\d+):(?P<weight>\d+)"""
@@ -39,21 +37,6 @@ class TwemproxyServer:
 
     def line(self, indent: str = "   ") -> str:
         return f"{indent}- {self.host}:{self.port}:{self.weight} {self.name}"
-
-
-def render_config(*, pool: str, listen: str, servers: Iterable[TwemproxyServer], timeout_ms: int = 1000) -> str:
-    """The nutcracker.yml of one pool, from the shipped template."""
-    servers = list(servers)
-    names = [s.name for s in servers]
-    if len(set(names)) != len(names):
-        raise ValueError(f"server names must be unique: {names}")
-    return render(
-        "nutcracker.yml.tmpl",
-        pool=pool,
-        listen=listen,
-        timeout_ms=timeout_ms,
-        servers="\n".join(s.line() for s in servers),
-    )
 
 
 def parse_servers(text: str) -> list[TwemproxyServer]:

@@ -1,166 +1,32 @@
-"""Child processes that never outlive the launcher.
+"""One server process: started in its own session, stopped with its group, logged to a file.
 
-Every server runs in its own session (so its process group is its own: a Ctrl-C in the terminal
-reaches only the launcher, which then stops everything in order, and `stop()` can kill a server
-together with whatever it forked). Two independent guards cover the launcher dying without
-cleaning up (kill -9, a test runner's timeout):
-
-- `PR_SET_PDEATHSIG`: the kernel signals the child when the thread that started it dies. Only set
-  when starting from the main thread (a worker thread ending would otherwise kill its children).
-- A watchdog: a tiny Python process in its own session, reading the launcher's list of process
-  groups from a pipe. When the pipe reaches end-of-file without a clean "exit" (the launcher
-  died), it signals every group with its stop signal, waits a moment, SIGKILLs what is left and
-  removes the scratch directory.
-
-Works with and without gevent's monkey patching (gevent's subprocess honours the same options).
+Its own session makes its process group its own: a Ctrl-C in the terminal reaches only the
+parent, which then stops its servers in order, and `stop()` can kill a server together with
+whatever it forked. Works with and without gevent's monkey patching (gevent's subprocess honours
+the same options).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["ManagedProcess", "Watchdog", "ProcessFailed", "dies_with_parent", "wait_until"]
+from hn_process._lifetime import Watchdog, dies_with_parent
+from hn_process._wait import WaitTimeout, wait_until
 
-_PR_SET_PDEATHSIG = 1
-
-_WATCHDOG_SOURCE = r"""
-import os, shutil, signal, sys, time
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-groups, scratch = {}, None
-for line in sys.stdin:
-    cmd, _, arg = line.strip().partition(" ")
-    if cmd == "+":
-        pgid, sig = arg.split()
-        groups[int(pgid)] = int(sig)
-    elif cmd == "-":
-        groups.pop(int(arg), None)
-    elif cmd == "rm":
-        scratch = arg
-    elif cmd == "exit":
-        sys.exit(0)
-def alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except OSError:
-        return False
-for pgid, sig in groups.items():
-    try:
-        os.killpg(pgid, sig)
-    except OSError:
-        pass
-deadline = time.monotonic() + 5
-while time.monotonic() < deadline and any(alive(g) for g in groups):
-    time.sleep(0.05)
-for pgid in groups:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except OSError:
-        pass
-if scratch:
-    time.sleep(0.2)
-    shutil.rmtree(scratch, ignore_errors=True)
-"""
+__all__ = ["ManagedProcess", "ProcessFailed"]
 
 
 class ProcessFailed(RuntimeError):
     """A server exited, or did not become ready in time; carries the end of its log."""
 
 
-def wait_until(condition: Callable[[], object], *, timeout: float, interval: float = 0.05, what: str = "") -> None:
-    """Poll `condition` until truthy; raise TimeoutError after `timeout` seconds (no fixed sleeps)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.1f}s waiting for {what or condition}")
-        time.sleep(interval)
-
-
-def _on_main_thread() -> bool:
-    # The kernel ties PDEATHSIG to the thread that forks; under gevent every greenlet runs on it.
-    return threading.get_native_id() == os.getpid()
-
-
-def dies_with_parent(deathsig: int) -> Callable[[], None] | None:
-    """A `preexec_fn` that has the kernel send `deathsig` to the child when this process dies
-    (None off the main thread, where the kernel would tie it to a thread instead)."""
-    return _child_setup(deathsig, os.getpid()) if _on_main_thread() else None
-
-
-def _child_setup(deathsig: int | None, parent: int) -> Callable[[], None]:
-    def setup() -> None:
-        if deathsig:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, deathsig, 0, 0, 0)
-            if os.getppid() != parent:  # the parent died before prctl took effect
-                os.kill(os.getpid(), deathsig)
-
-    return setup
-
-
-class Watchdog:
-    """Kills the registered process groups (and removes a folder) if this process dies."""
-
-    def __init__(self) -> None:
-        read_end, self._write_end = os.pipe()
-        try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-S", "-c", _WATCHDOG_SOURCE],
-                stdin=read_end,
-                stdout=subprocess.DEVNULL,
-                start_new_session=True,
-                close_fds=True,
-            )
-        finally:
-            os.close(read_end)
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def _send(self, line: str) -> None:
-        with self._lock:
-            if not self._closed:
-                os.write(self._write_end, (line + "\n").encode())
-
-    def watch(self, pgid: int, sig: int) -> None:
-        self._send(f"+ {pgid} {int(sig)}")
-
-    def forget(self, pgid: int) -> None:
-        self._send(f"- {pgid}")
-
-    def remove_on_death(self, path: str) -> None:
-        self._send(f"rm {path}")
-
-    def close(self) -> None:
-        """Clean exit: everything was stopped by its owner, the watchdog has nothing to do."""
-        with self._lock:
-            if self._closed:
-                return
-            with contextlib.suppress(OSError):
-                os.write(self._write_end, b"exit\n")
-            os.close(self._write_end)
-            self._closed = True
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self._process.wait(timeout=10)
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
-
 class ManagedProcess:
-    """One server process: started in its own session, stopped with its group, logged to a file."""
+    """A server process the caller supervises (see the module's docstring)."""
 
     def __init__(
         self,
@@ -212,7 +78,6 @@ class ManagedProcess:
         options: dict[str, Any] = {}
         if self.user is not None and self.user != os.geteuid():
             options.update(user=self.user, group=self.group, extra_groups=[])
-        deathsig = self.deathsig if _on_main_thread() else None
         # No log path: share the caller's stdout/stderr (the agent's nutcracker, under systemd).
         with open(self.log_path, "ab") if self.log_path else contextlib.nullcontext() as log:
             process = subprocess.Popen(
@@ -224,7 +89,7 @@ class ManagedProcess:
                 env=self.env,
                 start_new_session=self.new_session,
                 close_fds=True,
-                preexec_fn=_child_setup(deathsig, os.getpid()),
+                preexec_fn=dies_with_parent(self.deathsig),
                 **options,
             )
         self.process = process
@@ -234,22 +99,25 @@ class ManagedProcess:
 
     def wait_ready(self, check: Callable[[], object], *, timeout: float, what: str = "") -> None:
         """Wait until `check()` is truthy; fail early, with the log, if the process exits."""
-        deadline = time.monotonic() + timeout
         last_error: Exception | None = None
-        while True:
+
+        def ready() -> bool:
+            nonlocal last_error
             if not self.alive:
                 raise ProcessFailed(f"{self.name} exited with {self.returncode}:\n{self.log_tail()}")
             try:
-                if check():
-                    return
+                return bool(check())
             except Exception as exc:  # noqa: BLE001  (a probe failing is the normal "not yet")
                 last_error = exc
-            if time.monotonic() > deadline:
-                raise ProcessFailed(
-                    f"{self.name} not ready after {timeout:.1f}s ({what or 'readiness check'}; "
-                    f"last error: {last_error!r}):\n{self.log_tail()}"
-                )
-            time.sleep(0.05)
+                return False
+
+        try:
+            wait_until(ready, timeout=timeout, interval=0.05)
+        except WaitTimeout:
+            raise ProcessFailed(
+                f"{self.name} not ready after {timeout:.1f}s ({what or 'readiness check'}; "
+                f"last error: {last_error!r}):\n{self.log_tail()}"
+            ) from None
 
     def send_signal(self, signum: int) -> None:
         """Send a signal to the whole process group (the server and whatever it forked)."""
@@ -299,11 +167,11 @@ class ManagedProcess:
 
         # Forked helpers (pgpool children, postgres backends) exit right after their leader; give
         # them a moment, then make sure.
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(WaitTimeout):
             wait_until(group_gone, timeout=3.0, interval=0.02)
         if not group_gone():
             self.send_signal(signal.SIGKILL)
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(WaitTimeout):
                 wait_until(group_gone, timeout=3.0, interval=0.02)
         if self.watchdog is not None:
             self.watchdog.forget(pgid)

@@ -1,4 +1,4 @@
-"""`python -m hn_datatier up`: start a local data tier, print its environment, stop on Ctrl-C."""
+"""`python -m hn_datatier.local up`: start a local data tier, print its environment, stop on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from hn_datatier._launcher import DataTier, DataTierConfig
+from hn_datatier.local._config import DataTierConfig
+from hn_datatier.local._tier import DataTier
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hn_datatier", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m hn_datatier.local", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the tier and stay until Ctrl-C / SIGTERM")
     up.add_argument("--shards", type=int, default=2)

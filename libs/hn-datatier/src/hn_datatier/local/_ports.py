@@ -17,10 +17,11 @@ import errno
 import fcntl
 import os
 import random
-import socket
 import tempfile
 
-__all__ = ["PortPool", "port_is_free", "port_accepts"]
+from hn_process import port_is_free
+
+__all__ = ["PortPool"]
 
 _LOCK_DIR = os.path.join(tempfile.gettempdir(), "hn-datatier-ports")
 # Well-known defaults of the tier's own software, never handed out (a system instance may run).
@@ -33,30 +34,6 @@ def _ephemeral_start() -> int:
             return int(fh.read().split()[0])
     except (OSError, ValueError, IndexError):
         return 32768
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True when a server could listen on host:port now: nothing listens there or holds it.
-
-    SO_REUSEADDR, as every server of the tier sets it: connections of a stopped server lingering
-    in TIME_WAIT do not make its port busy.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
-
-
-def port_accepts(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
-    """True when a TCP connection to host:port succeeds (something listens there)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 class PortPool:

@@ -26,7 +26,8 @@ TEMPLATES = (
 
 
 def template_text(name: str) -> str:
-    """The raw text of one template (see TEMPLATES)."""
+    """The raw text of one template (see TEMPLATES). They live in `hn_datatier/templates`, beside
+    the launcher rather than in it: Terraform renders the same files for production."""
     return (resources.files("hn_datatier") / "templates" / name).read_text(encoding="utf-8")
 
 

@@ -1,92 +1,19 @@
-"""pytest fixtures and chaos helpers for tests that need the real data tier.
-
-In a package's `tests/conftest.py`:
-
-```python
-from hn_datatier.testing import data_tier, data_tier_env  # noqa: F401  (pytest fixtures)
-```
-
-- `data_tier` (session): a started `DataTier`; one per test process (Pants runs each test file in
-  its own process, so one per file).
-- `data_tier_env` (function): `data_tier.env` set in `os.environ` for the test (HN_PG_DSN,
-  HN_REDIS_URL, ...), restored afterwards.
-- `start_data_tier(**config)`: a private tier for tests that break things beyond repair.
-- `kill_redis_master(tier, "shard0")`: kill -9 a shard's master, wait until Sentinel promoted the
-  replica, the agent repointed Twemproxy and SET/GET through Twemproxy work again; returns the
-  timings (`FailoverReport`) and, by default, brings the killed node back as the new replica.
-- `key_on_shard(tier, "shard1")`: a key Twemproxy routes to that shard.
-
-Timeouts scale with HN_TEST_TIME_FACTOR (`hn_runtime.testing.time_factor`).
-"""
+"""Chaos helpers: break the tier's Redis half on purpose and measure what a client sees."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 import redis
+from hn_process import time_factor, wait_until
 
-from hn_datatier._client import redis_client, redis_from_url
-from hn_datatier._launcher import DataTier, DataTierConfig, RedisNode
-from hn_runtime.testing import time_factor, wait_for
+from hn_datatier import redis_from_url
+from hn_datatier.local import DataTier, RedisNode, direct_redis_port
 
-__all__ = [
-    "FailoverReport",
-    "data_tier",
-    "data_tier_env",
-    "direct_redis",
-    "direct_redis_port",
-    "key_on_shard",
-    "kill_redis_master",
-    "no_process_left",
-    "processes",
-    "restore_redis_node",
-    "start_data_tier",
-    "test_config",
-]
-
-
-def test_config(**overrides: Any) -> DataTierConfig:
-    """The tier configuration for tests: short Sentinel timings, start timeout x time factor.
-    HN_DATATIER_KEEP=1 keeps the scratch directory (configuration and logs) for a post-mortem."""
-    overrides.setdefault("start_timeout", 60.0 * time_factor())
-    overrides.setdefault("keep_workdir", os.environ.get("HN_DATATIER_KEEP", "") not in ("", "0"))
-    overrides.setdefault("stop_timeout", 15.0 * time_factor())
-    return DataTierConfig(**overrides)
-
-
-test_config.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
-
-
-@contextlib.contextmanager
-def start_data_tier(**overrides: Any) -> Iterator[DataTier]:
-    """A tier of one's own, stopped at the end of the block."""
-    tier = DataTier(test_config(**overrides))
-    tier.start()
-    try:
-        yield tier
-    finally:
-        tier.stop()
-
-
-@pytest.fixture(scope="session")
-def data_tier() -> Iterator[DataTier]:
-    with start_data_tier() as tier:
-        yield tier
-
-
-@pytest.fixture
-def data_tier_env(data_tier: DataTier, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    env = data_tier.env
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
+__all__ = ["FailoverReport", "direct_redis", "key_on_shard", "kill_redis_master", "restore_redis_node"]
 
 
 def direct_redis(node: RedisNode, **options: Any) -> Any:
@@ -210,48 +137,10 @@ def restore_redis_node(tier: DataTier, node: RedisNode, *, master: RedisNode, ti
                 return False
         return True
 
-    wait_for(healthy_everywhere, timeout=timeout, interval=0.1, message=f"sentinels to see {node.name} as replica")
-
-
-def direct_redis_port(port: int, **options: Any) -> Any:
-    """A client to one Redis node or Sentinel on the loopback."""
-    options.setdefault("decode_responses", True)
-    options.setdefault("socket_timeout", 2)
-    options.setdefault("socket_connect_timeout", 2)
-    return redis_client("127.0.0.1", port, **options)
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    pid: int
-    ppid: int
-    #: /proc's one-letter state ("Z": a zombie)
-    state: str
-    comm: str
-
-
-def processes() -> Iterator[ProcessInfo]:
-    """Every process on the machine, from /proc (those that exit meanwhile are skipped)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                head, _, tail = fh.read().rpartition(")")
-            fields = tail.split()
-            yield ProcessInfo(int(entry), int(fields[1]), fields[0], head.partition("(")[2])
-        except (OSError, IndexError):
-            continue
-
-
-def no_process_left(pids: list[int]) -> bool:
-    """True when none of `pids` exists any more (zombies of our own children count as gone)."""
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                state = fh.read().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if state != "Z":
-            return False
-    return True
+    wait_until(
+        healthy_everywhere,
+        timeout=timeout,
+        interval=0.1,
+        message=f"sentinels to see {node.name} as replica",
+        scaled=True,
+    )

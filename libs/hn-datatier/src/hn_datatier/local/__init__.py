@@ -1,0 +1,35 @@
+"""The data tier on one machine, for tests and the local cluster (`hn up`).
+
+- `DataTier` starts PostgreSQL (primary + streaming replica) behind Pgpool-II and pre-sharded
+  Redis (master + replica per shard, three Sentinels) behind Twemproxy, which the Sentinel agent
+  (`hn_datatier.agent`) runs and repoints, on free loopback ports (`PortPool`); `tier.env`
+  carries HN_PG_DSN (Pgpool) and HN_REDIS_URL (Twemproxy). `DataTierConfig` says what to start.
+- `python -m hn_datatier.local up` (or `datatier.pex up`): a tier until Ctrl-C.
+- `render` / `template_text` / `TEMPLATES`: the configuration templates shipped in
+  `hn_datatier/templates`, production's wiring too (Terraform renders the same files);
+  `render_config` writes a Twemproxy configuration from them.
+"""
+
+from hn_datatier.local._config import DataTierConfig
+from hn_datatier.local._ports import PortPool
+from hn_datatier.local._postgres import PgNode, find_pg_bin_dir
+from hn_datatier.local._redis import RedisNode, SentinelNode, Shard, direct_redis_port
+from hn_datatier.local._templates import TEMPLATES, render, template_text
+from hn_datatier.local._tier import DataTier
+from hn_datatier.local._twemproxy import render_config
+
+__all__ = [
+    "TEMPLATES",
+    "DataTier",
+    "DataTierConfig",
+    "PgNode",
+    "PortPool",
+    "RedisNode",
+    "SentinelNode",
+    "Shard",
+    "direct_redis_port",
+    "find_pg_bin_dir",
+    "render",
+    "render_config",
+    "template_text",
+]

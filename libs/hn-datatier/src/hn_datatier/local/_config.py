@@ -1,0 +1,44 @@
+"""What a local tier starts, and how."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["HOST", "DataTierConfig"]
+
+#: Every server of a local tier listens on the loopback only.
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class DataTierConfig:
+    """What to start and how. Defaults suit tests on a small machine; production values are in
+    the templates' comments."""
+
+    postgres: bool = True
+    redis: bool = True
+    # PostgreSQL / Pgpool
+    database: str = "highnoon"
+    user: str = "highnoon"
+    pg_bin_dir: str = ""
+    fsync: bool = False
+    read_weights: tuple[int, int] = (1, 1)  # Pgpool backend weights: primary, replica
+    # Each pgpool child serves one client connection for that connection's life: the sum of
+    # the services' pool sizes must stay under it (2 sso + 2 match instances x 8-10 locally).
+    pgpool_children: int = 64
+    pgpool_max_pool: int = 1
+    pg_max_connections: int = 100
+    pgpool_check_period: int = 1  # seconds between Pgpool's health and replication checks
+    # Redis / Sentinel / Twemproxy
+    shards: int = 2
+    sentinels: int = 3
+    quorum: int = 2
+    down_after_ms: int = 1000
+    failover_timeout_ms: int = 4000  # also: a shard fails over again 2x this after the last time
+    twemproxy_timeout_ms: int = 1000
+    agent_reconcile_interval: float = 1.0
+    # Process management
+    workdir: str = ""  # parent of the scratch directory (default: the system temp dir)
+    keep_workdir: bool = False
+    start_timeout: float = 60.0
+    stop_timeout: float = 15.0

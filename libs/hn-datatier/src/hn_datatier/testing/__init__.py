@@ -1,0 +1,43 @@
+"""pytest fixtures and chaos helpers for tests that need the real data tier.
+
+This module is a pytest plugin: the repository's root conftest.py registers it for every test
+whose target depends on it (`hn_tests(fixtures=["datatier"])` in a tests/BUILD), so a test asks
+for `data_tier` by naming it, with no import.
+
+- `data_tier` (session): a started `hn_datatier.local.DataTier`; one per test process (Pants runs
+  each test file in its own process, so one per file).
+- `data_tier_env` (function): `data_tier.env` set in `os.environ` for the test (HN_PG_DSN,
+  HN_REDIS_URL, ...), restored afterwards.
+- `start_data_tier(**config)`: a private tier for tests that break things beyond repair;
+  `test_config(**overrides)` its configuration.
+- `kill_redis_master(tier, "shard0")`: kill -9 a shard's master, wait until Sentinel promoted the
+  replica, the agent repointed Twemproxy and SET/GET through Twemproxy work again; returns the
+  timings (`FailoverReport`) and, by default, brings the killed node back as the new replica
+  (`restore_redis_node`).
+- `key_on_shard(tier, "shard1")`: a key Twemproxy routes to that shard; `direct_redis(node)`,
+  `direct_redis_port(port)`: clients of one Redis node or Sentinel, not through Twemproxy.
+- `imports_beyond_the_client(module)`: the import chains from `module` to the launcher, the agent
+  or these fixtures (a service's PEX must carry none).
+
+Timeouts scale with HN_TEST_TIME_FACTOR (`hn_process.time_factor`).
+"""
+
+from hn_datatier.local import direct_redis_port
+from hn_datatier.testing._chaos import FailoverReport, direct_redis, key_on_shard, kill_redis_master, restore_redis_node
+from hn_datatier.testing._fixtures import data_tier, data_tier_env, start_data_tier, test_config
+from hn_datatier.testing._imports import first_party_imports, imports_beyond_the_client
+
+__all__ = [
+    "FailoverReport",
+    "data_tier",
+    "data_tier_env",
+    "direct_redis",
+    "direct_redis_port",
+    "first_party_imports",
+    "imports_beyond_the_client",
+    "key_on_shard",
+    "kill_redis_master",
+    "restore_redis_node",
+    "start_data_tier",
+    "test_config",
+]

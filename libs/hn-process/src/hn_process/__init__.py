@@ -1,0 +1,41 @@
+"""hn-process: the process helpers tests, launchers, the CLI and benchmarks share.
+
+Standard library only, so any process may import it before gevent patches (and it then works on
+the patched modules: its waits yield to the gevent hub).
+
+- `child_env(extra)`: the environment of a child Python that imports what this one imports.
+- `wait_until(condition, timeout=..., scaled=False)`: poll until truthy, return the value, raise
+  `WaitTimeout` at the deadline; `scaled=True` stretches it by `time_factor()`
+  (HN_TEST_TIME_FACTOR), as tests do.
+- `free_port()`, `port_is_free(port)`, `port_accepts(port)`: loopback TCP ports.
+- `dies_with_parent(signal)` (a `preexec_fn`), `Watchdog` (kills registered process groups if
+  this process dies) and `ManagedProcess` (a server in its own session, stopped with its group,
+  logged to a file; `ProcessFailed` when it exits or is not ready in time).
+- `processes()`, `no_process_left(pids)`: the machine's processes from /proc.
+"""
+
+from hn_process._env import child_env
+from hn_process._lifetime import Watchdog, dies_with_parent
+from hn_process._managed import ManagedProcess, ProcessFailed
+from hn_process._ports import free_port, port_accepts, port_is_free
+from hn_process._proc import ProcessInfo, no_process_left, processes
+from hn_process._wait import WaitTimeout, time_factor, wait_until
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ManagedProcess",
+    "ProcessFailed",
+    "ProcessInfo",
+    "WaitTimeout",
+    "Watchdog",
+    "child_env",
+    "dies_with_parent",
+    "free_port",
+    "no_process_left",
+    "port_accepts",
+    "port_is_free",
+    "processes",
+    "time_factor",
+    "wait_until",
+]
