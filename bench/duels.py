@@ -201,6 +201,7 @@ def duel_load(brokerlist: str, levels: list[int], seconds: float, rounds: int, p
     monkey.patch_all()
     quiet_logs("duels")
     import gevent.pool
+
     from hn_client import Duelist, GameClient
 
     def login(k: int) -> Any:
@@ -258,7 +259,7 @@ def main() -> None:
 
     monkey.patch_all()
     quiet_logs("duels")
-    from hn_cli._cluster import Cluster, ClusterSpec
+    from hn_cli import Cluster, ClusterSpec
 
     started = time.monotonic()
     # PostgreSQL runs as "postgres" when this runs as root: the run directory must be traversable.

@@ -84,9 +84,9 @@ class _CountingPipeline:
 
 
 def _fill(redis: Any, players: int, rng: random.Random) -> None:
-    from hn_match._queue import MatchQueue
+    from hn_match import MatchQueue
 
-    queue, since = MatchQueue._keys(QUEUE_MODE)
+    queue, since = MatchQueue.keys(QUEUE_MODE)
     redis.delete(queue)
     redis.delete(since)
     now_ms = int(time.time() * 1000)
@@ -108,11 +108,10 @@ def _fill(redis: Any, players: int, rng: random.Random) -> None:
 def _drain_matchmaker(redis: Any) -> dict[str, Any]:
     import gevent
 
-    from hn_match._matchmaker import Matchmaker
-    from hn_match._queue import MatchQueue
+    from hn_match import Matchmaker, MatchQueue
 
     counting = _Counting(redis)
-    queue_key, _ = MatchQueue._keys(QUEUE_MODE)
+    queue_key, _ = MatchQueue.keys(QUEUE_MODE)
     hosted = [0]
 
     def host(mode: str, a: Any, b: Any) -> bool:
@@ -137,10 +136,10 @@ def _drain_matchmaker(redis: Any) -> dict[str, Any]:
 
 def _drain_bare(redis: Any, calls: Counter[str]) -> dict[str, Any]:
     """The same commands as the matchmaker's drain, straight from redis-py, one round trip each."""
-    from hn_match._queue import MatchQueue
+    from hn_match import MatchQueue
 
     counting = _Counting(redis)
-    queue, since = MatchQueue._keys(QUEUE_MODE)
+    queue, since = MatchQueue.keys(QUEUE_MODE)
     started = time.perf_counter()
     while True:
         members = counting.zrange(queue, 0, -1, withscores=True)
@@ -176,9 +175,9 @@ def _pipelined(redis: Any, commands: list[tuple[str, tuple[Any, ...]]]) -> list[
 
 def _drain_pipelined(redis: Any) -> float:
     """The same commands pipelined: the reads, the ZREMs, then HDEL/DEL of those removed."""
-    from hn_match._queue import MatchQueue
+    from hn_match import MatchQueue
 
-    queue, since = MatchQueue._keys(QUEUE_MODE)
+    queue, since = MatchQueue.keys(QUEUE_MODE)
     started = time.perf_counter()
     members = [m for m, _ in redis.zrange(queue, 0, -1, withscores=True)]
     redis.hgetall(since)
@@ -196,7 +195,7 @@ def _scaling(rng: random.Random) -> dict[str, Any]:
     """pair() on 10k and 100k players, and the sort it starts with alone (the floor)."""
     import gc
 
-    from hn_match._pairing import Waiting, pair
+    from hn_match import Waiting, pair
 
     now_ms = 10**12
     inputs = {}

@@ -18,8 +18,8 @@ from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg2
-from hn_chaos import CheckResult, History, Op, Outcome, check_set
 
+from hn_chaos import CheckResult, History, Op, Outcome, check_set
 from hn_datatier import redis_from_url
 from hn_datatier.local import DataTier
 from hn_datatier.testing import direct_redis
@@ -198,7 +198,7 @@ def _ratings(cur: Any, accounts: Mapping[int, str]) -> CheckResult:
 def _sessions(tier: DataTier, accounts: Mapping[int, str]) -> CheckResult:
     """Live sessions per account: every token in Redis (read from each shard's master directly,
     Twemproxy has no SCAN), counted when sso's own validation accepts it."""
-    from hn_sso._sessions import Sessions
+    from hn_sso import Sessions
 
     result = CheckResult(SESSIONS)
     found: list[str] = []

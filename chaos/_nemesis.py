@@ -20,12 +20,12 @@ from typing import Any
 import gevent
 import psycopg2.extensions
 from gevent.socket import wait_read, wait_write
-from hn_chaos import History
-from hn_cli._cluster import Cluster
-from hn_process import processes
 
+from hn_chaos import History
+from hn_cli import Cluster
 from hn_datatier.local import DataTier, RedisNode
 from hn_datatier.testing import direct_redis, direct_redis_port
+from hn_process import processes
 from hn_runtime import HNError
 from hn_runtime.testing import time_factor, wait_for
 

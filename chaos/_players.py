@@ -23,10 +23,9 @@ from typing import Any
 
 import gevent
 import gevent.event
-from hn_chaos import History, Op, Outcome
-from hn_client import BrokerRejected, ConnectionLost, Duelist, DuelTimeout, GameClient
-from hn_client._connection import BrokerConnection
 
+from hn_chaos import History, Op, Outcome
+from hn_client import BrokerConnection, BrokerRejected, ConnectionLost, Duelist, DuelTimeout, GameClient
 from hn_idl.client.ttypes import ClientError
 from hn_idl.sso.ttypes import SsoErrorCode
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import gevent
 import pytest
+
 from hn_chaos import Figures, markdown_table, write_report, write_summary
-from hn_cli._cluster import Cluster, ClusterSpec
+from hn_cli import Cluster, ClusterSpec
 from hn_process import Watchdog
 
 from _nemesis import Platform, green_psycopg2

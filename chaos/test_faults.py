@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import gevent
 import pytest
-from hn_chaos import FaultProxy, Figures, History
 
+from hn_chaos import FaultProxy, Figures, History
 from hn_datatier.testing import kill_redis_master
 from hn_runtime.testing import time_factor, wait_for
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hn_process import child_env
-
 from hn_runtime.testing import time_factor, wait_for
 
 __all__ = ["HnUp", "hn", "hn_up"]

@@ -6,16 +6,13 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from hn_broker import BrokerService
-from hn_broker._config import BrokerConfig
+from hn_broker import BrokerConfig, BrokerService
 from hn_brokerlist import BrokerlistService
 from hn_datatier.local import DataTier
-from hn_match import MatchConfig, MatchService
-from hn_match._room import Timing
+from hn_match import MatchConfig, MatchService, Timing
 from hn_runtime.testing import RunningService, running, wait_for
-from hn_sso import SsoService
-from hn_sso._service import SsoConfig
-from hn_yellow._service import YellowService
+from hn_sso import SsoConfig, SsoService
+from hn_yellow import YellowService
 from hn_yellow_client import YellowDiscovery
 
 

@@ -22,9 +22,8 @@ from typing import Any
 
 import gevent
 import pytest
-from hn_cli._bots import parse_ramp, run_ramp
-from hn_cli._inspect import read_cluster
 
+from hn_cli import parse_ramp, read_cluster, run_ramp
 from hn_runtime import HNError, get_service
 from hn_runtime.testing import time_factor, wait_for
 

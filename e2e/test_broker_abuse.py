@@ -20,19 +20,19 @@ from collections.abc import Iterator
 
 import gevent
 import pytest
-from hn_client import BrokerRejected, GameClient
-from hn_client.testing import RawClient, fresh_name
-from hn_process import child_env
-from hn_stats import percentile
 from prometheus_client import REGISTRY
 
 from hn_broker import ClientLimits
+from hn_client import BrokerRejected, GameClient
+from hn_client.testing import RawClient, fresh_name
 from hn_datatier.local import DataTier
 from hn_idl.broker.ttypes import BrokerError
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
+from hn_process import child_env
 from hn_runtime.testing import running, time_factor, wait_for
 from hn_runtime.testing.echo import EchoService
 from hn_runtime.wire import decode, load_idl, spec_of
+from hn_stats import percentile
 
 from _platform import Platform, platform_on
 

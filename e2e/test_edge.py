@@ -6,8 +6,8 @@ import itertools
 import os
 
 import pytest
-from hn_client import BrokerRejected, GameClient
 
+from hn_client import BrokerRejected, GameClient
 from hn_datatier.local import DataTier
 from hn_idl.client.ttypes import ClientError
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hn_cli._inspect import read_cluster
 
+from hn_cli import read_cluster
 from hn_datatier import PgPool, redis_from_url
 from hn_runtime.testing import time_factor
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import gevent
 import pytest
-from hn_client import BrokerRejected, Duelist, GameClient
-from hn_edge import DECIDED, LOST, SessionState
 from prometheus_client import REGISTRY
 
+from hn_client import BrokerRejected, Duelist, GameClient
 from hn_datatier import PgPool, redis_from_url
 from hn_datatier.local import DataTier
+from hn_edge import DECIDED, LOST, SessionState
 from hn_idl.client.ttypes import ClientError
 from hn_idl.match.ttypes import MatchError, MatchErrorCode, QueueState, Verdict
 from hn_runtime import Session

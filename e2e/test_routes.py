@@ -7,8 +7,8 @@ import os
 from typing import Any
 
 import pytest
-from hn_client import BrokerRejected, GameClient
 
+from hn_client import BrokerRejected, GameClient
 from hn_idl.client.ttypes import ClientError
 from hn_idl.greeter import Greeter  # pants: no-infer-dep (generated service module)
 from hn_runtime import Service, Session

@@ -23,22 +23,6 @@ from pathlib import Path
 # The repository (the sandbox root under Pants, which holds these files: //:package-sources).
 REPO = Path(__file__).resolve().parents[2]
 
-#: Cycles known when this check was written, each the set of modules it passes through. An entry
-#: is removed once its cycle is broken; the test fails on any cycle not listed, and on an entry
-#: whose cycle is gone (so the list only shrinks).
-ALLOWED_CYCLES: frozenset[frozenset[str]] = frozenset(
-    {
-        # Found by this check, not named in issue 21: each service's `_service.py` reads
-        # `__version__` from its package, whose `__init__` imports `_service` lazily. Broken by
-        # moving `__version__` to a module of its own (e.g. `_version.py`) that both import.
-        frozenset({"hn_broker", "hn_broker._service"}),
-        frozenset({"hn_brokerlist", "hn_brokerlist._service"}),
-        frozenset({"hn_match", "hn_match._service"}),
-        frozenset({"hn_sso", "hn_sso._service"}),
-        frozenset({"hn_yellow", "hn_yellow._service"}),
-    }
-)
-
 
 def modules(repo: Path) -> dict[str, Path]:
     """Module name -> file, for every first-party package under `<top>/<name>/src/`."""
@@ -124,12 +108,9 @@ def test_the_graph_covers_every_package():
     assert {"hn_runtime._server", "hn_runtime._service", "hn_sso", "hn_client", "hn_cli"} <= found.keys()
 
 
-def test_no_import_cycle_but_the_known_ones():
-    found = cycles(import_graph(modules(REPO)))
-    new = [_shown(c) for c in found if c not in ALLOWED_CYCLES]
-    gone = [_shown(c) for c in ALLOWED_CYCLES if c not in found]
-    assert not new, "file-level import cycles:\n  " + "\n  ".join(new)
-    assert not gone, "ALLOWED_CYCLES lists cycles that are gone (remove them):\n  " + "\n  ".join(gone)
+def test_no_import_cycle():
+    found = [_shown(c) for c in cycles(import_graph(modules(REPO)))]
+    assert not found, "file-level import cycles:\n  " + "\n  ".join(found)
 
 
 def test_imports_are_read_wherever_they_stand(tmp_path: Path):
@@ -147,9 +128,7 @@ def test_imports_are_read_wherever_they_stand(tmp_path: Path):
 
 
 if __name__ == "__main__":
-    unknown = 0
-    for cycle in cycles(import_graph(modules(REPO))):
-        allowed = cycle in ALLOWED_CYCLES
-        unknown += not allowed
-        print(_shown(cycle), "(allowed for now)" if allowed else "")
-    sys.exit(1 if unknown else 0)
+    found = cycles(import_graph(modules(REPO)))
+    for cycle in found:
+        print(_shown(cycle))
+    sys.exit(1 if found else 0)

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from hn_process import free_port
-
 from hn_runtime.testing import time_factor, wait_for
 
 PROMETHEUS_DIR = "ops/prometheus"

@@ -24,8 +24,8 @@ import gevent
 import pytest
 from gevent.pywsgi import WSGIServer
 from gevent.server import StreamServer
-from hn_client import ConnectionLost, GameClient
 
+from hn_client import ConnectionLost, GameClient
 from hn_idl.broker.ttypes import Resumed
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind

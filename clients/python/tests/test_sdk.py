@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from gevent.pywsgi import WSGIServer
+
 from hn_client import fetch_brokers
 from hn_client._client import _push_struct
-
 from hn_idl.client.ttypes import SessionLost
 
 

@@ -10,6 +10,9 @@ from typing import Any
 import gevent
 import pytest
 from gevent.pywsgi import WSGIServer
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from structlog.testing import capture_logs
+
 from hn_autoscale import (
     DECISIONS,
     DOWN,
@@ -24,8 +27,6 @@ from hn_autoscale import (
     Seen,
     status_app,
 )
-from prometheus_client import CollectorRegistry, Counter, generate_latest
-from structlog.testing import capture_logs
 
 
 class Recorder:

@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from hn_autoscale import AwsAsgDriver, ec2_instance_id
 
 GROUP = "hn-prod-broker"

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from hn_autoscale import DOWN, UP, Decision, InstanceLoad, Observation, Policy, Rule
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+from hn_autoscale import DOWN, UP, Decision, InstanceLoad, Observation, Policy, Rule
 
 
 @st.composite

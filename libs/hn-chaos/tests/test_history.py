@@ -7,6 +7,7 @@ import tempfile
 
 import gevent
 import pytest
+
 from hn_chaos import (
     SUMMARY_BEGIN,
     SUMMARY_END,

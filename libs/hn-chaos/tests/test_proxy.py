@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import gevent
 import gevent.server
 import pytest
-from hn_chaos import FaultProxy
 
+from hn_chaos import FaultProxy
 from hn_runtime.testing import wait_for
 
 

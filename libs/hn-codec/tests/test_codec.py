@@ -9,13 +9,13 @@ import sys
 import tracemalloc
 
 import pytest
-from hn_process import child_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hn_codec import DecodeError, _codec, decode, encode, load_idl, spec_of
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
 from hn_idl.runtime.ttypes import Envelope
+from hn_process import child_env
 
 # Property tests without wall-clock limits: a busy CI host must not turn them red.
 modest = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

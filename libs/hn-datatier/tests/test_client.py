@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hn_process import child_env
 
 from hn_datatier.testing import imports_beyond_the_client
+from hn_process import child_env
 
 
 def test_the_client_reaches_neither_the_launcher_nor_the_agent_nor_the_fixtures() -> None:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import psycopg2
 import pytest
-from hn_process import no_process_left, port_is_free, time_factor, wait_until
 
 from hn_datatier.local import DataTier
 from hn_datatier.testing import kill_redis_master, start_data_tier
+from hn_process import no_process_left, port_is_free, time_factor, wait_until
 
 from _helpers import logs, metric
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from hn_process import child_env, no_process_left, port_is_free, processes, time_factor, wait_until
 
 pytestmark = pytest.mark.integration

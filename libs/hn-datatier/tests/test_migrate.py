@@ -6,10 +6,10 @@ import uuid
 
 import gevent
 import psycopg2
-from hn_process import wait_until
 
 from hn_datatier import Migration, PgPool, apply_migrations
 from hn_datatier.local import DataTier
+from hn_process import wait_until
 
 
 def _fresh_database(tier: DataTier) -> str:

@@ -13,12 +13,12 @@ from typing import Any
 import psycopg2
 import pytest
 import redis
-from hn_process import wait_until
 
 from hn_datatier import redis_from_url
 from hn_datatier.agent import Agent, AgentConfig
 from hn_datatier.local import DataTier
 from hn_datatier.testing import direct_redis, direct_redis_port
+from hn_process import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
-from hn_edge import BOUND, DECIDED, LOGIN, LOGOUT, LOST, RESUME, Binding, Route, SessionState, load_routes, parse_kind
 
 from hn_datatier import redis_from_url
 from hn_datatier.local import DataTier
+from hn_edge import BOUND, DECIDED, LOGIN, LOGOUT, LOST, RESUME, Binding, Route, SessionState, load_routes, parse_kind
 
 
 def test_routes_come_from_the_services_idl() -> None:

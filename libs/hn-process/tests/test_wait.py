@@ -5,6 +5,7 @@ from __future__ import annotations
 import gevent
 import pytest
 from gevent import monkey
+
 from hn_process import WaitTimeout, time_factor, wait_until
 
 

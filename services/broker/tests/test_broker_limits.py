@@ -19,11 +19,11 @@ from typing import Any
 
 import gevent
 import pytest
-from hn_client.testing import RawClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from hn_broker import BrokerService
 from hn_broker._config import BrokerConfig, ClientLimits
+from hn_client.testing import RawClient
 from hn_datatier.local import DataTier
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind

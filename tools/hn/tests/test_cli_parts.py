@@ -7,6 +7,7 @@ from typing import Any
 
 import gevent
 import pytest
+
 from hn_autoscale import Decision
 from hn_cli._autoscale import ClusterDriver, describe
 from hn_cli._bots import parse_ramp, ramp_target
@@ -90,9 +91,10 @@ def test_desired_vs_actual_table() -> None:
 
 
 def test_the_latency_plot_is_a_png_with_a_bar_per_message_type(tmp_path: Any) -> None:
+    from PIL import Image
+
     from hn_cli._bots import BotStats, write_plot
     from hn_cli._plot import P50, P99
-    from PIL import Image
 
     stats = BotStats(players=3, logins=3, duels=1)
     stats.latency_ms = {"sso.guest_login": [4.0, 5.0, 30.0], "match.enqueue": [1.0, 2.0], "match.status": []}

@@ -8,7 +8,6 @@ import sys
 import tempfile
 
 from hn_process import child_env
-
 from hn_runtime.testing import wait_for
 
 _PARENT = """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from types import ModuleType
 from typing import Any, ClassVar
@@ -28,6 +29,7 @@ class Service:
     name: ClassVar[str]
     #: The generated Thrift service module, e.g. `hn_idl.sso.Sso`.
     idl: ClassVar[ModuleType]
+    #: Reported in discovery and `health`: the package's `__version__` unless the class sets one.
     version: ClassVar[str] = "0.0.0"
     #: Methods still served while the instance drains (e.g. a broker's pushes to the clients it
     #: still holds); every other request is refused DRAINING and goes to another instance.
@@ -35,6 +37,16 @@ class Service:
 
     #: The server running this instance, from just before `on_start` on.
     server: ServiceHost | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "version" not in cls.__dict__:
+            # The version lives in one place, the package (`hn_sso.__version__`), checked
+            # against its BUILD's by build-support/tests/test_versions.py.
+            package = sys.modules.get(cls.__module__.partition(".")[0])
+            version = getattr(package, "__version__", None)
+            if isinstance(version, str):
+                cls.version = version
 
     def __init__(self) -> None:
         self.log = get_logger(self.name)

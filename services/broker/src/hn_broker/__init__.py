@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
-
-from hn_broker._config import BrokerConfig, ClientLimits
 
 __version__ = "0.1.0"
 __all__ = ["BrokerConfig", "BrokerService", "ClientLimits", "__version__"]
 
 if TYPE_CHECKING:
+    from hn_broker._config import BrokerConfig, ClientLimits
     from hn_broker._service import BrokerService
+
+# Loaded on first use, so that `python -m hn_broker` patches gevent before anything imports the runtime.
+_HOMES = {
+    "BrokerConfig": "hn_broker._config",
+    "ClientLimits": "hn_broker._config",
+    "BrokerService": "hn_broker._service",
+}
 
 
 def __getattr__(name: str) -> object:
-    # Lazy, so that `python -m hn_broker` patches gevent before anything imports the runtime.
-    if name == "BrokerService":
-        from hn_broker._service import BrokerService
-
-        return BrokerService
-    raise AttributeError(name)
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

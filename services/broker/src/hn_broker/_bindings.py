@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import gevent
-from hn_edge import BOUND, DECIDED, LOST, Binding, Route, SessionState
 from prometheus_client import Counter
 
 from hn_broker._connection import ClientConnection
 from hn_broker._packets import frame
+from hn_edge import BOUND, DECIDED, LOST, Binding, Route, SessionState
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet, PacketKind, SessionLost
 from hn_runtime import get_logger

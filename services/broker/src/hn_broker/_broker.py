@@ -9,7 +9,6 @@ from typing import Any
 
 import gevent
 from gevent.monkey import get_original
-from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState
 from prometheus_client import Counter, Gauge
 
 from hn_broker._bindings import BindingWatch
@@ -17,6 +16,7 @@ from hn_broker._config import BrokerConfig
 from hn_broker._connection import ClientConnection
 from hn_broker._packets import code_name, error_packet, prefixed, reply, shown
 from hn_broker._routes import RouteTable
+from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState
 from hn_idl.broker.ttypes import BrokerError, Resumed
 from hn_idl.client.ttypes import ClientError, Packet
 from hn_runtime import (

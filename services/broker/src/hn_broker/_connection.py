@@ -13,10 +13,9 @@ import socket
 from collections import deque
 from typing import Any, Protocol
 
-from hn_edge import Binding
-
 from hn_broker._config import ClientLimits
 from hn_broker._packets import ClientError, DecodeError, PacketKind, error_packet, frame, parse
+from hn_edge import Binding
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet
 from hn_runtime import new_trace_id

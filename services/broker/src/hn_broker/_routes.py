@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hn_edge import RESUME, Route, load_routes, routes_of
 from prometheus_client import Counter
 
+from hn_edge import RESUME, Route, load_routes, routes_of
 from hn_runtime import get_logger
 from hn_runtime.discovery import Instance
 from hn_runtime.logs import LogThrottle

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hn_broker import __version__
 from hn_broker._broker import Broker
 from hn_broker._config import BrokerConfig
 from hn_datatier import redis_from_url
@@ -19,7 +18,6 @@ __all__ = ["BrokerService"]
 class BrokerService(Service):
     name = "broker"
     idl = BrokerIdl
-    version = __version__
     # While it drains, a broker still holds clients: services' pushes must still reach them.
     drain_exempt = frozenset({"deliver", "bound"})
 

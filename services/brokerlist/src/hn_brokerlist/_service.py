@@ -16,7 +16,6 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hn_brokerlist import __version__
 from hn_idl.broker.constants import PROTOCOL_VERSION
 from hn_idl.brokerlist import Brokerlist  # pants: no-infer-dep (generated service module)
 from hn_runtime import Service
@@ -37,7 +36,6 @@ def document(brokers: Sequence[Instance]) -> dict[str, Any]:
 class BrokerlistService(Service):
     name = "brokerlist"
     idl = Brokerlist
-    version = __version__
 
     def __init__(self, *, directory: Directory | None = None) -> None:
         super().__init__()

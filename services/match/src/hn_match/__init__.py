@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["MatchConfig", "MatchService", "__version__"]
+__all__ = ["MatchConfig", "MatchQueue", "MatchService", "Matchmaker", "Timing", "Waiting", "pair", "__version__"]
 
 if TYPE_CHECKING:
     from hn_match._config import MatchConfig
+    from hn_match._matchmaker import Matchmaker
+    from hn_match._pairing import Waiting, pair
+    from hn_match._queue import MatchQueue
+    from hn_match._room import Timing
     from hn_match._service import MatchService
+
+# Loaded on first use, so that `python -m hn_match` patches gevent before anything imports the runtime.
+_HOMES = {
+    "MatchConfig": "hn_match._config",
+    "MatchService": "hn_match._service",
+    "Timing": "hn_match._room",
+    "MatchQueue": "hn_match._queue",
+    "Matchmaker": "hn_match._matchmaker",
+    "Waiting": "hn_match._pairing",
+    "pair": "hn_match._pairing",
+}
 
 
 def __getattr__(name: str) -> object:
-    # Lazy, so that `python -m hn_match` patches gevent before anything imports the runtime.
-    if name == "MatchService":
-        from hn_match._service import MatchService
-
-        return MatchService
-    if name == "MatchConfig":
-        from hn_match._config import MatchConfig
-
-        return MatchConfig
-    raise AttributeError(name)
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -37,7 +37,8 @@ class MatchQueue:
         self.ttl_s = ttl_s
 
     @staticmethod
-    def _keys(mode: str) -> tuple[str, str]:
+    def keys(mode: str) -> tuple[str, str]:
+        """The Redis keys of a mode's queue: ratings (sorted set) and join times (hash)."""
         return f"hn:match:{{{mode}}}:queue", f"hn:match:{{{mode}}}:since"
 
     def now_ms(self) -> int:
@@ -47,7 +48,7 @@ class MatchQueue:
 
     def add(self, mode: str, account_id: int, rating: int, since_ms: int | None = None) -> tuple[int, int]:
         """Queue the player (keeping an earlier place): (when they joined in ms, players queued)."""
-        queue, since = self._keys(mode)
+        queue, since = self.keys(mode)
         member = str(account_id)
         # One round trip: a pipeline, not a transaction (Twemproxy has no MULTI); a crash between
         # the commands leaves states `waiting` repairs.
@@ -64,7 +65,7 @@ class MatchQueue:
 
     def remove(self, mode: str, account_id: int) -> bool:
         """Take the player off the queue; False if someone else already did."""
-        queue, since = self._keys(mode)
+        queue, since = self.keys(mode)
         removed = bool(self.redis.zrem(queue, str(account_id)))
         if removed:
             self.redis.hdel(since, str(account_id))
@@ -83,7 +84,7 @@ class MatchQueue:
         """
         if not pairs:
             return []
-        queue, since = self._keys(mode)
+        queue, since = self.keys(mode)
         pipe = self.redis.pipeline(transaction=False)
         for a, b in pairs:
             pipe.zrem(queue, str(a.account_id))
@@ -118,7 +119,7 @@ class MatchQueue:
 
     def position(self, mode: str, account_id: int) -> tuple[int | None, int]:
         """(ms the player joined, or None if not queued; players queued in `mode`)."""
-        queue, since = self._keys(mode)
+        queue, since = self.keys(mode)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hget(since, str(account_id))
         pipe.zscore(queue, str(account_id))
@@ -128,7 +129,7 @@ class MatchQueue:
 
     def waiting(self, mode: str) -> list[Waiting]:
         """Everyone queued in `mode` (two reads; a player between them is seen next tick)."""
-        queue, since = self._keys(mode)
+        queue, since = self.keys(mode)
         ratings = self.redis.zrange(queue, 0, -1, withscores=True)
         joined = {_int(k): _int(v) for k, v in self.redis.hgetall(since).items()}
         now = None

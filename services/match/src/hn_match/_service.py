@@ -8,13 +8,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import gevent
-from hn_edge import Edge
 from prometheus_client import Counter, Gauge
 
 from hn_datatier import DependencyGuard, PgPool, apply_migrations, load_migrations, redis_from_url
+from hn_edge import Edge
 from hn_idl.match import Match  # pants: no-infer-dep (generated service module)
 from hn_idl.match.ttypes import DuelResult, MatchError, MatchErrorCode, QueueState, QueueStatus
-from hn_match import __version__
 from hn_match._config import MatchConfig
 from hn_match._judge import Judgement
 from hn_match._lease import Lease
@@ -48,7 +47,6 @@ def _player(session: Session) -> int:
 class MatchService(Service):
     name = "match"
     idl = Match
-    version = __version__
 
     def __init__(self, config: MatchConfig | None = None, *, directory: Directory | None = None) -> None:
         super().__init__()

@@ -14,7 +14,6 @@ from hn_datatier import DependencyGuard, PgPool, apply_migrations, load_migratio
 from hn_idl.sso import Sso  # pants: no-infer-dep (generated service module)
 from hn_idl.sso.ttypes import Account, Login, SsoError, SsoErrorCode
 from hn_runtime import InternalError, Service, Session, Unauthenticated
-from hn_sso import __version__
 from hn_sso._accounts import Accounts, NameTaken
 from hn_sso._inputs import check_device, check_name, check_password, check_token
 from hn_sso._limits import FailedLogins
@@ -62,7 +61,6 @@ def _wrong_credentials() -> SsoError:
 class SsoService(Service):
     name = "sso"
     idl = Sso
-    version = __version__
 
     def __init__(self, config: SsoConfig | None = None) -> None:
         super().__init__()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -10,11 +11,12 @@ __all__ = ["YellowService", "__version__"]
 if TYPE_CHECKING:
     from hn_yellow._service import YellowService
 
+# Loaded on first use, so that `python -m hn_yellow` patches gevent before anything imports the runtime.
+_HOMES = {"YellowService": "hn_yellow._service"}
+
 
 def __getattr__(name: str) -> object:
-    # Lazy, so that `python -m hn_yellow` patches gevent before anything imports the runtime.
-    if name == "YellowService":
-        from hn_yellow._service import YellowService
-
-        return YellowService
-    raise AttributeError(name)
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

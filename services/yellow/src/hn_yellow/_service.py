@@ -10,7 +10,6 @@ import gevent
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
 from hn_idl.yellow.ttypes import InstanceInfo, Snapshot, Tick
 from hn_runtime import Service, Session
-from hn_yellow import __version__
 from hn_yellow._http import make_app
 from hn_yellow._registry import Registry
 
@@ -23,7 +22,6 @@ TOPIC = "yellow"
 class YellowService(Service):
     name = "yellow"
     idl = Yellow
-    version = __version__
 
     def __init__(self, *, heartbeat_interval: float = 1.0, missed_beats: int = 3, forget_after: float = 300.0) -> None:
         super().__init__()

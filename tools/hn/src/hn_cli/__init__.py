@@ -1,6 +1,30 @@
 """hn-cli: the `hn` command and the local cluster it runs (`Cluster`), reusable from tests."""
 
-from hn_cli._cluster import Cluster, ClusterSpec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
-__all__ = ["Cluster", "ClusterSpec"]
+__all__ = ["Cluster", "ClusterSpec", "parse_ramp", "read_cluster", "run_ramp", "__version__"]
+
+if TYPE_CHECKING:
+    from hn_cli._bots import parse_ramp, run_ramp
+    from hn_cli._cluster import Cluster, ClusterSpec
+    from hn_cli._inspect import read_cluster
+
+# Loaded on first use, so that `python -m hn_cli` patches gevent before anything imports the runtime.
+_HOMES = {
+    "Cluster": "hn_cli._cluster",
+    "ClusterSpec": "hn_cli._cluster",
+    "parse_ramp": "hn_cli._bots",
+    "run_ramp": "hn_cli._bots",
+    "read_cluster": "hn_cli._inspect",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import gevent
-from hn_autoscale import AutoscaleConfig, AutoscalerHost, Decision
 
+from hn_autoscale import AutoscaleConfig, AutoscalerHost, Decision
 from hn_cli._cluster import SCALABLE, Cluster
 from hn_runtime import get_logger
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import gevent
 import gevent.event
+
 from hn_client import Duelist, GameClient
 from hn_stats import percentile
 

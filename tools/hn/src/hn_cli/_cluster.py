@@ -15,9 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hn_cli._supervisor import Supervised
-from hn_process import free_port, time_factor
-
 from hn_datatier.local import DataTier, DataTierConfig
+from hn_process import free_port, time_factor
 from hn_runtime import HNError, get_logger, get_service
 
 __all__ = ["ClusterSpec", "Cluster", "SCALABLE"]

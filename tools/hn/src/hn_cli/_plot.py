@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from hn_stats import percentile
 from PIL import Image, ImageDraw, ImageFont
+
+from hn_stats import percentile
 
 __all__ = ["latency_png"]
 

@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass, field
 
 import gevent
-from hn_process import child_env, dies_with_parent
 
+from hn_process import child_env, dies_with_parent
 from hn_runtime import get_logger
 
 __all__ = ["Supervised"]

@@ -36,12 +36,12 @@ import gevent
 import gevent.event
 import gevent.lock
 import redis
-from hn_process import ManagedProcess, port_accepts, wait_until
 from prometheus_client import REGISTRY, Counter, Gauge, make_wsgi_app
 
 from hn_datatier import redis_client
 from hn_datatier.agent._config import AgentConfig
 from hn_datatier.agent._twemproxy import listen_addresses, parse_servers, replace_addresses
+from hn_process import ManagedProcess, port_accepts, wait_until
 
 __all__ = ["Agent", "Nutcracker", "SupervisedNutcracker", "CommandNutcracker", "serve"]
 

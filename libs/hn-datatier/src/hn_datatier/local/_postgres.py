@@ -19,11 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hn_process import ManagedProcess, ProcessFailed, Watchdog
-
 from hn_datatier.local._config import HOST, DataTierConfig
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._templates import render
+from hn_process import ManagedProcess, ProcessFailed, Watchdog
 
 __all__ = ["PgNode", "PostgresNodes", "find_pg_bin_dir"]
 

@@ -17,14 +17,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hn_process import ManagedProcess, Watchdog, child_env, port_accepts, wait_until
-
 from hn_datatier import redis_client
 from hn_datatier.agent import TwemproxyServer, parse_servers
 from hn_datatier.local._config import HOST, DataTierConfig
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._templates import render
 from hn_datatier.local._twemproxy import render_config
+from hn_process import ManagedProcess, Watchdog, child_env, port_accepts, wait_until
 
 if TYPE_CHECKING:
     # Never imported at run time: tells build tools (Pants' dependency inference) to ship the

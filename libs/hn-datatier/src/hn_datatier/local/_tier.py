@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hn_process import ManagedProcess, Watchdog
-
 from hn_datatier.local._config import DataTierConfig
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._postgres import PgNode, PostgresNodes
 from hn_datatier.local._redis import RedisNode, RedisNodes, SentinelNode, Shard
+from hn_process import ManagedProcess, Watchdog
 
 __all__ = ["DataTier"]
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from hn_process import time_factor, wait_until
 
 from hn_datatier import redis_from_url
 from hn_datatier.local import DataTier, RedisNode, direct_redis_port
+from hn_process import time_factor, wait_until
 
 __all__ = ["FailoverReport", "direct_redis", "key_on_shard", "kill_redis_master", "restore_redis_node"]
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hn_process import time_factor
 
 from hn_datatier.local import DataTier, DataTierConfig
+from hn_process import time_factor
 
 __all__ = ["data_tier", "data_tier_env", "start_data_tier", "test_config"]
 

@@ -26,10 +26,10 @@ from typing import Any, TypeVar
 
 import gevent
 import gevent.event
-from hn_process import child_env, time_factor, wait_until
 from structlog.testing import capture_logs
 
 from hn_codec import load_idl
+from hn_process import child_env, time_factor, wait_until
 from hn_runtime._client import get_service
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, _current, new_trace_id
