@@ -72,7 +72,7 @@ def test_unknown_method_through_a_proxy_raises_unknown_method(svc):
     method = proxy.idl.methods["echo"]
     renamed = dataclasses.replace(method, name="echo_v2")
     with pytest.raises(UnknownMethod) as info:
-        proxy.call_raw(renamed, args_body("echo", payload=b"x"))
+        proxy.forward(renamed, args_body("echo", payload=b"x"))
     assert TRACE.match(info.value.trace_id)
     assert_still_serving(svc)
 
@@ -226,7 +226,7 @@ def test_handler_for_a_method_the_idl_lacks_is_refused_at_construction():
 def test_bad_request_reaches_a_proxy_caller_as_bad_request(svc):
     proxy = svc.proxy()
     with pytest.raises(BadRequest) as info:
-        proxy.call_raw(proxy.idl.methods["echo"], args_body("echo"))
+        proxy.forward(proxy.idl.methods["echo"], args_body("echo"))
     assert "payload" in info.value.message
     assert_still_serving(svc)
 

@@ -26,7 +26,7 @@ def test_the_decision_depends_on_the_trace_id_alone_and_follows_the_rate() -> No
 
 def _call(svc: object, trace_id: str) -> None:
     method = load_idl(Echo).methods["echo"]
-    svc.proxy().call_raw(method, args_body("echo", payload=b"x"), trace_id=trace_id)  # type: ignore[attr-defined]
+    svc.proxy().forward(method, args_body("echo", payload=b"x"), trace_id=trace_id)  # type: ignore[attr-defined]
 
 
 def test_a_sampled_request_is_logged_with_its_duration_and_outcome() -> None:

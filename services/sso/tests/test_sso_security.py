@@ -71,7 +71,7 @@ def login(proxy: Any, user: str, passwd: str, *, address: str | None = None) -> 
     """
     method = proxy.idl.methods["login"]
     body = encode(method.args_cls(user=user, passwd=passwd), method.args_spec)
-    result = decode(proxy.call_raw(method, body, client=address), method.result_spec)
+    result = decode(proxy.forward(method, body, client=address).body, method.result_spec)
     if result.error is not None:
         return result.error.code  # type: ignore[no-any-return]
     assert result.success is not None and result.success.token

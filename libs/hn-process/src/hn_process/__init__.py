@@ -12,9 +12,12 @@ the patched modules: its waits yield to the gevent hub).
   this process dies) and `ManagedProcess` (a server in its own session, stopped with its group,
   logged to a file; `ProcessFailed` when it exits or is not ready in time).
 - `processes()`, `no_process_left(pids)`: the machine's processes from /proc.
+- `lazy_exports(package, homes)`: a package's names loaded on first use (a light `__init__`,
+  so an entry point patches gevent before the runtime loads).
 """
 
 from hn_process._env import child_env
+from hn_process._lazy import lazy_exports
 from hn_process._lifetime import Watchdog, dies_with_parent
 from hn_process._managed import ManagedProcess, ProcessFailed
 from hn_process._ports import free_port, port_accepts, port_is_free
@@ -32,6 +35,7 @@ __all__ = [
     "child_env",
     "dies_with_parent",
     "free_port",
+    "lazy_exports",
     "no_process_left",
     "port_accepts",
     "port_is_free",

@@ -66,7 +66,7 @@ def get_service(
     Instances come from `directory` (default: the process's, i.e. yellow) or fixed `endpoints`.
     Proxies share one connection per instance for the life of the process. `timeout`: seconds
     a call waits for its reply (default: the process's, HN_CALL_TIMEOUT in a service process, 5).
-    `raw=True`: a proxy that only forwards encoded bodies (`call_raw`, `forward`, `push_raw`), for
+    `raw=True`: a proxy that only forwards encoded bodies (`forward`, `push_raw`), for
     a service whose IDL this process does not have (a broker's).
 
     CURVE: instances that have a CURVE key (from the directory, or `curve_server_key` with

@@ -134,7 +134,7 @@ class ServiceProxy:
         started = time.perf_counter()
         outcome = "ok"
         try:
-            reply = self.call_raw(method, body)
+            reply = self.forward(method, body).body
             result = decode(reply, method.result_spec)  # type: ignore[arg-type]
             if method.returns_value and result.success is not None:
                 return result.success
@@ -156,32 +156,6 @@ class ServiceProxy:
         finally:
             self._metrics.requests.record(method.name, outcome, time.perf_counter() - started)
 
-    def call_raw(
-        self,
-        method: MethodRef,
-        body: bytes,
-        *,
-        session_id: str | None = None,
-        trace_id: str | None = None,
-        timeout: float | None = None,
-        client: str | None = None,
-        instance_id: str | None = None,
-    ) -> bytes:
-        """Send an encoded `<method>_args` body, return the encoded `<method>_result` body.
-
-        `instance_id` pins the call to that one instance; if it is gone, ServiceUnavailable (no
-        other instance holds what it held).
-        """
-        return self.forward(
-            method,
-            body,
-            session_id=session_id,
-            trace_id=trace_id,
-            timeout=timeout,
-            client=client,
-            instance_id=instance_id,
-        ).body
-
     def forward(
         self,
         method: MethodRef,
@@ -193,11 +167,13 @@ class ServiceProxy:
         client: str | None = None,
         instance_id: str | None = None,
     ) -> Forwarded:
-        """`call_raw`, with what the handler did to the game client's session.
+        """Send an encoded `<method>_args` body; the encoded `<method>_result` body comes back
+        with what the handler did to the game client's session.
 
         The broker's path: it forwards client bodies without decoding them, stamping the
         session and the client's address, and opens or ends the client's session as the reply
-        says.
+        says. `instance_id` pins the call to that one instance; if it is gone,
+        ServiceUnavailable (no other instance holds what it held).
         """
         session = current_session()
         now = time.time()

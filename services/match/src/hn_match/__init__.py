@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from hn_process import lazy_exports
 
 __version__ = "0.1.0"
 __all__ = ["MatchConfig", "MatchQueue", "MatchService", "Matchmaker", "Timing", "Waiting", "pair", "__version__"]
@@ -16,20 +17,16 @@ if TYPE_CHECKING:
     from hn_match._room import Timing
     from hn_match._service import MatchService
 
-# Loaded on first use, so that `python -m hn_match` patches gevent before anything imports the runtime.
-_HOMES = {
-    "MatchConfig": "hn_match._config",
-    "MatchService": "hn_match._service",
-    "Timing": "hn_match._room",
-    "MatchQueue": "hn_match._queue",
-    "Matchmaker": "hn_match._matchmaker",
-    "Waiting": "hn_match._pairing",
-    "pair": "hn_match._pairing",
-}
-
-
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+# Loaded on first use, so that the entry point patches gevent before anything imports the runtime.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "MatchConfig": "hn_match._config",
+        "MatchService": "hn_match._service",
+        "Timing": "hn_match._room",
+        "MatchQueue": "hn_match._queue",
+        "Matchmaker": "hn_match._matchmaker",
+        "Waiting": "hn_match._pairing",
+        "pair": "hn_match._pairing",
+    },
+)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from hn_process import lazy_exports
 
 __version__ = "0.1.0"
 __all__ = ["Sessions", "SsoConfig", "SsoService", "__version__"]
@@ -12,12 +13,7 @@ if TYPE_CHECKING:
     from hn_sso._service import SsoConfig, SsoService
     from hn_sso._sessions import Sessions
 
-# Loaded on first use, so that `python -m hn_sso` patches gevent before anything imports the runtime.
-_HOMES = {"SsoConfig": "hn_sso._service", "SsoService": "hn_sso._service", "Sessions": "hn_sso._sessions"}
-
-
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+# Loaded on first use, so that the entry point patches gevent before anything imports the runtime.
+__getattr__ = lazy_exports(
+    __name__, {"SsoConfig": "hn_sso._service", "SsoService": "hn_sso._service", "Sessions": "hn_sso._sessions"}
+)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from hn_process import lazy_exports
 
 __version__ = "0.1.0"
 __all__ = ["Cluster", "ClusterSpec", "parse_ramp", "read_cluster", "run_ramp", "__version__"]
@@ -13,18 +14,14 @@ if TYPE_CHECKING:
     from hn_cli._cluster import Cluster, ClusterSpec
     from hn_cli._inspect import read_cluster
 
-# Loaded on first use, so that `python -m hn_cli` patches gevent before anything imports the runtime.
-_HOMES = {
-    "Cluster": "hn_cli._cluster",
-    "ClusterSpec": "hn_cli._cluster",
-    "parse_ramp": "hn_cli._bots",
-    "run_ramp": "hn_cli._bots",
-    "read_cluster": "hn_cli._inspect",
-}
-
-
-def __getattr__(name: str) -> object:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+# Loaded on first use, so that the entry point patches gevent before anything imports the runtime.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "Cluster": "hn_cli._cluster",
+        "ClusterSpec": "hn_cli._cluster",
+        "parse_ramp": "hn_cli._bots",
+        "run_ramp": "hn_cli._bots",
+        "read_cluster": "hn_cli._inspect",
+    },
+)
