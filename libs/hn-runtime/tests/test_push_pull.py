@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 
 import gevent
 import pytest
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
 from hn_runtime import ServiceUnavailable, get_service
-from hn_runtime.discovery import StaticDirectory
+from hn_runtime.discovery import Instance, StaticDirectory
 from hn_runtime.testing import running, wait_for
 from hn_runtime.testing.echo import EchoService
 
@@ -33,12 +34,16 @@ def test_push_with_no_instance_raises():
 
 
 def test_push_to_an_unreachable_instance_raises():
-    with running(EchoService()) as gone:
-        instance = gone.instance
-    push = get_service(Echo, "PUSH", directory=StaticDirectory({"echo": [instance]}))
-    with gevent.Timeout(scaled(20), AssertionError("push hung on an unreachable instance")):
-        with pytest.raises(ServiceUnavailable):
-            push.record(n=1)
+    # A port held bound and never listened on: connections are refused, and no other process of
+    # a parallel test run can take it (a stopped server's freed port could be reused meanwhile).
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        endpoint = f"tcp://127.0.0.1:{held.getsockname()[1]}"
+        unreachable = Instance("echo", "echo-unreachable", {"pull": endpoint})
+        push = get_service(Echo, "PUSH", directory=StaticDirectory({"echo": [unreachable]}))
+        with gevent.Timeout(scaled(20), AssertionError("push hung on an unreachable instance")):
+            with pytest.raises(ServiceUnavailable):
+                push.record(n=1)
 
 
 def test_pushes_spread_over_instances():
@@ -46,11 +51,19 @@ def test_pushes_spread_over_instances():
         services = [stack.enter_context(running(EchoService())) for _ in range(2)]
         directory = StaticDirectory({"echo": [s.instance for s in services]})
         push = get_service(Echo, "PUSH", directory=directory)
-        for n in range(100):
-            push.record(n=n)
-        wait_for(lambda: sum(len(s.service.recorded) for s in services) == 100)
-        assert all(s.service.recorded for s in services), [len(s.service.recorded) for s in services]
-        assert sorted(services[0].service.recorded + services[1].service.recorded) == list(range(100))
+        sent = 0
+
+        def push_one_more() -> bool:
+            # A push goes to a connected instance: until both connections are up (a busy
+            # machine), pushes all go to the first, so keep pushing until both got work.
+            nonlocal sent
+            push.record(n=sent)
+            sent += 1
+            return sent >= 100 and all(s.service.recorded for s in services)
+
+        wait_for(push_one_more, message="pushes reaching both instances")
+        wait_for(lambda: sum(len(s.service.recorded) for s in services) == sent, message="every push handled")
+        assert sorted(services[0].service.recorded + services[1].service.recorded) == list(range(sent))
 
 
 def test_pushed_work_waits_while_the_pool_is_full():
