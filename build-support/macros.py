@@ -82,47 +82,25 @@ def hn_service(*, name, version, description, idl_dependencies=()):
     )
 
 
-# Visibility rules (pants.backend.experimental.visibility), used by each services/<name>/BUILD:
-# a service may depend on its own files ("/" is the declaring BUILD's folder), libs/, the
-# third-party requirements and any service's IDL — never on another service's Python.
-SERVICE_DEPENDENCY_RULES = (
-    "*",
-    "/**",
-    "//libs/**",
-    "//3rdparty/**",
-    "//services/*/idl/**",
-    "//services/*:idl",
-    "//conftest.py",
-    "!*",
-)
+# Visibility rules (pants.backend.experimental.visibility). What every kind of package may use:
+# libs/, the third-party requirements, any service's IDL and the root conftest; each kind adds
+# its own folder. Never another service's Python.
+# (A default argument, not a module constant: the prelude's functions do not see its globals.)
+def dependency_rules(*own, shared=("//libs/**", "//3rdparty/**", "//services/*/idl/**", "//services/*:idl", "//conftest.py")):
+    return ("*", *own, *shared, "!*")
+
+
+# services/<name>/BUILD: its own files ("/" is the declaring BUILD's folder) and the shared ones.
+SERVICE_DEPENDENCY_RULES = dependency_rules("/**")
+
+# libs/: libs and the shared ones, never service code.
+LIB_DEPENDENCY_RULES = dependency_rules()
+
+# Client SDKs (clients/): their own code and the shared ones.
+CLIENT_DEPENDENCY_RULES = dependency_rules("//clients/**")
 
 
 def service_test_dependency_rules():
     """For services/<name>/tests/BUILD: the service's rules, plus the game-client SDK (clients/python
     and its wire-level `hn_client.testing.RawClient`): the edge's tests are clients of it."""
-    service = build_file_dir().parent
-    return ("*", f"//{service}/**") + SERVICE_DEPENDENCY_RULES[2:-1] + ("//clients/python/**", "!*")
-
-
-# libs/ may depend on libs/, third-party requirements and service IDL, never on service code.
-LIB_DEPENDENCY_RULES = (
-    "*",
-    "//libs/**",
-    "//3rdparty/**",
-    "//services/*/idl/**",
-    "//services/*:idl",
-    "//conftest.py",
-    "!*",
-)
-
-# Client SDKs (clients/): their own code, libs/, third-party requirements and service IDL.
-CLIENT_DEPENDENCY_RULES = (
-    "*",
-    "//clients/**",
-    "//libs/**",
-    "//3rdparty/**",
-    "//services/*/idl/**",
-    "//services/*:idl",
-    "//conftest.py",
-    "!*",
-)
+    return dependency_rules(f"//{build_file_dir().parent}/**", "//clients/python/**")
