@@ -96,6 +96,11 @@ class Directory(Protocol):
         of). Returns a function that stops the watch; callbacks must not block."""
         ...
 
+    def wait_synced(self, timeout: float) -> bool:
+        """Wait until the directory holds a first whole view of the world (yellow's snapshot
+        arrived); False if it still does not after `timeout` seconds."""
+        ...
+
 
 class Registration(Protocol):
     """A provider's presence in discovery, kept fresh by heartbeats until closed."""
@@ -209,6 +214,9 @@ class StaticDirectory:
 
     def watch_all(self, callback: AllWatcher) -> Callable[[], None]:
         return self._watchers.watch_all(callback)
+
+    def wait_synced(self, timeout: float) -> bool:
+        return True  # its owner set it whole
 
 
 _default: Directory | None = None

@@ -114,7 +114,11 @@ class Broker:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, sync_timeout: float = 10.0) -> None:
+        """Accept game clients, once discovery gave a first view (the client routes): a broker
+        that took clients before would answer their first messages UNKNOWN_MESSAGE."""
+        if not (self._directory or default_directory()).wait_synced(sync_timeout):
+            _log.warning("starting before discovery answered: no client routes yet", waited_s=sync_timeout)
         # Plain sockets, not gevent's: nothing ever blocks on them (the hub's watchers wait for
         # them), and gevent's wrappers would cost a Python call on every send and recv.
         listener = _socket(socket.AF_INET, socket.SOCK_STREAM)
