@@ -80,7 +80,9 @@ def tcp_listener(host: Host) -> int:
 
 def connect_times(host: Host, address: str, port: int, *, count: int = 1, timeout: float = 5.0) -> list[str]:
     """From inside `host`, connect `count` times; each a time in seconds, "timeout" or "error N"."""
-    return host.run(_python(_TCP_CONNECTOR, address, port, count, timeout), timeout=60 + count * timeout).split("\n")[:-1]
+    return host.run(_python(_TCP_CONNECTOR, address, port, count, timeout), timeout=60 + count * timeout).split("\n")[
+        :-1
+    ]
 
 
 def connects(host: Host, address: str, port: int, *, timeout: float) -> bool:
@@ -104,10 +106,14 @@ class UdpListener:
         return self.log.read_text().splitlines()
 
     def wait_for(self, payload: str, *, timeout: float = 10.0) -> None:
-        wait_until(lambda: payload in self.received(), timeout=timeout, scaled=True, message=f"{payload} at {self.address}")
+        wait_until(
+            lambda: payload in self.received(), timeout=timeout, scaled=True, message=f"{payload} at {self.address}"
+        )
 
 
-def udp_sender(host: Host, listener: UdpListener, payload: str, *, interval: float, count: int = 0) -> subprocess.Popen[str]:
+def udp_sender(
+    host: Host, listener: UdpListener, payload: str, *, interval: float, count: int = 0
+) -> subprocess.Popen[str]:
     """From inside `host`, datagrams `payload-0`, `payload-1`, ... to `listener` (count 0: until killed)."""
     argv = _python(_UDP_SENDER, listener.address, listener.port, payload, interval, count)
     return host.popen(argv, text=True)

@@ -10,9 +10,10 @@ import sys
 
 import pytest
 
-from _probes import needs_root
 from hn_netns import Network, leftovers
 from hn_process import child_env, no_process_left, wait_until
+
+from _probes import needs_root
 
 pytestmark = needs_root
 
@@ -56,9 +57,7 @@ time.sleep(300)
 
 
 def test_a_harness_killed_outright_is_cleaned_up_by_its_reaper() -> None:
-    harness = subprocess.Popen(
-        [sys.executable, "-c", _HARNESS], env=child_env(), stdout=subprocess.PIPE, text=True
-    )
+    harness = subprocess.Popen([sys.executable, "-c", _HARNESS], env=child_env(), stdout=subprocess.PIPE, text=True)
     assert harness.stdout is not None
     prefix, pid = harness.stdout.readline().split()
     assert leftovers(prefix).namespaces

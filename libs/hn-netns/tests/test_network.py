@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from _probes import UdpListener, connect_times, connects, needs_root, tcp_listener, udp_sender
 from hn_netns import Link, Network
 from hn_netns._addresses import machine_networks
 from hn_process import child_env, wait_until
+
+from _probes import UdpListener, connect_times, connects, needs_root, tcp_listener, udp_sender
 
 pytestmark = needs_root
 

@@ -16,7 +16,7 @@ def machine_networks() -> list[ipaddress.IPv4Network]:
     for line in run([tool("ip"), "-4", "-o", "addr", "show"]).splitlines():
         words = line.split()
         if "inet" in words:
-            networks.append(ipaddress.ip_interface(words[words.index("inet") + 1]).network)
+            networks.append(ipaddress.IPv4Interface(words[words.index("inet") + 1]).network)
     for line in run([tool("ip"), "-4", "route", "show", "table", "all"]).splitlines():
         words = line.split()
         prefix = words[1] if words and words[0] in ("local", "broadcast", "unicast") else (words[0] if words else "")

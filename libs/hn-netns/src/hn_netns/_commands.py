@@ -49,7 +49,7 @@ def run(argv: Sequence[str], *, input: str | None = None, check: bool = True, ti
     done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, **feed)
     if check and done.returncode != 0:
         raise CommandFailed(argv, done.returncode, done.stderr)
-    return done.stdout
+    return str(done.stdout)
 
 
 def in_namespace(namespace: str, argv: Sequence[str]) -> list[str]:

@@ -7,9 +7,8 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hn_process import dies_with_parent
-
 from hn_netns._commands import in_namespace, run
+from hn_process import dies_with_parent
 
 __all__ = ["Host"]
 

@@ -18,10 +18,9 @@ import itertools
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
-
-from hn_process import WaitTimeout, child_env, time_factor, wait_until
 
 from hn_netns._addresses import machine_networks, pick_subnet
 from hn_netns._commands import NetnsUnavailable, run, tool
@@ -32,6 +31,7 @@ from hn_netns._leftovers import Leftovers, leftovers, sweep_stale
 from hn_netns._link import Link
 from hn_netns._reaper import Reaper, sweep
 from hn_netns._shaping import SHAPINGS, NetemShaper, QueueShaper, Shaper, kernel_has_netem
+from hn_process import WaitTimeout, child_env, time_factor, wait_until
 
 __all__ = ["HostRef", "Network"]
 
@@ -173,16 +173,19 @@ class Network:
 
     # -- faults ---------------------------------------------------------------------------------
 
-    def cut(self, host: HostRef, others: HostRef | Iterable[HostRef], *, one_way: bool = False) -> None:
+    # The faults return the moment they landed (time.monotonic(), once every rule is in force):
+    # the chaos tier measures recovery from there, not from an attempt that began before.
+
+    def cut(self, host: HostRef, others: HostRef | Iterable[HostRef], *, one_way: bool = False) -> float:
         """`host`'s packets stop reaching `others`, and theirs stop reaching it; with `one_way`,
         only the first ("others no longer hear host; host still hears them")."""
-        self._add_cuts(self._pairs(host, others, one_way=one_way))
+        return self._add_cuts(self._pairs(host, others, one_way=one_way))
 
-    def isolate(self, host: HostRef) -> None:
+    def isolate(self, host: HostRef) -> float:
         """Cut `host` off from every other host, both ways."""
-        self.cut(host, self.hosts)
+        return self.cut(host, self.hosts)
 
-    def partition(self, *sides: Iterable[HostRef]) -> None:
+    def partition(self, *sides: Iterable[HostRef]) -> float:
         """Split the network: no host hears a host of another side (hosts on no side stay joined to all)."""
         groups = [self._hosts(side) for side in sides]
         pairs: set[tuple[str, str]] = set()
@@ -190,7 +193,7 @@ class Network:
             for other in groups[i + 1 :]:
                 for host in group:
                     pairs |= self._pairs(host, other, one_way=False)
-        self._add_cuts(pairs)
+        return self._add_cuts(pairs)
 
     def _pairs(self, host: HostRef, others: HostRef | Iterable[HostRef], *, one_way: bool) -> set[tuple[str, str]]:
         sender = self._host(host).name
@@ -202,12 +205,12 @@ class Network:
                     pairs.add((other.name, sender))
         return pairs
 
-    def _add_cuts(self, pairs: set[tuple[str, str]]) -> None:
+    def _add_cuts(self, pairs: set[tuple[str, str]]) -> float:
         with self._lock:
             self._cuts |= pairs
-            self._write()
+            return self._write()
 
-    def heal(self, host: HostRef | None = None, others: HostRef | Iterable[HostRef] | None = None) -> None:
+    def heal(self, host: HostRef | None = None, others: HostRef | Iterable[HostRef] | None = None) -> float:
         """Undo cuts: all of them; or every cut to or from `host`; or those between `host` and
         `others`, both ways. A flapping link goes on flapping until its flap is stopped."""
         with self._lock:
@@ -216,8 +219,13 @@ class Network:
             else:
                 name = self._host(host).name
                 peers = {h.name for h in self.hosts} if others is None else {h.name for h in self._hosts(others)}
-                self._cuts = {(a, b) for a, b in self._cuts if not ({a, b} & {name} and {a, b} & peers - {name})}
-            self._write()
+
+                def healed(pair: tuple[str, str]) -> bool:
+                    sender, receiver = pair
+                    return name in pair and (receiver if sender == name else sender) in peers
+
+                self._cuts = {pair for pair in self._cuts if not healed(pair)}
+            return self._write()
 
     def flap(self, host: HostRef, *, down_s: float, up_s: float, peers: Iterable[HostRef] | None = None) -> Flap:
         """Cut `host` off from `peers` (every other host by default) for `down_s`, join it for
@@ -252,8 +260,9 @@ class Network:
             current = dropped_by_cuts(host.namespace) if self._written[host.name] else 0
             return self._dropped[host.name] + current
 
-    def _write(self) -> None:
-        """Bring each receiver's rules to the blocked pairs (only the receivers that changed)."""
+    def _write(self) -> float:
+        """Bring each receiver's rules to the blocked pairs (only the receivers that changed);
+        the moment they are all in force."""
         self._check_open()
         blocked = self.blocked()
         for host in self.hosts:
@@ -263,6 +272,7 @@ class Network:
                     self._dropped[host.name] += dropped_by_cuts(host.namespace)
                 write_cuts(host.namespace, (self._by_name[s].address for s in senders))
                 self._written[host.name] = senders
+        return time.monotonic()
 
     # -- the end --------------------------------------------------------------------------------
 

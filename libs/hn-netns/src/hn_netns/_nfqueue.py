@@ -91,7 +91,8 @@ class QueueSocket:
             self._configure(queue, _attr(_CFG_PARAMS, struct.pack("!IB", 0, _COPY_META)))
             self._configure(queue, _attr(_CFG_QUEUE_MAXLEN, struct.pack("!I", max_len)))
             self._configure(
-                queue, _attr(_CFG_MASK, struct.pack("!I", _F_FAIL_OPEN)) + _attr(_CFG_FLAGS, struct.pack("!I", _F_FAIL_OPEN))
+                queue,
+                _attr(_CFG_MASK, struct.pack("!I", _F_FAIL_OPEN)) + _attr(_CFG_FLAGS, struct.pack("!I", _F_FAIL_OPEN)),
             )
         self._sock.setblocking(False)
 

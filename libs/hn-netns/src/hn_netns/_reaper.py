@@ -83,4 +83,3 @@ class Reaper:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self._process.kill()
-

@@ -17,10 +17,9 @@ import sys
 import time
 from typing import Protocol
 
-from hn_process import child_env, dies_with_parent
-
 from hn_netns._commands import CommandFailed, in_namespace, run, tool
 from hn_netns._link import Link
+from hn_process import child_env, dies_with_parent
 
 __all__ = ["SHAPINGS", "NetemShaper", "QueueShaper", "Shaper", "kernel_has_netem"]
 
@@ -101,7 +100,9 @@ class QueueShaper:
             chunk = os.read(self._replies, 4096) if readable else b""
             if not chunk:
                 why = "exited" if readable else f"did not answer within {timeout:.0f}s"
-                raise RuntimeError(f"link shaper {why} (waiting for {word.decode()!r}; exit code {self.process.poll()})")
+                raise RuntimeError(
+                    f"link shaper {why} (waiting for {word.decode()!r}; exit code {self.process.poll()})"
+                )
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         if line != word:
