@@ -45,25 +45,22 @@ class Reaper:
     """The harness's side of the pipe (see the module's docstring)."""
 
     def __init__(self, ip: str, env: dict[str, str]) -> None:
-        read_end, self._write_end = os.pipe()
-        try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "hn_netns._reaper_process", ip],
-                stdin=read_end,
-                stdout=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,  # a Ctrl-C in the terminal reaches the harness, not its reaper
-                close_fds=True,
-            )
-        finally:
-            os.close(read_end)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "hn_netns._reaper_process", ip],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            env=env,
+            text=True,
+            start_new_session=True,  # a Ctrl-C in the terminal reaches the harness, not its reaper
+        )
+        self._pipe = self._process.stdin
         self._lock = threading.Lock()
-        self._open = True
 
     def _tell(self, line: str) -> None:
         with self._lock:
-            if self._open:
-                os.write(self._write_end, f"{line}\n".encode())
+            if self._pipe is not None:
+                self._pipe.write(f"{line}\n")
+                self._pipe.flush()
 
     def guard(self, namespace: str) -> None:
         """Reap `namespace` if the harness dies (told before it is made, so no moment goes unguarded)."""
@@ -76,9 +73,9 @@ class Reaper:
         """The harness removed everything itself: the reaper exits with nothing to do."""
         self._tell("exit")
         with self._lock:
-            if self._open:
-                os.close(self._write_end)
-                self._open = False
+            if self._pipe is not None:
+                self._pipe.close()
+                self._pipe = None
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
