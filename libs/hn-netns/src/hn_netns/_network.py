@@ -31,7 +31,7 @@ from hn_netns._leftovers import Leftovers, leftovers, sweep_stale
 from hn_netns._link import Link
 from hn_netns._reaper import Reaper, sweep
 from hn_netns._shaping import SHAPINGS, NetemShaper, QueueShaper, Shaper, kernel_has_netem
-from hn_process import WaitTimeout, child_env, time_factor, wait_until
+from hn_process import child_env, time_factor, wait_until
 
 __all__ = ["HostRef", "Network"]
 
@@ -99,12 +99,21 @@ class Network:
     # -- building -------------------------------------------------------------------------------
 
     def _build(self, timeout: float) -> None:
-        ip = tool("ip")
+        self._make_namespaces()
+        self._wire()
+        self._shape(timeout)
+        wait_until(self._ports_forwarding, timeout=timeout, interval=0.01, message="every switch port forwarding")
+
+    def _make_namespaces(self) -> None:
         for namespace in (self.switch, *(host.namespace for host in self.hosts)):
             self._reaper.guard(namespace)
-            run([ip, "netns", "add", namespace])
+            run([tool("ip"), "netns", "add", namespace])
             self._namespace_ids.add(os.stat(f"/run/netns/{namespace}").st_ino)
-            run([ip, "netns", "exec", namespace, "sh", "-c", _NO_IPV6])
+            run([tool("ip"), "netns", "exec", namespace, "sh", "-c", _NO_IPV6])
+
+    def _wire(self) -> None:
+        """The switch, a veth pair per host (made inside the namespaces: nothing appears in the
+        caller's), and each host's address."""
         switch = ["link set lo up", "link add br0 type bridge stp_state 0 forward_delay 0", "link set br0 up"]
         for i, host in enumerate(self.hosts):
             switch += [
@@ -112,23 +121,28 @@ class Network:
                 f"link set v{i} master br0",
                 f"link set v{i} up",
             ]
-        run([ip, "-n", self.switch, "-batch", "-"], input="\n".join(switch) + "\n")
+        _ip_batch(self.switch, switch)
         for host in self.hosts:
-            lines = ["link set lo up", f"addr add {host.address}/{self.subnet.prefixlen} dev {host.interface}"]
-            run([ip, "-n", host.namespace, "-batch", "-"], input="\n".join(lines + [f"link set {host.interface} up"]))
+            address = f"{host.address}/{self.subnet.prefixlen}"
+            _ip_batch(
+                host.namespace,
+                ["link set lo up", f"addr add {address} dev {host.interface}", f"link set {host.interface} up"],
+            )
+
+    def _shape(self, timeout: float) -> None:
         if self.shaping == "auto":
             self.shaping = "netem" if kernel_has_netem(self.switch, "v0") else "queue"
         for i, host in enumerate(self.hosts):
             install_base_rules(host.namespace, host.interface, queue=self.shaping == "queue")
+            link = self._links[host.name]
             if self.shaping == "netem":
                 self._shapers[host.name] = NetemShaper([(host.namespace, host.interface), (self.switch, f"v{i}")])
-                self._shapers[host.name].set(self._links[host.name])
+                self._shapers[host.name].set(link)
             else:
-                self._shapers[host.name] = QueueShaper(host.namespace, self._links[host.name])
-        for shaper in self._shapers.values():
+                self._shapers[host.name] = QueueShaper(host.namespace, link)
+        for shaper in self._shapers.values():  # the daemons start together, then each is waited for
             if isinstance(shaper, QueueShaper):
                 shaper.wait_ready(timeout)
-        wait_until(self._ports_forwarding, timeout=timeout, interval=0.01, message="every switch port forwarding")
 
     def _ports_forwarding(self) -> bool:
         ports = run([tool("ip"), "-n", self.switch, "-d", "-o", "link", "show", "master", "br0"]).splitlines()
@@ -291,9 +305,8 @@ class Network:
             flap.stop()
         with self._lock:
             self._closed = True
-        ip = tool("ip")
         for namespace in (*(host.namespace for host in self.hosts), self.switch):
-            sweep(ip, namespace)
+            sweep(tool("ip"), namespace)
             self._reaper.release(namespace)
         for shaper in self._shapers.values():
             shaper.close()
@@ -306,13 +319,6 @@ class Network:
         """What is left of this network: nothing, once it is closed (a test asserts it)."""
         return leftovers(self.prefix, self._namespace_ids)
 
-    def wait_gone(self, timeout: float = 10.0) -> None:
-        """Wait until nothing of this network is left (processes may take a moment to exit)."""
-        try:
-            wait_until(lambda: not self.leftovers(), timeout=timeout, scaled=True, interval=0.02)
-        except WaitTimeout:
-            raise WaitTimeout(f"network {self.prefix} left {self.leftovers()}") from None
-
     def __enter__(self) -> Network:
         return self
 
@@ -323,6 +329,10 @@ class Network:
 
     def __repr__(self) -> str:
         return f"<Network {self.prefix} {self.subnet} hosts={[h.name for h in self.hosts]} shaping={self.shaping}>"
+
+
+def _ip_batch(namespace: str, commands: list[str]) -> None:
+    run([tool("ip"), "-n", namespace, "-batch", "-"], input="\n".join(commands) + "\n")
 
 
 def _check_names(names: list[str]) -> None:
