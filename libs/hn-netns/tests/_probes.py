@@ -3,19 +3,12 @@ and sender. Each is `python -S -c` (the standard library only: fast to start).""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from hn_netns import Host
 from hn_process import wait_until
-
-# The harness makes real network namespaces: root only. CI runs as root (CI=true): there a
-# missing privilege fails the tests rather than skipping them.
-needs_root = pytest.mark.skipif(os.geteuid() != 0 and not os.environ.get("CI"), reason="network namespaces need root")
 
 # Accepts connections on the host's address and a port of its own choosing, which it prints.
 _TCP_LISTENER = """

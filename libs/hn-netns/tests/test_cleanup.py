@@ -13,10 +13,6 @@ import pytest
 from hn_netns import Network, leftovers
 from hn_process import child_env, no_process_left, wait_until
 
-from _probes import needs_root
-
-pytestmark = needs_root
-
 
 def _sleepers(net: Network) -> list[int]:
     """A process in each host, and one it forked (no harness knows that one's pid)."""

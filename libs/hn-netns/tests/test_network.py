@@ -13,9 +13,7 @@ from hn_netns import Link, Network
 from hn_netns._addresses import machine_networks
 from hn_process import child_env, wait_until
 
-from _probes import UdpListener, connect_times, connects, needs_root, tcp_listener, udp_sender
-
-pytestmark = needs_root
+from _probes import UdpListener, connect_times, connects, tcp_listener, udp_sender
 
 # A connect that gets no answer in this long was dropped (an answered one takes milliseconds).
 CUT_TIMEOUT = 0.5
