@@ -227,9 +227,7 @@ def test_a_connection_that_keeps_flooding_after_the_warning_is_closed(data_tier:
         bystander.close()
 
 
-def test_error_packets_echo_a_bounded_prefix_of_the_clients_type(
-    broker: RunningService, bystander: RawClient
-) -> None:
+def test_error_packets_echo_a_bounded_prefix_of_the_clients_type(broker: RunningService, bystander: RawClient) -> None:
     client = RawClient(_address(broker))
     huge = "t" * (_LIMIT - 200)  # 16 KB of message type: unknown, so refused
     client.send(client.packet(huge))

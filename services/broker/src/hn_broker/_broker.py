@@ -225,7 +225,9 @@ class Broker:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if len(self.connections) >= self.config.capacity:
-                _turn_away(sock, ClientError.BROKER_UNAVAILABLE, "broker full: pick another from brokerlist", "broker full")
+                _turn_away(
+                    sock, ClientError.BROKER_UNAVAILABLE, "broker full: pick another from brokerlist", "broker full"
+                )
                 continue
             address = addr[0]
             held = self.per_address.get(address, 0)

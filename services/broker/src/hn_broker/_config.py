@@ -65,9 +65,7 @@ class BrokerConfig:
             port=int(get("PORT", defaults.port)),
             public_host=get("PUBLIC_HOST", ""),
             capacity=int(get("CAPACITY", defaults.capacity)),
-            max_connections_per_address=int(
-                get("MAX_CONNECTIONS_PER_ADDRESS", defaults.max_connections_per_address)
-            ),
+            max_connections_per_address=int(get("MAX_CONNECTIONS_PER_ADDRESS", defaults.max_connections_per_address)),
             limits=ClientLimits(
                 max_packet_bytes=int(get("MAX_PACKET_BYTES", limits.max_packet_bytes)),
                 rate=float(get("RATE", limits.rate)),
