@@ -241,34 +241,6 @@ def test_error_packets_echo_a_bounded_prefix_of_the_clients_type(broker: Running
     client.close()
 
 
-def test_one_address_may_hold_so_many_connections(data_tier: DataTier) -> None:
-    config = BrokerConfig(
-        redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "max_connections_per_address": 3}  # type: ignore[arg-type]
-    )
-    with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as capped:
-        before = _metrics(capped)
-        clients = [RawClient(_address(capped)) for _ in range(3)]
-        for client in clients:
-            client.ping()
-        newcomer = RawClient(_address(capped))
-        error = newcomer.read()
-        assert error is not None and error.error_code == ClientError.TOO_MANY_CONNECTIONS, error
-        assert "3 connections from your address" in (error.error_message or "") and error.trace_id
-        assert newcomer.closed()
-        for client in clients:
-            client.ping()
-        after = _metrics(capped)
-        assert _delta(before, after, "hn_broker_refusals_total", code="too_many_connections") == 1
-        assert _delta(before, after, "hn_broker_disconnects_total", reason="too many connections from address") == 1
-        # One leaves: its place is free again.
-        clients.pop().close()
-        wait_for(lambda: _metrics(capped)[("hn_broker_connections", ())] == 2, message="the close noticed")
-        again = RawClient(_address(capped))
-        again.ping()
-        for client in [*clients, newcomer, again]:
-            client.close()
-
-
 def test_a_slow_reader_is_cut_off(broker: RunningService, bystander: RawClient) -> None:
     """A client that sends requests but never reads their answers: once more than
     max_outgoing_bytes wait for it, the broker drops it rather than grow."""
@@ -353,10 +325,24 @@ def test_an_idle_connection_is_closed_and_slowloris_is_idle(data_tier: DataTier)
             client.close()
 
 
-def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTier) -> None:
-    config = BrokerConfig(
-        redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "capacity": 3}  # type: ignore[arg-type]
-    )
+@pytest.mark.parametrize(
+    ("limit", "code", "says", "reason"),
+    [
+        ({"capacity": 3}, ClientError.BROKER_UNAVAILABLE, "broker full", "broker full"),
+        (
+            # All the test's clients come from 127.0.0.1: one address.
+            {"max_connections_per_address": 3},
+            ClientError.TOO_MANY_CONNECTIONS,
+            "3 connections from your address",
+            "too many connections from address",
+        ),
+    ],
+    ids=["capacity", "per address"],
+)
+def test_a_newcomer_past_a_connection_limit_is_turned_away_and_the_others_kept(
+    data_tier: DataTier, limit: dict[str, int], code: int, says: str, reason: str
+) -> None:
+    config = BrokerConfig(redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, **limit})  # type: ignore[arg-type]
     with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as small:
         before = _metrics(small)
         clients = [RawClient(_address(small)) for _ in range(3)]
@@ -364,15 +350,22 @@ def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTi
             client.ping()
         newcomer = RawClient(_address(small))
         error = newcomer.read()
-        assert error is not None and error.error_code == ClientError.BROKER_UNAVAILABLE
+        assert error is not None and error.error_code == code, error
+        assert says in (error.error_message or "") and error.trace_id
         assert newcomer.closed()
         for client in clients:
             client.ping()
         after = _metrics(small)
-        assert _delta(before, after, "hn_broker_refusals_total", code="broker_unavailable") == 1
-        assert _delta(before, after, "hn_broker_disconnects_total", reason="broker full") == 1
+        refusal = str(ClientError._VALUES_TO_NAMES[code]).lower()
+        assert _delta(before, after, "hn_broker_refusals_total", code=refusal) == 1
+        assert _delta(before, after, "hn_broker_disconnects_total", reason=reason) == 1
         assert after[("hn_broker_connections", ())] == 3
-        for client in [*clients, newcomer]:
+        # One leaves: its place is free again.
+        clients.pop().close()
+        wait_for(lambda: _metrics(small)[("hn_broker_connections", ())] == 2, message="the close noticed")
+        again = RawClient(_address(small))
+        again.ping()
+        for client in [*clients, newcomer, again]:
             client.close()
 
 
