@@ -263,7 +263,8 @@ class ClientConnection:
             f"{limits.strike_window_s:g} s and the connection is closed)",
             packet,
         )
-        self._pause((limits.burst / 2 - self._tokens) / limits.rate)
+        refill = limits.burst / 2 - self._tokens
+        self._pause(refill / limits.rate if limits.rate > 0 else limits.strike_window_s)
 
     def _pause(self, seconds: float) -> None:
         self._reader.stop()
