@@ -26,7 +26,8 @@ __all__ = ["Backends", "backends", "broker", "logged_in", "serve_broker"]
 
 def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: str, limits: str = "off") -> None:
     """`limits`: "off" raises the per-connection packet rate (a benchmark sends far more than a
-    game client); "production" keeps every default limit (the abuse figures)."""
+    game client) and lifts the per-address cap (all its clients are on this host);
+    "production" keeps every default limit (the abuse figures)."""
     from gevent import monkey
 
     monkey.patch_all()
@@ -43,7 +44,7 @@ def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: st
     config = BrokerConfig(redis_url=redis_url, capacity=int(capacity))
     if limits == "off":
         unlimited = dataclasses.replace(config.limits, rate=1e9, burst=1e9)
-        config = dataclasses.replace(config, limits=unlimited, idle_timeout_s=3600.0)
+        config = dataclasses.replace(config, limits=unlimited, idle_timeout_s=3600.0, max_connections_per_address=0)
     os.environ["HN_READY_FILE"] = ready
     run(BrokerService(config, directory=directory))
 

@@ -50,6 +50,11 @@ enum ClientError {
   OVERLOADED = 12,
   /** The broker is full or shutting down: reconnect through brokerlist. */
   BROKER_UNAVAILABLE = 13,
+  /**
+   * This IP address already holds as many connections as the broker allows one address (sent
+   * on connecting, then the broker closes): close another, or pick another broker.
+   */
+  TOO_MANY_CONNECTIONS = 14,
 }
 
 /** Pushed as "broker.SessionLost" when the instance holding a session's state is gone. */

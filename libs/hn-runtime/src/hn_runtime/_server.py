@@ -260,6 +260,7 @@ class Server:
                 env.deadline_ms / 1000.0 if env.deadline_ms is not None else None,
                 env.sender,
                 env.client,
+                client_rtt_us=env.client_rtt_us,
             )
             _current.set(session)
             try:

@@ -71,6 +71,17 @@ def _remote_code(exc: HNError) -> int:
     return int(ClientError.INTERNAL)
 
 
+def _turn_away(sock: socket.socket, code: int, message: str, reason: str) -> None:
+    """Refuse a connection just accepted: one error packet (best effort), then close, counted."""
+    REFUSALS.labels(code_name(code)).inc()
+    try:
+        sock.send(error_packet(code, message, trace_id=new_trace_id()))
+    except OSError:
+        pass
+    sock.close()
+    CLOSES.labels(reason).inc()
+
+
 class Broker:
     def __init__(
         self,
@@ -90,6 +101,8 @@ class Broker:
         self.routes = RouteTable()
         self.state = SessionState(redis)
         self.connections: set[ClientConnection] = set()
+        #: IP address -> connections open from it (addresses with none are removed)
+        self.per_address: dict[str, int] = {}
         self.sessions: dict[str, ClientConnection] = {}
         #: service -> a proxy that forwards bodies as they are (made on first use)
         self._proxies: dict[str, Any] = {}
@@ -216,21 +229,23 @@ class Broker:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if len(self.connections) >= self.config.capacity:
-                REFUSALS.labels("broker_unavailable").inc()
-                try:
-                    sock.send(
-                        error_packet(
-                            ClientError.BROKER_UNAVAILABLE,
-                            "broker full: pick another from brokerlist",
-                            trace_id=new_trace_id(),
-                        )
-                    )
-                except OSError:
-                    pass
-                sock.close()
-                CLOSES.labels("broker full").inc()
+                _turn_away(
+                    sock, ClientError.BROKER_UNAVAILABLE, "broker full: pick another from brokerlist", "broker full"
+                )
                 continue
-            self.connections.add(ClientConnection(self, self.limits, self.loop, sock, f"{addr[0]}:{addr[1]}"))
+            address = addr[0]
+            held = self.per_address.get(address, 0)
+            cap = self.config.max_connections_per_address
+            if cap and held >= cap:
+                _turn_away(
+                    sock,
+                    ClientError.TOO_MANY_CONNECTIONS,
+                    f"{cap} connections from your address already: close one, or pick another broker",
+                    "too many connections from address",
+                )
+                continue
+            self.per_address[address] = held + 1
+            self.connections.add(ClientConnection(self, self.limits, self.loop, sock, f"{address}:{addr[1]}"))
 
     def _pause_accepting(self, seconds: float) -> None:
         acceptor = self._acceptor
@@ -247,7 +262,14 @@ class Broker:
         timer.start(resume)
 
     def closed(self, conn: ClientConnection, reason: str) -> None:
-        self.connections.discard(conn)
+        if conn in self.connections:
+            self.connections.remove(conn)
+            address = conn.peer.rpartition(":")[0]
+            held = self.per_address.get(address, 0) - 1
+            if held > 0:
+                self.per_address[address] = held
+            else:
+                self.per_address.pop(address, None)
         CLOSES.labels(reason).inc()
         sid = conn.session_id
         if sid is not None and self.sessions.get(sid) is conn:
@@ -325,6 +347,7 @@ class Broker:
                         session_id=conn.session_id,
                         trace_id=trace_id,
                         client=conn.peer,
+                        client_rtt_us=conn.round_trip_us(),
                         instance_id=None if binding is None else binding.instance_id,
                     )
                 except ServiceUnavailable as exc:

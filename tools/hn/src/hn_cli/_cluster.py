@@ -79,6 +79,8 @@ class Cluster:
             "HN_TRACE_SAMPLE": "1",
             # Marks every process of this run (`hn down` and the tests find leftovers by it).
             "HN_RUN_DIR": self.run_dir,
+            # Every bot connects from this host: no per-address connection cap on the brokers.
+            "HN_BROKER_MAX_CONNECTIONS_PER_ADDRESS": "0",
             **self.spec.extra_env,
         }
         self._base = base
