@@ -115,8 +115,9 @@ class RawClient:
             return answer
         service, _, name = type_.partition(".")
         result = decode(answer.body, load_idl(service).methods[name].result_spec)  # type: ignore[arg-type]
-        if result.success is not None:
-            return result.success
+        success = getattr(result, "success", None)  # a void method's result has none
+        if success is not None:
+            return success
         return next((getattr(result, f) for f in result.__slots__ if getattr(result, f) is not None), None)
 
     def guest_login(self, device_id: str | None = None) -> Any:
