@@ -75,6 +75,8 @@ class Cluster:
             "HN_BIND_HOST": "127.0.0.1",
             "HN_LOG_LEVEL": self.spec.log_level,
             "HN_SSO_HASH_PROFILE": self.spec.hash_profile,
+            # Every bot comes from 127.0.0.1: one address making an account per bot.
+            "HN_SSO_ACCOUNT_CREATIONS_PER_ADDRESS": "1000000000",
             # Locally every request is traced at every hop: `hn logs --trace ID` shows its path.
             "HN_TRACE_SAMPLE": "1",
             # Marks every process of this run (`hn down` and the tests find leftovers by it).
