@@ -66,7 +66,7 @@ const set<string> IDEMPOTENT = ["validate", "get_account", "logout", "resume"]
  * token of a broker's `broker.resume`. validate and get_account are for services only.
  */
 const map<string, string> CLIENT_ROUTES = {
-  "register": "login",
+  "create_account": "login",
   "login": "login",
   "guest_login": "login",
   "logout": "logout",
@@ -74,14 +74,22 @@ const map<string, string> CLIENT_ROUTES = {
   "change_password": "session",
 }
 
+/**
+ * Old method name -> its method now: callers of the old name (Python proxies, game clients
+ * sending "sso.register") are still served. `register` is a reserved word in C++, Java, Go, C#
+ * and JavaScript, so no client generated in those languages could call it.
+ */
+const map<string, string> RENAMED = {"register": "create_account"}
+
 service Sso extends hn_runtime.Runtime {
   /**
-   * Create an account and log it in. With `device_id`: a device no account has yet is bound to
+   * Create an account and log it in (formerly `register`). `device_id` "" (the default): none.
+   * With a `device_id`: a device no account has yet is bound to
    * the new account; the device of a guest account is upgraded in place (same account id, now
    * with this name and password) only when this call comes from that guest's own session,
    * otherwise NOT_YOUR_DEVICE. RATE_LIMITED when this address made too many accounts lately.
    */
-  Login register(1: required string user, 2: required string passwd, 3: optional string device_id)
+  Login create_account(1: required string user, 2: required string passwd, 3: string device_id)
     throws (1: SsoError error)
   Login login(1: required string user, 2: required string passwd) throws (1: SsoError error)
   /**

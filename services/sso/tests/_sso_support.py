@@ -38,7 +38,7 @@ def call(proxy: Any, method: str, *, session_id: str | None = None, client: str 
     """`method` through `proxy` as a broker forwards it: with the session id and the client's
     address on the envelope. Its result, or its declared SsoError raised; runtime errors raise
     as themselves (RemoteError)."""
-    spec = proxy.idl.methods[method]
+    spec = proxy.idl.method(method)
     body = encode(spec.args_cls(**args), spec.args_spec)
     result = decode(proxy.forward(spec, body, session_id=session_id, client=client).body, spec.result_spec)
     error = getattr(result, "error", None)

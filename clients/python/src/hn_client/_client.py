@@ -210,7 +210,7 @@ class GameClient:
         if connection is None:
             raise NotSent("not connected to a broker")
         service, _, name = type_.partition(".")
-        method = load_idl(service).methods[name]
+        method = load_idl(service).method(name)
         body = encode(method.args_cls(**arguments), method.args_spec)
         packet = connection.request(type_, body, timeout=self.timeout)
         if packet.kind == PacketKind.ERROR:
@@ -225,7 +225,7 @@ class GameClient:
     def resendable(self, type_: str) -> bool:
         """May `type_` be sent again when it was in flight on a lost connection?"""
         service, _, name = type_.partition(".")
-        return type_ in _RESENDABLE or load_idl(service).methods[name].idempotent
+        return type_ in _RESENDABLE or load_idl(service).method(name).idempotent
 
     def call(self, type_: str, **arguments: Any) -> Any:
         """Call "service.method" with the IDL's arguments; return its result or raise its
@@ -266,7 +266,8 @@ class GameClient:
         return self._logged_in(self.call("sso.login", user=user, passwd=passwd))
 
     def register(self, user: str, passwd: str, device_id: str | None = None) -> Any:
-        return self._logged_in(self.call("sso.register", user=user, passwd=passwd, device_id=device_id))
+        """sso.create_account (the SDK's name for it stays `register`)."""
+        return self._logged_in(self.call("sso.create_account", user=user, passwd=passwd, device_id=device_id or ""))
 
     def guest_login(self, device_id: str) -> Any:
         return self._logged_in(self.call("sso.guest_login", device_id=device_id))

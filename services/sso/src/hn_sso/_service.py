@@ -206,10 +206,11 @@ class SsoService(Service):
 
     # -- IDL methods -------------------------------------------------------------------------
 
-    def on_register(self, session: Session, request: Any) -> Login:
+    def on_create_account(self, session: Session, request: Any) -> Login:
         name = check_name(request.user)
         password = check_password(request.passwd)
-        device_id = check_device(request.device_id) if request.device_id is not None else None
+        # "" is the IDL's default (no device), as is an absent field from an older client.
+        device_id = check_device(request.device_id) if request.device_id else None
         address = address_of(session.client)
         # Account creation is counted per address before the hash is made (the slow part). A
         # register with a device id from a session may be that guest upgrading itself, which
