@@ -129,9 +129,12 @@ class Platform:
 
     def twemproxy_serves(self) -> bool:
         try:
-            with _bounded(), redis_from_url(
-                self.tier.redis_url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2
-            ) as client:
+            with (
+                _bounded(),
+                redis_from_url(
+                    self.tier.redis_url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2
+                ) as client,
+            ):
                 for i in range(8):  # a few keys: very likely both shards
                     key = f"chaos:probe:{i}:{uuid.uuid4().hex[:8]}"
                     client.set(key, "1", ex=60)

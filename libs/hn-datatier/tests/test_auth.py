@@ -9,6 +9,7 @@ import stat
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg2
 import pytest
@@ -36,14 +37,14 @@ def secrets_of(tier: DataTier) -> Secrets:
 
 
 @pytest.fixture
-def anonymous() -> Iterator[list[redis.Redis]]:
-    opened: list[redis.Redis] = []
+def anonymous() -> Iterator[list[Any]]:
+    opened: list[Any] = []
     yield opened
     for client in opened:
         client.close()
 
 
-def _anonymous(port: int, opened: list[redis.Redis], **options: object) -> redis.Redis:
+def _anonymous(port: int, opened: list[Any], **options: object) -> Any:
     client = redis_client(HOST, port, socket_timeout=2, socket_connect_timeout=2, decode_responses=True, **options)
     opened.append(client)
     return client
@@ -56,7 +57,7 @@ def _redis_nodes(tier: DataTier) -> list[int]:
 # -- Twemproxy ---------------------------------------------------------------------------------
 
 
-def test_twemproxy_refuses_a_client_without_the_password(data_tier: DataTier, anonymous: list[redis.Redis]) -> None:
+def test_twemproxy_refuses_a_client_without_the_password(data_tier: DataTier, anonymous: list[Any]) -> None:
     key = f"sso:tok:{uuid.uuid4().hex}"
     with redis_from_url(data_tier.redis_url, decode_responses=True) as services:
         services.set(key, "account 42", ex=60)
@@ -88,9 +89,7 @@ def test_the_url_carries_the_password_or_hn_redis_password_does(
 # -- Redis nodes and Sentinels -----------------------------------------------------------------
 
 
-def test_every_redis_node_refuses_a_client_without_a_password(
-    data_tier: DataTier, anonymous: list[redis.Redis]
-) -> None:
+def test_every_redis_node_refuses_a_client_without_a_password(data_tier: DataTier, anonymous: list[Any]) -> None:
     for port in _redis_nodes(data_tier):
         stranger = _anonymous(port, anonymous)
         with pytest.raises(redis.AuthenticationError, match="Authentication required"):
@@ -102,7 +101,7 @@ def test_every_redis_node_refuses_a_client_without_a_password(
             wrong.ping()
 
 
-def test_the_services_password_reaches_data_commands_only(data_tier: DataTier, anonymous: list[redis.Redis]) -> None:
+def test_the_services_password_reaches_data_commands_only(data_tier: DataTier, anonymous: list[Any]) -> None:
     """Twemproxy's login (Redis' default user) is what every service holds: straight to a node it
     reads and writes keys, but cannot reconfigure, replicate, wipe or list the node."""
     master = data_tier.shards[0].nodes[0]
@@ -126,9 +125,7 @@ def test_the_services_password_reaches_data_commands_only(data_tier: DataTier, a
         assert admin.config_get("dir")
 
 
-def test_every_sentinel_refuses_a_client_without_the_password(
-    data_tier: DataTier, anonymous: list[redis.Redis]
-) -> None:
+def test_every_sentinel_refuses_a_client_without_the_password(data_tier: DataTier, anonymous: list[Any]) -> None:
     for sentinel in data_tier.sentinel_nodes:
         stranger = _anonymous(sentinel.port, anonymous)
         with pytest.raises(redis.AuthenticationError, match="Authentication required"):
@@ -138,7 +135,7 @@ def test_every_sentinel_refuses_a_client_without_the_password(
         with pytest.raises(redis.AuthenticationError, match="Authentication required"):
             stranger.execute_command("SUBSCRIBE", "+switch-master")  # what the agent follows
         with sentinel.client() as client:
-            assert set(client.sentinel_masters()) == {s.name for s in data_tier.shards}
+            assert set(client.sentinel_masters()) == {s.name for s in data_tier.shards}  # type: ignore[no-untyped-call]
 
 
 # -- PostgreSQL and Pgpool ---------------------------------------------------------------------
@@ -187,7 +184,12 @@ def test_every_postgresql_node_refuses_a_client_without_the_password(data_tier: 
         # Replication wants the replicator's password as well.
         with pytest.raises(psycopg2.OperationalError, match="no password supplied"):
             psycopg2.connect(
-                host=HOST, port=node.port, user="replicator", dbname="replication", replication="true", connect_timeout=5
+                host=HOST,
+                port=node.port,
+                user="replicator",
+                dbname="replication",
+                replication="true",
+                connect_timeout=5,
             )
     # Every role that may log in has a SCRAM verifier, never a plain or md5 password.
     conn = psycopg2.connect(data_tier.pg_direct_dsn(data_tier.pg_primary, admin=True), connect_timeout=5)
@@ -227,20 +229,25 @@ def test_secrets_are_readable_by_their_owner_only_and_never_on_a_command_line(da
         assert not [v for v in values if v in cmdline], proc.name
 
 
+def _listeners() -> dict[int, set[str]]:
+    """Port -> the addresses a socket listens on it at (from /proc/net/tcp and tcp6)."""
+    found: dict[int, set[str]] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as fh:
+            for line in fh.readlines()[1:]:
+                fields = line.split()
+                if fields[3] != "0A":  # LISTEN
+                    continue
+                hex_address, hex_port = fields[1].split(":")
+                if len(hex_address) == 8:
+                    address = ".".join(str(int(hex_address[i : i + 2], 16)) for i in (6, 4, 2, 0))
+                else:
+                    address = "::" if set(hex_address) == {"0"} else hex_address
+                found.setdefault(int(hex_port, 16), set()).add(address)
+    return found
+
+
 def test_nothing_listens_beyond_the_loopback(data_tier: DataTier) -> None:
-    listening: dict[int, set[str]] = {}
-    with open("/proc/net/tcp") as fh:
-        for line in fh.readlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            if state == "0A":  # LISTEN
-                address, port = local.split(":")
-                ip = ".".join(str(int(address[i : i + 2], 16)) for i in (6, 4, 2, 0))
-                listening.setdefault(int(port, 16), set()).add(ip)
-    with open("/proc/net/tcp6") as fh:
-        for line in fh.readlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            if state == "0A":
-                address, port = local.split(":")
-                listening.setdefault(int(port, 16), set()).add("::" if set(address) == {"0"} else address)
+    listening = _listeners()
     for port in data_tier.listening_ports():
         assert listening.get(port) == {"127.0.0.1"}, (port, listening.get(port))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 import string
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from hn_datatier.agent import (
     AgentConfig,

@@ -187,7 +187,9 @@ class Agent:
         if nutcracker is None:
             nutcracker = SupervisedNutcracker(config) if config.supervise else CommandNutcracker(config)
         self.nutcracker = nutcracker
-        self._clients = {s: sentinel_client(s, config.sentinel_timeout, config.sentinel_password) for s in config.sentinels}
+        self._clients = {
+            s: sentinel_client(s, config.sentinel_timeout, config.sentinel_password) for s in config.sentinels
+        }
         self._lock = gevent.lock.RLock()
         self._epochs: dict[str, int] = {}
         self._kick = gevent.event.Event()

@@ -260,9 +260,7 @@ class PostgresNodes:
                 fsync="on" if self.config.fsync else "off",
                 synchronous_commit="on" if self.config.fsync else "off",
             ),
-            "pg_hba.conf": render(
-                "pg_hba.conf.tmpl", client_cidr=f"{HOST}/32", replication_user=REPLICATION_USER
-            ),
+            "pg_hba.conf": render("pg_hba.conf.tmpl", client_cidr=f"{HOST}/32", replication_user=REPLICATION_USER),
         }
         for name, text in files.items():
             path = os.path.join(data_dir, name)

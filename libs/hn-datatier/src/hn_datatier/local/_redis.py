@@ -272,7 +272,12 @@ class RedisNodes:
             with open(conf, "w") as fh:
                 fh.write(
                     render(
-                        "sentinel.conf.tmpl", bind=HOST, port=port, dir=sdir, password=secrets[SENTINEL], monitors=monitors
+                        "sentinel.conf.tmpl",
+                        bind=HOST,
+                        port=port,
+                        dir=sdir,
+                        password=secrets[SENTINEL],
+                        monitors=monitors,
                     )
                 )
             proc = ManagedProcess(
