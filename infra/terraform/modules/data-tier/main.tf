@@ -45,9 +45,9 @@ locals {
   redis_client_env_path = "${local.ssm_prefix}/redis-client/env"
   # HN_SENTINEL_PASSWORD: the Sentinels and the Twemproxy agents.
   sentinel_client_env_path = "${local.ssm_prefix}/sentinel-client/env"
-  agent_key       = "libs/hn-datatier/${var.datatier_pex_version}/datatier.pex"
-  partition       = data.aws_partition.current.partition
-  ssm_arn         = "arn:${local.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter"
+  agent_key                = "libs/hn-datatier/${var.datatier_pex_version}/datatier.pex"
+  partition                = data.aws_partition.current.partition
+  ssm_arn                  = "arn:${local.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter"
 
   # Fixed addresses: host numbers 10 (PostgreSQL), 20+ (Pgpool), 30+ (Redis, a shard's replica in
   # the next zone), 60+ (Sentinel), 70+ (Twemproxy) of the data subnets, zones taken in turn.
@@ -124,26 +124,26 @@ resource "aws_volume_attachment" "postgres" {
 module "config" {
   source = "../data-tier-config"
 
-  environment          = var.environment
-  vpc_cidr             = var.vpc_cidr
+  environment              = var.environment
+  vpc_cidr                 = var.vpc_cidr
   ssm_prefix               = local.ssm_prefix
   client_env_path          = local.client_env_path
   redis_client_env_path    = local.redis_client_env_path
   sentinel_client_env_path = local.sentinel_client_env_path
-  ports                = var.ports
-  pg_primary_ip        = local.ip.pg0
-  pg_replica_ip        = local.ip.pg1
-  pg_primary_volume_id = aws_ebs_volume.postgres["pg0"].id
-  pg_replica_volume_id = aws_ebs_volume.postgres["pg1"].id
-  pg_shared_buffers    = var.postgres_shared_buffers
-  pgpool_count         = var.pgpool_count
-  pgpool_children      = var.pgpool_children
-  redis_shards         = local.shards
-  redis_maxmemory      = var.redis_maxmemory
-  sentinel_ips         = local.sentinel_ips
-  agent_pex_version    = var.datatier_pex_version
-  agent_pex_s3_uri     = "s3://${var.artifact_bucket}/${local.agent_key}"
-  agent_pex_sha256     = var.datatier_pex_sha256
+  ports                    = var.ports
+  pg_primary_ip            = local.ip.pg0
+  pg_replica_ip            = local.ip.pg1
+  pg_primary_volume_id     = aws_ebs_volume.postgres["pg0"].id
+  pg_replica_volume_id     = aws_ebs_volume.postgres["pg1"].id
+  pg_shared_buffers        = var.postgres_shared_buffers
+  pgpool_count             = var.pgpool_count
+  pgpool_children          = var.pgpool_children
+  redis_shards             = local.shards
+  redis_maxmemory          = var.redis_maxmemory
+  sentinel_ips             = local.sentinel_ips
+  agent_pex_version        = var.datatier_pex_version
+  agent_pex_s3_uri         = "s3://${var.artifact_bucket}/${local.agent_key}"
+  agent_pex_sha256         = var.datatier_pex_sha256
 }
 
 # -- instance roles: every data host reads its own passwords (SSM, at boot or at every start); ----
