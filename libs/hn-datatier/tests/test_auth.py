@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from hn_datatier import redis_client, redis_from_url
-from hn_datatier.local import PG_APP, REDIS_DEFAULT, DataTier, Secrets
+from hn_datatier.local import DataTier, Secrets
 
 pytestmark = pytest.mark.integration
 
@@ -77,11 +77,11 @@ def test_the_url_carries_the_password_or_hn_redis_password_does(
     data_tier: DataTier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url = urllib.parse.urlsplit(data_tier.redis_url)
-    assert url.password == secrets_of(data_tier)[REDIS_DEFAULT]
+    assert url.password == secrets_of(data_tier)[Secrets.REDIS_DEFAULT]
     bare = f"redis://{HOST}:{data_tier.twemproxy_port}/0"  # as production publishes HN_REDIS_URL
     with redis_from_url(bare, socket_timeout=2) as client, pytest.raises(redis.AuthenticationError):
         client.ping()
-    monkeypatch.setenv("HN_REDIS_PASSWORD", secrets_of(data_tier)[REDIS_DEFAULT])
+    monkeypatch.setenv("HN_REDIS_PASSWORD", secrets_of(data_tier)[Secrets.REDIS_DEFAULT])
     with redis_from_url(bare, socket_timeout=2) as client:
         assert client.ping()
 
@@ -105,7 +105,7 @@ def test_the_services_password_reaches_data_commands_only(data_tier: DataTier, a
     """Twemproxy's login (Redis' default user) is what every service holds: straight to a node it
     reads and writes keys, but cannot reconfigure, replicate, wipe or list the node."""
     master = data_tier.shards[0].nodes[0]
-    services = _anonymous(master.port, anonymous, password=secrets_of(data_tier)[REDIS_DEFAULT])
+    services = _anonymous(master.port, anonymous, password=secrets_of(data_tier)[Secrets.REDIS_DEFAULT])
     key = f"hn-test:auth:{uuid.uuid4().hex}"
     services.set(key, "1", ex=60)
     assert services.get(key) == "1"
@@ -209,7 +209,7 @@ def test_secrets_are_readable_by_their_owner_only_and_never_on_a_command_line(da
     secrets = secrets_of(data_tier)
     assert stat.S_IMODE(os.stat(secrets.directory).st_mode) == 0o700
     names = os.listdir(secrets.directory)
-    assert PG_APP in names and REDIS_DEFAULT in names
+    assert Secrets.PG_APP in names and Secrets.REDIS_DEFAULT in names
     values = set()
     for name in names:
         mode = stat.S_IMODE(os.stat(os.path.join(secrets.directory, name)).st_mode)

@@ -16,7 +16,7 @@ import redis
 
 from hn_datatier import redis_from_url
 from hn_datatier.agent import Agent, AgentConfig
-from hn_datatier.local import SENTINEL, DataTier
+from hn_datatier.local import DataTier, Secrets
 from hn_datatier.testing import direct_redis
 from hn_process import wait_until
 
@@ -193,7 +193,7 @@ def test_agent_applies_a_switch_once_whichever_sentinels_report_it(data_tier: Da
         sentinels=sentinels,
         config=str(config_path),
         restart_command="true",
-        sentinel_password=data_tier.secrets[SENTINEL],
+        sentinel_password=data_tier.secrets[Secrets.SENTINEL],
     )
     agent = Agent(config, nutcracker=nutcracker)
     message = f"shard0 127.0.0.1 1 127.0.0.1 {real.port}"

@@ -6,7 +6,7 @@
   carries HN_PG_DSN (Pgpool) and HN_REDIS_URL (Twemproxy), with the services' passwords.
   `DataTierConfig` says what to start.
 - `Secrets`: every server wants a password; a tier makes its own at start (`tier.secrets`, files
-  readable by their owner only), named by `REDIS_DEFAULT`, `SENTINEL`, `PG_APP`, ...
+  readable by their owner only), named by `Secrets.REDIS_DEFAULT`, `Secrets.PG_APP`, ...
 - `python -m hn_datatier.local up` (or `datatier.pex up`): a tier until Ctrl-C.
 - `render` / `template_text` / `TEMPLATES`: the configuration templates shipped in
   `hn_datatier/templates`, production's wiring too (Terraform renders the same files);
@@ -17,34 +17,12 @@ from hn_datatier.local._config import DataTierConfig
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._postgres import PgNode, find_pg_bin_dir
 from hn_datatier.local._redis import RedisNode, SentinelNode, Shard, direct_redis_port
-from hn_datatier.local._secrets import (
-    PG_APP,
-    PG_CHECK,
-    PG_REPLICATION,
-    PG_SUPERUSER,
-    PGPOOL_KEY,
-    REDIS_ADMIN,
-    REDIS_DEFAULT,
-    REDIS_REPLICA,
-    REDIS_SENTINEL,
-    SENTINEL,
-    Secrets,
-)
+from hn_datatier.local._secrets import Secrets
 from hn_datatier.local._templates import TEMPLATES, render, template_text
 from hn_datatier.local._tier import DataTier
 from hn_datatier.local._twemproxy import render_config
 
 __all__ = [
-    "PGPOOL_KEY",
-    "PG_APP",
-    "PG_CHECK",
-    "PG_REPLICATION",
-    "PG_SUPERUSER",
-    "REDIS_ADMIN",
-    "REDIS_DEFAULT",
-    "REDIS_REPLICA",
-    "REDIS_SENTINEL",
-    "SENTINEL",
     "TEMPLATES",
     "DataTier",
     "DataTierConfig",

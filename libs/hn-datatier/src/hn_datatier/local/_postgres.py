@@ -26,7 +26,7 @@ from typing import Any
 
 from hn_datatier.local._config import HOST, DataTierConfig
 from hn_datatier.local._ports import PortPool
-from hn_datatier.local._secrets import PG_APP, PG_CHECK, PG_REPLICATION, PG_SUPERUSER, PGPOOL_KEY, Secrets
+from hn_datatier.local._secrets import Secrets
 from hn_datatier.local._templates import render
 from hn_process import ManagedProcess, ProcessFailed, Watchdog
 
@@ -87,7 +87,9 @@ class PostgresNodes:
         """A DSN with its role's password (scram-sha-256 everywhere)."""
         assert self._secrets is not None, "the tier is not started"
         user, secret, database = (
-            (SUPERUSER, PG_SUPERUSER, "postgres") if admin else (self.config.user, PG_APP, self.config.database)
+            (SUPERUSER, Secrets.PG_SUPERUSER, "postgres")
+            if admin
+            else (self.config.user, Secrets.PG_APP, self.config.database)
         )
         password = urllib.parse.quote(self._secrets[secret], safe="")
         return f"postgresql://{user}:{password}@{HOST}:{port}/{database}"
@@ -293,7 +295,7 @@ class PostgresNodes:
         # afterwards), our settings (included from postgresql.conf), start.
         dir0 = self._dir("pg0")
         data0 = os.path.join(dir0, "data")
-        pwfile = self._private_file(os.path.join(dir0, "initdb.pw"), secrets[PG_SUPERUSER] + "\n")
+        pwfile = self._private_file(os.path.join(dir0, "initdb.pw"), secrets[Secrets.PG_SUPERUSER] + "\n")
         self._run(
             "initdb",
             [
@@ -324,9 +326,9 @@ class PostgresNodes:
             conn.autocommit = True
             with conn.cursor() as cur:
                 for role, options, secret in (
-                    (cfg.user, "LOGIN", PG_APP),
-                    (REPLICATION_USER, "LOGIN REPLICATION", PG_REPLICATION),
-                    (CHECK_USER, "LOGIN IN ROLE pg_monitor", PG_CHECK),
+                    (cfg.user, "LOGIN", Secrets.PG_APP),
+                    (REPLICATION_USER, "LOGIN REPLICATION", Secrets.PG_REPLICATION),
+                    (CHECK_USER, "LOGIN IN ROLE pg_monitor", Secrets.PG_CHECK),
                 ):
                     cur.execute(
                         f'CREATE ROLE "{role}" {options} PASSWORD %s', (_scram_verifier(conn, role, secrets[secret]),)
@@ -339,7 +341,8 @@ class PostgresNodes:
         dir1 = self._dir("pg1")
         data1 = os.path.join(dir1, "data")
         passfile = self._private_file(
-            os.path.join(dir1, "replication.pgpass"), f"{HOST}:{port0}:*:{REPLICATION_USER}:{secrets[PG_REPLICATION]}\n"
+            os.path.join(dir1, "replication.pgpass"),
+            f"{HOST}:{port0}:*:{REPLICATION_USER}:{secrets[Secrets.PG_REPLICATION]}\n",
         )
         self._run(
             "pg_basebackup",
@@ -417,7 +420,7 @@ class PostgresNodes:
         for name, text in paths.items():
             with open(os.path.join(run_dir, name), "w") as fh:
                 fh.write(text)
-        key_file = self._secrets.path(PGPOOL_KEY)
+        key_file = self._secrets.path(Secrets.PGPOOL_KEY)
         self._write_pool_passwd(run_dir, key_file)
         self.pgpool = ManagedProcess(
             "pgpool",
@@ -448,7 +451,7 @@ class PostgresNodes:
         """pool_passwd: every role that logs in through Pgpool, its password AES-encrypted with the
         key file by Pgpool's own `pg_enc` (from an input file that exists only while it runs)."""
         assert self._secrets is not None
-        roles = {self.config.user: PG_APP, SUPERUSER: PG_SUPERUSER, CHECK_USER: PG_CHECK}
+        roles = {self.config.user: Secrets.PG_APP, SUPERUSER: Secrets.PG_SUPERUSER, CHECK_USER: Secrets.PG_CHECK}
         pairs = "".join(f"{role}:{self._secrets[secret]}\n" for role, secret in roles.items())
         pairs_file = os.path.join(run_dir, "pool_passwd.input")
         fd = os.open(pairs_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

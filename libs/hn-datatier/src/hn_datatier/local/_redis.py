@@ -27,7 +27,7 @@ from hn_datatier import redis_client, redis_from_url
 from hn_datatier.agent import TwemproxyServer, parse_servers
 from hn_datatier.local._config import HOST, DataTierConfig
 from hn_datatier.local._ports import PortPool
-from hn_datatier.local._secrets import REDIS_ADMIN, REDIS_DEFAULT, REDIS_REPLICA, REDIS_SENTINEL, SENTINEL, Secrets
+from hn_datatier.local._secrets import Secrets
 from hn_datatier.local._templates import render
 from hn_datatier.local._twemproxy import render_config
 from hn_process import ManagedProcess, Watchdog, child_env, port_accepts, wait_until
@@ -123,7 +123,7 @@ class RedisNodes:
     def url_to(self, address: str) -> str:
         """HN_REDIS_URL for a client that reaches Twemproxy at another `host:port` (a fault proxy)."""
         assert self._secrets is not None, "the tier is not started"
-        return f"redis://:{urllib.parse.quote(self._secrets[REDIS_DEFAULT], safe='')}@{address}/0"
+        return f"redis://:{urllib.parse.quote(self._secrets[Secrets.REDIS_DEFAULT], safe='')}@{address}/0"
 
     @property
     def sentinel_addresses(self) -> list[str]:
@@ -246,7 +246,7 @@ class RedisNodes:
                     log_path=os.path.join(node_dir, "redis.log"),
                     watchdog=watchdog,
                 )
-                node = RedisNode(node_name, name, port, node_dir, proc, admin_password=secrets[REDIS_ADMIN])
+                node = RedisNode(node_name, name, port, node_dir, proc, admin_password=secrets[Secrets.REDIS_ADMIN])
                 self._write_conf(node, shard.nodes[0].port if j else None)
                 shard.nodes.append(node)
                 proc.start()
@@ -258,7 +258,7 @@ class RedisNodes:
                 host=HOST,
                 port=s.nodes[0].port,
                 quorum=cfg.quorum,
-                auth_pass=secrets[REDIS_SENTINEL],
+                auth_pass=secrets[Secrets.REDIS_SENTINEL],
                 down_after_ms=cfg.down_after_ms,
                 failover_timeout_ms=cfg.failover_timeout_ms,
             )
@@ -276,7 +276,7 @@ class RedisNodes:
                         bind=HOST,
                         port=port,
                         dir=sdir,
-                        password=secrets[SENTINEL],
+                        password=secrets[Secrets.SENTINEL],
                         monitors=monitors,
                     )
                 )
@@ -286,7 +286,7 @@ class RedisNodes:
                 log_path=os.path.join(sdir, "sentinel.log"),
                 watchdog=watchdog,
             )
-            self.sentinels.append(SentinelNode(port, sdir, proc, password=secrets[SENTINEL]))
+            self.sentinels.append(SentinelNode(port, sdir, proc, password=secrets[Secrets.SENTINEL]))
             proc.start()
 
     def wait(self) -> None:
@@ -336,7 +336,7 @@ class RedisNodes:
                     listen=f"{HOST}:{self.twemproxy_port}",
                     servers=[TwemproxyServer(s.name, HOST, s.nodes[0].port) for s in self.shards],
                     timeout_ms=cfg.twemproxy_timeout_ms,
-                    redis_auth=self._secrets[REDIS_DEFAULT],
+                    redis_auth=self._secrets[Secrets.REDIS_DEFAULT],
                 )
             )
         ready_file = os.path.join(agent_dir, "agent.ready")
@@ -350,9 +350,9 @@ class RedisNodes:
                 ",".join(self.sentinel_addresses),
                 # Files, never the passwords themselves: a command line is visible to every user.
                 "--sentinel-password-file",
-                self._secrets.path(SENTINEL),
+                self._secrets.path(Secrets.SENTINEL),
                 "--redis-password-file",
-                self._secrets.path(REDIS_DEFAULT),
+                self._secrets.path(Secrets.REDIS_DEFAULT),
                 "--config",
                 self.twemproxy_config,
                 "--supervise",
@@ -396,10 +396,10 @@ class RedisNodes:
             bind=HOST,
             port=node.port,
             dir=node.dir,
-            default_password=self._secrets[REDIS_DEFAULT],
-            sentinel_password=self._secrets[REDIS_SENTINEL],
-            replica_password=self._secrets[REDIS_REPLICA],
-            admin_password=self._secrets[REDIS_ADMIN],
+            default_password=self._secrets[Secrets.REDIS_DEFAULT],
+            sentinel_password=self._secrets[Secrets.REDIS_SENTINEL],
+            replica_password=self._secrets[Secrets.REDIS_REPLICA],
+            admin_password=self._secrets[Secrets.REDIS_ADMIN],
             persistence_comment="none in the local tier (production: RDB snapshots on the replica)",
             save='""',
             appendonly="no",

@@ -12,41 +12,7 @@ import os
 import secrets
 import string
 
-__all__ = [
-    "PGPOOL_KEY",
-    "PG_APP",
-    "PG_CHECK",
-    "PG_REPLICATION",
-    "PG_SUPERUSER",
-    "REDIS_ADMIN",
-    "REDIS_DEFAULT",
-    "REDIS_REPLICA",
-    "REDIS_SENTINEL",
-    "SENTINEL",
-    "Secrets",
-]
-
-#: Redis' `default` user: what Twemproxy logs in as (its `redis_auth` sends `AUTH <password>`),
-#: so also the password every client gives Twemproxy (HN_REDIS_URL). Data commands only.
-REDIS_DEFAULT = "redis-default"
-#: Redis' `sentinel` user: Sentinel's monitoring and failover commands (`sentinel auth-pass`).
-REDIS_SENTINEL = "redis-sentinel"
-#: Redis' `replica` user: replication only (`masteruser` / `masterauth` of every node).
-REDIS_REPLICA = "redis-replica"
-#: Redis' `admin` user: every command, for operators, the launcher's checks and chaos tests.
-REDIS_ADMIN = "redis-admin"
-#: Sentinel's own `requirepass`: the agent, operators and the other Sentinels give it.
-SENTINEL = "sentinel"
-#: PostgreSQL's superuser `postgres` (the local tier's tests create databases with it).
-PG_SUPERUSER = "pg-superuser"
-#: The services' PostgreSQL role (HN_PG_DSN).
-PG_APP = "pg-app"
-#: The `replicator` role the streaming replica logs in as.
-PG_REPLICATION = "pg-replication"
-#: `hn_pgpool`, the role of Pgpool's health and streaming-replication checks (pg_monitor).
-PG_CHECK = "pg-check"
-#: The key Pgpool's `pool_passwd` entries are AES-encrypted with (`pg_enc -k`, `pgpool -k`).
-PGPOOL_KEY = "pgpool-key"
+__all__ = ["Secrets"]
 
 # Letters and digits only: a password goes unquoted into URLs, DSNs, redis.conf, sentinel.conf,
 # YAML and pool_passwd, where ':', '@', '/', '#', quotes or a leading '-' would each need escaping.
@@ -54,12 +20,36 @@ _ALPHABET = string.ascii_letters + string.digits
 _LENGTH = 32  # about 190 bits
 
 
-def new_password() -> str:
+def _new_password() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(_LENGTH))
 
 
 class Secrets:
-    """The secrets of one tier, in `directory`: made on first use, then read back from their file."""
+    """The secrets of one tier, in `directory`: made on first use, then read back from their file.
+    `secrets[Secrets.PG_APP]` is a password; the names are also the files' and map one to one to
+    production's SSM parameters (docs/security.md)."""
+
+    #: Redis' `default` user: what Twemproxy logs in as (its `redis_auth` sends `AUTH <password>`),
+    #: so also the password every client gives Twemproxy (HN_REDIS_URL). Data commands only.
+    REDIS_DEFAULT = "redis-default"
+    #: Redis' `sentinel` user: Sentinel's monitoring and failover commands (`sentinel auth-pass`).
+    REDIS_SENTINEL = "redis-sentinel"
+    #: Redis' `replica` user: replication only (`masteruser` / `masterauth` of every node).
+    REDIS_REPLICA = "redis-replica"
+    #: Redis' `admin` user: every command, for operators, the launcher's checks and chaos tests.
+    REDIS_ADMIN = "redis-admin"
+    #: Sentinel's own `requirepass`: the agent, operators and the other Sentinels give it.
+    SENTINEL = "sentinel"
+    #: PostgreSQL's superuser `postgres` (the local tier's tests create databases with it).
+    PG_SUPERUSER = "pg-superuser"
+    #: The services' PostgreSQL role (HN_PG_DSN).
+    PG_APP = "pg-app"
+    #: The `replicator` role the streaming replica logs in as.
+    PG_REPLICATION = "pg-replication"
+    #: `hn_pgpool`, the role of Pgpool's health and streaming-replication checks (pg_monitor).
+    PG_CHECK = "pg-check"
+    #: The key Pgpool's `pool_passwd` entries are AES-encrypted with (`pg_enc -k`, `pgpool -k`).
+    PGPOOL_KEY = "pgpool-key"
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
@@ -78,7 +68,7 @@ class Secrets:
                 return fh.read().strip()
         except FileNotFoundError:
             pass
-        value = new_password()
+        value = _new_password()
         # O_EXCL: created with mode 0600 from the first byte, never readable by anyone else.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
