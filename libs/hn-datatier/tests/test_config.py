@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hn_datatier.agent import (
+    Agent,
     AgentConfig,
     TwemproxyServer,
     listen_addresses,
@@ -62,6 +63,37 @@ def test_the_agent_sets_twemproxys_password_and_touches_nothing_else() -> None:
             set_redis_auth(text, bad)
     with pytest.raises(ValueError):  # a file without the line would let anyone in: refused
         set_redis_auth(text.replace("redis_auth:", "# no auth:"), "Abc123")
+
+
+def test_the_agent_writes_redis_auth_before_nutcracker_starts_or_refuses_to_start(tmp_path: Path) -> None:
+    servers = [TwemproxyServer("shard0", "10.0.0.1", 6379)]
+    path = tmp_path / "nutcracker.yml"
+    marked = render_config(pool="p", listen="127.0.0.1:1", servers=servers, redis_auth="@@ssm:/x/HN_REDIS_PASSWORD@@")
+    path.write_text(marked)
+
+    def agent(redis_password: str = "") -> Agent:
+        config = AgentConfig(
+            sentinels=[("127.0.0.1", 1)], config=str(path), restart_command="true", redis_password=redis_password
+        )
+        return Agent(config, nutcracker=_NoNutcracker())
+
+    with pytest.raises(ValueError, match="HN_REDIS_PASSWORD"):  # no password for the placeholder
+        agent().set_redis_auth()
+    assert agent(redis_password="Secret123").set_redis_auth() is True
+    assert '  redis_auth: "Secret123"' in path.read_text().splitlines()
+    assert agent(redis_password="Secret123").set_redis_auth() is False  # already there
+    assert agent().set_redis_auth() is False  # a filled file without a password given: left alone
+
+
+class _NoNutcracker:
+    def start(self) -> None:
+        pass
+
+    def restart(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
 
 
 #: What each production template must say about who may connect: (required lines, forbidden).

@@ -61,6 +61,8 @@ RESTARTS = Counter("hn_twemproxy_agent_restarts_total", "nutcracker (re)starts, 
 SENTINELS_CONNECTED = Gauge("hn_twemproxy_agent_sentinels_connected", "Sentinels the agent is subscribed to.")
 
 Address = tuple[str, int]
+#: How infra/terraform marks a password the host fills in (`@@ssm:<parameter>@@`).
+_UNFILLED = "@@ssm:"
 
 
 def _log() -> Any:
@@ -254,10 +256,12 @@ class Agent:
     def set_redis_auth(self) -> bool:
         """Write `redis_password` as the pools' `redis_auth` (before nutcracker starts, which reads
         it only then); True if the file changed. A no-op without a password."""
-        if not self.config.redis_password:
-            return False
         with self._lock:
             text = self._read()
+            if not self.config.redis_password:
+                if _UNFILLED in text:  # production's placeholder: clients would all get NOAUTH
+                    raise ValueError(f"{self.config.config} wants redis_auth from HN_REDIS_PASSWORD, which is not set")
+                return False
             new_text = set_redis_auth(text, self.config.redis_password)
             if new_text == text:
                 return False
