@@ -26,7 +26,7 @@ from typing import Any
 
 from hn_datatier.local._config import HOST, DataTierConfig
 from hn_datatier.local._ports import PortPool
-from hn_datatier.local._secrets import Secrets
+from hn_datatier.local._secrets import Secrets, write_private
 from hn_datatier.local._templates import render
 from hn_process import ManagedProcess, ProcessFailed, Watchdog
 
@@ -219,15 +219,6 @@ class PostgresNodes:
             os.chown(path, *self._user)
         return path
 
-    def _private_file(self, path: str, text: str) -> str:
-        """A file only its owner reads (the PostgreSQL user's, when we run as root)."""
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        if self._user:
-            os.chown(path, *self._user)
-        return path
-
     def _run(self, name: str, argv: Sequence[str], log_path: str) -> None:
         """Run a PostgreSQL tool to completion (as the PostgreSQL user), failing with its output."""
         proc = ManagedProcess(
@@ -295,7 +286,7 @@ class PostgresNodes:
         # afterwards), our settings (included from postgresql.conf), start.
         dir0 = self._dir("pg0")
         data0 = os.path.join(dir0, "data")
-        pwfile = self._private_file(os.path.join(dir0, "initdb.pw"), secrets[Secrets.PG_SUPERUSER] + "\n")
+        pwfile = write_private(os.path.join(dir0, "initdb.pw"), secrets[Secrets.PG_SUPERUSER] + "\n", owner=self._user)
         self._run(
             "initdb",
             [
@@ -340,9 +331,10 @@ class PostgresNodes:
         # Pgpool match it in pg_stat_replication).
         dir1 = self._dir("pg1")
         data1 = os.path.join(dir1, "data")
-        passfile = self._private_file(
+        passfile = write_private(
             os.path.join(dir1, "replication.pgpass"),
             f"{HOST}:{port0}:*:{REPLICATION_USER}:{secrets[Secrets.PG_REPLICATION]}\n",
+            owner=self._user,
         )
         self._run(
             "pg_basebackup",
@@ -454,9 +446,7 @@ class PostgresNodes:
         roles = {self.config.user: Secrets.PG_APP, SUPERUSER: Secrets.PG_SUPERUSER, CHECK_USER: Secrets.PG_CHECK}
         pairs = "".join(f"{role}:{self._secrets[secret]}\n" for role, secret in roles.items())
         pairs_file = os.path.join(run_dir, "pool_passwd.input")
-        fd = os.open(pairs_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(pairs)
+        write_private(pairs_file, pairs)
         try:
             result = subprocess.run(
                 ["pg_enc", "-m", "-k", key_file, "-f", os.path.join(run_dir, "pgpool.conf"), "-i", pairs_file],

@@ -27,7 +27,7 @@ from hn_datatier import redis_client, redis_from_url
 from hn_datatier.agent import TwemproxyServer, parse_servers
 from hn_datatier.local._config import HOST, DataTierConfig
 from hn_datatier.local._ports import PortPool
-from hn_datatier.local._secrets import Secrets
+from hn_datatier.local._secrets import Secrets, write_private
 from hn_datatier.local._templates import render
 from hn_datatier.local._twemproxy import render_config
 from hn_process import ManagedProcess, Watchdog, child_env, port_accepts, wait_until
@@ -328,17 +328,16 @@ class RedisNodes:
         self.twemproxy_stats_port = self.ports.allocate()
         self.agent_metrics_port = self.ports.allocate()
         self.twemproxy_config = os.path.join(agent_dir, "nutcracker.yml")
-        fd = os.open(self.twemproxy_config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(
-                render_config(
-                    pool="highnoon",
-                    listen=f"{HOST}:{self.twemproxy_port}",
-                    servers=[TwemproxyServer(s.name, HOST, s.nodes[0].port) for s in self.shards],
-                    timeout_ms=cfg.twemproxy_timeout_ms,
-                    redis_auth=self._secrets[Secrets.REDIS_DEFAULT],
-                )
-            )
+        write_private(
+            self.twemproxy_config,
+            render_config(
+                pool="highnoon",
+                listen=f"{HOST}:{self.twemproxy_port}",
+                servers=[TwemproxyServer(s.name, HOST, s.nodes[0].port) for s in self.shards],
+                timeout_ms=cfg.twemproxy_timeout_ms,
+                redis_auth=self._secrets[Secrets.REDIS_DEFAULT],
+            ),
+        )
         ready_file = os.path.join(agent_dir, "agent.ready")
         self.agent = ManagedProcess(
             "twemproxy-agent",
@@ -409,10 +408,7 @@ class RedisNodes:
             replica_priority=100,
             replicaof=f"replicaof {HOST} {master_port}" if master_port else "",
         )
-        path = os.path.join(node.dir, "redis.conf")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        write_private(os.path.join(node.dir, "redis.conf"), text)
 
 
 def _ping(node: RedisNode) -> bool:

@@ -12,7 +12,7 @@ import os
 import secrets
 import string
 
-__all__ = ["Secrets"]
+__all__ = ["Secrets", "write_private"]
 
 # Letters and digits only: a password goes unquoted into URLs, DSNs, redis.conf, sentinel.conf,
 # YAML and pool_passwd, where ':', '@', '/', '#', quotes or a leading '-' would each need escaping.
@@ -22,6 +22,18 @@ _LENGTH = 32  # about 190 bits
 
 def _new_password() -> str:
     return "".join(secrets.choice(_ALPHABET) for _ in range(_LENGTH))
+
+
+def write_private(path: str, text: str, *, owner: tuple[int, int] | None = None) -> str:
+    """Write a file only its owner reads (mode 0600 from the first byte, also when it existed),
+    owned by `owner` (uid, gid) if given; returns `path`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fh.fileno(), 0o600)
+        if owner is not None:
+            os.fchown(fh.fileno(), *owner)
+        fh.write(text)
+    return path
 
 
 class Secrets:
