@@ -158,9 +158,13 @@ def test_pgpool_refuses_a_client_without_the_password(data_tier: DataTier) -> No
             psycopg2.connect(_without_password(dsn), connect_timeout=5)
         with pytest.raises(psycopg2.OperationalError, match="authentication failed"):
             psycopg2.connect(_with_password(dsn, "not-the-password"), connect_timeout=5)
-    # A role PostgreSQL knows but pool_passwd does not (the replication role) gets nowhere either.
+    # A role PostgreSQL knows but pool_passwd does not (the replication role) gets nowhere, even
+    # with its right password.
+    replicator = secrets_of(data_tier)[Secrets.PG_REPLICATION]
     with pytest.raises(psycopg2.OperationalError):
-        psycopg2.connect(f"postgresql://replicator@{HOST}:{data_tier.pgpool_port}/postgres", connect_timeout=5)
+        psycopg2.connect(
+            f"postgresql://replicator:{replicator}@{HOST}:{data_tier.pgpool_port}/postgres", connect_timeout=5
+        )
     conn = psycopg2.connect(data_tier.pg_dsn, connect_timeout=5)
     try:
         with conn.cursor() as cur:
