@@ -176,7 +176,11 @@ class Cluster:
             "data_tier": self.tier.describe(),
             "spec": asdict(self.spec),
         }
-        with open(os.path.join(self.run_dir, "cluster.json"), "w") as fh:
+        # Its env carries the data tier's passwords (HN_PG_DSN, HN_REDIS_URL): owner only.
+        path = os.path.join(self.run_dir, "cluster.json")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when an earlier run left the file
+        with os.fdopen(fd, "w") as fh:
             json.dump(document, fh, indent=1)
 
     # -- health ------------------------------------------------------------------------------
