@@ -146,7 +146,9 @@ def _each(method: str, **strategies: Callable[[], st.SearchStrategy[Any]] | st.S
     return test
 
 
-test_create_account = _each("create_account", user=_name, passwd=_password, device_id=lambda: st.one_of(st.none(), _device()))
+test_create_account = _each(
+    "create_account", user=_name, passwd=_password, device_id=lambda: st.one_of(st.none(), _device())
+)
 test_login = _each("login", user=_name, passwd=_password)
 test_guest_login = _each("guest_login", device_id=_device)
 test_logout = _each("logout", token=_token)
