@@ -24,7 +24,8 @@ export interface ClientEvents {
 }
 
 export type Events = Pushes & ClientEvents;
-export type Handler<T> = (event: T, type: string) => void | Promise<void>;
+/** A push handler; a Promise it returns is awaited only for its failure, which is logged. */
+export type Handler<T> = (event: T, type: string) => unknown;
 
 export interface Logger {
   info(message: string, fields?: Record<string, unknown>): void;
