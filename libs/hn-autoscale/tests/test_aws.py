@@ -134,28 +134,36 @@ def test_scale_in_of_a_victim_the_group_does_not_know_or_at_its_minimum_does_not
     assert aws.states(group)[second] == ("InService", True) and aws.describe(group)["DesiredCapacity"] == 2
 
 
-def test_finish_drains_waits_out_the_grace_and_takes_a_hook_already_over_in_its_stride(aws: Aws) -> None:
-    group = aws.group("sso", min_size=1, max_size=3, desired=2)
-    now = [0.0]
-    driver = AwsAsgDriver({"sso": group}, client=aws.autoscaling, drained_grace_s=3.0, clock=lambda: now[0])
-    keep, victim = sorted(aws.states(group))
-    driver.scale_in("sso", 1, [f"sso-{victim}"])
+class Waiting:
+    """A group of two whose second instance the driver scaled in: it waits in Terminating:Wait.
+    The driver's clock is `now[0]`; its grace is 3 s."""
+
+    def __init__(self, aws: Aws) -> None:
+        self.group = aws.group("sso", min_size=1, max_size=3, desired=2)
+        self.now = [0.0]
+        self.driver = AwsAsgDriver(
+            {"sso": self.group}, client=aws.autoscaling, drained_grace_s=3.0, clock=lambda: self.now[0]
+        )
+        self.keep, self.victim = sorted(aws.states(self.group))
+        self.driver.scale_in("sso", 1, [f"sso-{self.victim}"])
+
+
+def test_finish_drains_completes_the_hook_once_the_instance_is_gone_from_yellow_for_the_grace(aws: Aws) -> None:
+    waiting = Waiting(aws)
+    driver, now, keep, victim = waiting.driver, waiting.now, waiting.keep, waiting.victim
     # Yellow lost sight of it for less than the grace (a yellow restarting): not drained yet.
     assert driver.finish_drains("sso", [f"sso-{keep}"]) == []
     now[0] = 2.0
     assert driver.finish_drains("sso", [f"sso-{keep}"]) == []
     now[0] = 3.0
     assert driver.finish_drains("sso", [f"sso-{keep}"]) == [victim]
-    assert victim not in aws.states(group) and aws.ec2_state(victim) == "terminated"
+    assert victim not in aws.states(waiting.group) and aws.ec2_state(victim) == "terminated"
     assert driver.finish_drains("other", []) == []  # a service it has no group for
 
 
 def test_an_instance_seen_again_in_yellow_starts_its_grace_over(aws: Aws) -> None:
-    group = aws.group("sso", min_size=1, max_size=3, desired=2)
-    now = [0.0]
-    driver = AwsAsgDriver({"sso": group}, client=aws.autoscaling, drained_grace_s=3.0, clock=lambda: now[0])
-    keep, victim = sorted(aws.states(group))
-    driver.scale_in("sso", 1, [f"sso-{victim}"])
+    waiting = Waiting(aws)
+    driver, now, keep, victim = waiting.driver, waiting.now, waiting.keep, waiting.victim
     assert driver.finish_drains("sso", []) == []  # missing since 0
     now[0] = 2.0
     assert driver.finish_drains("sso", [f"sso-{victim}"]) == []  # listed again (draining)
