@@ -64,7 +64,12 @@ def _driver_calls() -> set[str]:
 
 def test_the_role_grants_exactly_the_calls_the_driver_makes_on_the_sized_groups_only() -> None:
     calls = _driver_calls()
-    assert calls == {"DescribeAutoScalingGroups", "SetDesiredCapacity", "SetInstanceProtection", "CompleteLifecycleAction"}
+    assert calls == {
+        "DescribeAutoScalingGroups",
+        "SetDesiredCapacity",
+        "SetInstanceProtection",
+        "CompleteLifecycleAction",
+    }
     source = DRIVER.read_text()
     assert re.findall(r'boto3\.client\("([a-z0-9-]+)"', source) == ["autoscaling"], "no EC2 client: no EC2 grant"
     statements = _blocks(ROOT, "data")[("aws_iam_policy_document", "autoscale")]["statement"]
@@ -192,9 +197,7 @@ def test_the_drain_watcher_stops_the_unit_once_the_group_terminates_the_host(
     stopped = tmp_path / "systemctl.args"
     (bin_dir / "systemctl").write_text(f'#!/bin/sh\necho "$@" >> {stopped}\n')
     (bin_dir / "systemctl").chmod(0o755)
-    env = dict(
-        os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", HN_IMDS_URL=metadata, HN_DRAIN_POLL_SECONDS="0.1"
-    )
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", HN_IMDS_URL=metadata, HN_DRAIN_POLL_SECONDS="0.1")
     watcher = subprocess.Popen([str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait(lambda: _Metadata.reads >= 3)
