@@ -104,6 +104,8 @@ module "service" {
     # The lease lives in the data tier's Redis, through Twemproxy.
     HN_REDIS_URL = module.platform.hn_redis_url
   }
+  # HN_REDIS_PASSWORD: Twemproxy answers no one without it.
+  extra_ssm_env_paths = [module.platform.redis_client_env_path]
 }
 
 # -- what the autoscaler may do: exactly the calls of hn_autoscale.AwsAsgDriver -------------------
