@@ -21,7 +21,7 @@ packages=(
   pgpool2           # Pgpool-II: pooling, read load balancing, in front of PostgreSQL
   redis-server      # Redis shards (masters and replicas)
   redis-sentinel    # Sentinel: watches each shard's master, promotes its replica
-  nutcracker        # Twemproxy: consistent hashing (ketama) over the Redis shards (and `nutcracker -t` in infra/terraform/tests)
+  nutcracker        # Twemproxy: consistent hashing (ketama) over the Redis shards
   systemd           # systemd-analyze: infra/terraform/tests verify the rendered units with it (its tests fail without it)
   prometheus        # Prometheus server and promtool: ops/prometheus config, alert rules and their tests
   chromium          # headless browser for tests that drive web pages
