@@ -125,16 +125,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _call(args: argparse.Namespace) -> int:
-    from hn_cli._errors import INVALID, CliError
-    from hn_cli._inspect import call, to_jsonable
+    from hn_cli._inspect import call, json_arguments, to_jsonable
     from hn_runtime import new_trace_id
 
-    try:
-        arguments = json.loads(args.arguments or "{}")
-    except ValueError as exc:
-        raise CliError(f"arguments are not JSON: {exc}", code="BAD_ARGUMENTS", status=INVALID) from None
-    if not isinstance(arguments, dict):
-        raise CliError("arguments must be a JSON object of the method's fields", code="BAD_ARGUMENTS", status=INVALID)
+    arguments = json_arguments(args.arguments or "{}")
     trace_id = new_trace_id()
     result = to_jsonable(call(_yellow(args), args.service, args.method, arguments, trace_id=trace_id))
     if args.json:

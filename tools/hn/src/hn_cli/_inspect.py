@@ -26,6 +26,7 @@ __all__ = [
     "autoscale_status",
     "autoscale_table",
     "call",
+    "json_arguments",
     "merged_logs",
 ]
 
@@ -169,6 +170,17 @@ def method_of(service: str, method: str) -> Method:
             f"{service}.{method} is oneway (no reply): hn call cannot wait for it", code="ONEWAY", status=INVALID
         )
     return spec
+
+
+def json_arguments(text: str) -> dict[str, Any]:
+    """`hn call`'s arguments: a JSON object of the method's fields."""
+    try:
+        arguments = json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"arguments are not JSON: {exc}", code="BAD_ARGUMENTS", status=INVALID) from None
+    if not isinstance(arguments, dict):
+        raise CliError("arguments must be a JSON object of the method's fields", code="BAD_ARGUMENTS", status=INVALID)
+    return arguments
 
 
 def call(
