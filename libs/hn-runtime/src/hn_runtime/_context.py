@@ -33,6 +33,9 @@ class Session:
     client: str | None = None
     #: What this call did to the game client's session, told to the broker in the reply.
     change: SessionChange | None = None
+    #: A bound on the game client's network round trip (µs), measured by the broker that
+    #: forwarded the call (Envelope.client_rtt_us); None when it did not say.
+    client_rtt_us: int | None = None
 
     def open_session(self, account_id: int, display_name: str) -> None:
         """The game client that made this call now holds `account_id`'s session (a login): the

@@ -112,6 +112,8 @@ class Server:
                     )
         for name, method in methods.items():
             handlers[name] = (method, getattr(self.service, f"on_{name}", None))
+        for old, new in self._idl.renamed.items():
+            handlers[old] = handlers[new]  # callers of the old name (older clients) are served
         return handlers
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -260,6 +262,7 @@ class Server:
                 env.deadline_ms / 1000.0 if env.deadline_ms is not None else None,
                 env.sender,
                 env.client,
+                client_rtt_us=env.client_rtt_us,
             )
             _current.set(session)
             try:
