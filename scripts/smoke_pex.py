@@ -201,12 +201,18 @@ def check_brokerlist(pex: Pex, broker: Pex) -> str:
 
 
 def check_autoscaler(pex: Pex, port: int) -> str:
-    status = wait_until(
-        lambda: json.loads(http_get(f"http://127.0.0.1:{port}/status")), "autoscaler /status", alive=pex.alive
-    )
-    if "sso" not in status.get("services", {}):
+    pex.ready()
+    url = f"http://127.0.0.1:{port}/status"
+
+    def active() -> dict[str, Any] | None:
+        """Its status once it holds its lease (in Redis, through Twemproxy, with the tier's password)."""
+        status: dict[str, Any] = json.loads(http_get(url))
+        return status if status["active"] else None
+
+    status = wait_until(active, "the autoscaler active", alive=pex.alive)
+    if "sso" not in status["services"]:
         raise SmokeFailed(f"autoscaler /status has no sso: {status}")
-    return "GET /status answers (sso rule loaded)"
+    return "GET /status: active (holds its Redis lease), sso rule loaded"
 
 
 def check_agent(pex: Pex, sentinels: int) -> str:
@@ -250,15 +256,17 @@ def scratch() -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def autoscaler_pex(work: Path, yellow: str, port: int) -> Pex:
-    """The autoscaler with one rule, on AWS that is not there: its API calls fail fast against a
-    closed port (no credentials looked for, no retries), and it goes on serving."""
+def autoscaler_pex(work: Path, tier_env: dict[str, str], yellow: str, port: int) -> Pex:
+    """The autoscaler with one rule, its lease in the tier's Redis, on AWS that is not there: its
+    API calls fail fast against a closed port (no credentials looked for, no retries), and it goes
+    on serving."""
     config = {
         "interval_s": 1,
         "services": {"sso": {"rule": {"min_instances": 1, "max_instances": 2}}},
         "aws": {"region": "eu-west-1", "group_template": "hn-smoke-{service}"},
     }
     env = {
+        **tier_env,
         "HN_YELLOW": yellow,
         "HN_INSTANCE": "autoscaler-smoke",
         "HN_HTTP_PORT": str(port),
@@ -272,12 +280,20 @@ def autoscaler_pex(work: Path, yellow: str, port: int) -> Pex:
     return Pex("autoscaler", work, env=env)
 
 
-def agent_pex(work: Path, tier_env: dict[str, str], sentinels: Sequence[str]) -> Pex:
+def agent_pex(work: Path, tier: dict[str, Any], sentinels: Sequence[str]) -> Pex:
     """The agent on a copy of the tier's Twemproxy configuration, with no nutcracker to restart:
-    it follows the tier's Sentinels beside the tier's own agent, touching nothing."""
+    it follows the tier's Sentinels (with their password, from the tier's secrets) beside the
+    tier's own agent, touching nothing."""
     config = work / "nutcracker.yml"
-    shutil.copy(tier_env["HN_TWEMPROXY_CONFIG"], config)
+    shutil.copy(tier["env"]["HN_TWEMPROXY_CONFIG"], config)
+    secrets = Path(tier["secrets"])
     args = ["--sentinels", ",".join(sentinels), "--config", str(config), "--restart-command", "true"]
+    args += [
+        "--sentinel-password-file",
+        str(secrets / "sentinel"),
+        "--redis-password-file",
+        str(secrets / "redis-default"),
+    ]
     return Pex("agent", work, [*args, "--metrics-port", str(free_port())])
 
 
@@ -300,10 +316,10 @@ def smoke(names: Sequence[str], work: Path) -> None:
         started = {n: Pex(n, work, env={**common, "HN_INSTANCE": f"{n}-smoke"}) for n in SERVICES if n in names}
         autoscaler_port = free_port()
         if "autoscaler" in names:
-            started["autoscaler"] = autoscaler_pex(work, address, autoscaler_port)
+            started["autoscaler"] = autoscaler_pex(work, tier_env, address, autoscaler_port)
         sentinels = [s for s in tier_env["HN_SENTINELS"].split(",") if s]
         if "agent" in names:
-            started["agent"] = agent_pex(work, tier_env, sentinels)
+            started["agent"] = agent_pex(work, described, sentinels)
         running += [pex.start() for pex in started.values()]
 
         checks: dict[str, Callable[[], str]] = {"yellow": partial(check_health, yellow)}
