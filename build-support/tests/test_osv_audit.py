@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from scripts.lock_pins import Pin, normalize, read_pins
 from scripts.osv_audit import Advisory, AdvisoryError, affects, load_advisories, main, read_accepted
 from scripts.refresh_advisories import refresh
