@@ -51,8 +51,6 @@ class SessionEnded(Exception):
 _ENDED = frozenset({ClientError.SESSION_ENDED, ClientError.LOGGED_IN_ELSEWHERE})
 #: calls that open a session: they may follow the end of one
 _LOGINS = frozenset({"sso.login", "sso.create_account", "sso.register", "sso.guest_login"})
-#: the weight of a broker brokerlist reports full (or over): tried, but after every other
-_MIN_SPARE = 1e-3
 _random = random.Random()
 
 
@@ -75,9 +73,11 @@ def broker_order(brokers: Iterable[tuple[str, float]], *, rng: random.Random | N
     draw = rng or _random
     keyed = []
     for address, load in brokers:
-        weight = max(1.0 - float(load), _MIN_SPARE)
-        # Efraimidis-Spirakis: sorting by u ** (1 / weight) draws without replacement by weight.
-        keyed.append((draw.random() ** (1.0 / weight), address))
+        spare = 1.0 - float(load)
+        # Efraimidis-Spirakis: sorting by u ** (1 / weight) (in [0, 1)) draws without replacement
+        # by weight. A full broker gets a key below every other's: shuffled in after them.
+        key = draw.random() ** (1.0 / spare) if spare > 0 else -draw.random() - 1.0
+        keyed.append((key, address))
     return [address for _, address in sorted(keyed, reverse=True)]
 
 
