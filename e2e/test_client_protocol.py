@@ -185,7 +185,7 @@ def test_players_starting_together_spread_over_the_brokers(platform: Platform) -
         starting = [gevent.spawn(lambda: GameClient(platform.brokerlist_url).connect()) for _ in range(players)]
         gevent.joinall(starting, raise_error=True, timeout=60 * time_factor())
         clients = [g.value for g in starting]
-        counts = [len(b.service.broker.connections) - before for b, before in zip(platform.brokers, held)]
+        counts = [len(b.service.broker.connections) - before for b, before in zip(platform.brokers, held, strict=True)]
         assert sum(counts) == players, counts
         shares = [count / players for count in counts]
         assert all(0.35 <= share <= 0.65 for share in shares), f"connections per broker: {counts}"

@@ -49,9 +49,7 @@ def _module_constants(relative: str) -> dict[str, Any]:
 
 
 def _defaults(function: Callable[..., Any]) -> dict[str, Any]:
-    return {
-        name: p.default for name, p in inspect.signature(function).parameters.items() if p.default is not p.empty
-    }
+    return {name: p.default for name, p in inspect.signature(function).parameters.items() if p.default is not p.empty}
 
 
 #: the names the page may use, each with what the code says

@@ -146,7 +146,12 @@ class Package:
         return found
 
     def _walk(self, node: ast.AST, found: set[str], seen: set[int], inside: bool) -> None:
-        if inside and isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == self.enum:
+        if (
+            inside
+            and isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == self.enum
+        ):
             found.add(node.attr)
         if isinstance(node, ast.Call):
             inside = inside or _callee(node) in self.makers
