@@ -170,6 +170,12 @@ class MatchService(Service):
         player = _player(session)
         return self._guarded(lambda: self._status(player))
 
+    def on_last_result(self, session: Session, request: Any) -> DuelResult:
+        player = _player(session)
+        found = self._guarded(lambda: self.results.last(player))
+        # No result yet: the IDL's zero value (Thrift has no null result in every language).
+        return found or DuelResult(match_id="", reaction_ms={}, fouls={}, ratings={})
+
     def _present(self, players: Sequence[int]) -> list[bool]:
         assert self.edge is not None
         return [b is not None for b in self.edge.state.brokers_of([str(p) for p in players])]
