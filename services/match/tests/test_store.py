@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import gevent
+import gevent.event
 import pytest
 
 from hn_datatier import PgPool, apply_migrations, load_migrations, redis_from_url
@@ -18,6 +19,7 @@ from hn_match._pairing import Tolerance, Waiting
 from hn_match._queue import MatchQueue
 from hn_match._rating import INITIAL_RATING, updated
 from hn_match._results import Outcome, Results
+from hn_runtime.testing import time_factor, wait_for
 
 _ids = itertools.count(1)
 
@@ -108,6 +110,38 @@ def test_a_room_that_cannot_open_puts_both_back_with_their_wait(redis: object) -
     assert maker.tick(m) == 1
     back = {w.account_id: w.since_ms for w in queue.waiting(m)}
     assert set(back) == {a, b} and back[a] == since_a
+
+
+def test_a_stopping_matchmaker_hands_its_lease_over_at_once_and_opens_the_rooms_it_took(redis: object) -> None:
+    """A draining instance stops matchmaking: another instance may take the lease at once (not
+    after its expiry), while the rooms for pairs already off the queue still open."""
+    queue, m = MatchQueue(redis), mode()
+    a, b = player(), player()
+    queue.add(m, a, 1200)
+    queue.add(m, b, 1200)
+    key = f"hn:test:lease:{uuid.uuid4().hex}"
+    opening, gate = gevent.event.Event(), gevent.event.Event()
+    hosted: list[set[int]] = []
+
+    def host(mode: str, x: Waiting, y: Waiting) -> bool:
+        opening.set()
+        gate.wait()
+        hosted.append({x.account_id, y.account_id})
+        return True
+
+    maker = Matchmaker(
+        queue, {m: Lease(redis, key, "me", ttl_ms=60_000)}, host=host, present=lambda ids: [True] * len(ids), tick_s=0.01
+    )
+    maker.start()
+    wait_for(opening.is_set, message="a room opening")
+    stopping = gevent.spawn(maker.stop, timeout=30 * time_factor())
+    other = Lease(redis, key, "other", ttl_ms=60_000)
+    wait_for(other.hold, message="the lease handed over while the room is still opening")
+    assert not stopping.dead, "stop waits for the room it is opening"
+    gate.set()
+    stopping.get(timeout=30 * time_factor())
+    assert hosted == [{a, b}] and queue.waiting(m) == []
+    assert other.hold(), "the stopped matchmaker did not take its lease back"
 
 
 def test_a_result_is_stored_and_rated_once(pool: PgPool) -> None:

@@ -6,6 +6,10 @@ which opens a room on some instance. A pair whose room cannot be opened goes bac
 with its original wait. Players whose connection is gone (no broker holds their session) are
 dropped from the queue, checked for every pair before it is taken and for the whole queue every
 `sweep_every_s`.
+
+`stop` hands matchmaking over at once: it releases the leases, so a live instance's matchmaker
+takes them at its next tick instead of at their expiry, and lets the tick in progress and the
+rooms it is opening finish (their players are off the queue until a room opens or they go back).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.pool
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
@@ -68,44 +73,58 @@ class Matchmaker:
         self.batch = batch
         # Rooms open through a bounded pool: a tick of thousands of pairs must not put thousands
         # of hand-offs (each several round trips) in front of the players' duel messages at once.
-        self._hand_off = spawn or gevent.pool.Pool(rooms_at_once).spawn
+        self._hand_offs = gevent.pool.Pool(rooms_at_once)
+        self._hand_off = spawn or self._hand_offs.spawn
         self._throttle = LogThrottle(burst=1, period=10.0)
         self._last_sweep = 0.0
         self._greenlet: gevent.Greenlet | None = None
+        self._stopping = gevent.event.Event()
         self.leading: set[str] = set()
 
     def start(self) -> None:
         self._greenlet = gevent.spawn(self._loop)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop matchmaking here, leases handed over at once; the tick in progress and the rooms
+        it is opening get `timeout` seconds to finish."""
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        self._release()  # before the tick ends: taking pairs twice is safe (ZREM), waiting is not
         if self._greenlet is not None:
-            self._greenlet.kill()
+            self._greenlet.join(timeout)
+            self._greenlet.kill()  # no-op once it ended
             self._greenlet = None
-        for mode in self.leading:
+        self._hand_offs.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._release()  # in case the last tick renewed one meanwhile
+        self.leading = set()
+
+    def _release(self) -> None:
+        for mode in list(self.leading):
             try:
                 self.leases[mode].release()  # the next instance takes over now, not at expiry
             except RedisError:
                 pass
-        self.leading = set()
 
     def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 sweep = time.monotonic() - self._last_sweep >= self.sweep_every_s
                 if sweep:
                     self._last_sweep = time.monotonic()
                 for mode, lease in self.leases.items():
+                    if self._stopping.is_set():
+                        break
                     leading = lease.hold()
                     if leading != (mode in self.leading):
                         _log.info("matchmaking here" if leading else "matchmaking elsewhere", mode=mode)
                         (self.leading.add if leading else self.leading.discard)(mode)
-                    if leading:
+                    if leading and not self._stopping.is_set():
                         self.tick(mode, sweep=sweep)
             except RedisError as exc:
                 FAILURES.inc()
                 if self._throttle.allow("redis") is not None:
                     _log.error("matchmaking tick failed", dependency="redis", error=str(exc))
-            gevent.sleep(self.tick_s)
+            self._stopping.wait(self.tick_s)
 
     def tick(self, mode: str, *, sweep: bool = False) -> int:
         """One pass over `mode`'s queue; returns how many pairs were handed to rooms."""
@@ -133,7 +152,7 @@ class Matchmaker:
             # A long queue takes many batches: keep the lease, or another instance starts a
             # second tick over the same players.
             lease = self.leases.get(mode)
-            if start + self.batch < len(pairs) and lease is not None and not lease.hold():
+            if start + self.batch < len(pairs) and lease is not None and (self._stopping.is_set() or not lease.hold()):
                 break
         TICKS.observe(time.perf_counter() - started)
         return handed
