@@ -130,7 +130,11 @@ def test_a_stopping_matchmaker_hands_its_lease_over_at_once_and_opens_the_rooms_
         return True
 
     maker = Matchmaker(
-        queue, {m: Lease(redis, key, "me", ttl_ms=60_000)}, host=host, present=lambda ids: [True] * len(ids), tick_s=0.01
+        queue,
+        {m: Lease(redis, key, "me", ttl_ms=60_000)},
+        host=host,
+        present=lambda ids: [True] * len(ids),
+        tick_s=0.01,
     )
     maker.start()
     wait_for(opening.is_set, message="a room opening")
