@@ -14,7 +14,7 @@ from hn_runtime.client import close_all, set_default_timeout
 from hn_runtime.discovery import Instance, StaticDirectory
 from hn_runtime.testing import running, wait_for
 from hn_runtime.testing.echo import EchoService
-from hn_runtime.wire import decode, load_idl
+from hn_runtime.wire import load_idl
 
 from _runtime_helpers import (
     DeadlineEcho,
@@ -183,13 +183,14 @@ def test_a_draining_instance_takes_the_calls_pinned_to_it_and_no_others():
         echo = get_service(Echo, directory=directory)
         wait_for(lambda: all_connected(echo))
         directory.set("echo", [replace(a.instance, state="draining"), b.instance])
-        method = load_idl(Echo).methods["health"]
-        pinned = echo.forward(method, args_body("health"), instance_id=a.server.instance)
-        assert decode(pinned.body, method.result_spec).success.instance == a.server.instance
-        assert {echo.health().instance for _ in range(10)} == {b.server.instance}
+        bump = load_idl(Echo).methods["bump"]
+        echo.forward(bump, args_body("bump"), instance_id=a.server.instance)
+        for _ in range(10):
+            echo.bump()
+        assert (a.service.bumps, b.service.bumps) == (1, 10)
         directory.set("echo", [b.instance])  # gone: a pinned call has nowhere to go
         with pytest.raises(ServiceUnavailable, match="is gone"):
-            echo.forward(method, args_body("health"), instance_id=a.server.instance)
+            echo.forward(bump, args_body("bump"), instance_id=a.server.instance)
 
 
 def test_closing_connections_never_wedges_the_zmq_context():
