@@ -58,6 +58,10 @@ class Backends:
     redis_url: str
 
 
+#: the load generator's players all come from one address
+_MANY_ACCOUNTS = {"HN_SSO_ACCOUNT_CREATIONS_PER_ADDRESS": "1000000000"}
+
+
 @contextmanager
 def backends() -> Iterator[Backends]:
     """The data tier, sso and the echo worker, each a process of its own, until the block ends."""
@@ -65,7 +69,7 @@ def backends() -> Iterator[Backends]:
 
     with (
         DataTier(DataTierConfig()) as tier,
-        service("hn_sso", {**tier.env, "HN_SSO_HASH_PROFILE": "test"}) as (_, sso_ready),
+        service("hn_sso", {**tier.env, "HN_SSO_HASH_PROFILE": "test", **_MANY_ACCOUNTS}) as (_, sso_ready),
         child(_echo.__file__, "serve-hn") as worker,
     ):
         yield Backends(worker["rep"], sso_ready["endpoints"]["rep"], tier.env["HN_REDIS_URL"])

@@ -49,7 +49,13 @@ def platform_on(
         yellow = stack.enter_context(running(YellowService()))
         discovery = YellowDiscovery([yellow.endpoints["rep"]])
         stack.callback(discovery.directory.close)
-        sso_config = SsoConfig(pg_dsn=tier.env["HN_PG_DSN"], redis_url=tier.env["HN_REDIS_URL"], hash_profile="test")
+        sso_config = SsoConfig(
+            pg_dsn=tier.env["HN_PG_DSN"],
+            redis_url=tier.env["HN_REDIS_URL"],
+            hash_profile="test",
+            # Every test's players come from 127.0.0.1: one address making hundreds of accounts.
+            account_creations_per_address=10**9,
+        )
         stack.enter_context(running(SsoService(sso_config), discovery=discovery, trace_sample=trace_sample))
         broker_config = BrokerConfig(redis_url=tier.env["HN_REDIS_URL"], **broker_options)  # type: ignore[arg-type]
         started = [

@@ -53,6 +53,8 @@ module "service" {
   public_ip_env       = "HN_BROKER_PUBLIC_HOST"
   target_group_arns   = [module.platform.broker_target_group_arn]
   yellow              = module.platform.hn_yellow
+  # HN_REDIS_PASSWORD, which hn_datatier.redis_from_url reads next to HN_REDIS_URL.
+  extra_ssm_env_paths = [module.platform.redis_client_env_path]
   environment_variables = merge(
     {
       HN_BROKER_PORT = tostring(module.platform.broker_port)
@@ -60,4 +62,10 @@ module "service" {
     },
     var.environment_variables,
   )
+
+  # The autoscaler (infra/terraform/autoscaler) sizes the group within these bounds; a host it
+  # drains is held by the termination hook until it has left yellow.
+  min_size              = var.min_size
+  max_size              = var.max_size
+  drain_timeout_seconds = var.drain_timeout_seconds
 }

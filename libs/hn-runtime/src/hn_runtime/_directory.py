@@ -50,11 +50,14 @@ class ClientRoute:
 
 
 def declared_client_routes(idl: str | ModuleType) -> tuple[ClientRoute, ...]:
-    """The client routes a service's IDL declares (CLIENT_ROUTES), idempotent as its IDEMPOTENT says."""
+    """The client routes a service's IDL declares (CLIENT_ROUTES), idempotent as its IDEMPOTENT
+    says, and the old names of renamed ones (RENAMED: older game clients keep sending them)."""
     service = load_idl(idl)
+    routes = dict(service.client_routes)
+    routes.update({old: routes[new] for old, new in service.renamed.items() if new in routes})
     return tuple(
-        ClientRoute(method, kind, service.methods[method].idempotent)
-        for method, kind in sorted(service.client_routes.items())
+        ClientRoute(method, kind, service.methods[service.renamed.get(method, method)].idempotent)
+        for method, kind in sorted(routes.items())
     )
 
 

@@ -120,7 +120,7 @@ class ServiceProxy:
 
     def __getattr__(self, name: str) -> _BoundMethod:
         idl = _methods_of(self.idl, self.service)
-        method = idl.methods.get(name)
+        method = idl.methods.get(idl.renamed.get(name, name))
         if method is None:
             raise AttributeError(f"{idl.thrift_name} has no method {name!r}")
         bound = _BoundMethod(self, method)
@@ -318,7 +318,7 @@ class PushProxy:
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         idl = _methods_of(self.idl, self.service)
-        method = idl.methods.get(name)
+        method = idl.methods.get(idl.renamed.get(name, name))
         if method is None:
             raise AttributeError(f"{idl.thrift_name} has no method {name!r}")
 

@@ -112,6 +112,8 @@ class Server:
                     )
         for name, method in methods.items():
             handlers[name] = (method, getattr(self.service, f"on_{name}", None))
+        for old, new in self._idl.renamed.items():
+            handlers[old] = handlers[new]  # callers of the old name (older clients) are served
         return handlers
 
     # -- lifecycle ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from hn_broker._config import BrokerConfig
 from hn_broker._connection import ClientConnection
 from hn_broker._packets import code_name, error_packet, prefixed, reply, shown
 from hn_broker._routes import RouteTable
-from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState
+from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Edge, Route, SessionState
 from hn_idl.broker.ttypes import BrokerError, Resumed
 from hn_idl.client.ttypes import ClientError, Packet
 from hn_runtime import (
@@ -52,9 +52,15 @@ CLOSES = Counter("hn_broker_disconnects_total", "Game-client connections closed,
 REFUSALS = Counter("hn_broker_refusals_total", "Error packets sent to game clients, by code.", ["code"])
 PUSHES = Counter("hn_broker_pushes_total", "Pushes for sessions, by outcome.", ["outcome"])
 RESUMES = Counter("hn_broker_resumes_total", "broker.resume requests, by outcome (ok, refused).", ["outcome"])
+ENDED = Counter(
+    "hn_broker_sessions_ended_total",
+    "Connections told their session ended (a login elsewhere, a logout or password change), by code.",
+    ["code"],
+)
 PACKETS = stats_family("hn_broker_", "Client requests a broker forwarded")
 #: how long after a resume another broker may still stash a push it believed was its own
 _LATE_PUSHES_S = 2.0
+_ELSEWHERE = "this account logged in elsewhere"
 
 
 def _remote_code(exc: HNError) -> int:
@@ -100,6 +106,8 @@ class Broker:
         #: what clients may send, learned from the services' registrations
         self.routes = RouteTable()
         self.state = SessionState(redis)
+        #: tells the broker holding an older connection of a session to end it
+        self.edge = Edge(redis, instance_id=instance_id, state=self.state, directory=directory)
         self.connections: set[ClientConnection] = set()
         #: IP address -> connections open from it (addresses with none are removed)
         self.per_address: dict[str, int] = {}
@@ -406,16 +414,28 @@ class Broker:
     # -- sessions ----------------------------------------------------------------------------
 
     def _open_session(self, conn: ClientConnection, sid: str, name: str) -> int:
+        # One session per account: an older connection of it, here or on another broker, ends.
         previous = self.sessions.get(sid)
         if previous is not None and previous is not conn:
-            previous.refuse(ClientError.UNAUTHENTICATED, "this account logged in elsewhere")
-            previous.close("logged in elsewhere")
+            self._end_connection(previous, ClientError.LOGGED_IN_ELSEWHERE, _ELSEWHERE, detach=False)
         if conn.session_id is not None and conn.session_id != sid and self.sessions.get(conn.session_id) is conn:
             del self.sessions[conn.session_id]
         conn.session_id = sid
         conn.display_name = name
         self.sessions[sid] = conn
-        self.state.attach(sid, self.instance_id)
+        holder = self.state.take_over(sid, self.instance_id)
+        if holder is not None and holder != self.instance_id:
+            # Off this request's path: a dead holder costs the push a connect timeout. The holder
+            # checks the shared record first, so a newer login there since then is kept.
+            gevent.spawn(
+                self.edge.end_session,
+                sid,
+                _ELSEWHERE,
+                code=ClientError.LOGGED_IN_ELSEWHERE,
+                broker=holder,
+                unless_holder=True,
+                hops=1,
+            )
         conn.bindings = self.state.bindings(sid)
         self._bindings.check(conn)
         waiting = self.state.take_mailbox(sid)
@@ -424,6 +444,52 @@ class Broker:
         gevent.spawn_later(_LATE_PUSHES_S, self._replay_late, conn, sid)
         _log.info("session opened", session_id=sid, peer=conn.peer, replayed=len(waiting))
         return len(waiting)
+
+    def end_session(
+        self, sid: str, code: int, reason: str, *, spare_peer: str = "", unless_holder: bool = False, hops: int = 0
+    ) -> None:
+        """A service (or another broker) ends the session: its connection here is told `code`
+        and closed (see the broker IDL's `end_session`)."""
+        conn = self.sessions.get(sid)
+        if conn is None or conn.closed:
+            # Not here (any more): the session moved after the sender looked it up.
+            holder = None if hops else self.state.broker_of(sid)
+            if holder is not None and holder != self.instance_id:
+                self.edge.end_session(
+                    sid, reason, code=code, spare_peer=spare_peer, broker=holder, unless_holder=unless_holder, hops=1
+                )
+            return
+        if spare_peer and conn.peer == spare_peer:
+            return
+        if unless_holder and self.state.broker_of(sid) == self.instance_id:
+            return  # a login here since then holds the session: this connection is the newer one
+        self._end_connection(conn, code, reason, detach=not unless_holder)
+
+    def _end_connection(self, conn: ClientConnection, code: int, reason: str, *, detach: bool) -> None:
+        """The connection's session is over: it serves nothing more from now on, its client is
+        told why, and it is closed once the answers to its requests in flight are written
+        (a client that took the session to another connection may still wait for them).
+        `detach`: the shared record names this broker and must be cleared (not when a newer
+        login, here or elsewhere, holds the session)."""
+        sid = conn.session_id
+        if sid is not None and self.sessions.get(sid) is conn:
+            del self.sessions[sid]
+            if detach:
+                gevent.spawn(self._forget_session, sid)
+        conn.session_id = None
+        conn.bindings = {}
+        ENDED.labels(code_name(code)).inc()
+        conn.refuse(code, reason)
+        _log.info("session ended", session_id=sid, peer=conn.peer, code=code_name(code))
+        why = "logged in elsewhere" if code == ClientError.LOGGED_IN_ELSEWHERE else "session ended"
+        gevent.spawn(self._close_when_answered, conn, why)
+
+    def _close_when_answered(self, conn: ClientConnection, why: str) -> None:
+        deadline = time.monotonic() + self.config.call_timeout_s + 1.0
+        while conn.in_flight and time.monotonic() < deadline:
+            gevent.sleep(0.02)
+        if conn.session_id is None:  # unless a login on it meanwhile opened a new session
+            conn.close(why)
 
     def _close_session(self, conn: ClientConnection) -> None:
         sid = conn.session_id
