@@ -82,6 +82,7 @@ def test_matchmaker_pairs_present_players_and_drops_the_disconnected(redis: obje
         hosted.append((a.account_id, b.account_id))
         return True
 
+    now = [100.0]
     maker = Matchmaker(
         queue,
         {m: Lease(redis, f"hn:test:lease:{uuid.uuid4().hex}", "me")},
@@ -89,10 +90,16 @@ def test_matchmaker_pairs_present_players_and_drops_the_disconnected(redis: obje
         present=lambda ids: [i != gone for i in ids],
         tolerance=Tolerance(base=50),
         spawn=lambda fn, *args: fn(*args),
+        absent_grace_s=5.0,
+        clock=lambda: now[0],
     )
     maker.tick(m, sweep=True)
     assert hosted == [(here, partner)]
-    assert [w.account_id for w in queue.waiting(m)] == [far], "gone was dropped, far still waits"
+    # Without a connection for a moment (its broker drained, it resumes on another): kept.
+    assert {w.account_id for w in queue.waiting(m)} == {gone, far}, "gone keeps its place for a while"
+    now[0] += 5.0
+    maker.tick(m, sweep=True)
+    assert [w.account_id for w in queue.waiting(m)] == [far], "gone for longer than the grace: dropped"
 
 
 def test_a_room_that_cannot_open_puts_both_back_with_their_wait(redis: object) -> None:

@@ -5,7 +5,9 @@ the queue (two ZREMs: a cancel racing the take wins or loses cleanly) and hands 
 which opens a room on some instance. A pair whose room cannot be opened goes back to the queue
 with its original wait. Players whose connection is gone (no broker holds their session) are
 dropped from the queue, checked for every pair before it is taken and for the whole queue every
-`sweep_every_s`.
+`sweep_every_s`; one found without a connection is dropped only once it has stayed so for
+`absent_grace_s` (until then it is left out of pairs): a client whose broker drained or died is
+between brokers for a moment, and resumes on another with its place in the queue.
 
 `stop` hands matchmaking over at once: it releases the leases, so a live instance's matchmaker
 takes them at its next tick instead of at their expiry, and lets the tick in progress and the
@@ -58,9 +60,11 @@ class Matchmaker:
         tolerance: Tolerance = DEFAULT_TOLERANCE,
         tick_s: float = 0.25,
         sweep_every_s: float = 2.0,
+        absent_grace_s: float = 5.0,
         batch: int = 200,
         rooms_at_once: int = 32,
         spawn: Callable[..., Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.queue = queue
         #: one per mode this instance runs: modes spread their matchmaking over the instances
@@ -70,6 +74,10 @@ class Matchmaker:
         self.tolerance = tolerance
         self.tick_s = tick_s
         self.sweep_every_s = sweep_every_s
+        self.absent_grace_s = absent_grace_s
+        self._clock = clock
+        #: (mode, account id) -> when the player was first found without a connection
+        self._absent: dict[tuple[str, int], float] = {}
         self.batch = batch
         # Rooms open through a bounded pool: a tick of thousands of pairs must not put thousands
         # of hand-offs (each several round trips) in front of the players' duel messages at once.
@@ -131,7 +139,11 @@ class Matchmaker:
         started = time.perf_counter()
         waiting = self.queue.waiting(mode)
         if sweep and waiting:
+            queued = {w.account_id for w in waiting}
+            self._absent = {k: t for k, t in self._absent.items() if k[0] != mode or k[1] in queued}
             waiting = self._drop_absent(mode, waiting)
+        elif self._absent:  # found without a connection lately: not paired before the next sweep
+            waiting = [w for w in waiting if (mode, w.account_id) not in self._absent]
         QUEUED.labels(mode).set(len(waiting))
         pairs = pair(waiting, self.queue.now_ms(), self.tolerance)
         handed = 0
@@ -166,12 +178,20 @@ class Matchmaker:
             self.queue.add(mode, player.account_id, player.rating, player.since_ms)
 
     def _drop_absent(self, mode: str, waiting: list[Waiting], checked: list[bool] | None = None) -> list[Waiting]:
+        """The players of `waiting` present; the absent ones are dropped once past their grace."""
         here = checked if checked is not None else self.present([w.account_id for w in waiting])
         kept = []
+        now = self._clock()
         for player, present in zip(waiting, here, strict=False):
+            key = (mode, player.account_id)
             if present:
+                self._absent.pop(key, None)
                 kept.append(player)
-            elif self.queue.remove(mode, player.account_id):
+                continue
+            if now - self._absent.setdefault(key, now) < self.absent_grace_s:
+                continue  # perhaps resuming on another broker: not paired, not dropped yet
+            del self._absent[key]
+            if self.queue.remove(mode, player.account_id):
                 DROPPED.labels("disconnected").inc()
                 _log.info("dropped from the queue: disconnected", account_id=player.account_id, mode=mode)
         return kept
