@@ -108,10 +108,10 @@ class MatchService(Service):
 
     def on_drain(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        if self.matchmaker is not None:
-            self.matchmaker.stop(timeout=min(5.0, timeout))
         playing = self.duels.count
         self.log.info("draining: no new duels here, the rooms play to their end", duels=playing)
+        if self.matchmaker is not None:
+            self.matchmaker.stop(timeout=min(5.0, timeout))
         if not self.duels.wait_none(max(0.0, deadline - time.monotonic())):
             self.log.warning("drain window over with duels in progress", duels=self.duels.count)
         elif playing:
