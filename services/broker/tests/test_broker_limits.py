@@ -309,7 +309,7 @@ def test_an_idle_connection_is_closed_and_slowloris_is_idle(data_tier: DataTier)
         try:
             for client in (idle, loris):
                 error = client.read()
-                assert error is not None and error.error_code == ClientError.BROKER_UNAVAILABLE, error
+                assert error is not None and error.error_code == ClientError.IDLE_TIMEOUT, error
                 assert "idle" in (error.error_message or "")
                 assert client.closed()
             trickling.join(timeout=10 * time_factor())

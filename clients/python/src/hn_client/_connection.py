@@ -17,7 +17,14 @@ __all__ = ["BrokerConnection", "ConnectionLost", "NotSent"]
 
 _PACKET = spec_of(Packet)
 #: connection-level errors after which the broker closes the connection
-_GOING = frozenset({ClientError.BROKER_UNAVAILABLE, ClientError.SESSION_ENDED, ClientError.LOGGED_IN_ELSEWHERE})
+_GOING = frozenset(
+    {
+        ClientError.BROKER_UNAVAILABLE,
+        ClientError.IDLE_TIMEOUT,
+        ClientError.SESSION_ENDED,
+        ClientError.LOGGED_IN_ELSEWHERE,
+    }
+)
 
 
 class ConnectionLost(Exception):

@@ -58,4 +58,10 @@ module "service" {
     },
     var.environment_variables,
   )
+
+  # The autoscaler (infra/terraform/autoscaler) sizes the group within these bounds; a host it
+  # drains is held by the termination hook until it has left yellow.
+  min_size              = var.min_size
+  max_size              = var.max_size
+  drain_timeout_seconds = var.drain_timeout_seconds
 }

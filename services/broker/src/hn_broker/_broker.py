@@ -298,7 +298,7 @@ class Broker:
             gevent.sleep(min(5.0, self.config.idle_timeout_s / 4))
             cutoff = self.loop.now() - self.config.idle_timeout_s
             for conn in [c for c in self.connections if c.last_seen < cutoff]:
-                conn.refuse(ClientError.BROKER_UNAVAILABLE, "idle for too long: send pings to keep a connection")
+                conn.refuse(ClientError.IDLE_TIMEOUT, "idle for too long: send pings to keep a connection")
                 conn.close("idle")
             if time.monotonic() - last_refresh > refresh_every:
                 last_refresh = time.monotonic()
@@ -341,13 +341,11 @@ class Broker:
             if route.kind == RESUME:
                 body = self._resume(conn, packet)
             else:
-                binding = None
-                if route.kind == BOUND:
-                    binding = conn.bindings.get(route.family)
-                    if binding is None:
-                        outcome = "session_lost"
-                        conn.refuse(ClientError.SESSION_LOST, f"no {route.family} in progress", packet, trace_id)
-                        return
+                # A bound route goes to the instance holding the session's state for its family.
+                # Without one, the session has no such state (no duel yet, or it is over): any
+                # instance answers that in the service's own terms (match: NOT_IN_MATCH), so
+                # that SESSION_LOST means only that the state's holder is gone.
+                binding = conn.bindings.get(route.family) if route.kind == BOUND else None
                 try:
                     forwarded: Forwarded = self._proxy(route.service).forward(
                         route,

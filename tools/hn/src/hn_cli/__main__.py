@@ -8,6 +8,11 @@
     hn call     call a service method with JSON arguments: hn call sso health
     hn logs     the cluster's JSON logs merged in time order, optionally one trace
     hn bots     bot players against any brokerlist URL
+
+A failure is one line on stderr (what failed, the code, the trace id when there is one) and exit
+status 1 (2: the request could not be made as given, nothing was sent); `hn call --json` and
+`hn status --json` print the result, or the error, as one JSON object on stdout. HN_DEBUG=1 shows
+the traceback of an error hn did not expect.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -109,17 +115,26 @@ def _yellow(args: argparse.Namespace) -> str:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from hn_cli._inspect import status_table
+    from hn_cli._inspect import status_document, status_table
 
-    print(status_table(_yellow(args)))
+    if args.json:
+        print(json.dumps(status_document(_yellow(args)), sort_keys=True))
+    else:
+        print(status_table(_yellow(args)))
     return 0
 
 
 def _call(args: argparse.Namespace) -> int:
-    from hn_cli._inspect import call, to_jsonable
+    from hn_cli._inspect import call, json_arguments, to_jsonable
+    from hn_runtime import new_trace_id
 
-    result = call(_yellow(args), args.service, args.method, json.loads(args.arguments or "{}"))
-    print(json.dumps(to_jsonable(result), indent=1, sort_keys=True))
+    arguments = json_arguments(args.arguments or "{}")
+    trace_id = new_trace_id()
+    result = to_jsonable(call(_yellow(args), args.service, args.method, arguments, trace_id=trace_id))
+    if args.json:
+        print(json.dumps({"result": result, "trace_id": trace_id}, sort_keys=True))
+    else:
+        print(json.dumps(result, indent=1, sort_keys=True))
     return 0
 
 
@@ -167,15 +182,20 @@ def _bots(args: argparse.Namespace) -> int:
     return 0 if summary.ok and finished else 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too (argparse's own print the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (code USAGE; {self.prog} --help)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from gevent import monkey
 
     monkey.patch_all()
     from hn_runtime import configure_logging
 
-    parser = argparse.ArgumentParser(
-        prog="hn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog="hn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", default="run", help="where `hn up` keeps its runs (default: run/)")
     parser.add_argument("--yellow", default="", help="a yellow address (default: HN_YELLOW, then the current run)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -198,11 +218,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     up.set_defaults(run=_up)
     commands.add_parser("down", help="stop the platform of the current run").set_defaults(run=_down)
-    commands.add_parser("status", help="instances as yellow sees them").set_defaults(run=_status)
+    status = commands.add_parser("status", help="instances as yellow sees them")
+    status.add_argument("--json", action="store_true", help="one JSON object: the instances and the autoscaler")
+    status.set_defaults(run=_status)
     call = commands.add_parser("call", help="call a service method: hn call sso get_account '{\"account_id\": 1}'")
     call.add_argument("service")
     call.add_argument("method")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of the method's arguments")
+    call.add_argument("--json", action="store_true", help='one JSON object: {"result", "trace_id"} or {"error"}')
     call.set_defaults(run=_call)
     logs = commands.add_parser("logs", help="merged JSON logs of the current run")
     logs.add_argument("--trace", default=None, help="only this trace id, with per-hop durations")
@@ -231,7 +254,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     bots.set_defaults(run=_bots)
     args = parser.parse_args(argv)
     configure_logging(service="hn", instance=f"hn-{os.getpid()}", level="warning")
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every failure is one line, never a traceback
+        from hn_cli._errors import explain
+
+        if os.environ.get("HN_DEBUG"):
+            raise
+        error = explain(exc)
+        if getattr(args, "json", False):
+            print(json.dumps(error.as_json(), sort_keys=True, default=str))
+        print(f"hn {args.command}: {error.line()}", file=sys.stderr)
+        return error.status
 
 
 if __name__ == "__main__":
