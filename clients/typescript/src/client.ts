@@ -451,14 +451,12 @@ export class GameClient {
     this.emit(packet.type, event);
   }
 
-  /** The struct a push of `type` ("service.StructName") carries, from the service's generated
-   * module (services this client has `service()`d, and the broker's). */
+  /** The struct a push of `type` carries, from its service's PUSHES (services this client has
+   * `service()`d, and the broker's). */
   private pushStruct(type: string): StructClass<object> | undefined {
-    const dot = type.indexOf(".");
-    const service = type.slice(0, dot);
+    const service = type.slice(0, type.indexOf("."));
     const idl = service === BROKER.name ? BROKER : this.services.get(service)?.idl;
-    const cls = (idl?.pushTypes as Record<string, unknown> | undefined)?.[type.slice(dot + 1)];
-    return typeof cls === "function" ? (cls as StructClass<object>) : undefined;
+    return idl?.pushes.get(type);
   }
 }
 

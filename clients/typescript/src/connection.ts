@@ -8,6 +8,7 @@ import type { Connector, Endpoint, Transport } from "./transport";
 /** Connection-level errors after which the broker closes the connection. */
 const GOING = new Set<number>([
   ClientError.BROKER_UNAVAILABLE,
+  ClientError.IDLE_TIMEOUT,
   ClientError.SESSION_ENDED,
   ClientError.LOGGED_IN_ELSEWHERE,
 ]);
@@ -161,7 +162,7 @@ export class BrokerConnection {
         }
         if (packet.kind === PacketKind.ERROR && !packet.seq) {
           if (packet.error_code !== undefined && packet.error_code !== null && GOING.has(packet.error_code)) {
-            this.leaving = true; // shutting down, full, cutting us off as idle, or this session is over
+            this.leaving = true; // shutting down, full, idle for too long, or this session is over
           }
           this.options.onError(this, packet);
         }

@@ -7,6 +7,10 @@
  *
  * The reaction time sent with a shot is measured here, from the signal's arrival to the trigger,
  * as a real game client does; the server judges it against its own clock.
+ *
+ * A player away longer than the broker keeps pushes for it (its mailbox) misses the pushes sent
+ * meanwhile. Back (resumed), a duelist whose duel ended meanwhile asks for its result
+ * (`match.last_result`) rather than report the duel lost.
  */
 import type Int64 = require("node-int64");
 
@@ -196,6 +200,11 @@ export class Duelist {
     }
     if (status.state === QueueState.IN_DUEL && status.match_id === matchId) {
       return null;
+    }
+    // Over while this player was away: its result, if it was played to the end, is stored.
+    const result = await this.client.match.last_result();
+    if (result.match_id === matchId) {
+      return { kind: "match.DuelResult", event: result };
     }
     return { kind: "lost", event: "the duel ended while reconnecting (its last push was lost)" };
   }

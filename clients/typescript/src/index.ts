@@ -17,7 +17,7 @@ export { BrokerConnection, type ConnectionOptions } from "./connection";
 export { DecodeError, decodePacket, decodeStruct, encodePacket, encodeStruct } from "./codec";
 export { type DuelOptions, type DuelOutcome, Duelist, DuelTimeout } from "./duel";
 export { BrokerRejected, CallTimeout, clientErrorName, ConnectionLost, NotSent, SessionEnded } from "./errors";
-export { BROKER, defineService, MATCH, type Pushes, type ServiceIdl, SSO } from "./idl";
+export { BROKER, defineService, type GeneratedTypes, MATCH, PUSH_TYPES, type Pushes, type ServiceIdl, SSO } from "./idl";
 export { type Service } from "./service";
 export { connectTcp } from "./tcp";
 export type { Connector, ConnectOptions, Endpoint, Transport, TransportEvents } from "./transport";

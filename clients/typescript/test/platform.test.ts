@@ -107,6 +107,8 @@ test("two TypeScript players duel to a result", onPlatform, async () => {
   if (byA.result!.verdict === match.Verdict.FASTER) {
     assert.equal(Number(byA.won) + Number(byB.won), 1, "one winner");
   }
+  // The stored result, for a player who missed the push.
+  assert.equal((await a.match.last_result()).match_id, byA.matchId);
 });
 
 test("after the connection drops the session resumes; pushes sent meanwhile come before the resume's reply", onPlatform, async () => {
