@@ -9,7 +9,12 @@ export interface Broker {
   readonly endpoints: readonly Endpoint[];
 }
 
-/** GET the brokerlist document: `{"version": ..., "brokerList": {"host:port": load, ...}}`. */
+/**
+ * GET a brokerlist document: the seed's `{"version", "brokerList": {"host:port": load, ...}}`
+ * (`GET /`, `/v1/brokers`: TCP endpoints only), or the one listing each broker's schemes
+ * (`GET /v2/brokers`: `{"version", "brokers": [{"address", "load", "endpoints": {"tcp": "host:port",
+ * "ws": "ws://host:port/", ...}}]}`).
+ */
 export async function fetchBrokers(url: string, timeoutMs = 5000): Promise<Broker[]> {
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) {
@@ -18,16 +23,38 @@ export async function fetchBrokers(url: string, timeoutMs = 5000): Promise<Broke
   return parseBrokerList(await response.json());
 }
 
+interface SchemesEntry {
+  address?: unknown;
+  load?: unknown;
+  endpoints?: unknown;
+}
+
 export function parseBrokerList(document: unknown): Broker[] {
-  const list = (document as { brokerList?: unknown } | null)?.brokerList;
-  if (list === null || typeof list !== "object") {
-    throw new Error("brokerlist: the document has no brokerList");
+  const { brokerList, brokers } = (document ?? {}) as { brokerList?: unknown; brokers?: unknown };
+  if (Array.isArray(brokers)) {
+    return (brokers as SchemesEntry[]).map((entry) => ({
+      address: String(entry.address),
+      load: Number(entry.load),
+      endpoints: Object.entries((entry.endpoints ?? {}) as Record<string, unknown>).map(([kind, address]) => ({
+        kind,
+        address: String(address),
+      })),
+    }));
   }
-  return Object.entries(list as Record<string, unknown>).map(([address, load]) => ({
+  if (brokerList === null || typeof brokerList !== "object") {
+    throw new Error("brokerlist: the document lists no brokers (no brokerList, no brokers)");
+  }
+  return Object.entries(brokerList as Record<string, unknown>).map(([address, load]) => ({
     address,
-    load: typeof load === "number" ? load : Number(load),
+    load: Number(load),
     endpoints: [{ kind: "tcp", address }],
   }));
+}
+
+/** Where the document with every broker's schemes is, for a brokerlist URL: `/v2/brokers`
+ * under a URL that names brokerlist's root (ends with "/"), the URL itself otherwise. */
+export function schemesUrl(brokerlistUrl: string): string {
+  return brokerlistUrl.endsWith("/") ? new URL("v2/brokers", brokerlistUrl).toString() : brokerlistUrl;
 }
 
 /**

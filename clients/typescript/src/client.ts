@@ -1,5 +1,5 @@
 /** The game client: find a broker through brokerlist, log in, call services, get pushes, resume. */
-import { type Broker, fetchBrokers, spread } from "./brokers";
+import { type Broker, fetchBrokers, schemesUrl, spread } from "./brokers";
 import { decodeStruct, type StructClass } from "./codec";
 import { BrokerConnection } from "./connection";
 import { BrokerRejected, ConnectionLost, NotSent, SessionEnded } from "./errors";
@@ -10,7 +10,7 @@ import type { Client as SsoClient } from "./gen/Sso";
 import type { Account, Login } from "./gen/sso_types";
 import { BROKER, MATCH, type Pushes, SSO, type ServiceIdl } from "./idl";
 import { type Service, serviceProxy } from "./service";
-import { connectTcp } from "./tcp";
+import { connectTcp, tlsConnector } from "./tcp";
 import type { Connector, Endpoint } from "./transport";
 import { Signal, sleep } from "./waiting";
 import { webSocketConnector } from "./websocket";
@@ -37,16 +37,19 @@ export interface GameClientOptions {
   readonly timeoutMs?: number;
   /** Reconnect and resume the session after losing the broker (default true). */
   readonly reconnect?: boolean;
-  /** Which endpoints to use: "tcp" (default; Node) or "ws" (browsers). */
+  /** Which of a broker's endpoints to use: "tcp" (the default) or "tls" in Node; "ws" or "wss"
+   * in browsers (and in Node with a WebSocket). */
   readonly transport?: string;
-  /** Opens the transport (default: TCP, or the global WebSocket for "ws"). */
+  /** Opens the transport (default: by `transport`, TLS with the system's CAs, the global
+   * WebSocket). */
   readonly connector?: Connector;
   readonly connectTimeoutMs?: number;
   /** Ping the broker this often, keeping an idle connection open (default 15 s; 0: never). */
   readonly pingIntervalMs?: number;
   /** A ping unanswered this long closes the connection as dead (default: `timeoutMs`). */
   readonly pingTimeoutMs?: number;
-  /** Where the broker list comes from (default: GET the brokerlist URL). */
+  /** Where the broker list comes from (default: GET the brokerlist URL; for a transport other
+   * than "tcp", its /v2/brokers, which lists every scheme). */
   readonly brokers?: (brokerlistUrl: string) => Promise<Broker[]>;
   /** Draws the order brokers are tried in (default Math.random). */
   readonly random?: () => number;
@@ -128,11 +131,13 @@ export class GameClient {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.reconnect = options.reconnect ?? true;
     this.transport = options.transport ?? "tcp";
-    this.connector = options.connector ?? (this.transport === "tcp" ? connectTcp : webSocketConnector());
+    this.connector = options.connector ?? defaultConnector(this.transport);
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.pingIntervalMs = options.pingIntervalMs ?? 15_000;
     this.pingTimeoutMs = options.pingTimeoutMs ?? this.timeoutMs;
-    this.brokers = options.brokers ?? ((url) => fetchBrokers(url, this.timeoutMs));
+    this.brokers =
+      options.brokers ??
+      ((url) => fetchBrokers(this.transport === "tcp" ? url : schemesUrl(url), this.timeoutMs));
     this.random = options.random ?? Math.random;
     this.log = options.logger ?? quiet;
     this.sso = this.service(SSO);
@@ -457,6 +462,17 @@ export class GameClient {
     const service = type.slice(0, type.indexOf("."));
     const idl = service === BROKER.name ? BROKER : this.services.get(service)?.idl;
     return idl?.pushes.get(type);
+  }
+}
+
+function defaultConnector(transport: string): Connector {
+  switch (transport) {
+    case "tcp":
+      return connectTcp;
+    case "tls":
+      return tlsConnector();
+    default:
+      return webSocketConnector();
   }
 }
 

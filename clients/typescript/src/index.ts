@@ -4,7 +4,7 @@
  * The services' structs, enums and exceptions are the thrift compiler's, by IDL: `sso.Login`,
  * `sso.SsoError`, `match.MatchFound`, `match.Verdict`, `wire.ClientError`, `broker.Resumed`.
  */
-export { type Broker, fetchBrokers, parseBrokerList, spread } from "./brokers";
+export { type Broker, fetchBrokers, parseBrokerList, schemesUrl, spread } from "./brokers";
 export {
   type ClientEvents,
   type Events,
@@ -19,7 +19,7 @@ export { type DuelOptions, type DuelOutcome, Duelist, DuelTimeout } from "./duel
 export { BrokerRejected, CallTimeout, clientErrorName, ConnectionLost, NotSent, SessionEnded } from "./errors";
 export { BROKER, defineService, type GeneratedTypes, MATCH, PUSH_TYPES, type Pushes, type ServiceIdl, SSO } from "./idl";
 export { type Service } from "./service";
-export { connectTcp } from "./tcp";
+export { connectTcp, tlsConnector } from "./tcp";
 export type { Connector, ConnectOptions, Endpoint, Transport, TransportEvents } from "./transport";
 export { webSocketConnector, type WebSocketConstructor, type WebSocketLike } from "./websocket";
 

@@ -1,5 +1,6 @@
-/** The TCP transport (Node): each Packet framed with a 4-byte big-endian length. */
+/** The TCP transport (Node), plain or in TLS: each Packet framed with a 4-byte big-endian length. */
 import * as net from "node:net";
+import * as tls from "node:tls";
 
 import { NotSent } from "./errors";
 import type { Connector, Endpoint, Transport, TransportEvents } from "./transport";
@@ -69,11 +70,15 @@ function hostAndPort(address: string): [string, number] {
   return [host, Number(address.slice(colon + 1))];
 }
 
-/** Connects to a "tcp" endpoint ("host:port"). */
-export const connectTcp: Connector = (endpoint: Endpoint, events: TransportEvents, { timeoutMs }) =>
-  new Promise<Transport>((resolve, reject) => {
-    const [host, port] = hostAndPort(endpoint.address);
-    const socket = net.connect({ host, port, noDelay: true });
+/** Opens `socket` (its "connect" event: `ready`) as a transport, within `timeoutMs`. */
+function framed(
+  endpoint: Endpoint,
+  events: TransportEvents,
+  timeoutMs: number,
+  ready: string,
+  socket: net.Socket,
+): Promise<Transport> {
+  return new Promise<Transport>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new Error(`connecting to ${endpoint.address}: no answer within ${timeoutMs} ms`));
@@ -82,9 +87,27 @@ export const connectTcp: Connector = (endpoint: Endpoint, events: TransportEvent
       clearTimeout(timer);
       reject(error);
     });
-    socket.once("connect", () => {
+    socket.once(ready, () => {
       clearTimeout(timer);
       socket.removeAllListeners("error");
       resolve(new TcpTransport(socket, events));
     });
   });
+}
+
+/** Connects to a "tcp" endpoint ("host:port"). */
+export const connectTcp: Connector = (endpoint, events, { timeoutMs }) => {
+  const [host, port] = hostAndPort(endpoint.address);
+  return framed(endpoint, events, timeoutMs, "connect", net.connect({ host, port, noDelay: true }));
+};
+
+/** A connector for "tls" endpoints ("host:port"): TCP framing inside TLS. `options.ca`: the
+ * certificate authority to trust instead of the system's (a local CA, as `hn up --tls` makes). */
+export function tlsConnector(options: { readonly ca?: string | Buffer } = {}): Connector {
+  return (endpoint, events, { timeoutMs }) => {
+    const [host, port] = hostAndPort(endpoint.address);
+    const socket = tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ca: options.ca });
+    socket.setNoDelay(true);
+    return framed(endpoint, events, timeoutMs, "secureConnect", socket);
+  };
+}

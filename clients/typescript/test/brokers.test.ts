@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { type Broker, parseBrokerList, spread } from "../src";
+import { type Broker, parseBrokerList, schemesUrl, spread } from "../src";
 
 /** A seeded generator (mulberry32): the same draws on every run. */
 function seeded(seed: number): () => number {
@@ -21,7 +21,29 @@ function broker(address: string, load: number): Broker {
 test("the brokerlist document lists brokers by address with their load", () => {
   const brokers = parseBrokerList({ version: "0.1.0", brokerList: { "10.0.0.1:7000": 0.25, "10.0.0.2:7000": 0 } });
   assert.deepEqual(brokers, [broker("10.0.0.1:7000", 0.25), broker("10.0.0.2:7000", 0)]);
-  assert.throws(() => parseBrokerList({ version: "0.1.0" }), /no brokerList/);
+  assert.throws(() => parseBrokerList({ version: "0.1.0" }), /lists no brokers/);
+});
+
+test("the document with each broker's schemes gives its endpoints by kind", () => {
+  const brokers = parseBrokerList({
+    version: "0.1.0",
+    brokers: [
+      { address: "10.0.0.1:7000", load: 0.5, endpoints: { tcp: "10.0.0.1:7000", ws: "ws://10.0.0.1:7001/" } },
+    ],
+  });
+  assert.deepEqual(brokers, [
+    {
+      address: "10.0.0.1:7000",
+      load: 0.5,
+      endpoints: [
+        { kind: "tcp", address: "10.0.0.1:7000" },
+        { kind: "ws", address: "ws://10.0.0.1:7001/" },
+      ],
+    },
+  ]);
+  assert.equal(schemesUrl("http://lb.example:8080/"), "http://lb.example:8080/v2/brokers");
+  assert.equal(schemesUrl("https://cdn.example/game/"), "https://cdn.example/game/v2/brokers");
+  assert.equal(schemesUrl("https://cdn.example/brokers.json"), "https://cdn.example/brokers.json");
 });
 
 test("players spread over brokers by spare capacity, not all onto the least loaded", () => {
