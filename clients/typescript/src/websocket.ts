@@ -5,16 +5,17 @@
 import { NotSent } from "./errors";
 import type { Connector, Endpoint, Transport, TransportEvents } from "./transport";
 
-/** The part of the standard WebSocket API (browsers, `ws`, Node 22's global) this transport uses. */
+/** The part of the standard WebSocket API (browsers, `ws`, Node 22's global) this transport uses.
+ * Handlers take `any` events: each implementation types its own (DOM events, ws's). */
 export interface WebSocketLike {
   binaryType: string;
   readonly readyState: number;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
-  onopen: ((event: unknown) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: unknown) => void) | null;
-  onerror: ((event: unknown) => void) | null;
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
 }
 
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
@@ -28,7 +29,7 @@ class WebSocketTransport implements Transport {
     private readonly socket: WebSocketLike,
     private readonly events: TransportEvents,
   ) {
-    socket.onmessage = (event) => this.received(event.data);
+    socket.onmessage = (event: { data: unknown }) => this.received(event.data);
     socket.onerror = () => undefined; // onclose follows
     socket.onclose = () => this.closing();
   }
