@@ -27,23 +27,19 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
-from gevent.monkey import get_original
-
 from hn_broker._connection import ClientConnection
 
 __all__ = ["TlsConnection", "TlsLayer", "server_context"]
 
-# The standard library's own classes: gevent's patched ones add greenlet-blocking I/O, which a
-# connection driven by memory BIOs never does.
-_SSLContext: type[ssl.SSLContext] = get_original("ssl", "SSLContext")
-_MemoryBIO: type[ssl.MemoryBIO] = get_original("ssl", "MemoryBIO")
 _WANT_READ = ssl.SSLWantReadError
 _CLOSED = ssl.SSLZeroReturnError
 
 
 def server_context(cert_file: str, key_file: str) -> ssl.SSLContext:
     """A server-side TLS context with this certificate chain and key (PEM files)."""
-    context = _SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # gevent's SSLContext when gevent patched ssl (the standard library's own, used beside it,
+    # recurses in its property setters); its wrap_bio makes the standard SSLObject all the same.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_file, key_file)
     # Each connection is one player's session: TLS session resumption tickets would only let
@@ -60,8 +56,8 @@ class TlsLayer(ClientConnection):
         super().__init__(*args, **kwargs)
         # Set after the base class started watching the socket: no callback runs before the
         # hub regains control, which is after this returns.
-        self._incoming = _MemoryBIO()
-        self._outgoing = _MemoryBIO()
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
         self._tls = tls.wrap_bio(self._incoming, self._outgoing, server_side=True)
         self._tls_open = False
         self._expect_handshake()
