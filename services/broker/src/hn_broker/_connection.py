@@ -142,36 +142,31 @@ class ClientConnection:
     # -- reading (in the hub) ----------------------------------------------------------------
 
     def _on_readable(self) -> None:
+        data = self._receive()
+        if data:
+            self.feed(data)
+
+    def _receive(self) -> bytes:
+        """What the socket holds (b"" if nothing yet); a reset or the client's close closes."""
         try:
             data = self.sock.recv(65536)
         except BlockingIOError:
-            return
+            return b""
         except OSError:
             self.close("reset")
-            return
+            return b""
         if not data:
             self.close("closed by client")
-            return
-        self.feed(data)
+        return data
 
     def feed(self, data: bytes) -> None:
         """Take bytes read from the client: split them into frames and handle each packet.
 
         Call it from the hub (requests are dispatched to worker greenlets from here).
         """
-        parts = self._parts
-        if parts is not None:
-            # A packet is still incomplete: collect the pieces and join them once, when it is
-            # whole; joining at every read would cost a client trickling a large packet one
-            # byte at a time quadratic work (a slowloris that burns CPU).
-            parts.append(data)
-            self._have += len(data)
-            if self._have < self._need:
-                return
-            buf = b"".join(parts)
-            self._parts = None
-        else:
-            buf = data
+        buf = data if self._parts is None else self._gather(data)
+        if not buf:
+            return
         limit = self.limits.max_packet_bytes
         end = len(buf)
         if end >= 4:
@@ -198,19 +193,53 @@ class ClientConnection:
                     held = self._held = []
                 self._on_frame(buf[offset + 4 : offset + 4 + size])
                 offset += 4 + size
-                if self.closed:
-                    return
-                if self._resume_timer is not None:
-                    # Over its rate: the rest waits, unread, until the bucket has refilled.
-                    self._backlog = buf[offset:]
-                    return
+                if self.closed or self._resume_timer is not None:
+                    break
         finally:
             if held is not None:
                 self._release()
-        if offset < end:
-            self._parts = [buf[offset:] if offset else buf]
-            self._have = end - offset
-            self._need = need
+        self._rest(buf, offset, need)
+
+    def _gather(self, data: bytes) -> bytes:
+        """`data` added to the pieces of an incomplete frame: the whole buffer once it holds the
+        `_need` bytes the frame needs, else b"" (nothing to handle yet).
+
+        The pieces are joined once, when the frame is whole; joining at every read would cost a
+        client trickling a large packet one byte at a time quadratic work (a slowloris that
+        burns CPU)."""
+        parts = self._parts
+        assert parts is not None
+        parts.append(data)
+        self._have += len(data)
+        if self._have < self._need:
+            return b""
+        self._parts = None
+        return b"".join(parts)
+
+    def _rest(self, buf: bytes, offset: int, need: int) -> None:
+        """What follows `offset` in `buf` once a read's frames are handled: nothing to keep if the
+        connection closed; if it went over its rate, the rest waits, unread, until the bucket
+        has refilled (_resume); else it is the start of a frame that needs `need` bytes."""
+        end = len(buf)
+        if self.closed or offset >= end:
+            return
+        if self._resume_timer is not None:
+            self._backlog = buf[offset:]
+            return
+        self._parts = [buf[offset:] if offset else buf]
+        self._have = end - offset
+        self._need = need
+
+    def _kept(self, data: bytes) -> bool:
+        """For a framing's `send`: True if `data` goes no further now (the connection is closed,
+        or answers are held while a read's packets are handled: `data` joins them)."""
+        if self.closed:
+            return True
+        held = self._held
+        if held is not None:
+            held.append(data)
+            return True
+        return False
 
     def buffered(self) -> int:
         """Bytes received of a packet not yet complete (at most max_packet_bytes + 3)."""

@@ -63,15 +63,8 @@ class TlsLayer(ClientConnection):
         self._expect_handshake()
 
     def _on_readable(self) -> None:
-        try:
-            data = self.sock.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            self.close("reset")
-            return
+        data = self._receive()
         if not data:
-            self.close("closed by client")
             return
         self._incoming.write(data)
         tls = self._tls
@@ -112,13 +105,8 @@ class TlsLayer(ClientConnection):
             self.close("closed by client")
 
     def send(self, data: bytes) -> None:
-        if self.closed:
-            return
-        held = self._held
-        if held is not None:
-            held.append(data)
-            return
-        self._transmit(data)
+        if not self._kept(data):
+            self._transmit(data)
 
     def _transmit(self, data: bytes) -> None:
         if not self._tls_open:

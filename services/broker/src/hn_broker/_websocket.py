@@ -140,17 +140,9 @@ class WebSocketLayer(ClientConnection):
         if self._proto is None:
             self._upgrade(data)
             return
-        parts = self._parts
-        if parts is not None:
-            # An incomplete frame: collected, joined once whole (see ClientConnection.feed).
-            parts.append(data)
-            self._have += len(data)
-            if self._have < self._need:
-                return
-            buf = b"".join(parts)
-            self._parts = None
-        else:
-            buf = data
+        buf = data if self._parts is None else self._gather(data)
+        if not buf:
+            return
         limit = self.limits.max_packet_bytes
         end = len(buf)
         if end > 6 and buf[0] == _BINARY_FINAL and not self._in_message:
@@ -203,19 +195,12 @@ class WebSocketLayer(ClientConnection):
                         self._in_message = not final
                         self._message_bytes = 0 if final else total
                     self._by_the_library(buf[start - head : offset])
-                if self.closed:
-                    return
-                if self._resume_timer is not None:
-                    # Over its rate: the rest waits, unread, until the bucket has refilled.
-                    self._backlog = buf[offset:]
-                    return
+                if self._resume_timer is not None or self.closed:
+                    break  # over its rate (see ClientConnection._rest), or closed
         finally:
             if held is not None:
                 self._release()
-        if offset < end:
-            self._parts = [buf[offset:] if offset else buf]
-            self._have = end - offset
-            self._need = need
+        self._rest(buf, offset, need)
 
     def _by_the_library(self, frame: bytes) -> None:
         """A frame off the hot path, whole: wsproto checks it and says what it means."""
@@ -303,11 +288,7 @@ class WebSocketLayer(ClientConnection):
     # -- writing -------------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        if self.closed:
-            return
-        held = self._held
-        if held is not None:
-            held.append(data)
+        if self._kept(data):
             return
         if self._proto is None:
             return  # before the upgrade nothing but its answer goes out
