@@ -122,7 +122,9 @@ def test_malformed_packets_are_answered_then_the_connection_closed(
     assert _delta(before, after, "hn_broker_disconnects_total", reason="malformed packets") == 1
 
 
-def test_other_protocol_errors_are_answered_and_counted(broker: RunningService, bystander: RawClient, scheme: str) -> None:
+def test_other_protocol_errors_are_answered_and_counted(
+    broker: RunningService, bystander: RawClient, scheme: str
+) -> None:
     before = _metrics(broker)
     client = RawClient(_address(broker, scheme))
     client.send(client.packet(kind=PacketKind.PING, version=PACKET_VERSION + 1))
@@ -238,7 +240,9 @@ def test_a_connection_that_keeps_flooding_after_the_warning_is_closed(data_tier:
         bystander.close()
 
 
-def test_error_packets_echo_a_bounded_prefix_of_the_clients_type(broker: RunningService, bystander: RawClient, scheme: str) -> None:
+def test_error_packets_echo_a_bounded_prefix_of_the_clients_type(
+    broker: RunningService, bystander: RawClient, scheme: str
+) -> None:
     client = RawClient(_address(broker, scheme))
     huge = "t" * (_LIMIT - 200)  # 16 KB of message type: unknown, so refused
     client.send(client.packet(huge))

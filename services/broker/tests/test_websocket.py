@@ -122,9 +122,7 @@ def test_text_messages_are_refused_and_count_as_malformed(broker: RunningService
     ],
     ids=["one frame", "fragments", "2**63 bytes"],
 )
-def test_an_oversized_message_is_refused_and_the_connection_closed(
-    broker: RunningService, frames: list[bytes]
-) -> None:
+def test_an_oversized_message_is_refused_and_the_connection_closed(broker: RunningService, frames: list[bytes]) -> None:
     before = metrics(broker)
     bystander = RawClient(_ws(broker))
     client = RawClient(_ws(broker))
@@ -172,8 +170,11 @@ def test_a_close_frame_is_answered_and_the_connection_ends(broker: RunningServic
     ("request_bytes", "status"),
     [
         (b"GET / HTTP/1.1\r\nHost: broker\r\n\r\n", 400),  # plain HTTP: no upgrade
-        (b"GET /elsewhere HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", 404),
+        (
+            b"GET /elsewhere HTTP/1.1\r\nHost: b\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            404,
+        ),
         (b"GET / HTTP/1.1\r\nHost: b\r\nX-Pad: " + b"x" * 20_000, 431),  # a header that never ends
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 100 + b"\r\n\r\n", 400),  # TLS on a ws port
     ],

@@ -100,7 +100,11 @@ class RawClient:
 
             self._ws = WSConnection(ConnectionType.CLIENT)
             self.upgrade_request = self._ws.send(
-                Request(host=location[0], target="/" + (location[1] if len(location) > 1 else ""), subprotocols=list(subprotocols))
+                Request(
+                    host=location[0],
+                    target="/" + (location[1] if len(location) > 1 else ""),
+                    subprotocols=list(subprotocols),
+                )
             )
             if upgrade:
                 self.sock.sendall(self.upgrade_request)
@@ -206,7 +210,8 @@ class RawClient:
             self._ws.receive_data(data or None)
             for event in self._ws.events():
                 if isinstance(event, (BytesMessage, TextMessage)):
-                    self._pieces.append(event.data if isinstance(event.data, bytes) else event.data.encode())
+                    piece = event.data
+                    self._pieces.append(piece.encode() if isinstance(piece, str) else bytes(piece))
                     if event.message_finished:
                         self._messages.append(b"".join(self._pieces))
                         self._pieces = []

@@ -32,9 +32,7 @@ class LocalCa:
         return {"HN_BROKER_TLS_CERT": self.cert_file, "HN_BROKER_TLS_KEY": self.key_file}
 
 
-def make_local_ca(
-    directory: str, hosts: Sequence[str] = ("127.0.0.1", "localhost"), *, days: int = 30
-) -> LocalCa:
+def make_local_ca(directory: str, hosts: Sequence[str] = ("127.0.0.1", "localhost"), *, days: int = 30) -> LocalCa:
     """Write a new CA and a broker certificate for `hosts` into `directory` (keys readable by
     the owner only); return their paths."""
     from cryptography import x509
@@ -43,7 +41,7 @@ def make_local_ca(
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=days)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "HighNoon local CA")])
@@ -91,9 +89,7 @@ def make_local_ca(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM

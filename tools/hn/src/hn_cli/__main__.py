@@ -61,7 +61,9 @@ def _up(args: argparse.Namespace) -> int:
         print(f"  yellow status page  http://{cluster.yellow_http}/", flush=True)
         print(f"  brokerlist          {cluster.brokerlist_url}", flush=True)
         if cluster.ca_file:
-            print(f"  brokers' CA         {cluster.ca_file}   (TLS and wss: trust it, e.g. hn bots --ca-file)", flush=True)
+            print(
+                f"  brokers' CA         {cluster.ca_file}   (TLS and wss: trust it, e.g. hn bots --ca-file)", flush=True
+            )
         print(f"  yellow              {cluster.yellow_address}   (HN_YELLOW for hn call / hn status)", flush=True)
         print(f"  logs                {cluster.run_dir}/*.log   (hn logs --trace ID)", flush=True)
         if config is not None:

@@ -203,7 +203,9 @@ def run_ramp(
         if len(staying) < target:
             for _ in range(target - len(staying)):
                 leave = gevent.event.Event()
-                playing.append((gevent.spawn(play, brokerlist, stats.players, stats, finished, leave.is_set, ca_file), leave))
+                playing.append(
+                    (gevent.spawn(play, brokerlist, stats.players, stats, finished, leave.is_set, ca_file), leave)
+                )
                 stats.players += 1
         elif len(staying) > target:
             # Players quit in no particular order (the newest first would empty the newest
