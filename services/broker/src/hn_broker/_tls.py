@@ -83,6 +83,7 @@ class TlsLayer(ClientConnection):
             self._handshake_done()
         chunks = []
         ending = False
+        incoming = self._incoming
         try:
             while True:
                 chunk = tls.read(65536)
@@ -90,6 +91,8 @@ class TlsLayer(ClientConnection):
                     ending = True
                     break
                 chunks.append(chunk)
+                if not incoming.pending and not tls.pending():
+                    break  # all read: no need for the exception that says so (it costs ~1 µs)
         except _WANT_READ:
             pass
         except _CLOSED:
