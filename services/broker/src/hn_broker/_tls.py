@@ -12,8 +12,8 @@ reads and writes the socket itself, so a read can want to write (and a write to 
 plaintext it has decrypted but not returned is invisible to the hub's readiness watcher (it
 must be drained by `pending()` or the connection stalls); all of that would be handled again
 beside the connection's own write queue. With BIOs the connection owns all of its I/O and a TLS
-layer is these few methods. Cost, measured on this machine (bench/broker.py rows tls and
-wss): see docs/security.md, "The edge: TLS and WebSocket".
+layer is these few methods. Measured apart, the two cost the same per echo; bench/broker.py's
+tls and wss rows give the broker's figures (docs/security.md, "The edge: TLS and WebSocket").
 
 TLS 1.2 at least; the certificate chain and key come from HN_BROKER_TLS_CERT and
 HN_BROKER_TLS_KEY (PEM files). A connection whose TLS handshake does not end within the
