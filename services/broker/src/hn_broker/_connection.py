@@ -1,4 +1,6 @@
-"""One game client's TCP connection, driven from gevent's hub.
+"""One game client's connection, driven from gevent's hub: packets after their 4-byte length on
+plain TCP here; the TLS and WebSocket layers (_tls.py, _websocket.py) subclass it and change only
+how bytes become packets and back, so every scheme shares the packet handling and its limits.
 
 No greenlet exists for a connection while it is idle: the hub watches its socket, reads and
 parses packets in the watcher callback and hands requests to reusable worker greenlets. Writes go
