@@ -266,7 +266,7 @@ def test_an_idle_websocket_is_told_and_closed(data_tier: DataTier) -> None:
     ) as strict:
         idle = RawClient(_ws(strict))
         error = idle.read()
-        assert error is not None and error.error_code == ClientError.BROKER_UNAVAILABLE
+        assert error is not None and error.error_code == ClientError.IDLE_TIMEOUT
         assert "idle" in (error.error_message or "")
         assert idle.closed() and idle.close_code == 1008
         idle.close()
