@@ -143,6 +143,19 @@ def test_broker_advertises_its_public_address(rendered: dict[str, Any]) -> None:
     assert "/etc/systemd/system/hn-broker-ready.service" not in files
 
 
+def test_broker_fetches_its_tls_certificate_into_owner_only_files(rendered: dict[str, Any], tmp_path: Path) -> None:
+    broker = rendered["broker"]
+    script = broker["prepare_script"]
+    bash_syntax_ok(script, tmp_path, "prepare-broker")
+    for name, parameter in (("tls-cert.pem", "cert"), ("tls-key.pem", "key")):
+        assert f'fetch_file "/highnoon/staging/broker/tls/{parameter}" "$state_dir/{name}"' in script
+    assert "chmod 0400" in script and "chown highnoon:highnoon" in script
+    env = unit_environment(unit_directives(broker["unit"]))
+    assert env["HN_BROKER_WS_PORT"] == "7001"
+    assert env["HN_BROKER_TLS_CERT"] == "/var/lib/highnoon/broker/tls-cert.pem"
+    assert "fetch_file" not in rendered["sso"]["prepare_script"], "no files asked for, no fetch"
+
+
 def test_prepare_script_checks_the_release_and_loads_ssm(rendered: dict[str, Any], tmp_path: Path) -> None:
     script = rendered["sso"]["prepare_script"]
     bash_syntax_ok(script, tmp_path, "prepare-sso")

@@ -85,6 +85,7 @@ module "unit" {
   pex_sha256             = var.pex_sha256
   env                    = local.env
   ssm_env_paths          = local.ssm_env_paths
+  ssm_files              = var.extra_ssm_files
   public_ip_env          = var.public_ip_env
   drain_seconds          = var.drain_seconds
   autoscaling_group_name = local.fixed ? "" : local.name
@@ -116,6 +117,15 @@ data "aws_iam_policy_document" "host" {
     sid       = "ReadEnvironment"
     actions   = ["ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter"]
     resources = flatten([for p in local.ssm_env_paths : ["${local.ssm_arn}${p}", "${local.ssm_arn}${p}/*"]])
+  }
+
+  dynamic "statement" {
+    for_each = length(var.extra_ssm_files) == 0 ? [] : [values(var.extra_ssm_files)]
+    content {
+      sid       = "ReadFiles"
+      actions   = ["ssm:GetParameter"]
+      resources = [for p in statement.value : "${local.ssm_arn}${p}"]
+    }
   }
 
   dynamic "statement" {
