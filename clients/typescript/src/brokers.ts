@@ -10,17 +10,32 @@ export interface Broker {
 }
 
 /**
- * GET a brokerlist document: the seed's `{"version", "brokerList": {"host:port": load, ...}}`
- * (`GET /`, `/v1/brokers`: TCP endpoints only), or the one listing each broker's schemes
- * (`GET /v2/brokers`: `{"version", "brokers": [{"address", "load", "endpoints": {"tcp": "host:port",
- * "ws": "ws://host:port/", ...}}]}`).
+ * The brokers a brokerlist lists, with every scheme each serves when it can say: for a URL that
+ * names brokerlist's root (ends with "/"), its `/v2/brokers`
+ * (`{"version", "brokers": [{"address", "load", "endpoints": {"tcp": "host:port", "ws": "ws://host:port/", ...}}]}`);
+ * otherwise, or from a brokerlist without it, the document at the URL itself, the seed's
+ * `{"version", "brokerList": {"host:port": load, ...}}` (TCP endpoints only).
  */
 export async function fetchBrokers(url: string, timeoutMs = 5000): Promise<Broker[]> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  const schemes = schemesUrl(url);
+  if (schemes !== url) {
+    const response = await get(schemes, timeoutMs);
+    if (response.status !== 404) {
+      return parseBrokerList(await json(schemes, response));
+    }
+  }
+  return parseBrokerList(await json(url, await get(url, timeoutMs)));
+}
+
+function get(url: string, timeoutMs: number): Promise<Response> {
+  return fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+}
+
+async function json(url: string, response: Response): Promise<unknown> {
   if (!response.ok) {
     throw new Error(`brokerlist ${url}: HTTP ${response.status}`);
   }
-  return parseBrokerList(await response.json());
+  return response.json();
 }
 
 interface SchemesEntry {
@@ -51,7 +66,7 @@ export function parseBrokerList(document: unknown): Broker[] {
   }));
 }
 
-/** Where the document with every broker's schemes is, for a brokerlist URL: `/v2/brokers`
+/** Where the document with every broker's schemes is, for a brokerlist URL: `v2/brokers`
  * under a URL that names brokerlist's root (ends with "/"), the URL itself otherwise. */
 export function schemesUrl(brokerlistUrl: string): string {
   return brokerlistUrl.endsWith("/") ? new URL("v2/brokers", brokerlistUrl).toString() : brokerlistUrl;

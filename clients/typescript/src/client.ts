@@ -1,5 +1,5 @@
 /** The game client: find a broker through brokerlist, log in, call services, get pushes, resume. */
-import { type Broker, fetchBrokers, schemesUrl, spread } from "./brokers";
+import { type Broker, fetchBrokers, spread } from "./brokers";
 import { decodeStruct, type StructClass } from "./codec";
 import { BrokerConnection } from "./connection";
 import { BrokerRejected, ConnectionLost, NotSent, SessionEnded } from "./errors";
@@ -48,8 +48,7 @@ export interface GameClientOptions {
   readonly pingIntervalMs?: number;
   /** A ping unanswered this long closes the connection as dead (default: `timeoutMs`). */
   readonly pingTimeoutMs?: number;
-  /** Where the broker list comes from (default: GET the brokerlist URL; for a transport other
-   * than "tcp", its /v2/brokers, which lists every scheme). */
+  /** Where the broker list comes from (default: `fetchBrokers` of the brokerlist URL). */
   readonly brokers?: (brokerlistUrl: string) => Promise<Broker[]>;
   /** Draws the order brokers are tried in (default Math.random). */
   readonly random?: () => number;
@@ -135,9 +134,7 @@ export class GameClient {
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
     this.pingIntervalMs = options.pingIntervalMs ?? 15_000;
     this.pingTimeoutMs = options.pingTimeoutMs ?? this.timeoutMs;
-    this.brokers =
-      options.brokers ??
-      ((url) => fetchBrokers(this.transport === "tcp" ? url : schemesUrl(url), this.timeoutMs));
+    this.brokers = options.brokers ?? ((url) => fetchBrokers(url, this.timeoutMs));
     this.random = options.random ?? Math.random;
     this.log = options.logger ?? quiet;
     this.sso = this.service(SSO);

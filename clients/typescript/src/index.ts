@@ -21,7 +21,7 @@ export { BROKER, defineService, type GeneratedTypes, MATCH, PUSH_TYPES, type Pus
 export { type Service } from "./service";
 export { connectTcp, tlsConnector } from "./tcp";
 export type { Connector, ConnectOptions, Endpoint, Transport, TransportEvents } from "./transport";
-export { webSocketConnector, type WebSocketConstructor, type WebSocketLike } from "./websocket";
+export { type OpenWebSocket, webSocketConnector, type WebSocketLike } from "./websocket";
 
 export * as broker from "./gen/broker_types";
 export * as match from "./gen/match_types";

@@ -18,7 +18,9 @@ export interface WebSocketLike {
   onerror: ((event: any) => void) | null;
 }
 
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/** Opens a WebSocket to `url`: `(url) => new WebSocket(url)` with the implementation and options
+ * of one's choice (the `ws` package's, with a CA to trust: `new WebSocket(url, { ca })`). */
+export type OpenWebSocket = (url: string) => WebSocketLike;
 
 const OPEN = 1;
 
@@ -65,16 +67,18 @@ class WebSocketTransport implements Transport {
   }
 }
 
-/** A connector for "ws"/"wss" endpoints (URLs), with `WebSocket` (default: the global one). */
-export function webSocketConnector(WebSocket?: WebSocketConstructor): Connector {
+/** A connector for "ws"/"wss" endpoints (URLs); `open` makes the socket (default: the global
+ * WebSocket, which browsers have and Node 20 has not). */
+export function webSocketConnector(open?: OpenWebSocket): Connector {
   return (endpoint: Endpoint, events: TransportEvents, { timeoutMs }) =>
     new Promise<Transport>((resolve, reject) => {
-      const Socket = WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-      if (Socket === undefined) {
-        reject(new Error("no WebSocket here: pass one (e.g. the ws package's) to webSocketConnector"));
+      const Global = (globalThis as { WebSocket?: new (url: string) => WebSocketLike }).WebSocket;
+      const opener = open ?? (Global === undefined ? undefined : (url: string) => new Global(url));
+      if (opener === undefined) {
+        reject(new Error("no WebSocket here: give webSocketConnector one (e.g. the ws package's)"));
         return;
       }
-      const socket = new Socket(endpoint.address);
+      const socket = opener(endpoint.address);
       socket.binaryType = "arraybuffer";
       const timer = setTimeout(() => {
         socket.onclose = null;

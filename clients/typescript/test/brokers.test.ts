@@ -1,8 +1,26 @@
 /** Brokerlist's document, and the order a client tries brokers in. */
 import assert from "node:assert/strict";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import { test } from "node:test";
 
-import { type Broker, parseBrokerList, schemesUrl, spread } from "../src";
+import { type Broker, fetchBrokers, parseBrokerList, schemesUrl, spread } from "../src";
+
+/** A brokerlist answering `documents` by path (404 for any other), for the length of `use`. */
+async function serving(documents: Record<string, unknown>, use: (url: string) => Promise<void>): Promise<void> {
+  const server = http.createServer((request, response) => {
+    const document = documents[request.url ?? ""];
+    response.writeHead(document === undefined ? 404 : 200, { "Content-Type": "application/json" });
+    response.end(document === undefined ? "" : JSON.stringify(document));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    await use(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
 
 /** A seeded generator (mulberry32): the same draws on every run. */
 function seeded(seed: number): () => number {
@@ -69,4 +87,18 @@ test("full brokers come last, least loaded first", () => {
     order.map((b) => b.address),
     ["free:1", "full:1", "over:1"],
   );
+});
+
+test("a client reads brokerlist's /v2/brokers, or the seed document from a brokerlist without it", async () => {
+  const seed = { version: "0.1.0", brokerList: { "10.0.0.1:7000": 0.1 } };
+  const schemes = {
+    version: "0.1.0",
+    brokers: [{ address: "10.0.0.1:7000", load: 0.1, endpoints: { tcp: "10.0.0.1:7000", ws: "ws://10.0.0.1:7001/" } }],
+  };
+  await serving({ "/": seed, "/v2/brokers": schemes }, async (url) => {
+    assert.deepEqual((await fetchBrokers(url))[0]?.endpoints.map((e) => e.kind), ["tcp", "ws"]);
+  });
+  await serving({ "/": seed }, async (url) => {
+    assert.deepEqual(await fetchBrokers(url), [broker("10.0.0.1:7000", 0.1)]);
+  });
 });

@@ -4,7 +4,10 @@
  * its own, so players of different tests are never paired.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, test } from "node:test";
+
+import WebSocket from "ws";
 
 import {
   BrokerRejected,
@@ -16,10 +19,12 @@ import {
   match,
   SessionEnded,
   sso,
+  tlsConnector,
   type Transport,
+  webSocketConnector,
   wire,
 } from "../src";
-import { brokerIdleS, closePlayers, fresh, gate, ms, onPlatform, player, waitFor } from "./support";
+import { brokerIdleS, caFile, closePlayers, fresh, gate, ms, onPlatform, player, waitFor } from "./support";
 
 after(closePlayers);
 
@@ -173,3 +178,39 @@ test(
     assert.equal(pinging.resumes, 0);
   },
 );
+
+/** Over `scheme`: "tcp", "tls", "ws" or "wss" (the secure ones trusting the test's CA). */
+function over(scheme: string): GameClient {
+  const ca = caFile ? readFileSync(caFile) : undefined;
+  const connector =
+    scheme === "tls"
+      ? tlsConnector({ ca })
+      : scheme.startsWith("ws")
+        ? webSocketConnector((url) => new WebSocket(url, { ca }))
+        : undefined;
+  return player({ transport: scheme, ...(connector && { connector }) });
+}
+
+test("a player over WebSocket duels a player over TLS, each on the broker serving its scheme", onPlatform, async () => {
+  const [web, native] = await Promise.all([guest(over("ws")), guest(over("tls"))]);
+  assert.match(web.connection!.address, /^ws:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.equal(native.connection!.endpoint.kind, "tls");
+  const [byWeb, byNative] = await Promise.all([
+    new Duelist(web).duel({ mode: "ts_schemes", timeoutMs: ms(30) }),
+    new Duelist(native).duel({ mode: "ts_schemes", timeoutMs: ms(30) }),
+  ]);
+  assert.equal(byWeb?.matchId, byNative?.matchId);
+  assert.ok(byWeb?.result && byNative?.result, `aborted: ${byWeb?.aborted}`);
+});
+
+test("over secure WebSocket a guest logs in, pings, and resumes after its connection drops", onPlatform, async () => {
+  const client = await guest(over("wss"));
+  assert.match(client.connection!.address, /^wss:\/\//);
+  assert.ok((await client.ping()) >= 0);
+  const first = client.connection!;
+  first.close(); // as if the network dropped it
+  assert.equal((await client.match.status()).state, match.QueueState.IDLE);
+  assert.equal(client.resumes, 1);
+  assert.notEqual(client.connection, first);
+  assert.equal(client.connection!.endpoint.kind, "wss");
+});

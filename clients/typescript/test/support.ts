@@ -3,6 +3,8 @@ import { GameClient, type GameClientOptions } from "../src";
 
 /** The brokerlist of a running platform (the pytest in tests/ starts one and sets it). */
 export const brokerlistUrl = process.env.HN_BROKERLIST_URL ?? "";
+/** The certificate authority its TLS broker's certificate comes from (PEM file). */
+export const caFile = process.env.HN_TEST_CA_FILE ?? "";
 /** The idle cut of its brokers, in seconds. */
 export const brokerIdleS = Number(process.env.HN_TEST_BROKER_IDLE_S ?? "0");
 /** Timeouts in tests scale by HN_TEST_TIME_FACTOR, as the Python tests' do. */

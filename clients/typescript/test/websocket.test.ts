@@ -34,7 +34,7 @@ test("calls and pings go over WebSocket, one packet per binary message", async (
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`;
   const client = new GameClient("http://brokerlist.invalid/", {
     transport: "ws",
-    connector: webSocketConnector(WebSocket),
+    connector: webSocketConnector((url) => new WebSocket(url)),
     brokers: async () => [{ address: "127.0.0.1:1", load: 0, endpoints: [{ kind: "ws", address: url }] }],
   });
   try {
