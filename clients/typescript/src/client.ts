@@ -156,6 +156,9 @@ export class GameClient {
   private async openConnection(): Promise<BrokerConnection> {
     const errors: string[] = [];
     for (const broker of spread(await this.brokers(this.brokerlistUrl), this.random)) {
+      if (this.closed) {
+        throw new ConnectionLost("the client is closed");
+      }
       const endpoint = broker.endpoints.find((candidate) => candidate.kind === this.transport);
       if (endpoint === undefined) {
         errors.push(`${broker.address}: no ${this.transport} endpoint`);
