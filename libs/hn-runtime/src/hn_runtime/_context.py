@@ -33,6 +33,9 @@ class Session:
     client: str | None = None
     #: What this call did to the game client's session, told to the broker in the reply.
     change: SessionChange | None = None
+    #: The service the caller's CURVE key acts as (from the authority); None when the server
+    #: knows no identities (CURVE off, or an allow-list without an authority) or the key has none.
+    peer_service: str | None = None
 
     def open_session(self, account_id: int, display_name: str) -> None:
         """The game client that made this call now holds `account_id`'s session (a login): the
