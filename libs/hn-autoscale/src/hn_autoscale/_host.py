@@ -22,6 +22,7 @@ from hn_autoscale._config import AutoscaleConfig
 from hn_autoscale._policy import Decision
 from hn_autoscale._signals import YellowObserver
 from hn_runtime import get_logger
+from hn_runtime.curve import CurveKeys
 from hn_runtime.discovery import Instance
 
 __all__ = ["AutoscalerHost", "SERVICE_NAME"]
@@ -43,10 +44,17 @@ class AutoscalerHost:
         advertise_host: str = "",
         version: str = "0.1.0",
         on_decision: Callable[[Decision], None] | None = None,
+        curve_server_key: str | None = None,
+        curve_keys: CurveKeys | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.yellow = list(yellow)
-        self.observer = YellowObserver(self.yellow, config.signals)
+        #: Yellow's CURVE key, and the key pair this autoscaler registers and asks with.
+        self._curve_server_key = curve_server_key
+        self._curve_keys = curve_keys
+        self.observer = YellowObserver(
+            self.yellow, config.signals, curve_server_key=curve_server_key, curve_keys=curve_keys
+        )
         self.autoscaler = Autoscaler(
             config.rules,
             driver=driver,
@@ -88,7 +96,8 @@ class AutoscalerHost:
                 state="draining" if self._stop.is_set() else "up",
             )
 
-        self._registration = YellowDiscovery(self.yellow).register(describe)
+        discovery = YellowDiscovery(self.yellow, curve_server_key=self._curve_server_key, curve_keys=self._curve_keys)
+        self._registration = discovery.register(describe)
         self._loop = gevent.spawn(self.autoscaler.run, self._stop)
         _log.info("autoscaler serving", http=self.address, instance=self.instance_id)
         return self

@@ -20,6 +20,8 @@ class BrokerService(Service):
     idl = BrokerIdl
     # While it drains, a broker still holds clients: services' pushes must still reach them.
     drain_exempt = frozenset({"deliver", "bound"})
+    # Only services the CURVE authority lets push to players (hn_edge's callers) reach a client.
+    required_grants = {"deliver": "push", "bound": "push"}
 
     def __init__(self, config: BrokerConfig | None = None, *, directory: Directory | None = None) -> None:
         super().__init__()

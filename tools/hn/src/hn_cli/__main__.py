@@ -102,23 +102,29 @@ def _down(args: argparse.Namespace) -> int:
     return 1
 
 
-def _yellow(args: argparse.Namespace) -> str:
-    from hn_cli._inspect import read_cluster
+def _yellow(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The yellow to ask and its CURVE key: --yellow or HN_YELLOW (with HN_YELLOW_CURVE_KEY, and
+    this process's key from HN_CURVE_KEY_FILE), else the current run's, as its "hn" identity."""
+    from hn_cli._inspect import read_cluster, use_cluster
 
-    return args.yellow or os.environ.get("HN_YELLOW", "").split(",")[0] or read_cluster(args.run_dir)["yellow"]
+    explicit = args.yellow or os.environ.get("HN_YELLOW", "").split(",")[0]
+    if explicit:
+        return explicit, os.environ.get("HN_YELLOW_CURVE_KEY") or None
+    return use_cluster(read_cluster(args.run_dir))
 
 
 def _status(args: argparse.Namespace) -> int:
     from hn_cli._inspect import status_table
 
-    print(status_table(_yellow(args)))
+    print(status_table(*_yellow(args)))
     return 0
 
 
 def _call(args: argparse.Namespace) -> int:
     from hn_cli._inspect import call, to_jsonable
 
-    result = call(_yellow(args), args.service, args.method, json.loads(args.arguments or "{}"))
+    yellow, key = _yellow(args)
+    result = call(yellow, args.service, args.method, json.loads(args.arguments or "{}"), curve_server_key=key)
     print(json.dumps(to_jsonable(result), indent=1, sort_keys=True))
     return 0
 

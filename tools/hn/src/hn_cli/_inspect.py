@@ -13,9 +13,18 @@ from typing import Any, TextIO
 from thrift.Thrift import TType
 
 from hn_runtime import get_service
+from hn_runtime.curve import CurveKeys, set_client_keys
 from hn_runtime.wire import load_idl
 
-__all__ = ["read_cluster", "status_table", "autoscale_status", "autoscale_table", "call", "merged_logs"]
+__all__ = [
+    "read_cluster",
+    "use_cluster",
+    "status_table",
+    "autoscale_status",
+    "autoscale_table",
+    "call",
+    "merged_logs",
+]
 
 
 def read_cluster(run_dir: str = "run") -> dict[str, Any]:
@@ -25,6 +34,15 @@ def read_cluster(run_dir: str = "run") -> dict[str, Any]:
         path = os.path.join(run_dir, "cluster.json")
     with open(path) as fh:
         return json.load(fh)  # type: ignore[no-any-return]
+
+
+def use_cluster(cluster: dict[str, Any]) -> tuple[str, str | None]:
+    """Act as the run's "hn" identity (unless HN_CURVE_KEY_FILE / HN_CURVE_SECRET_KEY say
+    otherwise); returns the run's yellow address and yellow's CURVE public key."""
+    env = cluster.get("env", {})
+    if env.get("HN_CURVE_KEY_FILE") and not (os.environ.get("HN_CURVE_KEY_FILE") or os.environ.get("HN_CURVE_SECRET_KEY")):
+        set_client_keys(CurveKeys.load(env["HN_CURVE_KEY_FILE"]))
+    return cluster["yellow"], env.get("HN_YELLOW_CURVE_KEY") or None
 
 
 def _table(rows: Sequence[Sequence[str]]) -> str:
@@ -69,10 +87,10 @@ def autoscale_table(instances: list[Any], status: dict[str, Any]) -> str:
     return _table(rows)
 
 
-def status_table(yellow: str) -> str:
+def status_table(yellow: str, curve_server_key: str | None = None) -> str:
     """Services, instances, state, load and last heartbeat, as yellow sees them; with an
     autoscaler registered, desired vs actual per service below."""
-    instances = list(get_service("yellow", endpoints=[yellow], timeout=5).find(""))
+    instances = list(get_service("yellow", endpoints=[yellow], timeout=5, curve_server_key=curve_server_key).find(""))
     now_ms = time.time() * 1000
     rows = [("SERVICE", "INSTANCE", "STATE", "LOAD", "VERSION", "LAST BEAT")]
     for i in sorted(instances, key=lambda i: (i.service_name, i.instance_id)):
@@ -93,11 +111,18 @@ def status_table(yellow: str) -> str:
     return text
 
 
-def call(yellow: str, service: str, method: str, arguments: dict[str, Any], timeout: float = 10.0) -> Any:
+def call(
+    yellow: str,
+    service: str,
+    method: str,
+    arguments: dict[str, Any],
+    timeout: float = 10.0,
+    curve_server_key: str | None = None,
+) -> Any:
     """Call any service method by name with JSON arguments (structs given as JSON objects)."""
     from hn_yellow_client import YellowDiscovery
 
-    discovery = YellowDiscovery([yellow])
+    discovery = YellowDiscovery([yellow], curve_server_key=curve_server_key)
     try:
         if not discovery.directory.wait_synced(timeout):
             raise TimeoutError(f"yellow at {yellow} did not answer")
