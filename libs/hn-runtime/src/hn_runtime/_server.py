@@ -24,6 +24,7 @@ import zmq
 from thrift.protocol.TProtocol import TProtocolException
 
 from hn_codec import DecodeError, Method, decode, encode, load_idl, spec_of
+from hn_runtime import _sodium
 from hn_runtime._authority import SESSION_GRANT, Authority
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, _current, current_session, new_trace_id
@@ -157,8 +158,9 @@ class Server:
             rep, self._on_request, on_undeliverable=self._on_undeliverable, workers=self._workers, identify=identify
         )
         self._pull = Pump(pull, self._on_push, workers=self._workers, identify=identify)
+        crypto = {"libsodium": _sodium.SYSTEM_LIBSODIUM or "bundled with pyzmq"} if config.curve is not None else {}
         self._log.info(
-            "serving", endpoints=self.endpoints, pool_size=self.pool_size, curve=self.curve_public_key or "off"
+            "serving", endpoints=self.endpoints, pool_size=self.pool_size, curve=self.curve_public_key or "off", **crypto
         )
 
     def drain(self, timeout: float) -> bool:
