@@ -53,6 +53,9 @@ module "service" {
   public_ip_env       = "HN_BROKER_PUBLIC_HOST"
   target_group_arns   = [module.platform.broker_target_group_arn]
   yellow              = module.platform.hn_yellow
+  # CURVE: this service's key pair (SSM) and the authority; yellow's key to check yellow by.
+  curve_authority_parameter = module.platform.curve_authority_parameter
+  yellow_curve_key          = module.platform.hn_yellow_curve_key
   environment_variables = merge(
     {
       HN_BROKER_PORT = tostring(module.platform.broker_port)
