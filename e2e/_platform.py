@@ -60,14 +60,18 @@ class Platform:
     brokers: list[RunningService] = field(default_factory=list)
     matches: list[RunningService] = field(default_factory=list)
 
+    @property
+    def identities(self) -> LocalIdentities:
+        """The platform's key pairs and CURVE authority."""
+        return self.discovery.identities
+
     def live(self, service: str) -> int:
         return len([i for i in self.discovery.directory.instances(service) if i.state == "up"])
 
     def env(self, service: str) -> dict[str, str]:
         """The environment of a `service` process joining this platform (its identity included)."""
-        identities = self.discovery.identities
-        identities.add(service)
-        return {**self.tier.env, "HN_YELLOW": self.yellow.endpoints["rep"], **identities.env(service)}
+        self.identities.add(service)
+        return {**self.tier.env, "HN_YELLOW": self.yellow.endpoints["rep"], **self.identities.env(service)}
 
 
 def match_config(tier: DataTier, **overrides: object) -> MatchConfig:
