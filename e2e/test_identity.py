@@ -56,7 +56,11 @@ def as_service(platform: Platform, service: str, keys: CurveKeys, kind: str = "R
 
 def deliver_body(session_id: str, result: DuelResult) -> bytes:
     packet = Packet(
-        version=PACKET_VERSION, kind=PacketKind.PUSH, type="match.DuelResult", seq=0, body=encode(result, spec_of(result.__class__))
+        version=PACKET_VERSION,
+        kind=PacketKind.PUSH,
+        type="match.DuelResult",
+        seq=0,
+        body=encode(result, spec_of(result.__class__)),
     )
     return encode(DELIVER.args_cls(session_id=session_id, packet=encode(packet, spec_of(Packet))), DELIVER.args_spec)
 

@@ -43,7 +43,8 @@ def running_cluster() -> Iterator[Cluster]:
         identities = LocalIdentities(keys_dir, ("yellow", "echo", "brokerlist", "ops"), grants={})
         yellow_env = identities.env("yellow")
         cluster = Cluster(
-            identities, [stack.enter_context(spawn_service("hn_yellow", service="yellow", env=yellow_env)) for _ in range(2)]
+            identities,
+            [stack.enter_context(spawn_service("hn_yellow", service="yellow", env=yellow_env)) for _ in range(2)],
         )
         for module, service in (
             ("_echo_in_yellow", "echo"),

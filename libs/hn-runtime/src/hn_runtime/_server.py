@@ -160,7 +160,11 @@ class Server:
         self._pull = Pump(pull, self._on_push, workers=self._workers, identify=identify)
         crypto = {"libsodium": _sodium.SYSTEM_LIBSODIUM or "bundled with pyzmq"} if config.curve is not None else {}
         self._log.info(
-            "serving", endpoints=self.endpoints, pool_size=self.pool_size, curve=self.curve_public_key or "off", **crypto
+            "serving",
+            endpoints=self.endpoints,
+            pool_size=self.pool_size,
+            curve=self.curve_public_key or "off",
+            **crypto,
         )
 
     def drain(self, timeout: float) -> bool:

@@ -40,7 +40,9 @@ def use_cluster(cluster: dict[str, Any]) -> tuple[str, str | None]:
     """Act as the run's "hn" identity (unless HN_CURVE_KEY_FILE / HN_CURVE_SECRET_KEY say
     otherwise); returns the run's yellow address and yellow's CURVE public key."""
     env = cluster.get("env", {})
-    if env.get("HN_CURVE_KEY_FILE") and not (os.environ.get("HN_CURVE_KEY_FILE") or os.environ.get("HN_CURVE_SECRET_KEY")):
+    if env.get("HN_CURVE_KEY_FILE") and not (
+        os.environ.get("HN_CURVE_KEY_FILE") or os.environ.get("HN_CURVE_SECRET_KEY")
+    ):
         set_client_keys(CurveKeys.load(env["HN_CURVE_KEY_FILE"]))
     return cluster["yellow"], env.get("HN_YELLOW_CURVE_KEY") or None
 
