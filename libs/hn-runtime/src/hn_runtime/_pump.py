@@ -31,7 +31,7 @@ __all__ = ["Pump", "tune_context"]
 # they wrap; this module is on every message's path, so it calls the backend methods directly.
 _send_frame = zmq.backend.Socket.send
 _recv_frame = zmq.backend.Socket.recv
-_frame_property = zmq.backend.Frame.get
+_frame_property: Any = zmq.backend.Frame.get
 _getsockopt = zmq.backend.Socket.get
 _RCVMORE = int(zmq.RCVMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
@@ -62,7 +62,7 @@ def tune_context(context: zmq.Context[Any]) -> zmq.Context[Any]:
 _IO_THREAD_POLICY = getattr(os, "SCHED_BATCH", None) if sys.platform.startswith("linux") else None
 
 
-def _user_id(frame: zmq.Frame) -> str:
+def _user_id(frame: Any) -> str:
     try:
         return str(_frame_property(frame, "User-Id"))
     except zmq.ZMQError:
@@ -164,7 +164,7 @@ class Pump:
                     break
                 try:
                     if identify:
-                        first = _recv_frame(sock, _NOBLOCK, False)
+                        first: Any = _recv_frame(sock, _NOBLOCK, False)
                         user_id = _user_id(first)
                         frames = [first.bytes]
                     else:

@@ -24,7 +24,6 @@ import zmq
 from thrift.protocol.TProtocol import TProtocolException
 
 from hn_codec import DecodeError, Method, decode, encode, load_idl, spec_of
-from hn_runtime import _sodium
 from hn_runtime._authority import SESSION_GRANT, Authority
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, _current, current_session, new_trace_id
@@ -34,6 +33,7 @@ from hn_runtime._logging import get_logger
 from hn_runtime._metrics import BUILD_INFO, UNAUTHORIZED_CALLS, ServerMetrics
 from hn_runtime._pump import Pump, tune_context
 from hn_runtime._service import Service
+from hn_runtime._sodium import SYSTEM_LIBSODIUM
 from hn_runtime._throttle import LogThrottle
 from hn_runtime._tracing import TraceSampler
 from hn_runtime._wire import ERROR, EVENT, REPLY, REQUEST, Envelope, ErrorCode, decode_envelope, encode_envelope
@@ -158,7 +158,7 @@ class Server:
             rep, self._on_request, on_undeliverable=self._on_undeliverable, workers=self._workers, identify=identify
         )
         self._pull = Pump(pull, self._on_push, workers=self._workers, identify=identify)
-        crypto = {"libsodium": _sodium.SYSTEM_LIBSODIUM or "bundled with pyzmq"} if config.curve is not None else {}
+        crypto = {"libsodium": SYSTEM_LIBSODIUM or "bundled with pyzmq"} if config.curve is not None else {}
         self._log.info(
             "serving",
             endpoints=self.endpoints,
