@@ -417,17 +417,16 @@ class Server:
         if not counted:
             # Garbage method names must not become unbounded label values.
             self._metrics.requests.record(method if method in self._handlers else "?", name, None)
-            suppressed = self._throttle.allow(name)
-            if suppressed is not None:
-                self._log.warning(
-                    "request refused",
-                    code=name,
-                    reason=message,
-                    method=method,
-                    trace_id=trace_id,
-                    pushed=ident is None,
-                    suppressed=suppressed,
-                )
+            self._throttle.warning(
+                self._log,
+                name,
+                "request refused",
+                code=name,
+                reason=message,
+                method=method,
+                trace_id=trace_id,
+                pushed=ident is None,
+            )
         if ident is None:
             return
         reply = Envelope(

@@ -98,15 +98,14 @@ class YellowService(Service):
         caller = session.peer_service or "unidentified"
         REGISTRATIONS_REFUSED.labels(caller).inc()
         claimed = str(info.service_name if info is not None else None)[:64]
-        suppressed = self._throttle.allow(caller)
-        if suppressed is not None:
-            self.log.warning(
-                "registration refused: the caller's key does not act as that service",
-                caller=caller,
-                claimed_service=claimed,
-                claimed_instance=str(info.instance_id if info is not None else None)[:128],
-                suppressed=suppressed,
-            )
+        self._throttle.warning(
+            self.log,
+            caller,
+            "registration refused: the caller's key does not act as that service",
+            caller=caller,
+            claimed_service=claimed,
+            claimed_instance=str(info.instance_id if info is not None else None)[:128],
+        )
         raise InvalidRegistration(reason=f"this caller ({caller}) may not register instances of {claimed!r}")
 
     def on_snapshot(self, session: Session, request: Any) -> Snapshot:
