@@ -26,7 +26,8 @@ __all__ = ["Backends", "backends", "broker", "logged_in", "serve_broker"]
 
 def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: str, limits: str = "off") -> None:
     """`limits`: "off" raises the per-connection packet rate (a benchmark sends far more than a
-    game client); "production" keeps every default limit (the abuse figures)."""
+    game client) and lifts the per-address cap (all its clients are on this host);
+    "production" keeps every default limit (the abuse figures)."""
     from gevent import monkey
 
     monkey.patch_all()
@@ -43,7 +44,7 @@ def serve_broker(ready: str, worker: str, sso: str, redis_url: str, capacity: st
     config = BrokerConfig(redis_url=redis_url, capacity=int(capacity))
     if limits == "off":
         unlimited = dataclasses.replace(config.limits, rate=1e9, burst=1e9)
-        config = dataclasses.replace(config, limits=unlimited, idle_timeout_s=3600.0)
+        config = dataclasses.replace(config, limits=unlimited, idle_timeout_s=3600.0, max_connections_per_address=0)
     os.environ["HN_READY_FILE"] = ready
     run(BrokerService(config, directory=directory))
 
@@ -57,6 +58,10 @@ class Backends:
     redis_url: str
 
 
+#: the load generator's players all come from one address
+_MANY_ACCOUNTS = {"HN_SSO_ACCOUNT_CREATIONS_PER_ADDRESS": "1000000000"}
+
+
 @contextmanager
 def backends() -> Iterator[Backends]:
     """The data tier, sso and the echo worker, each a process of its own, until the block ends."""
@@ -64,7 +69,7 @@ def backends() -> Iterator[Backends]:
 
     with (
         DataTier(DataTierConfig()) as tier,
-        service("hn_sso", {**tier.env, "HN_SSO_HASH_PROFILE": "test"}) as (_, sso_ready),
+        service("hn_sso", {**tier.env, "HN_SSO_HASH_PROFILE": "test", **_MANY_ACCOUNTS}) as (_, sso_ready),
         child(_echo.__file__, "serve-hn") as worker,
     ):
         yield Backends(worker["rep"], sso_ready["endpoints"]["rep"], tier.env["HN_REDIS_URL"])

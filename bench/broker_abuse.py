@@ -1,5 +1,5 @@
 """Broker abuse benchmark: logged-in players' round trips alone, beside a process that burns a
-core, and beside a process that abuses the same broker.
+core, beside a process that abuses the same broker, and beside one connection flooding it.
 
     ./pants run bench/broker_abuse.py -- --json [--seconds 3] [--bystanders 20] [--payload 64] [--rounds 3]
 
@@ -7,11 +7,20 @@ A broker with every production limit, in front of the echo worker (`_broker_rig.
 `bystanders` logged-in players each send an echo 50 times a second (within the rate limit) and
 time their round trips, alone and while another process abuses the same broker (unauthenticated
 calls, malformed and oversized frames, a logged-in flood past the rate limit, 50 slowloris
-connections). Target: the bystanders' p99 under abuse within 2x of their p99 alone
-(`bystander_abused_vs_normal_p99` <= 2). The abuser is a process of its own on the same 2 cores:
-part of what it costs the bystanders is the core it takes, so a control runs too, a process that
-only burns a core (`hogged`), and `bystander_abused_vs_hogged_p99` is what the abuse costs beyond
-that. The three alternate over `rounds` rounds and each figure is the median of its rounds.
+connections; a caller the broker cuts off for flooding comes back at once). Target: the
+bystanders' p99 under abuse within 2x of their p99 alone (`bystander_abused_vs_normal_p99` <= 2).
+The abuser is a process of its own on the same 2 cores: part of what it costs the bystanders is
+the core it takes, so a control runs too, a process that only burns a core (`hogged`), and
+`bystander_abused_vs_hogged_p99` is what the abuse costs beyond that.
+
+The flood (`flooded`, issue 16's attack): one connection sending pings as fast as the broker
+takes them and reading every answer, connecting again whenever the broker cuts it off. Targets:
+the bystanders' p99 within 2x of the same run's p99 alone (`bystander_flooded_vs_normal_p99`),
+and the flood costs the broker under 30% of a core (`broker_flood_cost_cores` < 0.3): the broker
+process's CPU time per second while the flood runs, less the same while the bystanders run alone
+(each is `broker_cpu_cores_*`, from /proc over the whole bystander run, logins included).
+
+The four alternate over `rounds` rounds and each figure is the median of its rounds.
 
 The broker's throughput against zmq.proxy is broker.py's.
 """
@@ -30,7 +39,7 @@ from typing import Any
 from hn_stats import percentile
 
 from _broker_rig import backends, broker, logged_in
-from _harness import child_env, load_arguments, load_role, report, run_load, run_role
+from _harness import child_env, cpu_seconds, load_arguments, load_role, report, run_load, run_role
 
 #: echo requests per second from each bystander player: half the broker's production rate limit
 _PLAYER_RATE = 50.0
@@ -102,10 +111,20 @@ def client_bystanders(address: str, seconds: float, players: int, payload: bytes
     }
 
 
+def _answered(client: Any, data: bytes, count: int) -> bool:
+    """Send `data` and read `count` answers; False if the broker cut the connection off."""
+    try:
+        client.send(data)
+        return all(client.read() is not None for _ in range(count))
+    except OSError:
+        return False
+
+
 def abuse(address: str) -> None:
     """The abusers, until stdin closes: unauthenticated calls, malformed and oversized frames,
     a logged-in flood (far past the rate limit), and 50 slowloris connections holding half a
-    header all along. Prints "ready" after the first round, then the packets sent as JSON."""
+    header all along; a caller cut off for flooding connects (and logs in) again at once.
+    Prints "ready" after the first round, then the packets sent as JSON."""
     import select
 
     from hn_client.testing import RawClient
@@ -118,12 +137,12 @@ def abuse(address: str) -> None:
     calls = unauthenticated.request("echo.echo", payload=b"u" * 32) * 20
     flood = flooder.request("echo.echo", payload=b"f" * 32) * 50
     counts = {"unauthenticated": 0, "malformed": 0, "oversized": 0, "flood": 0, "slowloris": len(slowloris)}
+    cut_off = 0
     first = True
     while not select.select([sys.stdin], [], [], 0)[0]:
-        unauthenticated.send(calls)
-        for _ in range(20):
-            if unauthenticated.read() is None:
-                raise SystemExit("the broker cut the unauthenticated caller off")
+        if not _answered(unauthenticated, calls, 20):
+            cut_off += 1
+            unauthenticated = RawClient(address)
         counts["unauthenticated"] += 20
         garbage = RawClient(address)
         garbage.send(b"\x00\x00\x00\x05hello" * 3)
@@ -135,15 +154,59 @@ def abuse(address: str) -> None:
         big.closed()
         big.close()
         counts["oversized"] += 1
-        flooder.send(flood)
-        for _ in range(50):
-            if flooder.read() is None:
-                raise SystemExit("the broker cut the flooder off")
+        if not _answered(flooder, flood, 50):
+            cut_off += 1
+            (flooder,) = logged_in(address, 1, "abuser")
         counts["flood"] += 50
         if first:
             print("ready", flush=True)
             first = False
-    print(json.dumps(counts), flush=True)
+    print(json.dumps({**counts, "cut_off": cut_off}), flush=True)
+
+
+def flood(address: str) -> None:
+    """One connection sending pings as fast as the broker takes them and reading every answer,
+    until stdin closes; cut off, it connects again at once. Prints "ready" once flooding, then
+    its figures as JSON: pings sent, pongs and refusals read, times cut off."""
+    import select
+
+    from hn_client.testing import RawClient
+    from hn_idl.client.ttypes import PacketKind
+
+    client = RawClient(address)
+    ping = len(client.packet(kind=PacketKind.PING))
+    batch = b"".join(client.packet(kind=PacketKind.PING) for _ in range(1000))
+    pong = int(PacketKind.PONG).to_bytes(4, "big")
+    counts = {"pongs": 0, "refusals": 0, "cut_off": 0}
+    sent_bytes = 0
+    sock = client.sock
+    sock.setblocking(False)
+    out = memoryview(batch)
+    buf = b""
+    print("ready", flush=True)
+    while not select.select([sys.stdin], [], [], 0)[0]:
+        readable, writable, _ = select.select([sock], [sock], [], 0.05)
+        try:
+            if writable:
+                sent = sock.send(out)
+                sent_bytes += sent
+                out = out[sent:] if sent < len(out) else memoryview(batch)
+            if readable:
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionResetError("closed by the broker")
+                buf += data
+                while len(buf) >= 4 and len(buf) >= 4 + int.from_bytes(buf[:4], "big"):
+                    counts["pongs" if buf[12:16] == pong else "refusals"] += 1
+                    buf = buf[4 + int.from_bytes(buf[:4], "big") :]
+        except OSError:
+            counts["cut_off"] += 1
+            sock.close()
+            sock = RawClient(address).sock
+            sock.setblocking(False)
+            out, buf = memoryview(batch), b""
+    sock.close()
+    print(json.dumps({"pings": sent_bytes // ping, **counts}), flush=True)
 
 
 def hog() -> None:
@@ -159,22 +222,31 @@ def hog() -> None:
 
 
 #: what this file runs as in a child process (`_harness.run_role`)
-ROLES: dict[str, Callable[..., Any]] = {"client-bystanders": load_role(client_bystanders), "abuse": abuse, "hog": hog}
+ROLES: dict[str, Callable[..., Any]] = {
+    "client-bystanders": load_role(client_bystanders),
+    "abuse": abuse,
+    "flood": flood,
+    "hog": hog,
+}
 
 
 # -- orchestration --------------------------------------------------------------------------
 
 
-def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Logged-in players' echo round trips (`client_bystanders`) alone, then while `abuse` runs in
-    another process; rounds alternate and each figure is the median of its rounds."""
-    normal: list[dict[str, Any]] = []
-    hogged: list[dict[str, Any]] = []
-    abused: list[dict[str, Any]] = []
+def _bystander_under_abuse(address: str, broker_pid: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Logged-in players' echo round trips (`client_bystanders`) alone, then while `hog`, `abuse`
+    and `flood` run in another process, with the broker's CPU time over each; rounds alternate
+    and each figure is the median of its rounds."""
+    runs: dict[str, list[dict[str, Any]]] = {"normal": [], "hogged": [], "abused": [], "flooded": []}
     sent: list[float] = []
+    floods: list[dict[str, Any]] = []
 
     def bystander() -> dict[str, Any]:
-        return run_load(__file__, "client-bystanders", address, args.seconds, args.bystanders, args.payload)
+        """The bystanders' figures, with the broker's CPU time per second meanwhile ("broker_cores")."""
+        cpu, started = cpu_seconds(broker_pid), time.perf_counter()
+        figures = run_load(__file__, "client-bystanders", address, args.seconds, args.bystanders, args.payload)
+        figures["broker_cores"] = (cpu_seconds(broker_pid) - cpu) / (time.perf_counter() - started)
+        return figures
 
     def beside(role: str, *role_args: str) -> tuple[dict[str, Any], dict[str, Any], float]:
         """The bystanders timed while `role` runs in a process of its own."""
@@ -202,31 +274,43 @@ def _bystander_under_abuse(address: str, args: argparse.Namespace) -> dict[str, 
                 other.wait()
 
     for _ in range(args.rounds):
-        normal.append(bystander())
-        hogged.append(beside("hog")[0])
+        runs["normal"].append(bystander())
+        runs["hogged"].append(beside("hog")[0])
         figures, counts, elapsed = beside("abuse", address)
-        abused.append(figures)
-        sent.append(sum(v for k, v in counts.items() if k != "slowloris") / elapsed)
+        runs["abused"].append(figures)
+        sent.append(sum(v for k, v in counts.items() if k not in ("slowloris", "cut_off")) / elapsed)
+        figures, counts, elapsed = beside("flood", address)
+        runs["flooded"].append(figures)
+        floods.append({**counts, "seconds": elapsed})
 
-    def median(runs: list[dict[str, Any]], key: str) -> float:
-        return round(float(statistics.median(r[key] for r in runs)), 1)
+    def median(phase: str, key: str, digits: int = 1) -> float:
+        return round(float(statistics.median(r[key] for r in runs[phase])), digits)
 
-    result = {
-        "bystanders": args.bystanders,
-        "bystander_p50_us": median(normal, "p50_us"),
-        "bystander_p99_us": median(normal, "p99_us"),
-        "bystander_hogged_p50_us": median(hogged, "p50_us"),
-        "bystander_hogged_p99_us": median(hogged, "p99_us"),
-        "bystander_abused_p50_us": median(abused, "p50_us"),
-        "bystander_abused_p99_us": median(abused, "p99_us"),
-        "bystander_errors": sum(r["errors"] for r in normal + hogged + abused),
-        "abuse_packets_per_s": round(statistics.median(sent)),
-    }
-    result["bystander_abused_vs_normal_p99"] = round(result["bystander_abused_p99_us"] / result["bystander_p99_us"], 2)
+    result: dict[str, Any] = {"bystanders": args.bystanders}
+    for phase in runs:
+        prefix = "bystander" if phase == "normal" else f"bystander_{phase}"
+        result[f"{prefix}_p50_us"] = median(phase, "p50_us")
+        result[f"{prefix}_p99_us"] = median(phase, "p99_us")
+    result["bystander_errors"] = sum(r["errors"] for phase in runs.values() for r in phase)
+    result["abuse_packets_per_s"] = round(statistics.median(sent))
+    for key in ("abused", "flooded"):
+        result[f"bystander_{key}_vs_normal_p99"] = round(
+            result[f"bystander_{key}_p99_us"] / result["bystander_p99_us"], 2
+        )
     # What the abuse costs beyond taking a core of this 2-core machine (the hog's cost).
     result["bystander_abused_vs_hogged_p99"] = round(
         result["bystander_abused_p99_us"] / result["bystander_hogged_p99_us"], 2
     )
+    for phase in runs:
+        result[f"broker_cpu_cores_{phase}"] = median(phase, "broker_cores", 3)
+    # Each round's flood against the same round's bystanders alone: the broker's CPU the flood took.
+    costs = [f["broker_cores"] - n["broker_cores"] for f, n in zip(runs["flooded"], runs["normal"], strict=True)]
+    result["broker_flood_cost_cores"] = round(float(statistics.median(costs)), 3)
+    result["flood_pings_per_s"] = round(statistics.median(f["pings"] / f["seconds"] for f in floods))
+    result["flood_answers_per_s"] = round(
+        statistics.median((f["pongs"] + f["refusals"]) / f["seconds"] for f in floods)
+    )
+    result["flood_cut_off_per_s"] = round(statistics.median(f["cut_off"] / f["seconds"] for f in floods), 2)
     return result
 
 
@@ -236,9 +320,13 @@ def main() -> None:
     args = parser.parse_args()
 
     with backends() as to, broker(to, 20_000, "production") as guarded:
-        figures = _bystander_under_abuse(guarded["endpoints"]["client"], args)
+        figures = _bystander_under_abuse(guarded["endpoints"]["client"], guarded["pid"], args)
     result = {"payload_bytes": args.payload, "rounds": args.rounds, "seconds": args.seconds, **figures}
-    result["targets_met"] = result["bystander_abused_vs_normal_p99"] <= 2.0
+    result["targets_met"] = (
+        result["bystander_abused_vs_normal_p99"] <= 2.0
+        and result["bystander_flooded_vs_normal_p99"] <= 2.0
+        and result["broker_flood_cost_cores"] < 0.3
+    )
     report(result, args.json)
 
 

@@ -71,7 +71,10 @@ def serve_broker(ready: str, redis_url: str, capacity: str) -> None:
     from hn_runtime.testing import unreachable
 
     _raise_fd_limit(int(capacity) + _FD_HEADROOM)
-    config = BrokerConfig(redis_url=redis_url, capacity=int(capacity), idle_timeout_s=3600.0)
+    # Every connection comes from this host: no per-address cap.
+    config = BrokerConfig(
+        redis_url=redis_url, capacity=int(capacity), idle_timeout_s=3600.0, max_connections_per_address=0
+    )
     os.environ["HN_READY_FILE"] = ready
     run(BrokerService(config, directory=unreachable("sso")))
 

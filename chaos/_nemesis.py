@@ -23,8 +23,9 @@ from gevent.socket import wait_read, wait_write
 
 from hn_chaos import History
 from hn_cli import Cluster
+from hn_datatier import redis_from_url
 from hn_datatier.local import DataTier, RedisNode
-from hn_datatier.testing import direct_redis, direct_redis_port
+from hn_datatier.testing import direct_redis
 from hn_process import processes
 from hn_runtime import HNError
 from hn_runtime.testing import time_factor, wait_for
@@ -114,7 +115,7 @@ class Platform:
                 if master is None or self.tier.twemproxy_servers().get(shard) != master.address:
                     return False
                 for sentinel in self.tier.sentinel_nodes:
-                    with direct_redis_port(sentinel.port) as client:
+                    with sentinel.client() as client:
                         state = client.sentinel_master(shard)
                         if int(state["port"]) != master.port or "s_down" in state["flags"]:
                             return False
@@ -128,7 +129,12 @@ class Platform:
 
     def twemproxy_serves(self) -> bool:
         try:
-            with _bounded(), direct_redis_port(self.tier.twemproxy_port) as client:
+            with (
+                _bounded(),
+                redis_from_url(
+                    self.tier.redis_url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2
+                ) as client,
+            ):
                 for i in range(8):  # a few keys: very likely both shards
                     key = f"chaos:probe:{i}:{uuid.uuid4().hex[:8]}"
                     client.set(key, "1", ex=60)

@@ -356,7 +356,7 @@ def test_fault_proxy_between_clients_and_brokers(
 def sso_redis_link(platform: Platform) -> Iterator[FaultProxy]:
     """sso-2 talks to Twemproxy through a fault proxy (its HN_REDIS_URL, set by a restart)."""
     proxy = FaultProxy(f"127.0.0.1:{platform.tier.twemproxy_port}").start()
-    platform.cluster.process("sso-2").env["HN_REDIS_URL"] = f"redis://{proxy.address}/0"
+    platform.cluster.process("sso-2").env["HN_REDIS_URL"] = platform.tier.redis_url_to(proxy.address)
     platform.restart("sso-2", signal.SIGTERM)  # sso connects to Redis on first use, through the proxy
     yield proxy
     proxy.stop()

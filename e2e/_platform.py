@@ -114,7 +114,13 @@ def platform_on(
                 running(service, discovery=discovery, curve=ids.curve_config(service.name), **config)
             )
 
-        sso_config = SsoConfig(pg_dsn=tier.env["HN_PG_DSN"], redis_url=tier.env["HN_REDIS_URL"], hash_profile="test")
+        sso_config = SsoConfig(
+            pg_dsn=tier.env["HN_PG_DSN"],
+            redis_url=tier.env["HN_REDIS_URL"],
+            hash_profile="test",
+            # Every test's players come from 127.0.0.1: one address making hundreds of accounts.
+            account_creations_per_address=10**9,
+        )
         serve(SsoService(sso_config), trace_sample=trace_sample)
         broker_config = BrokerConfig(redis_url=tier.env["HN_REDIS_URL"], **broker_options)  # type: ignore[arg-type]
         started = [serve(BrokerService(broker_config), trace_sample=trace_sample) for _ in range(brokers)]

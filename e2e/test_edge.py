@@ -8,6 +8,7 @@ import os
 import pytest
 
 from hn_client import BrokerRejected, GameClient
+from hn_client.testing import RawClient
 from hn_datatier.local import DataTier
 from hn_idl.client.ttypes import ClientError
 from hn_idl.sso.ttypes import SsoError, SsoErrorCode
@@ -32,6 +33,18 @@ def test_register_login_logout_through_the_edge(platform: Platform) -> None:
     assert wrong.value.code == SsoErrorCode.WRONG_CREDENTIALS, "declared exceptions arrive as themselves"
     client.logout()
     client.close()
+
+
+def test_a_renamed_method_answers_its_old_name(platform: Platform) -> None:
+    """A game client built before `sso.register` became `sso.create_account` sends the old
+    message type with the old struct: the broker routes it and sso serves it (IDL `RENAMED`)."""
+    address = platform.brokers[0].endpoints["client"]
+    old = RawClient(address)
+    name = fresh()
+    login = old.call("sso.register", user=name, passwd="password1")  # register_args: same field ids
+    assert login.account.display_name == name
+    assert old.call("sso.login", user=name, passwd="password1").account == login.account
+    old.close()
 
 
 def test_before_login_only_login_messages_pass(platform: Platform) -> None:

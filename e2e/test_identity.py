@@ -16,11 +16,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from hn_client import GameClient
+from hn_client.testing import RawClient
 from hn_datatier import redis_from_url
 from hn_datatier.local import DataTier
 from hn_edge import SessionState
 from hn_idl.client.constants import PACKET_VERSION
-from hn_idl.client.ttypes import Packet, PacketKind
+from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_idl.match.ttypes import DuelResult, MatchError, MatchErrorCode, QueueState, Verdict
 from hn_runtime import ServiceUnavailable, Unauthenticated, get_service
 from hn_runtime.curve import CurveKeys
@@ -31,6 +32,7 @@ from _platform import Platform, platform_on
 
 _devices = itertools.count()
 DELIVER = load_idl("broker").methods["deliver"]
+END_SESSION = load_idl("broker").methods["end_session"]
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +126,33 @@ def test_only_services_granted_push_reach_a_players_client(platform: Platform, p
     )
     wait_for(lambda: results, message="match's push delivered")
     assert [r.match_id for r in results] == ["genuine"], "the forged result never reached the player"
+
+
+def test_only_sso_and_brokers_end_a_players_session(platform: Platform) -> None:
+    raw = RawClient(platform.brokers[0].endpoints["client"])
+    try:
+        account = str(raw.guest_login().account_id)
+        state = SessionState(redis_from_url(platform.tier.env["HN_REDIS_URL"]))
+        broker_id = state.broker_of(account)
+        body = encode(
+            END_SESSION.args_cls(session_id=account, code=ClientError.SESSION_ENDED, reason="forged"),
+            END_SESSION.args_spec,
+        )
+        match = platform.identities.keys("match")  # pushes to players, but ends no one's session
+        with pytest.raises(Unauthenticated, match="broker.end_session is for services granted 'kick'"):
+            as_service(platform, "broker", match, raw=True).forward(END_SESSION, body, instance_id=broker_id)
+        labels = {"service": "broker", "method": "end_session", "caller": "match"}
+        before = REGISTRY.get_sample_value("hn_unauthorized_calls_total", labels) or 0.0
+        as_service(platform, "broker", match, "PUSH", raw=True).push_raw(END_SESSION, body, instance_id=broker_id)
+        wait_for(
+            lambda: (REGISTRY.get_sample_value("hn_unauthorized_calls_total", labels) or 0.0) == before + 1,
+            message="the forged end_session refused and counted",
+        )
+        raw.ping()  # still served
+        sso = platform.identities.keys("sso")
+        as_service(platform, "broker", sso, "PUSH", raw=True).push_raw(END_SESSION, body, instance_id=broker_id)
+        ended = raw.read()
+        assert ended is not None and ended.error_code == ClientError.SESSION_ENDED, ended
+        assert raw.closed()
+    finally:
+        raw.close()

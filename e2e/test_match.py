@@ -6,11 +6,13 @@ import contextlib
 import itertools
 import os
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+import gevent.event
 import pytest
 from prometheus_client import REGISTRY
 
@@ -21,7 +23,7 @@ from hn_edge import DECIDED, LOST, SessionState
 from hn_idl.client.ttypes import ClientError
 from hn_idl.match.ttypes import MatchError, MatchErrorCode, QueueState, Verdict
 from hn_runtime import Session
-from hn_runtime.testing import ServiceProcess, spawn_service, wait_for
+from hn_runtime.testing import ServiceProcess, spawn_service, time_factor, wait_for
 
 from _platform import Platform, platform_on
 
@@ -141,6 +143,52 @@ def test_a_player_who_disconnects_leaves_the_queue(platform: Platform) -> None:
         timeout=15,
         message="the disconnected player dropped from the queue",
     )
+
+
+def test_a_late_shot_claiming_a_fast_reaction_is_credited_the_servers_time(platform: Platform) -> None:
+    """The cheat: shoot 350 ms after the signal and claim 100 ms. The broker stamps each request
+    with its connection's round trip (the kernel's view of the TCP connection), and match credits
+    the server's own elapsed time less at most that round trip: the cheater is credited about
+    350 ms and loses to an honest 200 ms shot."""
+    cheater, honest = player(platform), player(platform)
+    events: dict[tuple[GameClient, str], gevent.event.AsyncResult] = {}
+    for client in (cheater, honest):
+        for kind in ("match.MatchFound", "match.DuelSignal", "match.DuelResult", "match.MatchAborted"):
+            events[client, kind] = gevent.event.AsyncResult()
+            client.on(kind, lambda event, key=(client, kind): events[key].set(event))
+
+    def event(client: GameClient, kind: str) -> Any:
+        return events[client, kind].get(timeout=30 * time_factor())
+
+    def play(client: GameClient, wait_s: float, claim_ms: int | None) -> None:
+        event(client, "match.DuelSignal")
+        signalled = time.monotonic()
+        gevent.sleep(wait_s)
+        elapsed_ms = int((time.monotonic() - signalled) * 1000)
+        client.call("match.duel_shoot", match_id=match_id, reaction_ms=elapsed_ms if claim_ms is None else claim_ms)
+
+    try:
+        cheater.call("match.enqueue", mode="duel")
+        honest.call("match.enqueue", mode="duel")
+        match_id = event(cheater, "match.MatchFound").match_id
+        assert event(honest, "match.MatchFound").match_id == match_id, "matched with each other"
+        room = next(m.service.rooms[match_id] for m in platform.matches if match_id in m.service.rooms)
+        players = [gevent.spawn(play, cheater, 0.35, 100), gevent.spawn(play, honest, 0.2, None)]
+        for client in (cheater, honest):
+            client.call("match.duel_ready", match_id=match_id)
+        gevent.joinall(players, raise_error=True)
+        result = event(honest, "match.DuelResult")
+    finally:
+        cheater.close()
+        honest.close()
+    me, them = cheater.account.account_id, honest.account.account_id
+    rtt_ms = room.shots[me].rtt_ms
+    assert rtt_ms is not None and 0 < rtt_ms < 1000, f"the broker measured the cheater's round trip: {rtt_ms}"
+    assert room.shots[them].rtt_ms is not None
+    credited = result.reaction_ms[me]
+    assert credited >= 350 - rtt_ms - room.rules.relay_allowance_ms, (credited, rtt_ms)
+    assert (result.winner_id, result.verdict, result.fouls) == (them, Verdict.FASTER, {}), result
+    assert result.reaction_ms[them] < credited
 
 
 @contextlib.contextmanager

@@ -26,6 +26,8 @@ packages=(
   prometheus        # Prometheus server and promtool: ops/prometheus config, alert rules and their tests
   chromium          # headless browser for tests that drive web pages
   chromium-driver   # chromedriver, the WebDriver server for chromium
+  iproute2          # ip and tc: libs/hn-netns builds its hosts from network namespaces, veths, a bridge
+  iptables          # libs/hn-netns: cuts between hosts, and its link shaper's NFQUEUE rules
 )
 
 # System services these packages install, stopped and disabled below.

@@ -2,12 +2,13 @@
 # Builds one PEX, uploads it as an immutable release and writes the tfvars that deploy it:
 #   infra/terraform/bin/publish-pex.sh <environment> <service>   # services/<service>
 #   infra/terraform/bin/publish-pex.sh <environment> datatier    # libs/hn-datatier (the Sentinel agent)
+#   infra/terraform/bin/publish-pex.sh <environment> autoscaler  # libs/hn-autoscale (infra/terraform/autoscaler)
 # The release is <BUILD version>+g<commit>, so a release names the code it was built from; an
 # object already uploaded under that name is never replaced (the hosts check its sha256 anyway).
 # Needs the AWS CLI with credentials for the environment's account.
 set -euo pipefail
-env="${1:?usage: publish-pex.sh <environment> <service|datatier>}"
-what="${2:?usage: publish-pex.sh <environment> <service|datatier>}"
+env="${1:?usage: publish-pex.sh <environment> <service|datatier|autoscaler>}"
+what="${2:?usage: publish-pex.sh <environment> <service|datatier|autoscaler>}"
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 cd "${root}"
 
@@ -19,6 +20,15 @@ if [[ "${what}" == "datatier" ]]; then
   name="datatier"
   tfvars="infra/terraform/envs/${env}/datatier.release.tfvars"
   var_prefix="datatier_"
+elif [[ "${what}" == "autoscaler" ]]; then
+  target="libs/hn-autoscale:autoscaler"
+  build="libs/hn-autoscale/BUILD"
+  pex="dist/libs.hn-autoscale/autoscaler.pex"
+  # Where modules/hn-service fetches a release from (services/<name>/<version>/<name>.pex).
+  prefix="services/autoscaler"
+  name="autoscaler"
+  tfvars="infra/terraform/autoscaler/${env}.release.tfvars"
+  var_prefix=""
 else
   target="services/${what}:${what}"
   build="services/${what}/BUILD"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import string
 import subprocess
 import time
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import DATATIER_TEMPLATES, FIXTURES, template_placeholders, template_probe_values, terraform
+from conftest import DATATIER_TEMPLATES, FIXTURES, REPO, template_placeholders, template_probe_values, terraform
 
 SHA = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -305,7 +306,11 @@ def test_postgres_and_pgpool_wiring(rendered: dict[str, Any]) -> None:
     hba = [line for line in files["pg_hba.conf"].splitlines() if line and not line.startswith("#")]
     assert hba[0].split() == ["local", "all", "postgres", "peer"]
     assert all(line.split()[-1] == "scram-sha-256" for line in hba[1:])
-    assert "host    replication   all   10.20.0.0/16  scram-sha-256" in files["pg_hba.conf"]
+    assert ["host", "replication", "replicator", "10.20.0.0/16", "scram-sha-256"] in [line.split() for line in hba]
+    pool_hba = [line.split() for line in files["pool_hba.conf"].splitlines() if line and not line.startswith("#")]
+    assert ["host", "all", "all", "10.20.0.0/16", "scram-sha-256"] in pool_hba
+    assert all(line[-1] == "scram-sha-256" for line in pool_hba)
+    assert "sr_check_user = 'hn_pgpool'" in pgpool and "health_check_user = 'hn_pgpool'" in pgpool
 
 
 def test_redis_sentinel_and_twemproxy_wiring(rendered: dict[str, Any]) -> None:
@@ -320,6 +325,111 @@ def test_redis_sentinel_and_twemproxy_wiring(rendered: dict[str, Any]) -> None:
     servers = re.findall(r"^\s+- (\S+):(\d+):(\d+) (\S+)$", files["nutcracker.yml"], re.M)
     assert servers == [("10.20.200.30", "6379", "1", "shard0"), ("10.20.201.32", "6379", "1", "shard1")]
     assert "listen: 0.0.0.0:22121" in files["nutcracker.yml"]
+
+
+MARKER = re.compile(r"@@ssm:([A-Za-z0-9/_.-]+)@@")
+
+
+def test_every_listener_wants_a_password_which_terraform_never_sees(rendered: dict[str, Any]) -> None:
+    """Each file that listens on 0.0.0.0 asks for a password, and holds only a marker naming the
+    SSM parameter it comes from (the host fills it in at boot, the agent for nutcracker)."""
+    data = rendered["datatier"]
+    files, params = data["files"], data["secret_parameters"]
+    marker = {key: f"@@ssm:{name}@@" for key, name in params.items()}
+    redis = files["redis-shard0-a.conf"]
+    assert "protected-mode yes" in redis.splitlines()
+    assert f"user default on >{marker['redis_default']} ~* resetchannels +@all -@admin -@dangerous" in redis
+    assert f"user sentinel on >{marker['redis_sentinel']} " in redis
+    assert f"user replica on >{marker['redis_replica']} " in redis
+    assert f"user admin on >{marker['redis_admin']} " in redis
+    assert f"masterauth {marker['redis_replica']}" in redis.splitlines()
+    sentinel = files["sentinel.conf"]
+    assert "protected-mode yes" in sentinel.splitlines()
+    assert f"requirepass {marker['sentinel']}" in sentinel.splitlines()
+    for shard in ("shard0", "shard1"):
+        assert f"sentinel auth-user {shard} sentinel" in sentinel.splitlines()
+        assert f"sentinel auth-pass {shard} {marker['redis_sentinel']}" in sentinel.splitlines()
+    assert f'  redis_auth: "{marker["redis_default"]}"' in files["nutcracker.yml"].splitlines()
+    for name, text in {**files, **data["scripts"]}.items():
+        assert "protected-mode no" not in text, name
+        assert set(MARKER.findall(text)) <= set(params.values()), name
+    assert params["redis_default"] == "/highnoon/staging/datatier/redis-client/env/HN_REDIS_PASSWORD"
+    assert params["sentinel"] == "/highnoon/staging/datatier/sentinel-client/env/HN_SENTINEL_PASSWORD"
+    assert params["app"] == "/highnoon/staging/datatier/client/env/PGPASSWORD"
+
+
+def _fake_aws(tmp_path: Path, values: dict[str, str]) -> tuple[dict[str, str], Path]:
+    """An `aws` on PATH answering `ssm get-parameter/put-parameter` from a JSON file, logging argv."""
+    store = tmp_path / "ssm.json"
+    store.write_text(json.dumps(values))
+    log = tmp_path / "aws.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "aws"
+    fake.write_text(
+        "#!/usr/bin/env python3\n"
+        "import json, sys\n"
+        f"store, log = {str(store)!r}, {str(log)!r}\n"
+        "args = sys.argv[1:]\n"
+        "open(log, 'a').write(json.dumps(args) + '\\n')\n"
+        "values = json.load(open(store))\n"
+        "name = args[args.index('--name') + 1]\n"
+        "if args[:2] == ['ssm', 'get-parameter']:\n"
+        "    if name not in values:\n"
+        "        sys.exit('ParameterNotFound')\n"
+        "    print(values[name] if 'Parameter.Value' in args else name)\n"
+        "elif args[:2] == ['ssm', 'put-parameter']:\n"
+        "    assert args[args.index('--type') + 1] == 'SecureString'\n"
+        "    value = args[args.index('--value') + 1]\n"
+        "    values[name] = open(value[len('file://'):]).read() if value.startswith('file://') else value\n"
+        "    json.dump(values, open(store, 'w'))\n"
+    )
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "AWS_DEFAULT_REGION": "eu-west-1", "HOME": str(tmp_path)}
+    return env, store
+
+
+def test_a_host_fills_the_passwords_in_at_boot(rendered: dict[str, Any], tmp_path: Path) -> None:
+    """fill_secrets (templates/ssm-secrets.sh, in every data host's boot script) on the rendered
+    redis.conf, with an `aws` that answers from a file: every marker replaced, the result private;
+    a value that is not letters and digits is refused."""
+    params = rendered["datatier"]["secret_parameters"]
+    values = {name: f"Pw{i}abcdefghijklmnop" for i, name in enumerate(params.values())}
+    env, store = _fake_aws(tmp_path, values)
+    prelude = REPO / "infra/terraform/modules/data-tier-config/templates/ssm-secrets.sh"
+    source = tmp_path / "redis.conf.in"
+    source.write_text(rendered["datatier"]["files"]["redis-shard0-a.conf"])
+    target = tmp_path / "redis.conf"
+    script = f'set -euo pipefail; source "{prelude}"; fill_secrets "{source}" "{target}"'
+    proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    filled = target.read_text()
+    assert "@@" not in filled
+    assert f"user default on >{values[params['redis_default']]} " in filled
+    assert f"masterauth {values[params['redis_replica']]}" in filled.splitlines()
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    store.write_text(json.dumps({**values, params["redis_admin"]: "has space and $"}))
+    proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "letters and digits" in proc.stderr
+    assert "has space" not in target.read_text()
+
+
+def test_the_secrets_script_creates_every_parameter_the_tier_reads(rendered: dict[str, Any], tmp_path: Path) -> None:
+    """bin/create-datatier-secrets.sh makes exactly the SecureStrings data-tier-config names, random,
+    letters and digits, never passing a value on a command line, and never overwrites one."""
+    params = set(rendered["datatier"]["secret_parameters"].values())
+    kept = "/highnoon/staging/datatier/postgres/replication_password"
+    env, store = _fake_aws(tmp_path, {kept: "KeepMe0123456789"})
+    script = REPO / "infra/terraform/bin/create-datatier-secrets.sh"
+    proc = subprocess.run(["bash", str(script), "staging"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    values = json.loads(store.read_text())
+    assert set(values) == params
+    assert values[kept] == "KeepMe0123456789"
+    made = [v for k, v in values.items() if k != kept]
+    assert all(re.fullmatch(r"[A-Za-z0-9]{32}", v) for v in made) and len(set(made)) == len(made)
+    calls = (tmp_path / "aws.log").read_text()
+    assert not [v for v in made if v in calls], "a password on a command line"
 
 
 @pytest.mark.skipif(shutil.which("nutcracker") is None, reason="nutcracker not installed")
@@ -362,6 +472,12 @@ def test_redis_accepts_the_rendered_configuration(rendered: dict[str, Any], tmp_
         try:
             time.sleep(0.5)
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else name
+            # It answers nothing before AUTH (the password is the unfilled marker here).
+            with socket.socket(socket.AF_UNIX) as client:
+                client.settimeout(5)
+                client.connect(str(tmp_path / "redis.sock"))
+                client.sendall(b"PING\r\n")
+                assert client.recv(100).startswith(b"-NOAUTH"), name
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -405,6 +521,10 @@ def test_twemproxy_hosts_run_the_sentinel_agent(rendered: dict[str, Any]) -> Non
     assert env["HN_SENTINELS"] == "10.20.200.60:26379,10.20.201.61:26379,10.20.202.62:26379"
     assert env["HN_TWEMPROXY_SUPERVISE"] == "1"
     assert env["HN_TWEMPROXY_CONFIG"] == "/var/lib/highnoon/twemproxy-agent/nutcracker.yml"
+    assert not [k for k in env if "PASSWORD" in k]  # from SSM at every start, never in the unit
+    prepare = data["scripts"]["twemproxy-agent-prepare"]
+    assert '--path "/highnoon/staging/datatier/redis-client/env" --recursive --with-decryption' in prepare
+    assert '--path "/highnoon/staging/datatier/sentinel-client/env" --recursive --with-decryption' in prepare
     assert values(d, "ExecStart") == [
         "/usr/bin/python3.11 /var/lib/highnoon/twemproxy-agent/twemproxy-agent-0.1.0+g1234abc.pex"
     ]

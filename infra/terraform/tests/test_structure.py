@@ -64,11 +64,12 @@ def test_every_service_has_its_own_deploy_root(service: str) -> None:
         assert unquote(load(tfvars)["environment"]) == env
 
 
-@pytest.mark.parametrize("service", repo_services())
+@pytest.mark.parametrize("service", [*repo_services(), "autoscaler"])
 def test_every_service_root_runs_with_curve(service: str) -> None:
     """Service identity (docs/security.md): each root hands its hosts the CURVE authority of the
     platform contract, and every service but yellow yellow's key; none turns CURVE off."""
-    body = {labels[0]: b for labels, b, _ in dir_blocks(TF_ROOT / "services" / service, "module")}["service"]
+    root = TF_ROOT / ("autoscaler" if service == "autoscaler" else f"services/{service}")
+    body = {labels[0]: b for labels, b, _ in dir_blocks(root, "module")}["service"]
     assert "curve" not in body, f"{service} sets curve: CURVE is on for every service"
     assert unquote(body["curve_authority_parameter"]) == "${module.platform.curve_authority_parameter}"
     if service != "yellow":
@@ -84,6 +85,7 @@ def test_the_platform_publishes_the_curve_authority() -> None:
     assert {k: [unquote(s) for s in v] for k, v in grants.items()} == {
         "session": ["broker"],
         "push": ["broker", "match", "sso"],
+        "kick": ["broker", "sso"],
     }
 
 

@@ -163,3 +163,27 @@ def test_status_app_and_config(http: Callable[[Callable[..., Any]], str]) -> Non
     with pytest.raises(ValueError, match="unknown rule field"):
         AutoscaleConfig.load('{"services": {"broker": {"rule": {"minimum": 2}}}}')
     gevent.sleep(0)
+
+
+def test_only_an_active_autoscaler_finishes_drains_with_the_instances_yellow_lists() -> None:
+    class Draining(Recorder):
+        def __init__(self) -> None:
+            super().__init__(current=2)
+            self.finished: list[list[str]] = []
+
+        def finish_drains(self, service: str, present: Sequence[str]) -> None:
+            self.finished.append(sorted(present))
+
+    class Mixed:
+        def observe(self) -> Mapping[str, Observation] | None:
+            states = {"sso-1": "up", "sso-2": "draining", "sso-3": "down"}
+            return {"sso": Observation(1.0, [InstanceLoad(i, 0.4, s) for i, s in states.items()], 0.4)}
+
+    active = [False]
+    driver = Draining()
+    autoscaler = Autoscaler({"sso": Rule()}, driver=driver, observer=Mixed(), active=lambda: active[0])
+    autoscaler.step()
+    assert driver.finished == [], "a standby leaves the groups alone"
+    active[0] = True
+    autoscaler.step()
+    assert driver.finished == [["sso-1", "sso-2"]], "up and draining are still there; down is gone"

@@ -59,7 +59,7 @@ def test_scale_in_happens_with_rounds_not_exactly_periodic() -> None:
     """A real loop's rounds drift (1.003 s apart): the windows must still count as covered."""
     rule = Rule(min_instances=2, max_instances=4, down_window_s=5, down_cooldown_s=8)
     policy = Policy()
-    downs = []
+    downs: list[tuple[float, str, int]] = []
     for step in range(40):
         now = step * 1.003
         count = 4 - len(downs)

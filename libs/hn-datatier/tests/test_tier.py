@@ -16,8 +16,8 @@ import redis
 
 from hn_datatier import redis_from_url
 from hn_datatier.agent import Agent, AgentConfig
-from hn_datatier.local import DataTier
-from hn_datatier.testing import direct_redis, direct_redis_port
+from hn_datatier.local import DataTier, Secrets
+from hn_datatier.testing import direct_redis
 from hn_process import wait_until
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def pg(dsn: str) -> Iterator[Any]:
 
 def test_env_points_services_at_pgpool_and_twemproxy(data_tier_env: dict[str, str], data_tier: DataTier) -> None:
     assert data_tier_env["HN_PG_DSN"].endswith(f":{data_tier.pgpool_port}/highnoon")
-    assert data_tier_env["HN_REDIS_URL"] == f"redis://127.0.0.1:{data_tier.twemproxy_port}/0"
+    assert data_tier_env["HN_REDIS_URL"].endswith(f"@127.0.0.1:{data_tier.twemproxy_port}/0")
     assert os.environ["HN_PG_DSN"] == data_tier.pg_dsn
     with pg(os.environ["HN_PG_DSN"]) as cur:
         cur.execute("SELECT current_user, current_database()")
@@ -152,7 +152,7 @@ def test_plain_redis_py_needs_redis_from_url_through_twemproxy(data_tier: DataTi
 
 def test_sentinels_watch_every_shard_with_quorum(data_tier: DataTier) -> None:
     for sentinel in data_tier.sentinel_nodes:
-        with direct_redis_port(sentinel.port) as s:
+        with sentinel.client() as s:
             for shard in data_tier.shards:
                 state = s.sentinel_master(shard.name)
                 assert (state["ip"], state["port"]) == ("127.0.0.1", shard.nodes[0].port)
@@ -188,9 +188,14 @@ def test_agent_applies_a_switch_once_whichever_sentinels_report_it(data_tier: Da
     config_path.write_text(text)
     sentinels = [("127.0.0.1", s.port) for s in data_tier.sentinel_nodes]
     nutcracker = RecordingNutcracker()
-    agent = Agent(
-        AgentConfig(sentinels=sentinels, config=str(config_path), restart_command="true"), nutcracker=nutcracker
+    assert data_tier.secrets is not None
+    config = AgentConfig(
+        sentinels=sentinels,
+        config=str(config_path),
+        restart_command="true",
+        sentinel_password=data_tier.secrets[Secrets.SENTINEL],
     )
+    agent = Agent(config, nutcracker=nutcracker)
     message = f"shard0 127.0.0.1 1 127.0.0.1 {real.port}"
     outcomes = [agent.on_switch(s, message) for s in sentinels]
     assert outcomes == ["applied", "duplicate", "duplicate"]

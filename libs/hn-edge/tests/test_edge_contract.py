@@ -8,7 +8,20 @@ import pytest
 
 from hn_datatier import redis_from_url
 from hn_datatier.local import DataTier
-from hn_edge import BOUND, DECIDED, LOGIN, LOGOUT, LOST, RESUME, Binding, Route, SessionState, load_routes, parse_kind
+from hn_edge import (
+    BOUND,
+    DECIDED,
+    LOGIN,
+    LOGOUT,
+    LOST,
+    RESUME,
+    SESSION,
+    Binding,
+    Route,
+    SessionState,
+    load_routes,
+    parse_kind,
+)
 
 
 def test_routes_come_from_the_services_idl() -> None:
@@ -17,6 +30,7 @@ def test_routes_come_from_the_services_idl() -> None:
     assert routes["sso.logout"].kind == LOGOUT and not routes["sso.logout"].open
     assert routes["broker.resume"].kind == RESUME and routes["broker.resume"].open
     assert "sso.validate" not in routes, "service-only methods are not routes"
+    assert routes["sso.change_password"].kind == SESSION, "a session's own account only"
 
 
 def test_route_kinds() -> None:
@@ -39,6 +53,11 @@ def test_session_records_bindings_and_mailbox_through_twemproxy(state: SessionSt
     assert state.broker_of(sid) == "broker-a"
     state.detach(sid, "broker-a")
     assert state.broker_of(sid) is None
+    # A login on another broker takes the session over and learns who held it (to end it there).
+    assert state.take_over(sid, "broker-a") is None
+    assert state.take_over(sid, "broker-b") == "broker-a"
+    assert state.broker_of(sid) == "broker-b"
+    state.detach(sid, "broker-b")
 
     state.bind(sid, "duel", Binding("match-1", f"duel-{sid}"))
     state.bind(sid, "chat", Binding("chat-1"))

@@ -56,6 +56,12 @@ struct Envelope {
   10: optional string client
   /** On a reply: the handler opened or ended the game client's session (see SessionChange). */
   11: optional SessionChange session_change
+  /**
+   * A bound on the game client's network round trip (microseconds), stamped by the broker from
+   * its kernel's view of the client's TCP connection: smoothed RTT plus two mean deviations.
+   * Absent when the broker could not measure it. Match's judge uses it (docs/security.md).
+   */
+  12: optional i64 client_rtt_us
 }
 
 struct Health {

@@ -7,12 +7,14 @@ import re
 import gevent
 import pytest
 
+from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
 from hn_runtime import Session
 from hn_runtime._context import _current
 from hn_runtime.testing import call_handler, running
 from hn_runtime.testing.echo import EchoService
+from hn_runtime.wire import decode, load_idl
 
-from _runtime_helpers import scaled
+from _runtime_helpers import args_body, scaled
 
 TRACE = re.compile(r"^[0-9a-f]{16}$")
 
@@ -82,3 +84,20 @@ def test_call_handler_runs_a_handler_without_sockets():
     assert call_handler(service, "echo", payload=b"direct") == b"direct"
     session = Session("s", "00000000000000aa", "whoami")
     assert call_handler(service, "whoami", session=session) == "s|00000000000000aa"
+
+
+class _EdgeEcho(EchoService):
+    """Echo whose `whoami` answers what the broker stamped about the game client."""
+
+    def on_whoami(self, session, request):
+        return f"{session.client}|{session.client_rtt_us}"
+
+
+def test_the_clients_round_trip_a_broker_stamps_reaches_the_handler():
+    method = load_idl(Echo).methods["whoami"]
+    with running(_EdgeEcho()) as edge:
+        proxy = edge.proxy()
+        stamped = proxy.forward(method, args_body("whoami"), client="10.0.0.7:5555", client_rtt_us=23_456)
+        unstamped = proxy.forward(method, args_body("whoami"), client="10.0.0.7:5555")
+    assert decode(stamped.body, method.result_spec).success == "10.0.0.7:5555|23456"
+    assert decode(unstamped.body, method.result_spec).success == "10.0.0.7:5555|None"

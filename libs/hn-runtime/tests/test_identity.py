@@ -37,7 +37,7 @@ class IdentityEcho(EchoService):
     required_grants = {"bump": "push", "record": "push"}
 
     def on_whoami(self, session: Session, request: Any) -> str:
-        return f"{session.id}|{session.client}|{session.peer_service}"
+        return f"{session.id}|{session.client}|{session.client_rtt_us}|{session.peer_service}"
 
 
 @pytest.fixture
@@ -52,10 +52,10 @@ def identity_echo(identities: LocalIdentities, **curve: Any) -> Iterator[Running
         yield svc
 
 
-def whoami(svc: RunningService, keys: CurveKeys, *, session_id: str | None = None, client: str | None = None) -> str:
-    """`whoami` as a broker forwards a client's call: session id and client address stamped."""
+def whoami(svc: RunningService, keys: CurveKeys, **stamped: Any) -> str:
+    """`whoami` as a broker forwards a client's call: session id, client address and round trip stamped."""
     body = encode(WHOAMI.args_cls(), WHOAMI.args_spec)
-    forwarded = svc.proxy(curve_keys=keys).forward(WHOAMI, body, session_id=session_id, client=client)
+    forwarded = svc.proxy(curve_keys=keys).forward(WHOAMI, body, **stamped)
     return str(decode(forwarded.body, WHOAMI.result_spec).success)
 
 
@@ -87,13 +87,13 @@ def test_a_key_the_authority_does_not_name_gets_no_connection(identities: LocalI
 # -- whose session ------------------------------------------------------------------------------
 
 
-def test_a_session_id_and_client_address_are_kept_only_from_the_session_grant(identities: LocalIdentities) -> None:
+def test_what_a_broker_stamps_is_kept_only_from_the_session_grant(identities: LocalIdentities) -> None:
     with identity_echo(identities) as svc:
-        stamped = {"session_id": "42", "client": "203.0.113.7:5555"}
-        assert whoami(svc, identities.keys("broker"), **stamped) == "42|203.0.113.7:5555|broker"
+        stamped = {"session_id": "42", "client": "203.0.113.7:5555", "client_rtt_us": 800}
+        assert whoami(svc, identities.keys("broker"), **stamped) == "42|203.0.113.7:5555|800|broker"
         # match may push, but it does not speak for players: it is not told who it is.
-        assert whoami(svc, identities.keys("match"), **stamped) == "None|None|match"
-        assert whoami(svc, identities.keys("sso"), **stamped) == "None|None|sso"
+        assert whoami(svc, identities.keys("match"), **stamped) == "None|None|None|match"
+        assert whoami(svc, identities.keys("sso"), **stamped) == "None|None|None|sso"
 
 
 def test_without_an_authority_identities_are_unknown_and_sessions_kept() -> None:
@@ -101,10 +101,10 @@ def test_without_an_authority_identities_are_unknown_and_sessions_kept() -> None
     server, friend = CurveKeys.generate(), CurveKeys.generate()
     with running(IdentityEcho(), curve=CurveConfig(server, allowed=frozenset({friend.public}))) as svc:
         assert not svc.server.knows_callers
-        assert whoami(svc, friend, session_id="42") == "42|None|None"
+        assert whoami(svc, friend, session_id="42") == "42|None|None|None"
         assert svc.proxy(curve_keys=friend).bump() >= 1
     with running(IdentityEcho()) as plain:
-        assert whoami(plain, CurveKeys.generate(), session_id="42") == "42|None|None"
+        assert whoami(plain, CurveKeys.generate(), session_id="42") == "42|None|None|None"
 
 
 # -- grants -------------------------------------------------------------------------------------

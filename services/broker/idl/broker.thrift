@@ -1,6 +1,6 @@
 /**
- * The broker's own methods: `resume` for game clients, `deliver` and `bound` for services (through
- * libs/hn-edge). The game-client protocol itself is client.thrift.
+ * The broker's own methods: `resume` for game clients, `deliver`, `bound` and `end_session` for
+ * services and other brokers (through libs/hn-edge). The game-client protocol itself is client.thrift.
  */
 include "hn_runtime.thrift"
 
@@ -35,4 +35,21 @@ service Broker extends hn_runtime.Runtime {
    * `fate` names that state for settling its end if the instance is lost (hn-edge `settle`).
    */
   oneway void bound(1: required string session_id, 2: required string family, 3: string instance_id, 4: string fate)
+  /**
+   * End the connection holding `session_id` here (hn-edge `Edge.end_session`): the client is told
+   * `code` (a client.ClientError: SESSION_ENDED or LOGGED_IN_ELSEWHERE) with `reason`, is served
+   * nothing more, and is closed once its requests in flight are answered. The connection whose
+   * address ("ip:port") is `spare_peer` is left alone: the one whose own request ended the session.
+   * With `unless_holder`, only if the shared session record no longer names this broker (a
+   * newer login elsewhere took the session; a newer one here keeps it). A broker that does not
+   * hold the session passes the message on to the one that does while `hops` is 0.
+   */
+  oneway void end_session(
+    1: required string session_id,
+    2: i32 code,
+    3: string reason,
+    4: string spare_peer,
+    5: bool unless_holder,
+    6: i32 hops,
+  )
 }

@@ -50,6 +50,25 @@ enum ClientError {
   OVERLOADED = 12,
   /** The broker is full or shutting down: reconnect through brokerlist. */
   BROKER_UNAVAILABLE = 13,
+  /**
+   * This IP address already holds as many connections as the broker allows one address (sent
+   * on connecting, then the broker closes): close another, or pick another broker.
+   */
+  TOO_MANY_CONNECTIONS = 14,
+  /**
+   * Sent with seq 0 when the session was ended elsewhere (logged out with its token from
+   * another connection or by a service, or its password changed on another connection): the
+   * connection serves nothing more and closes once the requests in flight are answered. The
+   * token no longer resumes: do not reconnect with it, log in again.
+   */
+  SESSION_ENDED = 15,
+  /**
+   * Sent with seq 0 when the account logged in (or resumed its session) on another connection,
+   * on this broker or another: one session per account. As for SESSION_ENDED, the connection
+   * serves nothing more and closes once the requests in flight are answered; do not reconnect
+   * with this token.
+   */
+  LOGGED_IN_ELSEWHERE = 16,
 }
 
 /** Pushed as "broker.SessionLost" when the instance holding a session's state is gone. */

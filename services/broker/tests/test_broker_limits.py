@@ -2,8 +2,9 @@
 
 A real broker (BrokerService under hn_runtime.testing.running, its shared state on the real data
 tier) faces clients that flood, send oversized, truncated or malformed frames, trickle bytes
-(slowloris), go idle, never read their answers, call without logging in, or arrive when the
-broker is full. Each is refused as client.thrift specifies, counted in the broker's Prometheus
+(slowloris), go idle, never read their answers, call without logging in, send huge message types
+to have them echoed, arrive when the broker is full or open too many connections from one
+address. Each is refused as client.thrift specifies, counted in the broker's Prometheus
 counters (read from its /metrics page, as Prometheus would), and a well-behaved client on the
 same broker is served throughout. What needs a logged-in session (session stamping, forged and
 replayed tokens, limits on requests in flight) is in e2e/test_broker_abuse.py, with sso.
@@ -134,9 +135,10 @@ def test_other_protocol_errors_are_answered_and_counted(broker: RunningService, 
     client.close()
 
 
-def test_a_flood_from_one_connection_is_rate_limited(data_tier: DataTier) -> None:
+def test_a_flood_gets_one_warning_and_the_rest_is_left_unread(data_tier: DataTier) -> None:
     # 5 packets at once, then one per 1000 s: whatever the machine's speed, a burst of 50 pings
-    # gets exactly 5 pongs.
+    # gets exactly 5 pongs and one refusal, the warning; the broker then stops reading the
+    # connection (for 2,500 s here: until the bucket is half full), so the other 44 cost nothing.
     config = BrokerConfig(
         redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "limits": replace(_LIMITS, rate=0.001, burst=5.0)}  # type: ignore[arg-type]
     )
@@ -144,18 +146,99 @@ def test_a_flood_from_one_connection_is_rate_limited(data_tier: DataTier) -> Non
         bystander = RawClient(_address(limited))
         before = _metrics(limited)
         flooder = RawClient(_address(limited))
-        flooder.send(b"".join(flooder.packet(kind=PacketKind.PING) for _ in range(49)))
-        flooder.send(b"\x00\x00\x00\x03abc")  # undecodable, and over the limit too
-        answers = [flooder.read() for _ in range(50)]
+        flooder.send(b"".join(flooder.packet(kind=PacketKind.PING) for _ in range(49)) + b"\x00\x00\x00\x03abc")
+        answers = [flooder.read() for _ in range(6)]
         kinds = [(p.kind, p.error_code, p.seq) for p in answers if p is not None]
-        # Each refusal names the request it refuses (its seq): the client's call fails at once.
+        # The refusal names the request it refuses (its seq): the client's call fails at once.
         assert kinds == [(PacketKind.PONG, None, seq) for seq in range(1, 6)] + [
-            (PacketKind.ERROR, ClientError.RATE_LIMITED, seq) for seq in range(6, 50)
-        ] + [(PacketKind.ERROR, ClientError.RATE_LIMITED, 0)]
-        bystander.ping()  # its own bucket
-        assert _delta(before, _metrics(limited), "hn_broker_refusals_total", code="rate_limited") == 45
+            (PacketKind.ERROR, ClientError.RATE_LIMITED, 6)
+        ]
+        warning = answers[-1].error_message or ""  # type: ignore[union-attr]
+        assert "slow down" in warning and "2 more times" in warning, warning
+        bystander.ping()  # its own bucket, served while the flooder is not read
+        assert _nothing_more(flooder), "the answers stop at the warning: the rest is not read"
+        after = _metrics(limited)
+        assert _delta(before, after, "hn_broker_refusals_total", code="rate_limited") == 1
+        assert _delta(before, after, "hn_broker_refusals_total", code="malformed") == 0
         flooder.close()
         bystander.close()
+
+
+def test_a_connection_back_under_its_rate_is_read_again(data_tier: DataTier) -> None:
+    """Over the rate once: the warning, then what was sent meanwhile is read once the bucket has
+    refilled (nothing is dropped) and the connection lives on."""
+    limits = replace(_LIMITS, rate=50.0, burst=10.0, max_rate_strikes=3)  # a pause of about 0.1 s
+    config = BrokerConfig(redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "limits": limits})  # type: ignore[arg-type]
+    with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as limited:
+        before = _metrics(limited)
+        client = RawClient(_address(limited))
+        client.send(b"".join(client.packet(kind=PacketKind.PING) for _ in range(14)))
+        answers = [client.read() for _ in range(14)]
+        kinds = [(p.kind, p.seq) for p in answers if p is not None]
+        assert kinds == [(PacketKind.PONG, seq) for seq in range(1, 11)] + [(PacketKind.ERROR, 11)] + [
+            (PacketKind.PONG, seq) for seq in range(12, 15)
+        ]
+        client.ping()  # served again
+        after = _metrics(limited)
+        assert _delta(before, after, "hn_broker_refusals_total", code="rate_limited") == 1
+        assert _delta(before, after, "hn_broker_disconnects_total", reason="flooding") == 0
+        client.close()
+
+
+def test_a_connection_that_keeps_flooding_after_the_warning_is_closed(data_tier: DataTier) -> None:
+    """A flood that reads its answers: a few pongs each time the bucket refills, one refusal each
+    time it runs dry, and at the third time within the window the broker hangs up."""
+    limits = replace(_LIMITS, rate=50.0, burst=10.0, max_rate_strikes=3, strike_window_s=60.0)
+    config = BrokerConfig(redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "limits": limits})  # type: ignore[arg-type]
+    with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as limited:
+        bystander = RawClient(_address(limited))
+        before = _metrics(limited)
+        flooder = RawClient(_address(limited))
+        pings = b"".join(flooder.packet(kind=PacketKind.PING) for _ in range(1000))
+        sent = [0]
+
+        def flood() -> None:
+            try:
+                while sent[0] < 1000:  # 1,000,000 pings at most: it is cut off long before
+                    flooder.send(pings)
+                    sent[0] += 1
+            except OSError:
+                pass  # cut off
+
+        flooding = gevent.spawn(flood)
+        try:
+            answers = list(iter(flooder.read, None))
+            flooding.join(timeout=10 * time_factor())
+        finally:
+            flooding.kill()
+        refusals = [p for p in answers if p.kind == PacketKind.ERROR]
+        assert [p.error_code for p in refusals] == [ClientError.RATE_LIMITED] * 3
+        assert "disconnected" in (refusals[-1].error_message or "")
+        pongs = len(answers) - 3
+        # 10 at once, then half the burst after each of the two pauses (and what trickles in
+        # meanwhile at 50 a second): far fewer than the flood's thousands.
+        assert 10 <= pongs <= 60, pongs
+        assert sent[0] < 1000, "cut off long before the flood ended"
+        bystander.ping()
+        after = _metrics(limited)
+        assert _delta(before, after, "hn_broker_refusals_total", code="rate_limited") == 3
+        assert _delta(before, after, "hn_broker_disconnects_total", reason="flooding") == 1
+        flooder.close()
+        bystander.close()
+
+
+def test_error_packets_echo_a_bounded_prefix_of_the_clients_type(broker: RunningService, bystander: RawClient) -> None:
+    client = RawClient(_address(broker))
+    huge = "t" * (_LIMIT - 200)  # 16 KB of message type: unknown, so refused
+    client.send(client.packet(huge))
+    sent = len(client.packet(huge))
+    answer = client.read()
+    assert answer is not None and answer.error_code == ClientError.UNKNOWN_MESSAGE
+    assert answer.type == huge[:64], "a prefix of what it answers, at most"
+    assert len(answer.error_message or "") < 200
+    assert len(_encoded(answer)) < 400 < sent
+    client.ping()
+    client.close()
 
 
 def test_a_slow_reader_is_cut_off(broker: RunningService, bystander: RawClient) -> None:
@@ -163,15 +246,15 @@ def test_a_slow_reader_is_cut_off(broker: RunningService, bystander: RawClient) 
     max_outgoing_bytes wait for it, the broker drops it rather than grow."""
     before = _metrics(broker)
     reader = RawClient(_address(broker), rcvbuf=4096)
-    # Each asks for an error packet as large as itself (the unknown type comes back in it).
-    big = reader.packet("x" * (_LIMIT - 200))
+    # Pings in batches of 1,000: each answered by a pong about as large as itself.
+    pings = b"".join(reader.packet(kind=PacketKind.PING) for _ in range(1000))
     sent = 0
 
     def flood() -> None:
         nonlocal sent
         try:
-            while sent < 4096:  # 64 MiB: far beyond any socket buffer
-                reader.send(big)
+            while sent < 4096:  # 80 MiB: far beyond any socket buffer
+                reader.send(pings)
                 sent += 1
         except OSError:
             pass  # cut off
@@ -242,10 +325,24 @@ def test_an_idle_connection_is_closed_and_slowloris_is_idle(data_tier: DataTier)
             client.close()
 
 
-def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTier) -> None:
-    config = BrokerConfig(
-        redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "capacity": 3}  # type: ignore[arg-type]
-    )
+@pytest.mark.parametrize(
+    ("limit", "code", "says", "reason"),
+    [
+        ({"capacity": 3}, ClientError.BROKER_UNAVAILABLE, "broker full", "broker full"),
+        (
+            # All the test's clients come from 127.0.0.1: one address.
+            {"max_connections_per_address": 3},
+            ClientError.TOO_MANY_CONNECTIONS,
+            "3 connections from your address",
+            "too many connections from address",
+        ),
+    ],
+    ids=["capacity", "per address"],
+)
+def test_a_newcomer_past_a_connection_limit_is_turned_away_and_the_others_kept(
+    data_tier: DataTier, limit: dict[str, int], code: int, says: str, reason: str
+) -> None:
+    config = BrokerConfig(redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, **limit})  # type: ignore[arg-type]
     with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as small:
         before = _metrics(small)
         clients = [RawClient(_address(small)) for _ in range(3)]
@@ -253,15 +350,22 @@ def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTi
             client.ping()
         newcomer = RawClient(_address(small))
         error = newcomer.read()
-        assert error is not None and error.error_code == ClientError.BROKER_UNAVAILABLE
+        assert error is not None and error.error_code == code, error
+        assert says in (error.error_message or "") and error.trace_id
         assert newcomer.closed()
         for client in clients:
             client.ping()
         after = _metrics(small)
-        assert _delta(before, after, "hn_broker_refusals_total", code="broker_unavailable") == 1
-        assert _delta(before, after, "hn_broker_disconnects_total", reason="broker full") == 1
+        refusal = str(ClientError._VALUES_TO_NAMES[code]).lower()
+        assert _delta(before, after, "hn_broker_refusals_total", code=refusal) == 1
+        assert _delta(before, after, "hn_broker_disconnects_total", reason=reason) == 1
         assert after[("hn_broker_connections", ())] == 3
-        for client in [*clients, newcomer]:
+        # One leaves: its place is free again.
+        clients.pop().close()
+        wait_for(lambda: _metrics(small)[("hn_broker_connections", ())] == 2, message="the close noticed")
+        again = RawClient(_address(small))
+        again.ping()
+        for client in [*clients, newcomer, again]:
             client.close()
 
 
@@ -270,6 +374,24 @@ def test_a_full_broker_refuses_newcomers_and_keeps_its_clients(data_tier: DataTi
 
 def _address(service: RunningService) -> str:
     return service.endpoints["client"]
+
+
+def _encoded(packet: Packet) -> bytes:
+    from hn_runtime.wire import encode
+
+    return encode(packet, _SPEC)  # type: ignore[no-any-return]
+
+
+def _nothing_more(client: RawClient) -> bool:
+    """Nothing waits to be read on `client`'s connection (and it is not closed)."""
+    client.sock.setblocking(False)
+    try:
+        client.sock.recv(65536)  # anything at all, even the close, is something
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        client.sock.settimeout(15 * time_factor())
 
 
 def _metrics(service: RunningService) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -111,8 +111,8 @@ const map<string, string> CLIENT_ROUTES = {
 }
 
 service Match extends hn_runtime.Runtime {
-  /** Join the queue of `mode` (default "duel"); enqueueing again keeps the place. */
-  QueueStatus enqueue(1: optional string mode) throws (1: MatchError error)
+  /** Join the queue of `mode` ("", the default: the deployment's first mode, "duel"); enqueueing again keeps the place. */
+  QueueStatus enqueue(1: string mode) throws (1: MatchError error)
   /** Leave the queue (no error when not queued). */
   QueueStatus cancel() throws (1: MatchError error)
   QueueStatus status() throws (1: MatchError error)

@@ -70,13 +70,29 @@ def test_both_ready_signal_then_the_faster_clean_shot_wins() -> None:
     wait_for(lambda: r.signal_ms is not None, message="the signal")
     assert host.kinds(1)[-1] == host.kinds(2)[-1] == "match.DuelSignal"
     clock.now += 0.30
-    r.shoot(2, 280)
+    r.shoot(2, 280, rtt_ms=20)
     clock.now += 0.05
-    r.shoot(1, 240)
+    r.shoot(1, 240, rtt_ms=120)  # later, but from farther away
     assert host.done.wait(5)
     judgement, _ = host.result  # type: ignore[misc]
     assert judgement is not None and (judgement.winner, judgement.verdict) == (1, Verdict.FASTER)
     assert judgement.reaction_ms == {1: 240, 2: 280} and not judgement.fouls
+
+
+def test_a_late_shot_claiming_a_fast_reaction_loses_to_an_honest_one() -> None:
+    host, clock = Host(), Clock()
+    r = room(host, clock=clock)
+    r.mark_ready(1)
+    r.mark_ready(2)
+    wait_for(lambda: r.signal_ms is not None, message="the signal")
+    clock.now += 0.20
+    r.shoot(2, 200, rtt_ms=5)
+    clock.now += 0.15
+    r.shoot(1, 100, rtt_ms=5)  # 350 ms after the signal, claiming 100
+    assert host.done.wait(5)
+    judgement, _ = host.result  # type: ignore[misc]
+    assert judgement is not None and (judgement.winner, judgement.verdict) == (2, Verdict.FASTER)
+    assert judgement.reaction_ms == {1: 320, 2: 200}
 
 
 def test_a_shot_before_the_signal_ends_the_duel_as_a_foul() -> None:

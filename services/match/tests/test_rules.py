@@ -12,7 +12,9 @@ from hn_match._pairing import Tolerance, Waiting, pair
 from hn_match._rating import expected, updated
 
 TOL = Tolerance(base=50, widen_per_s=25.0, ceiling=600)
-RULES = Rules(min_reaction_ms=100, latency_allowance_ms=400, clock_slack_ms=50)
+RULES = Rules(min_reaction_ms=100, latency_allowance_ms=400, clock_slack_ms=50, relay_allowance_ms=25)
+#: both players' signals left at 1000 ms
+SIGNALS = {1: 1000.0, 2: 1000.0}
 
 waiting_lists = st.lists(
     st.builds(
@@ -68,12 +70,12 @@ def test_closest_ratings_pair_up() -> None:
 
 
 def test_clean_shots_the_faster_wins() -> None:
-    j = judge((1, 2), {1: Shot(1250, 240), 2: Shot(1300, 290)}, 1000, RULES)
+    j = judge((1, 2), {1: Shot(1250, 240), 2: Shot(1300, 290)}, SIGNALS, RULES)
     assert (j.winner, j.verdict, j.reaction_ms) == (1, Verdict.FASTER, {1: 240, 2: 290})
 
 
 def test_a_shot_before_the_signal_is_a_foul_and_loses() -> None:
-    j = judge((1, 2), {1: Shot(900, 200)}, None, RULES)
+    j = judge((1, 2), {1: Shot(900, 200)}, {}, RULES)
     assert (j.winner, j.verdict, j.fouls) == (2, Verdict.FOUL, {1: "early"})
 
 
@@ -82,26 +84,79 @@ def test_a_shot_before_the_signal_is_a_foul_and_loses() -> None:
     [(Shot(1300, 50), "inhuman"), (Shot(1200, 500), "impossible"), (Shot(999, 250), "early")],
 )
 def test_fouls_by_the_servers_clock(shot: Shot, foul: str) -> None:
-    j = judge((1, 2), {1: shot, 2: Shot(1400, 300)}, 1000, RULES)
+    j = judge((1, 2), {1: shot, 2: Shot(1400, 300)}, SIGNALS, RULES)
     assert j.fouls == {1: foul} and j.winner == 2 and j.verdict == Verdict.FOUL
 
 
 def test_a_claim_cannot_beat_the_network_by_more_than_the_allowance() -> None:
-    # 900 ms between signal and shot on the server; a claimed 150 ms is credited as 500 ms.
-    j = judge((1, 2), {1: Shot(1900, 150), 2: Shot(1450, 300)}, 1000, RULES)
+    # 900 ms between signal and shot on the server, over a connection that looks 600 ms away: a
+    # claimed 150 ms is credited as 500 ms (no more than 400 ms of it may be the network's).
+    j = judge((1, 2), {1: Shot(1900, 150, rtt_ms=600), 2: Shot(1450, 300, rtt_ms=600)}, SIGNALS, RULES)
     assert j.reaction_ms == {1: 500, 2: 300} and j.winner == 2
 
 
+def test_a_late_shot_claiming_a_fast_reaction_is_credited_the_servers_time_less_its_round_trip() -> None:
+    # The cheat: the shot arrives 350 ms after the signal on a 20 ms link and claims 100 ms. At
+    # most 20 ms (the round trip) + 25 ms (the platform's own hops) of that was the network's.
+    cheat, honest = Shot(1350, 100, rtt_ms=20), Shot(1230, 200, rtt_ms=20)
+    j = judge((1, 2), {1: cheat, 2: honest}, SIGNALS, RULES)
+    assert j.reaction_ms == {1: 305, 2: 200}
+    assert (j.winner, j.verdict, j.fouls) == (2, Verdict.FASTER, {})
+
+
+def test_an_unmeasured_round_trip_credits_no_network_but_the_relay() -> None:
+    j = judge((1, 2), {1: Shot(1350, 100), 2: Shot(1350, 100, rtt_ms=50)}, SIGNALS, RULES)
+    assert j.reaction_ms == {1: 325, 2: 275}
+
+
+def test_a_claim_a_little_over_the_servers_time_is_credited_the_servers_time() -> None:
+    j = judge((1, 2), {1: Shot(1300, 330, rtt_ms=10), 2: Shot(1400, 300)}, SIGNALS, RULES)
+    assert j.reaction_ms[1] == 300 and not j.fouls, "within the clock slack: not a foul, but no more than elapsed"
+
+
+def test_a_shot_back_sooner_than_a_human_can_react_is_inhuman_whatever_it_claims() -> None:
+    # 80 ms from the signal leaving to the shot arriving: no human reaction fits, network or not.
+    j = judge((1, 2), {1: Shot(1080, 110, rtt_ms=10), 2: Shot(1400, 300)}, SIGNALS, RULES)
+    assert j.fouls == {1: "inhuman"} and j.winner == 2
+
+
+def test_each_shot_is_timed_from_its_own_players_signal() -> None:
+    # Player 2's signal left 40 ms after player 1's (its push came second): 2's 240 ms are its own.
+    signals = {1: 1000.0, 2: 1040.0}
+    j = judge((1, 2), {1: Shot(1250, 250), 2: Shot(1280, 240)}, signals, RULES)
+    assert j.reaction_ms == {1: 250, 2: 240} and j.winner == 2
+    early = judge((1, 2), {2: Shot(1020, 150)}, signals, RULES)
+    assert early.fouls == {2: "early"}, "before its own signal left: it saw nothing"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    elapsed=st.floats(0, 5000),
+    claim=st.integers(-(2**31), 2**31 - 1),
+    rtt=st.one_of(st.none(), st.floats(0, 10_000)),
+)
+def test_a_claim_only_narrows_the_servers_time_within_the_measured_round_trip(
+    elapsed: float, claim: int, rtt: float | None
+) -> None:
+    j = judge((1, 2), {1: Shot(1000 + elapsed, claim, rtt)}, SIGNALS, RULES)
+    if 1 in j.fouls:
+        return
+    credited = j.reaction_ms[1]
+    network = min(RULES.latency_allowance_ms, (rtt or 0) + RULES.relay_allowance_ms)
+    assert elapsed - network - 1 <= credited <= elapsed
+    assert credited >= RULES.min_reaction_ms
+
+
 def test_no_shot_loses_by_timeout_and_no_shots_is_a_draw() -> None:
-    assert judge((1, 2), {2: Shot(1300, 250)}, 1000, RULES).verdict == Verdict.TIMEOUT
-    nobody = judge((1, 2), {}, 1000, RULES)
+    assert judge((1, 2), {2: Shot(1300, 250)}, SIGNALS, RULES).verdict == Verdict.TIMEOUT
+    nobody = judge((1, 2), {}, SIGNALS, RULES)
     assert (nobody.winner, nobody.verdict) == (None, Verdict.DRAW)
-    tie = judge((1, 2), {1: Shot(1300, 250), 2: Shot(1300, 250)}, 1000, RULES)
+    tie = judge((1, 2), {1: Shot(1300, 250), 2: Shot(1300, 250)}, SIGNALS, RULES)
     assert (tie.winner, tie.verdict) == (None, Verdict.DRAW)
 
 
 def test_both_foul_the_first_to_foul_loses() -> None:
-    j = judge((1, 2), {1: Shot(800, 200), 2: Shot(700, 200)}, None, RULES)
+    j = judge((1, 2), {1: Shot(800, 200), 2: Shot(700, 200)}, {}, RULES)
     assert j.winner == 1 and j.verdict == Verdict.FOUL
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+from typing import Any
 
 import gevent
 import psycopg2
@@ -16,7 +18,7 @@ from hn_runtime import InternalError, Session
 from hn_runtime.testing import RunningService, call_handler, capture_logs, running, wait_for
 from hn_sso import SsoService
 
-from _sso_support import fresh, sso_config
+from _sso_support import call, fresh, fresh_address, outcome, sso_config
 
 
 def code_of(call: object) -> int:
@@ -125,33 +127,134 @@ def test_guest_login_and_upgrade_keep_the_account(sso: RunningService) -> None:
     assert guest.account.guest and guest.account.display_name.startswith("guest-")
     assert client.guest_login(device_id=device).account.account_id == guest.account.account_id
     name = fresh("Upgraded")
-    upgraded = client.register(user=name, passwd="password1", device_id=device)
+    # The guest's own session upgrades it (a broker stamps the session id on the envelope).
+    upgraded = call(client, "register", session_id=str(guest.account.account_id), user=name, passwd="password1",
+                    device_id=device)  # fmt: skip
     assert upgraded.account.account_id == guest.account.account_id and not upgraded.account.guest
+    assert code_of(lambda: client.validate(token=guest.token)) == SsoErrorCode.INVALID_TOKEN, "a new token"
     assert client.login(user=name, passwd="password1").account.account_id == guest.account.account_id
     assert not client.guest_login(device_id=device).account.guest
     assert code_of(lambda: client.guest_login(device_id="short")) == SsoErrorCode.INVALID_INPUT
 
 
-def test_failed_logins_are_limited_per_account_and_per_address(data_tier: DataTier) -> None:
-    service = SsoService(sso_config(data_tier, failed_logins_per_account=3, failed_logins_per_address=5))
+def test_a_device_id_alone_upgrades_no_one(sso: RunningService) -> None:
+    """The attack: registering with a victim guest's device id took the victim's account over."""
+    client = sso.proxy()
+    victim_device = f"device-{fresh('victim')}"
+    victim = client.guest_login(device_id=victim_device).account
+    attacker = client.register(user=fresh("attacker"), passwd="password1").account
+    for session_id in (None, str(attacker.account_id)):
+        with pytest.raises(SsoError) as refused:
+            call(client, "register", session_id=session_id, user=fresh("taken"), passwd="attacker pw",
+                 device_id=victim_device)  # fmt: skip
+        assert refused.value.code == SsoErrorCode.NOT_YOUR_DEVICE, session_id
+    again = client.guest_login(device_id=victim_device).account
+    assert again == victim and again.guest, "the victim's guest account is untouched"
+
+    # A registered account's device is not re-pointed to a new account either.
+    owned_device = f"device-{fresh('owned')}"
+    owner = client.register(user=fresh("owner"), passwd="password1", device_id=owned_device).account
+    assert (
+        code_of(lambda: client.register(user=fresh("thief"), passwd="password1", device_id=owned_device))
+        == SsoErrorCode.NOT_YOUR_DEVICE
+    )
+    assert client.guest_login(device_id=owned_device).account == owner
+
+
+@pytest.mark.parametrize(
+    "method, args",
+    [("login", {"user": "nul\x00name", "passwd": "password1"}),
+     ("login", {"user": "fine_name", "passwd": "pass\x00word1"}),
+     ("login", {"user": "tab\tname", "passwd": "password1"}),
+     ("register", {"user": "fine_name", "passwd": "pass\x00word1"}),
+     ("register", {"user": "new\nline", "passwd": "password1"}),
+     ("register", {"user": f"trailing{os.getpid()}\n", "passwd": "password1"}),
+     ("register", {"user": "fine_name", "passwd": "bell\x07password"}),
+     ("guest_login", {"device_id": "device\x00-0123456789"}),
+     ("guest_login", {"device_id": "device-0123456789\n"})],
+)  # fmt: skip
+def test_control_characters_are_invalid_input_never_internal(
+    sso: RunningService, method: str, args: dict[str, str]
+) -> None:
+    """The attack: a NUL in a login name reached PostgreSQL, which refused it: INTERNAL and a traceback."""
+    with capture_logs() as logs:
+        with pytest.raises(SsoError) as refused:
+            call(sso.proxy(), method, **args)
+    assert refused.value.code == SsoErrorCode.INVALID_INPUT and refused.value.message
+    assert not [e for e in logs if e.get("log_level") == "error"], logs
+
+
+def test_change_password_keeps_the_session_under_a_new_token(sso: RunningService) -> None:
+    client = sso.proxy()
+    name = fresh("changer")
+    login = client.register(user=name, passwd="old password")
+    session_id = str(login.account.account_id)
+
+    def change(old: str, new: str, sid: str | None = session_id) -> Any:
+        return call(client, "change_password", session_id=sid, client=fresh_address(), old_passwd=old,
+                    new_passwd=new)  # fmt: skip
+
+    assert code_of(lambda: change("not the password", "new password")) == SsoErrorCode.WRONG_CREDENTIALS
+    assert code_of(lambda: change("old password", "short")) == SsoErrorCode.INVALID_INPUT
+    assert code_of(lambda: change("old password", "new password", None)) == SsoErrorCode.INVALID_TOKEN
+    assert code_of(lambda: change("old password", "new password", "not-an-id")) == SsoErrorCode.INVALID_TOKEN
+    changed = change("old password", "new password")
+    assert changed.account == login.account and changed.token != login.token
+    assert client.validate(token=changed.token) == login.account
+    assert code_of(lambda: client.validate(token=login.token)) == SsoErrorCode.INVALID_TOKEN, "the old token is dead"
+    assert code_of(lambda: client.login(user=name, passwd="old password")) == SsoErrorCode.WRONG_CREDENTIALS
+    assert client.login(user=name, passwd="new password").account == login.account
+    # A guest has no password to change: it registers instead.
+    guest = client.guest_login(device_id=f"device-{fresh()}").account
+    assert (
+        code_of(lambda: change("any password", "new password", str(guest.account_id))) == SsoErrorCode.WRONG_CREDENTIALS
+    )
+
+
+def test_accounts_made_from_one_address_are_limited(data_tier: DataTier) -> None:
+    """The attack: 300 guest accounts and 60 registrations from one address in about 2 s."""
+    service = SsoService(sso_config(data_tier, account_creations_per_address=5))
+    with running(service) as sso:
+        client = sso.proxy()
+        address, elsewhere = fresh_address(), fresh_address()
+        devices = [f"device-{fresh()}" for _ in range(4)]
+        for device in devices:
+            call(client, "guest_login", client=address, device_id=device)
+        call(client, "register", client=address, user=fresh("maker"), passwd="password1")
+        with pytest.raises(SsoError) as limited:
+            call(client, "guest_login", client=address, device_id=f"device-{fresh()}")
+        assert limited.value.code == SsoErrorCode.RATE_LIMITED and 0 < limited.value.retry_after_s <= 3600
+        assert outcome(client, "register", client=address, user=fresh("maker"), passwd="pw123456") == (
+            SsoErrorCode.RATE_LIMITED
+        )
+        # Logging in to accounts that exist is not making accounts; another address makes its own.
+        assert call(client, "guest_login", client=address, device_id=devices[0]).account.guest
+        assert outcome(client, "guest_login", client=elsewhere, device_id=f"device-{fresh()}") == "ok"
+        # A guest upgrading itself from its own session makes no account: it is not limited.
+        guest = call(client, "guest_login", client=address, device_id=devices[1]).account
+        upgraded = call(client, "register", client=address, session_id=str(guest.account_id), user=fresh("up"),
+                        passwd="password1", device_id=devices[1])  # fmt: skip
+        assert upgraded.account.account_id == guest.account_id
+
+
+def test_failed_logins_slow_down_one_address_and_not_the_owner(data_tier: DataTier) -> None:
+    service = SsoService(sso_config(data_tier, failed_logins_per_account_address=3, login_delay_base_s=30))
     name = fresh()
     call_handler(service, "register", user=name, passwd="password1")
+    attacker, owner = fresh_address(), fresh_address()
 
-    def attempt(user: str, passwd: str, client: str) -> int:
+    def attempt(passwd: str, client: str) -> Any:
         session = Session(None, "t", "login", client=client)
-        with pytest.raises(SsoError) as raised:
-            call_handler(service, "login", session=session, user=user, passwd=passwd)
-        return raised.value.code  # type: ignore[no-any-return]
+        try:
+            return call_handler(service, "login", session=session, user=name, passwd=passwd).account.account_id
+        except SsoError as exc:
+            return exc.code, exc.retry_after_s
 
-    assert [attempt(name, "wrong pass", "10.0.0.1:1") for _ in range(3)] == [SsoErrorCode.WRONG_CREDENTIALS] * 3
-    with pytest.raises(SsoError) as limited:
-        call_handler(
-            service, "login", session=Session(None, "t", "login", client="10.0.0.2:1"), user=name, passwd="password1"
-        )
-    assert limited.value.code == SsoErrorCode.RATE_LIMITED and limited.value.retry_after_s > 0
-    # One address failing on many accounts hits the address limit.
-    codes = [attempt(fresh("other"), "wrong pass", "10.9.9.9:1") for _ in range(6)]
-    assert codes[:5] == [SsoErrorCode.WRONG_CREDENTIALS] * 5 and codes[5] == SsoErrorCode.RATE_LIMITED
+    wrong = (SsoErrorCode.WRONG_CREDENTIALS, None)
+    assert [attempt("wrong pass", attacker) for _ in range(4)] == [wrong] * 4, "3 free, the 4th sets a wait"
+    code, wait = attempt("password1", attacker)
+    assert code == SsoErrorCode.RATE_LIMITED and 0 < wait <= 30, "even the right password waits there"
+    assert isinstance(attempt("password1", owner), int), "the owner, from elsewhere, gets in"
 
 
 def test_200_concurrent_registrations_of_one_name_make_one_account(sso: RunningService, data_tier: DataTier) -> None:

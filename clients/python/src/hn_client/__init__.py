@@ -1,6 +1,6 @@
 """hn-client: the HighNoon game-client SDK for Python (bots, end-to-end tests, examples)."""
 
-from hn_client._client import BrokerRejected, ConnectionLost, GameClient, fetch_brokers
+from hn_client._client import BrokerRejected, ConnectionLost, GameClient, SessionEnded, fetch_brokers
 from hn_client._connection import BrokerConnection
 from hn_client._duel import Duelist, DuelOutcome, DuelTimeout
 
@@ -13,5 +13,6 @@ __all__ = [
     "DuelTimeout",
     "Duelist",
     "GameClient",
+    "SessionEnded",
     "fetch_brokers",
 ]

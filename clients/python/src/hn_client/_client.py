@@ -18,7 +18,7 @@ from hn_codec import decode, encode, load_idl, spec_of
 from hn_idl.broker.ttypes import BrokerError
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 
-__all__ = ["GameClient", "BrokerRejected", "ConnectionLost", "fetch_brokers"]
+__all__ = ["GameClient", "BrokerRejected", "ConnectionLost", "SessionEnded", "fetch_brokers"]
 
 # structlog's own logger, as hn_runtime.get_logger makes them: the SDK does not load the runtime.
 _log = structlog.get_logger(component="hn.client_sdk")
@@ -33,6 +33,23 @@ class BrokerRejected(Exception):
         self.message = message
         self.trace_id = trace_id
         self.type = type_
+
+
+class SessionEnded(Exception):
+    """The session is over and will not be resumed: the account logged in elsewhere
+    (code LOGGED_IN_ELSEWHERE), or logged out or changed its password elsewhere (SESSION_ENDED).
+    Calls raise it until the client logs in again."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{ClientError._VALUES_TO_NAMES.get(code, code)}: {message}")
+        self.code = code
+        self.message = message
+
+
+#: what a broker says, on the connection itself, when it ends the session there
+_ENDED = frozenset({ClientError.SESSION_ENDED, ClientError.LOGGED_IN_ELSEWHERE})
+#: calls that open a session: they may follow the end of one
+_LOGINS = frozenset({"sso.login", "sso.register", "sso.guest_login"})
 
 
 def fetch_brokers(brokerlist_url: str, timeout: float = 5.0) -> list[tuple[str, float]]:
@@ -73,6 +90,11 @@ class GameClient:
     be sent, never ran: it is sent again once resumed. A call in flight when the connection
     dropped may or may not have run: it is sent again only if that is safe (logins, and the
     methods an IDL declares IDEMPOTENT); any other raises ConnectionLost.
+
+    A session ended elsewhere (this account logged in on another connection, or logged out or
+    changed its password there) is not resumed: `ended` holds why (a SessionEnded), calls other
+    than logins raise it, and handlers registered with `on("broker.SessionEnded", ...)` get it,
+    until the next login.
     """
 
     def __init__(self, brokerlist_url: str, *, timeout: float = 10.0, reconnect: bool = True) -> None:
@@ -88,6 +110,8 @@ class GameClient:
         self.connected = Event()
         #: connected, and (when logged in) the session resumed: calls may go out
         self.ready = Event()
+        #: why the session ended elsewhere (None while it lives, or before any login)
+        self.ended: SessionEnded | None = None
         self._handlers: dict[str, list[Callable[[Any], None]]] = {}
         self._closed = False
         self._reconnecting = False
@@ -98,7 +122,9 @@ class GameClient:
         errors = []
         for address, _load in fetch_brokers(self.brokerlist_url, self.timeout):
             try:
-                self.connection = BrokerConnection(address, on_push=self._on_push, on_close=self._on_close)
+                self.connection = BrokerConnection(
+                    address, on_push=self._on_push, on_close=self._on_close, on_error=self._on_error
+                )
                 self.connected.set()
                 if self.token is None:
                     self.ready.set()
@@ -184,7 +210,7 @@ class GameClient:
         if connection is None:
             raise NotSent("not connected to a broker")
         service, _, name = type_.partition(".")
-        method = load_idl(service).methods[name]
+        method = load_idl(service).method(name)
         body = encode(method.args_cls(**arguments), method.args_spec)
         packet = connection.request(type_, body, timeout=self.timeout)
         if packet.kind == PacketKind.ERROR:
@@ -199,11 +225,13 @@ class GameClient:
     def resendable(self, type_: str) -> bool:
         """May `type_` be sent again when it was in flight on a lost connection?"""
         service, _, name = type_.partition(".")
-        return type_ in _RESENDABLE or load_idl(service).methods[name].idempotent
+        return type_ in _RESENDABLE or load_idl(service).method(name).idempotent
 
     def call(self, type_: str, **arguments: Any) -> Any:
         """Call "service.method" with the IDL's arguments; return its result or raise its
         declared exception, BrokerRejected or ConnectionLost."""
+        if self.ended is not None and type_ not in _LOGINS:
+            raise self.ended
         deadline = time.monotonic() + self.timeout
         backoff = 0.02
         while True:
@@ -231,13 +259,15 @@ class GameClient:
     def _logged_in(self, login: Any) -> Any:
         self.token = login.token
         self.account = login.account
+        self.ended = None
         return login
 
     def login(self, user: str, passwd: str) -> Any:
         return self._logged_in(self.call("sso.login", user=user, passwd=passwd))
 
     def register(self, user: str, passwd: str, device_id: str | None = None) -> Any:
-        return self._logged_in(self.call("sso.register", user=user, passwd=passwd, device_id=device_id))
+        """sso.create_account (the SDK's name for it stays `register`)."""
+        return self._logged_in(self.call("sso.create_account", user=user, passwd=passwd, device_id=device_id or ""))
 
     def guest_login(self, device_id: str) -> Any:
         return self._logged_in(self.call("sso.guest_login", device_id=device_id))
@@ -247,11 +277,31 @@ class GameClient:
             self.call("sso.logout", token=self.token)
             self.token = None
 
+    def change_password(self, old: str, new: str) -> Any:
+        """A new password for this account; the session goes on under the new token returned."""
+        return self._logged_in(self.call("sso.change_password", old_passwd=old, new_passwd=new))
+
     # -- pushes ------------------------------------------------------------------------------
 
     def on(self, type_: str, handler: Callable[[Any], None]) -> None:
         """Call `handler(event)` for every push of `type_` ("service.StructName")."""
         self._handlers.setdefault(type_, []).append(handler)
+
+    def _on_error(self, connection: BrokerConnection, packet: Packet) -> None:
+        if packet.error_code in _ENDED:
+            # Said on an older connection this client left for another (its own resume there
+            # ended the session here): nothing to do with the current one.
+            if connection is self.connection:
+                self._session_ended(SessionEnded(packet.error_code or 0, packet.error_message or ""))
+            return
+        self._on_push(packet)
+
+    def _session_ended(self, ended: SessionEnded) -> None:
+        _log.info("session ended", code=ended.code, error=ended.message)
+        self.ended = ended
+        self.token = None  # its token no longer resumes: no reconnect
+        for handler in self._handlers.get("broker.SessionEnded", ()):
+            gevent.spawn(handler, ended)
 
     def _on_push(self, packet: Packet) -> None:
         if packet.kind == PacketKind.ERROR:

@@ -16,6 +16,8 @@ from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 __all__ = ["BrokerConnection", "ConnectionLost", "NotSent"]
 
 _PACKET = spec_of(Packet)
+#: connection-level errors after which the broker closes the connection
+_GOING = frozenset({ClientError.BROKER_UNAVAILABLE, ClientError.SESSION_ENDED, ClientError.LOGGED_IN_ELSEWHERE})
 
 
 class ConnectionLost(Exception):
@@ -35,7 +37,10 @@ class BrokerConnection:
         on_close: Callable[[BrokerConnection], None],
         connect_timeout: float = 5.0,
         ping_interval: float = 15.0,
+        on_error: Callable[[BrokerConnection, Packet], None] | None = None,
     ) -> None:
+        """`on_error(connection, packet)`: connection-level error packets (seq 0), which go to
+        `on_push` when it is not given."""
         host, _, port = address.rpartition(":")
         self.address = address
         self._sock = socket.create_connection((host, int(port)), timeout=connect_timeout)
@@ -44,6 +49,7 @@ class BrokerConnection:
         self._seq = itertools.count(1)
         self._waiting: dict[int, AsyncResult] = {}
         self._on_push = on_push
+        self._on_error = on_error
         self._on_close = on_close
         self.closed = False
         #: the broker said it is going away (shutting down): new requests go elsewhere
@@ -109,9 +115,14 @@ class BrokerConnection:
             if waiter is not None:
                 waiter.set(packet)
             elif packet.kind == PacketKind.ERROR and not packet.seq:
-                if packet.error_code == ClientError.BROKER_UNAVAILABLE:
-                    self.leaving = True  # shutting down, full, or cutting us off as idle
-                self._on_push(packet)  # a connection-level error: the owner decides
+                if packet.error_code in _GOING:
+                    # Shutting down, full, cutting us off as idle, or this session is over.
+                    self.leaving = True
+                # A connection-level error: the owner decides.
+                if self._on_error is not None:
+                    self._on_error(self, packet)
+                else:
+                    self._on_push(packet)
         elif packet.kind == PacketKind.PUSH:
             self._on_push(packet)
 

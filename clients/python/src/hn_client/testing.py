@@ -70,7 +70,7 @@ class RawClient:
 
     def request(self, type_: str, **arguments: Any) -> bytes:
         service, _, name = type_.partition(".")
-        method = load_idl(service).methods[name]
+        method = load_idl(service).method(name)
         return self.packet(type_, encode(method.args_cls(**arguments), method.args_spec))
 
     def send(self, data: bytes) -> None:
@@ -114,9 +114,10 @@ class RawClient:
         if answer.kind == PacketKind.ERROR:
             return answer
         service, _, name = type_.partition(".")
-        result = decode(answer.body, load_idl(service).methods[name].result_spec)  # type: ignore[arg-type]
-        if result.success is not None:
-            return result.success
+        result = decode(answer.body, load_idl(service).method(name).result_spec)  # type: ignore[arg-type]
+        success = getattr(result, "success", None)  # a void method's result has none
+        if success is not None:
+            return success
         return next((getattr(result, f) for f in result.__slots__ if getattr(result, f) is not None), None)
 
     def guest_login(self, device_id: str | None = None) -> Any:

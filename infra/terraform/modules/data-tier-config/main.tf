@@ -3,9 +3,29 @@
 # which Python's string.Template and templatefile() read alike; repeated blocks come from their
 # own small template and go in as one value, as in hn_datatier.local). Production values are
 # the ones the templates' comments give. No provider: the CI renders this module offline.
+#
+# Passwords never pass through Terraform: where a template wants one, this module renders a
+# marker `@@ssm:<parameter name>@@`, and the host puts the SecureString's value in at boot
+# (fill_secrets in templates/ssm-secrets.sh; the Sentinel agent for Twemproxy's redis_auth).
 
 locals {
   templates = "${path.module}/../../../../libs/hn-datatier/src/hn_datatier/templates"
+
+  # Every secret of the tier: an SSM SecureString an operator creates (README,
+  # bin/create-datatier-secrets.sh). The ones under an `env` path reach processes as environment
+  # variables too (the services, the agent), named after the parameter.
+  secrets = {
+    app            = "${var.client_env_path}/PGPASSWORD"
+    replication    = "${var.ssm_prefix}/postgres/replication_password"
+    pgpool         = "${var.ssm_prefix}/postgres/pgpool_password"
+    redis_default  = "${var.redis_client_env_path}/HN_REDIS_PASSWORD"
+    redis_sentinel = "${var.ssm_prefix}/redis/sentinel_user_password"
+    redis_replica  = "${var.ssm_prefix}/redis/replica_user_password"
+    redis_admin    = "${var.ssm_prefix}/redis/admin_user_password"
+    sentinel       = "${var.sentinel_client_env_path}/HN_SENTINEL_PASSWORD"
+  }
+  marker = { for key, name in local.secrets : key => "@@ssm:${name}@@" }
+  ssm    = file("${path.module}/templates/ssm-secrets.sh")
 
   # Every Pgpool child holds at most max_pool backend connections, on every node
   # (pgpool.conf.tmpl's rule); the rest is for superusers, replication and maintenance.
@@ -22,14 +42,15 @@ locals {
     synchronous_commit = "on"
   })
 
-  # The template gives local and network clients the same method; the bootstrap script needs the
-  # postgres superuser over the local socket without a password, and the first matching line wins.
+  # The template wants a password from everyone; the boot script needs the postgres superuser
+  # over the local socket without one (peer: the OS user postgres only), and the first matching
+  # line wins.
   pg_hba_conf = join("", [
     "# Rendered by infra/terraform/modules/data-tier-config: the superuser over the local socket only.\n",
     "local   all           postgres              peer\n",
     templatefile("${local.templates}/pg_hba.conf.tmpl", {
-      auth_method = "scram-sha-256"
-      client_cidr = var.vpc_cidr
+      client_cidr      = var.vpc_cidr
+      replication_user = "replicator"
     }),
   ])
 
@@ -56,22 +77,17 @@ locals {
     backends                 = local.pgpool_backends
     num_init_children        = var.pgpool_children
     max_pool                 = var.pgpool_max_pool
-    enable_pool_hba          = "on"
     pool_passwd              = "/etc/pgpool2/pool_passwd"
     delay_threshold          = 10 * 1024 * 1024
     check_period             = var.pgpool_check_period
     health_check_timeout     = 10
     health_check_max_retries = 3
     auto_failback_interval   = 30
-    admin_user               = "hn_pgpool"
+    check_user               = "hn_pgpool"
   })
 
-  pool_hba_conf = <<-EOT
-    # Rendered by infra/terraform/modules/data-tier-config: Pgpool checks client passwords itself
-    # (pool_passwd, written at boot from SSM), then logs in to PostgreSQL with them.
-    # TYPE  DATABASE  USER  ADDRESS        METHOD
-    host    all       all   ${var.vpc_cidr}  scram-sha-256
-  EOT
+  # pool_passwd is written at boot from SSM (templates/pgpool-init.sh.tftpl).
+  pool_hba_conf = templatefile("${local.templates}/pool_hba.conf.tmpl", { client_cidr = var.vpc_cidr })
 
   redis_nodes = merge([
     for shard in var.redis_shards : {
@@ -82,10 +98,15 @@ locals {
 
   redis_conf = {
     for name, node in local.redis_nodes : name => templatefile("${local.templates}/redis.conf.tmpl", {
-      # Every interface: the security group decides who reaches the node.
-      bind = "0.0.0.0"
-      port = var.ports.redis
-      dir  = "/var/lib/redis"
+      # Every interface, and every user wants a password: the security group decides who reaches
+      # the node, the password who gets an answer.
+      bind              = "0.0.0.0"
+      port              = var.ports.redis
+      dir               = "/var/lib/redis"
+      default_password  = local.marker.redis_default
+      sentinel_password = local.marker.redis_sentinel
+      replica_password  = local.marker.redis_replica
+      admin_password    = local.marker.redis_admin
       # A master restarted by systemd before Sentinel notices must not come back empty and wipe
       # its replica: every node persists, AOF for the last second and RDB for quick restarts.
       persistence_comment = "AOF (fsync every second) and RDB snapshots on every node"
@@ -106,6 +127,7 @@ locals {
       host                = shard.master_ip
       port                = var.ports.redis
       quorum              = var.sentinel_quorum
+      auth_pass           = local.marker.redis_sentinel
       down_after_ms       = var.sentinel_down_after_ms
       failover_timeout_ms = var.sentinel_failover_timeout_ms
     })
@@ -115,23 +137,20 @@ locals {
     bind     = "0.0.0.0"
     port     = var.ports.sentinel
     dir      = "/var/lib/redis"
+    password = local.marker.sentinel
     monitors = local.sentinel_monitors
   })
 
   # Server lines as hn_datatier.agent.TwemproxyServer.line() writes them: named after the Sentinel
-  # master, which ketama hashes, so the agent can change an address without moving a key.
+  # master, which ketama hashes, so the agent can change an address without moving a key. The
+  # agent writes the real redis_auth over the marker at every start (HN_REDIS_PASSWORD).
   nutcracker_yml = templatefile("${local.templates}/nutcracker.yml.tmpl", {
     pool       = "highnoon"
     listen     = "0.0.0.0:${var.ports.twemproxy}"
+    redis_auth = local.marker.redis_default
     timeout_ms = var.twemproxy_timeout_ms
     servers    = join("\n", [for shard in var.redis_shards : "   - ${shard.master_ip}:${var.ports.redis}:1 ${shard.name}"])
   })
-
-  secrets = {
-    replication = "${var.ssm_prefix}/postgres/replication_password"
-    pgpool      = "${var.ssm_prefix}/postgres/pgpool_password"
-    app         = "${var.client_env_path}/PGPASSWORD"
-  }
 
   postgres_init = {
     for role, node in { primary = local.pg_nodes[0], replica = local.pg_nodes[1] } : role => templatefile("${path.module}/templates/postgres-init.sh.tftpl", {
@@ -144,16 +163,18 @@ locals {
       database         = var.pg_database
       app_user         = var.pg_app_user
       secrets          = local.secrets
+      ssm              = local.ssm
     })
   }
 
   pgpool_init = templatefile("${path.module}/templates/pgpool-init.sh.tftpl", {
     app_user = var.pg_app_user
     secrets  = local.secrets
+    ssm      = local.ssm
   })
 
-  redis_init    = file("${path.module}/templates/redis-init.sh")
-  sentinel_init = file("${path.module}/templates/sentinel-init.sh")
+  redis_init    = templatefile("${path.module}/templates/redis-init.sh.tftpl", { ssm = local.ssm })
+  sentinel_init = templatefile("${path.module}/templates/sentinel-init.sh.tftpl", { ssm = local.ssm })
 
   base_packages = ["awscli", "curl", "ca-certificates"]
 
@@ -234,6 +255,9 @@ module "agent" {
   pex_sha256    = var.agent_pex_sha256
   pex_module    = "hn_datatier.agent"
   drain_seconds = 5
+  # HN_REDIS_PASSWORD (Twemproxy's redis_auth, which the agent writes into nutcracker.yml) and
+  # HN_SENTINEL_PASSWORD, from SSM at every start: never in the unit.
+  ssm_env_paths = [var.redis_client_env_path, var.sentinel_client_env_path]
   env = {
     HN_SENTINELS                = join(",", [for ip in var.sentinel_ips : "${ip}:${var.ports.sentinel}"])
     HN_TWEMPROXY_CONFIG         = "/var/lib/highnoon/twemproxy-agent/nutcracker.yml"

@@ -13,6 +13,11 @@ output "files" {
   )
 }
 
+output "secret_parameters" {
+  description = "Every SSM SecureString this tier's hosts and agents read, by role (names only: the values never pass through Terraform)."
+  value       = local.secrets
+}
+
 output "scripts" {
   description = "The rendered boot scripts by name (also inside the cloud-init documents)."
   value = {

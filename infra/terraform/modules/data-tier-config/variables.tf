@@ -9,12 +9,22 @@ variable "vpc_cidr" {
 }
 
 variable "ssm_prefix" {
-  description = "SSM path of the data tier's secrets: <prefix>/postgres/replication_password and <prefix>/postgres/pgpool_password (SecureString, created by an operator)."
+  description = "SSM path of the data tier's own secrets: <prefix>/postgres/{replication,pgpool}_password and <prefix>/redis/{sentinel,replica,admin}_user_password (SecureString, created by an operator)."
   type        = string
 }
 
 variable "client_env_path" {
   description = "SSM path whose PGPASSWORD parameter is the application role's password: the services that use PostgreSQL read the same path into their environment."
+  type        = string
+}
+
+variable "redis_client_env_path" {
+  description = "SSM path whose HN_REDIS_PASSWORD parameter is Twemproxy's redis_auth and Redis' default user's password: the services that use Redis, the Twemproxy hosts' agent and the Redis hosts read it."
+  type        = string
+}
+
+variable "sentinel_client_env_path" {
+  description = "SSM path whose HN_SENTINEL_PASSWORD parameter is the Sentinels' requirepass: the Sentinel hosts and the Twemproxy hosts' agent read it."
   type        = string
 }
 

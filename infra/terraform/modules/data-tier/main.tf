@@ -41,9 +41,13 @@ locals {
   zones           = length(var.data_subnet_ids)
   ssm_prefix      = "/highnoon/${var.environment}/datatier"
   client_env_path = "${local.ssm_prefix}/client/env"
-  agent_key       = "libs/hn-datatier/${var.datatier_pex_version}/datatier.pex"
-  partition       = data.aws_partition.current.partition
-  ssm_arn         = "arn:${local.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter"
+  # HN_REDIS_PASSWORD: services that use Redis, the Twemproxy agents, the Redis nodes.
+  redis_client_env_path = "${local.ssm_prefix}/redis-client/env"
+  # HN_SENTINEL_PASSWORD: the Sentinels and the Twemproxy agents.
+  sentinel_client_env_path = "${local.ssm_prefix}/sentinel-client/env"
+  agent_key                = "libs/hn-datatier/${var.datatier_pex_version}/datatier.pex"
+  partition                = data.aws_partition.current.partition
+  ssm_arn                  = "arn:${local.partition}:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter"
 
   # Fixed addresses: host numbers 10 (PostgreSQL), 20+ (Pgpool), 30+ (Redis, a shard's replica in
   # the next zone), 60+ (Sentinel), 70+ (Twemproxy) of the data subnets, zones taken in turn.
@@ -75,14 +79,14 @@ locals {
     },
     merge([
       for i, shard in local.shards : {
-        "${shard.name}-a" = { role = "redis", zone = i % local.zones, ip = shard.master_ip, type = var.redis_instance_type, sg = "redis", profile = "", user_data = local.config.redis_cloud_config["${shard.name}-a"] }
-        "${shard.name}-b" = { role = "redis", zone = (i + 1) % local.zones, ip = shard.replica_ip, type = var.redis_instance_type, sg = "redis", profile = "", user_data = local.config.redis_cloud_config["${shard.name}-b"] }
+        "${shard.name}-a" = { role = "redis", zone = i % local.zones, ip = shard.master_ip, type = var.redis_instance_type, sg = "redis", profile = "redis", user_data = local.config.redis_cloud_config["${shard.name}-a"] }
+        "${shard.name}-b" = { role = "redis", zone = (i + 1) % local.zones, ip = shard.replica_ip, type = var.redis_instance_type, sg = "redis", profile = "redis", user_data = local.config.redis_cloud_config["${shard.name}-b"] }
       }
     ]...),
     {
       for k, ip in local.sentinel_ips : "sentinel${k}" => {
         role = "sentinel", zone = k % local.zones, ip = ip
-        type = var.sentinel_instance_type, sg = "sentinel", profile = "", user_data = local.config.cloud_config["sentinel"]
+        type = var.sentinel_instance_type, sg = "sentinel", profile = "sentinel", user_data = local.config.cloud_config["sentinel"]
       }
     },
     {
@@ -120,27 +124,30 @@ resource "aws_volume_attachment" "postgres" {
 module "config" {
   source = "../data-tier-config"
 
-  environment          = var.environment
-  vpc_cidr             = var.vpc_cidr
-  ssm_prefix           = local.ssm_prefix
-  client_env_path      = local.client_env_path
-  ports                = var.ports
-  pg_primary_ip        = local.ip.pg0
-  pg_replica_ip        = local.ip.pg1
-  pg_primary_volume_id = aws_ebs_volume.postgres["pg0"].id
-  pg_replica_volume_id = aws_ebs_volume.postgres["pg1"].id
-  pg_shared_buffers    = var.postgres_shared_buffers
-  pgpool_count         = var.pgpool_count
-  pgpool_children      = var.pgpool_children
-  redis_shards         = local.shards
-  redis_maxmemory      = var.redis_maxmemory
-  sentinel_ips         = local.sentinel_ips
-  agent_pex_version    = var.datatier_pex_version
-  agent_pex_s3_uri     = "s3://${var.artifact_bucket}/${local.agent_key}"
-  agent_pex_sha256     = var.datatier_pex_sha256
+  environment              = var.environment
+  vpc_cidr                 = var.vpc_cidr
+  ssm_prefix               = local.ssm_prefix
+  client_env_path          = local.client_env_path
+  redis_client_env_path    = local.redis_client_env_path
+  sentinel_client_env_path = local.sentinel_client_env_path
+  ports                    = var.ports
+  pg_primary_ip            = local.ip.pg0
+  pg_replica_ip            = local.ip.pg1
+  pg_primary_volume_id     = aws_ebs_volume.postgres["pg0"].id
+  pg_replica_volume_id     = aws_ebs_volume.postgres["pg1"].id
+  pg_shared_buffers        = var.postgres_shared_buffers
+  pgpool_count             = var.pgpool_count
+  pgpool_children          = var.pgpool_children
+  redis_shards             = local.shards
+  redis_maxmemory          = var.redis_maxmemory
+  sentinel_ips             = local.sentinel_ips
+  agent_pex_version        = var.datatier_pex_version
+  agent_pex_s3_uri         = "s3://${var.artifact_bucket}/${local.agent_key}"
+  agent_pex_sha256         = var.datatier_pex_sha256
 }
 
-# -- instance roles: PostgreSQL and Pgpool read their passwords, Twemproxy hosts fetch the agent --
+# -- instance roles: every data host reads its own passwords (SSM, at boot or at every start); ----
+# -- Twemproxy hosts also fetch the agent ---------------------------------------------------------
 
 data "aws_iam_policy_document" "assume" {
   statement {
@@ -163,17 +170,48 @@ data "aws_iam_policy_document" "postgres" {
   }
 }
 
+data "aws_iam_policy_document" "redis" {
+  statement {
+    sid     = "ReadPasswords"
+    actions = ["ssm:GetParameter"]
+    resources = [
+      "${local.ssm_arn}${local.ssm_prefix}/redis/*",
+      "${local.ssm_arn}${local.redis_client_env_path}/HN_REDIS_PASSWORD",
+    ]
+  }
+}
+
+data "aws_iam_policy_document" "sentinel" {
+  statement {
+    sid     = "ReadPasswords"
+    actions = ["ssm:GetParameter"]
+    resources = [
+      "${local.ssm_arn}${local.ssm_prefix}/redis/sentinel_user_password",
+      "${local.ssm_arn}${local.sentinel_client_env_path}/HN_SENTINEL_PASSWORD",
+    ]
+  }
+}
+
 data "aws_iam_policy_document" "twemproxy" {
   statement {
     sid       = "FetchAgent"
     actions   = ["s3:GetObject"]
     resources = ["arn:${local.partition}:s3:::${var.artifact_bucket}/libs/hn-datatier/*"]
   }
+
+  # The agent's unit turns these paths into its environment at every start (modules/pex-unit).
+  statement {
+    sid       = "ReadPasswords"
+    actions   = ["ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter"]
+    resources = flatten([for p in [local.redis_client_env_path, local.sentinel_client_env_path] : ["${local.ssm_arn}${p}", "${local.ssm_arn}${p}/*"]])
+  }
 }
 
 locals {
   policies = {
     postgres  = data.aws_iam_policy_document.postgres.json
+    redis     = data.aws_iam_policy_document.redis.json
+    sentinel  = data.aws_iam_policy_document.sentinel.json
     twemproxy = data.aws_iam_policy_document.twemproxy.json
   }
 }
@@ -201,14 +239,13 @@ resource "aws_iam_instance_profile" "host" {
 # -- hosts -----------------------------------------------------------------------------------------
 
 resource "aws_instance" "host" {
-  #checkov:skip=CKV2_AWS_41:Redis and Sentinel hosts call no AWS API, so they get no role; PostgreSQL, Pgpool and Twemproxy hosts get one each with just what they read.
   for_each               = local.hosts
   ami                    = local.ami_id
   instance_type          = each.value.type
   subnet_id              = var.data_subnet_ids[each.value.zone]
   private_ip             = each.value.ip
   vpc_security_group_ids = [var.security_group_ids[each.value.sg]]
-  iam_instance_profile   = each.value.profile == "" ? null : aws_iam_instance_profile.host[each.value.profile].name
+  iam_instance_profile   = aws_iam_instance_profile.host[each.value.profile].name
   user_data              = each.value.user_data
   ebs_optimized          = true
   monitoring             = true

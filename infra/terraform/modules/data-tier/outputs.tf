@@ -4,13 +4,23 @@ output "pg_dsn" {
 }
 
 output "redis_url" {
-  description = "HN_REDIS_URL: Twemproxy through its internal NLB."
+  description = "HN_REDIS_URL: Twemproxy through its internal NLB, without a password (hn_datatier.redis_from_url reads HN_REDIS_PASSWORD from the service's SSM environment)."
   value       = "redis://${aws_lb.door["twemproxy"].dns_name}:${var.ports.twemproxy}/0"
 }
 
 output "client_env_path" {
   description = "SSM path holding PGPASSWORD for the services that use PostgreSQL (add it to their ssm_env_paths)."
   value       = local.client_env_path
+}
+
+output "redis_client_env_path" {
+  description = "SSM path holding HN_REDIS_PASSWORD for the services that use Redis (add it to their ssm_env_paths)."
+  value       = local.redis_client_env_path
+}
+
+output "secret_parameters" {
+  description = "Every SecureString the data tier reads (names only): create them before the first apply (bin/create-datatier-secrets.sh)."
+  value       = module.config.secret_parameters
 }
 
 output "ssm_prefix" {

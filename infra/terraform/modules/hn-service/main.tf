@@ -83,6 +83,17 @@ locals {
   curve_configured = !var.curve || (var.curve_authority_parameter != "" && (var.yellow == "" || var.yellow_curve_key != "")) ? true : tobool(
     "curve needs curve_authority_parameter, and yellow_curve_key for every service but yellow (both from the platform contract)"
   )
+
+  # The group's bounds. Without min_size/max_size the group stays at instance_count, with room for a
+  # deploy's second set of hosts; with them, the autoscaler (infra/terraform/autoscaler) sizes it
+  # between the two, and instance_count is only the size the group starts at.
+  min_size = var.min_size == null ? var.instance_count : var.min_size
+  max_size = var.max_size == null ? var.instance_count * 2 : var.max_size
+  bounds_hold_size = local.min_size <= var.instance_count && var.instance_count <= local.max_size ? true : tobool(
+    "need min_size <= instance_count <= max_size"
+  )
+  drain_hook_name = "hn-draining"
+  drain_hook      = !local.fixed && var.drain_timeout_seconds > 0
 }
 
 module "unit" {
@@ -102,6 +113,7 @@ module "unit" {
   autoscaling_group_name = local.fixed ? "" : local.name
   lifecycle_hook_name    = local.hook_name
   ready_timeout_seconds  = var.launch_timeout_seconds - 60
+  drain_on_termination   = local.drain_hook
 }
 
 # -- instance role: this service's PEX, this service's parameters, its own lifecycle hook -------
@@ -233,11 +245,12 @@ resource "aws_autoscaling_group" "hosts" {
   count = local.fixed ? 0 : 1
   name  = local.name
 
-  # Room for a whole second set of hosts during a deploy: new hosts start and serve before the old
-  # ones are stopped (max_healthy_percentage 200 below).
-  min_size            = var.instance_count
+  # The bounds (see locals): max_size leaves room for a deploy's new hosts, which start and serve
+  # before the old ones are stopped (max_healthy_percentage 200 below). The desired capacity is
+  # instance_count when the group is made, and the autoscaler's afterwards: an apply leaves it be.
+  min_size            = local.bounds_hold_size ? local.min_size : null
   desired_capacity    = var.instance_count
-  max_size            = var.instance_count * 2
+  max_size            = local.max_size
   vpc_zone_identifier = var.subnet_ids
   target_group_arns   = var.target_group_arns
 
@@ -270,7 +283,13 @@ resource "aws_autoscaling_group" "hosts" {
       min_healthy_percentage = 100
       max_healthy_percentage = 200
       skip_matching          = true
+      # The autoscaler's scale-in protects every host but its victims; a deploy replaces them all.
+      scale_in_protected_instances = "Refresh"
     }
+  }
+
+  lifecycle {
+    ignore_changes = [desired_capacity]
   }
 
   dynamic "tag" {
@@ -281,6 +300,20 @@ resource "aws_autoscaling_group" "hosts" {
       propagate_at_launch = true
     }
   }
+}
+
+# A terminating host drains before EC2 stops it: the group holds it in Terminating:Wait, the host
+# sees that in its instance metadata and stops its unit (pex-unit's drain watcher), and the
+# autoscaler completes this hook once the instance has left yellow. If nobody does (no autoscaler
+# running), the timeout lets the termination go on. A separate resource, not an
+# initial_lifecycle_hook: those only apply when the group is created.
+resource "aws_autoscaling_lifecycle_hook" "drain" {
+  count                  = local.drain_hook ? 1 : 0
+  name                   = local.drain_hook_name
+  autoscaling_group_name = aws_autoscaling_group.hosts[0].name
+  lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
+  default_result         = "CONTINUE"
+  heartbeat_timeout      = var.drain_timeout_seconds
 }
 
 # -- fixed addresses: one instance per address --------------------------------------------------

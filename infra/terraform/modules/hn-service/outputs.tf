@@ -8,6 +8,11 @@ output "autoscaling_group_name" {
   value       = local.fixed ? "" : aws_autoscaling_group.hosts[0].name
 }
 
+output "drain_hook_name" {
+  description = "The termination lifecycle hook the autoscaler completes once a host drained (empty: none)."
+  value       = local.drain_hook ? aws_autoscaling_lifecycle_hook.drain[0].name : ""
+}
+
 output "instance_ids" {
   description = "The fixed-address instances (empty for autoscaled services)."
   value       = aws_instance.fixed[*].id

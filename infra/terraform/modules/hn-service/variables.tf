@@ -24,13 +24,41 @@ variable "pex_sha256" {
 }
 
 variable "instance_count" {
-  description = "Number of hosts, one process each (ignored when fixed_private_ips is set: one host per address)."
+  description = "Number of hosts, one process each, when the group is made (an autoscaled group's size is the autoscaler's afterwards: Terraform ignores later changes); ignored when fixed_private_ips is set: one host per address."
   type        = number
   default     = 2
 
   validation {
     condition     = var.instance_count >= 1
     error_message = "At least one instance."
+  }
+}
+
+variable "min_size" {
+  description = "Fewest hosts the autoscaling group may run (the autoscaler never goes below); null: instance_count."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.min_size == null || try(var.min_size >= 1, false)
+    error_message = "At least one instance."
+  }
+}
+
+variable "max_size" {
+  description = "Most hosts the autoscaling group may run, a deploy's new hosts included (they start before the old ones stop); null: twice instance_count."
+  type        = number
+  default     = null
+}
+
+variable "drain_timeout_seconds" {
+  description = "Autoscaled services: how long a terminating host may drain (the termination lifecycle hook hn-draining holds it; the autoscaler completes the hook once the host left yellow) before the group terminates it anyway; 0: no hook, the host drains while it shuts down."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.drain_timeout_seconds == 0 || (var.drain_timeout_seconds >= 30 && var.drain_timeout_seconds <= 7200)
+    error_message = "0 (no hook), or 30 to 7200 seconds (what AWS accepts for a heartbeat timeout)."
   }
 }
 

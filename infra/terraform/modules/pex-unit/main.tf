@@ -11,6 +11,8 @@ locals {
   ready_file = "${local.run_dir}/ready.json"
   seed_dir   = "/etc/highnoon/${var.service}/seed"
   with_hook  = var.autoscaling_group_name != ""
+  with_drain = local.with_hook && var.drain_on_termination
+  drain      = "/usr/local/lib/highnoon/drain-${var.service}"
 
   # Set by this module whatever the caller passes: where the PEX unpacks, and the file the
   # runtime writes once it serves (the lifecycle hook waits for it).
@@ -70,6 +72,16 @@ locals {
     script  = "/usr/local/lib/highnoon/ready-${var.service}"
   })
 
+  drain_script = templatefile("${path.module}/templates/drain.sh.tftpl", {
+    service   = var.service
+    unit_name = local.unit_name
+  })
+
+  drain_unit = templatefile("${path.module}/templates/drain.unit.tftpl", {
+    service = var.service
+    script  = local.drain
+  })
+
   write_files = concat(
     [
       {
@@ -97,6 +109,20 @@ locals {
         owner       = "root:root"
         permissions = "0644"
         content     = local.ready_unit
+      },
+    ] : [],
+    local.with_drain ? [
+      {
+        path        = local.drain
+        owner       = "root:root"
+        permissions = "0755"
+        content     = local.drain_script
+      },
+      {
+        path        = "/etc/systemd/system/hn-${var.service}-drain.service"
+        owner       = "root:root"
+        permissions = "0644"
+        content     = local.drain_unit
       },
     ] : [],
     [
@@ -132,6 +158,7 @@ locals {
       ],
       # Not waited for: cloud-init finishes while the host waits for its process to serve.
       local.with_hook ? ["systemctl enable --now --no-block hn-${var.service}-ready.service"] : [],
+      local.with_drain ? ["systemctl enable --now --no-block hn-${var.service}-drain.service"] : [],
     )
   }
 }

@@ -22,3 +22,8 @@ output "ready_script" {
   description = "Text of the script that completes the launch lifecycle hook, when there is one."
   value       = local.with_hook ? local.ready_script : ""
 }
+
+output "drain_script" {
+  description = "Text of the watcher that drains the process when the autoscaling group terminates the host, when there is one."
+  value       = local.with_drain ? local.drain_script : ""
+}

@@ -148,6 +148,12 @@ variable "lifecycle_hook_name" {
   default     = "hn-serving"
 }
 
+variable "drain_on_termination" {
+  description = "With autoscaling_group_name: the group has a termination lifecycle hook, and the host drains when the group starts terminating it (a watcher reads autoscaling/target-lifecycle-state from the instance metadata and stops the unit on Terminated; the autoscaler completes the hook once the process left yellow)."
+  type        = bool
+  default     = false
+}
+
 variable "ready_timeout_seconds" {
   description = "How long the host waits for the process's ready file before it gives up on the lifecycle hook (the group then abandons the instance)."
   type        = number

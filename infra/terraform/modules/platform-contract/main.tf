@@ -19,6 +19,7 @@ locals {
     "hn_pg_dsn",
     "hn_redis_url",
     "pg_client_env_path",
+    "redis_client_env_path",
     "artifact_bucket",
   ]
 }

@@ -69,13 +69,18 @@ output "hn_pg_dsn" {
 }
 
 output "hn_redis_url" {
-  description = "HN_REDIS_URL (Twemproxy)."
+  description = "HN_REDIS_URL (Twemproxy), without password (HN_REDIS_PASSWORD comes from redis_client_env_path)."
   value       = local.v.hn_redis_url
 }
 
 output "pg_client_env_path" {
   description = "SSM path with PGPASSWORD, for the services that use PostgreSQL."
   value       = local.v.pg_client_env_path
+}
+
+output "redis_client_env_path" {
+  description = "SSM path with HN_REDIS_PASSWORD, for the services that use Redis."
+  value       = local.v.redis_client_env_path
 }
 
 output "artifact_bucket" {

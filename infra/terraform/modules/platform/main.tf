@@ -101,6 +101,7 @@ locals {
     hn_pg_dsn                   = module.data_tier.pg_dsn
     hn_redis_url                = module.data_tier.redis_url
     pg_client_env_path          = module.data_tier.client_env_path
+    redis_client_env_path       = module.data_tier.redis_client_env_path
     artifact_bucket             = var.artifact_bucket
   }
 }

@@ -23,6 +23,11 @@ output "data_hosts" {
   value       = module.data_tier.hosts
 }
 
+output "data_tier_secret_parameters" {
+  description = "The SecureStrings to create before the first apply (bin/create-datatier-secrets.sh <env> makes them)."
+  value       = module.data_tier.secret_parameters
+}
+
 output "data_tier_ssm_prefix" {
   description = "Where the data tier's passwords must be created before the first apply (README)."
   value       = module.data_tier.ssm_prefix

@@ -56,6 +56,8 @@ module "service" {
   # CURVE: this service's key pair (SSM) and the authority; yellow's key to check yellow by.
   curve_authority_parameter = module.platform.curve_authority_parameter
   yellow_curve_key          = module.platform.hn_yellow_curve_key
+  # HN_REDIS_PASSWORD, which hn_datatier.redis_from_url reads next to HN_REDIS_URL.
+  extra_ssm_env_paths = [module.platform.redis_client_env_path]
   environment_variables = merge(
     {
       HN_BROKER_PORT = tostring(module.platform.broker_port)
@@ -63,4 +65,10 @@ module "service" {
     },
     var.environment_variables,
   )
+
+  # The autoscaler (infra/terraform/autoscaler) sizes the group within these bounds; a host it
+  # drains is held by the termination hook until it has left yellow.
+  min_size              = var.min_size
+  max_size              = var.max_size
+  drain_timeout_seconds = var.drain_timeout_seconds
 }

@@ -3,6 +3,8 @@ region         = "eu-west-1"
 environment    = "staging"
 instance_type  = "t3.medium"
 instance_count = 2
+min_size       = 2
+max_size       = 6
 environment_variables = {
   HN_BROKER_CAPACITY = "20000"
 }

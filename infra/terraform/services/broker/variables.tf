@@ -19,8 +19,24 @@ variable "pex_sha256" {
 }
 
 variable "instance_count" {
-  description = "Number of hosts (one process each)."
+  description = "Number of hosts (one process each) when the group is made; the autoscaler sizes it afterwards, within min_size..max_size."
   type        = number
+}
+
+variable "min_size" {
+  description = "Fewest hosts the group runs: the autoscaler never goes below."
+  type        = number
+}
+
+variable "max_size" {
+  description = "Most hosts the group runs, a deploy's new hosts included: leave room above the autoscaler's max_instances."
+  type        = number
+}
+
+variable "drain_timeout_seconds" {
+  description = "How long a host the group terminates may drain before it is terminated anyway (the termination hook's timeout; the autoscaler completes it as soon as the host left yellow)."
+  type        = number
+  default     = 300
 }
 
 variable "instance_type" {

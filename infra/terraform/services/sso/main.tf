@@ -51,8 +51,9 @@ module "service" {
   # CURVE: this service's key pair (SSM) and the authority; yellow's key to check yellow by.
   curve_authority_parameter = module.platform.curve_authority_parameter
   yellow_curve_key          = module.platform.hn_yellow_curve_key
-  # PGPASSWORD comes from the data tier's client path; libpq reads it next to HN_PG_DSN.
-  extra_ssm_env_paths = [module.platform.pg_client_env_path]
+  # PGPASSWORD and HN_REDIS_PASSWORD come from the data tier's client paths; libpq reads the one
+  # next to HN_PG_DSN, hn_datatier.redis_from_url the other next to HN_REDIS_URL.
+  extra_ssm_env_paths = [module.platform.pg_client_env_path, module.platform.redis_client_env_path]
   environment_variables = merge(
     {
       HN_PG_DSN    = module.platform.hn_pg_dsn
@@ -60,4 +61,10 @@ module "service" {
     },
     var.environment_variables,
   )
+
+  # The autoscaler (infra/terraform/autoscaler) sizes the group within these bounds; a host it
+  # drains is held by the termination hook until it has left yellow.
+  min_size              = var.min_size
+  max_size              = var.max_size
+  drain_timeout_seconds = var.drain_timeout_seconds
 }

@@ -12,8 +12,8 @@ part of the yellow server.
   instance's state and load, and the "metrics" endpoints to scrape.
 * It registers in yellow as service "autoscaler" (endpoints "http": GET /status, "metrics"), so
   `hn status` shows desired vs actual and Prometheus scrapes its decisions through yellow's
-  service discovery; with two of them running, the lowest instance id acts and the other stands
-  by.
+  service discovery. With two of them running (production runs two hosts), the holder of a
+  `RedisLease` acts and the other stands by, taking over when the lease lapses.
 * Who hosts it depends on who owns the capacity: on AWS, `python -m hn_autoscale` (the
   `autoscaler` PEX) with the AWS driver; locally, `hn up --autoscale` runs the same loop in the
   process that owns the service processes, with the local cluster driver (tools/hn).
@@ -22,14 +22,27 @@ The pieces: `Policy` (pure: hysteresis band, cooldowns, bounds, step limits, lea
 victims), signals (`YellowLoad`, `ScrapedRate`, `PromQuery`) read by `YellowObserver`,
 `Autoscaler` (the loop: logs each decision with structlog, exports
 `hn_autoscale_desired_instances`, `hn_autoscale_actual_instances`,
-`hn_autoscale_decisions_total{service,direction}`), drivers (`AwsAsgDriver` here;
-`hn_cli.ClusterDriver` for the local cluster), and `AutoscalerHost` (loop + HTTP + yellow).
+`hn_autoscale_decisions_total{service,direction}`), drivers (`AwsAsgDriver` here: desired
+capacity, scale-in protection, the termination hook a drain holds; `hn_cli.ClusterDriver` for the
+local cluster), `RedisLease` (one active autoscaler) and `AutoscalerHost` (loop + lease + HTTP +
+yellow).
 """
 
-from hn_autoscale._autoscaler import ACTUAL, DECISIONS, DESIRED, Autoscaler, Driver, ServiceStatus, status_app
-from hn_autoscale._aws import AwsAsgDriver, ec2_instance_id
+from hn_autoscale._autoscaler import (
+    ACTUAL,
+    DECISIONS,
+    DESIRED,
+    DRIVER_ERRORS,
+    Autoscaler,
+    DrainFinisher,
+    Driver,
+    ServiceStatus,
+    status_app,
+)
+from hn_autoscale._aws import DRAIN_HOOK, AwsAsgDriver, ec2_instance_id
 from hn_autoscale._config import DEFAULT_LOCAL_CONFIG, AutoscaleConfig
 from hn_autoscale._host import SERVICE_NAME, AutoscalerHost
+from hn_autoscale._lease import RedisLease
 from hn_autoscale._policy import DOWN, UP, Decision, InstanceLoad, Observation, Policy, Rule, ServiceState
 from hn_autoscale._signals import PromQuery, ScrapedRate, Seen, Signal, YellowLoad, YellowObserver
 
@@ -40,6 +53,8 @@ __all__ = [
     "DESIRED",
     "DEFAULT_LOCAL_CONFIG",
     "DOWN",
+    "DRAIN_HOOK",
+    "DRIVER_ERRORS",
     "SERVICE_NAME",
     "UP",
     "AutoscaleConfig",
@@ -47,11 +62,13 @@ __all__ = [
     "AutoscalerHost",
     "AwsAsgDriver",
     "Decision",
+    "DrainFinisher",
     "Driver",
     "InstanceLoad",
     "Observation",
     "Policy",
     "PromQuery",
+    "RedisLease",
     "Rule",
     "ScrapedRate",
     "Seen",

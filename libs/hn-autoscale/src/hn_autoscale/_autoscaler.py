@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import gevent
 import gevent.event
@@ -16,7 +16,17 @@ from prometheus_client import REGISTRY, Counter, Gauge, generate_latest
 from hn_autoscale._policy import UP, Decision, Observation, Policy, Rule
 from hn_runtime import get_logger
 
-__all__ = ["Driver", "Autoscaler", "ServiceStatus", "status_app", "DESIRED", "ACTUAL", "DECISIONS"]
+__all__ = [
+    "Driver",
+    "DrainFinisher",
+    "Autoscaler",
+    "ServiceStatus",
+    "status_app",
+    "DESIRED",
+    "ACTUAL",
+    "DECISIONS",
+    "DRIVER_ERRORS",
+]
 
 _log = get_logger("hn.autoscale")
 
@@ -26,7 +36,9 @@ UTILIZATION = Gauge("hn_autoscale_utilization", "Demand per live instance (0 idl
 DECISIONS = Counter(
     "hn_autoscale_decisions_total", "Scaling decisions taken, by service and direction.", ["service", "direction"]
 )
-DRIVER_ERRORS = Counter("hn_autoscale_driver_errors_total", "Decisions a driver failed to apply.", ["service"])
+DRIVER_ERRORS = Counter(
+    "hn_autoscale_driver_errors_total", "Driver calls that failed (decisions, finishing drains).", ["service"]
+)
 
 
 class Driver(Protocol):
@@ -40,6 +52,16 @@ class Driver(Protocol):
 
     def scale_in(self, service: str, desired: int, victims: Sequence[str]) -> None:
         """Drain `victims` (SIGTERM: they finish their work and leave), leaving `desired`."""
+
+
+@runtime_checkable
+class DrainFinisher(Protocol):
+    """A driver whose scale-in waits for the victims to drain (AWS: a termination lifecycle
+    hook holds them): the active autoscaler calls it every round with yellow's view."""
+
+    def finish_drains(self, service: str, present: Collection[str]) -> object:
+        """Let instances that are waiting to go, and that yellow no longer lists, go.
+        `present`: the service's instance ids yellow lists (up or draining)."""
 
 
 class Observer(Protocol):
@@ -98,6 +120,7 @@ class Autoscaler:
         #: (Unix time, decision) of the latest decisions, for /status
         self.recent: deque[tuple[float, Decision]] = deque(maxlen=100)
         self.on_decision = on_decision
+        self._was_active = False
         for service, rule in self.rules.items():
             _log.info("scaling rule", service=service, **{k: v for k, v in vars(rule).items()})
 
@@ -105,6 +128,15 @@ class Autoscaler:
         observations = self.observer.observe()
         if observations is None:
             return []
+        active = self.active()
+        if active and not self._was_active:
+            # Taking over from another autoscaler (or starting): what it applied is in the
+            # driver, not in this one's memory; the counts are read from the driver again.
+            self.policy.forget()
+            _log.info("autoscaler active: it applies its decisions", services=sorted(self.rules))
+        elif self._was_active and not active:
+            _log.info("autoscaler standing by: another one applies the decisions")
+        self._was_active = active
         decisions = []
         for service, rule in self.rules.items():
             observation = observations.get(service)
@@ -119,11 +151,21 @@ class Autoscaler:
             ACTUAL.labels(service).set(decision.actual)
             if decision.utilization is not None:
                 UTILIZATION.labels(service).set(decision.utilization)
-            if decision.direction is None:
-                continue
-            decisions.append(decision)
-            self._apply(decision)
+            if decision.direction is not None:
+                decisions.append(decision)
+                self._apply(decision)
+            if active and isinstance(self.driver, DrainFinisher):
+                present = [i.instance_id for i in observation.instances if i.state in ("up", "draining")]
+                self._call_driver("driver failed to finish drains", self.driver.finish_drains, service, present)
         return decisions
+
+    def _call_driver(self, failure: str, call: Callable[..., object], service: str, *args: Any) -> None:
+        """call(service, *args); a failure is logged as `failure` and counted, never raised."""
+        try:
+            call(service, *args)
+        except Exception as exc:  # noqa: BLE001 - the next round decides again from what it sees
+            DRIVER_ERRORS.labels(service).inc()
+            _log.error(failure, service=service, exc_info=exc)
 
     def _apply(self, decision: Decision) -> None:
         status = self.statuses[decision.service]
@@ -145,16 +187,13 @@ class Autoscaler:
             reason=decision.reason,
             victims=list(decision.victims),
         )
-        if not self.active():
+        if not self.active():  # asked again: the round may have taken a while
             return
-        try:
-            if decision.direction == UP:
-                self.driver.scale_out(decision.service, decision.desired)
-            else:
-                self.driver.scale_in(decision.service, decision.desired, decision.victims)
-        except Exception as exc:  # noqa: BLE001 - the next round decides again from what it sees
-            DRIVER_ERRORS.labels(decision.service).inc()
-            _log.error("driver failed to apply a decision", service=decision.service, exc_info=exc)
+        failure = "driver failed to apply a decision"
+        if decision.direction == UP:
+            self._call_driver(failure, self.driver.scale_out, decision.service, decision.desired)
+        else:
+            self._call_driver(failure, self.driver.scale_in, decision.service, decision.desired, decision.victims)
 
     def run(self, stop: gevent.event.Event) -> None:
         """Rounds every `interval_s` until `stop` is set."""

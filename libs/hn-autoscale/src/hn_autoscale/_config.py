@@ -15,10 +15,13 @@
           ]
         }
       },
-      "aws": {"region": "eu-west-1", "group_template": "hn-prod-{service}"}
+      "aws": {"region": "eu-west-1", "group_template": "hn-prod-{service}"},
+      "lease": {"key": "hn:autoscale:lease", "ttl_s": 10}
     }
 
 `rule` takes `hn_autoscale.Rule`'s fields; `signals` defaults to `[{"kind": "yellow_load"}]`.
+`aws` configures `AwsAsgDriver.from_config` (`python -m hn_autoscale`); `lease` the `RedisLease`
+that picks the one autoscaler that acts, in the Redis of HN_REDIS_URL.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ class AutoscaleConfig:
     signals: dict[str, list[Signal]]
     interval_s: float = 1.0
     aws: dict[str, Any] = field(default_factory=dict)
+    lease: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> AutoscaleConfig:
@@ -78,7 +82,13 @@ class AutoscaleConfig:
             signals[service] = [_signal(s) for s in spec.get("signals") or [{"kind": "yellow_load"}]]
         if not rules:
             raise ValueError("an autoscaler configuration needs at least one service")
-        return cls(rules, signals, float(document.get("interval_s", 1.0)), dict(document.get("aws") or {}))
+        return cls(
+            rules,
+            signals,
+            float(document.get("interval_s", 1.0)),
+            dict(document.get("aws") or {}),
+            dict(document.get("lease") or {}),
+        )
 
     @classmethod
     def load(cls, source: str) -> AutoscaleConfig:

@@ -154,6 +154,10 @@ class Policy:
     def state(self, service: str) -> ServiceState:
         return self.states.setdefault(service, ServiceState())
 
+    def forget(self) -> None:
+        """Forget every service: the next evaluation starts from the driver's count again."""
+        self.states.clear()
+
     def evaluate(self, service: str, rule: Rule, observation: Observation, *, current: int | None = None) -> Decision:
         """One observation of `service` in, one decision out.
 

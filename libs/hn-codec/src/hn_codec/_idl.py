@@ -54,6 +54,12 @@ class ServiceIdl:
     ttypes: tuple[ModuleType, ...]
     #: The IDL's `CLIENT_ROUTES` (method -> hn-edge route kind): what game clients may send.
     client_routes: Mapping[str, str] = field(default_factory=dict)
+    #: The IDL's `RENAMED` (old name -> method): callers of the old name keep working.
+    renamed: Mapping[str, str] = field(default_factory=dict)
+
+    def method(self, name: str) -> Method:
+        """The method called `name`, or the one it was renamed to; KeyError if neither."""
+        return self.methods[self.renamed.get(name, name)]
 
     def struct(self, name: str) -> type | None:
         for module in self.ttypes:
@@ -82,6 +88,7 @@ def _load(module: ModuleType) -> ServiceIdl:
     methods: dict[str, Method] = {}
     ttypes: list[ModuleType] = []
     client_routes: dict[str, str] | None = None
+    renamed: dict[str, str] = {}
     for cls in iface.__mro__:
         if cls is object:
             continue
@@ -90,8 +97,9 @@ def _load(module: ModuleType) -> ServiceIdl:
         ttypes.append(importlib.import_module(f"{package.__name__}.ttypes"))
         constants = importlib.import_module(f"{package.__name__}.constants")
         idempotent = frozenset(getattr(constants, "IDEMPOTENT", ()))
-        if client_routes is None:  # the service's own table, not one of a service it extends
+        if client_routes is None:  # the service's own tables, not those of a service it extends
             client_routes = dict(getattr(constants, "CLIENT_ROUTES", {}))
+            renamed = dict(getattr(constants, "RENAMED", {}))
         for name, fn in vars(cls).items():
             if name.startswith("_") or not inspect.isfunction(fn) or name in methods:
                 continue
@@ -122,6 +130,7 @@ def _load(module: ModuleType) -> ServiceIdl:
         methods=methods,
         ttypes=tuple(ttypes),
         client_routes=client_routes or {},
+        renamed={old: new for old, new in renamed.items() if new in methods and old not in methods},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from typing import Any
 
 __all__ = ["redis_client", "redis_from_url"]
@@ -25,9 +26,18 @@ def redis_from_url(url: str | None = None, **options: Any) -> Any:
     proxy CLIENT and closes the connection, so `redis.from_url(url)` alone fails. This turns that
     off. Keep to what Twemproxy proxies: no MULTI/EXEC, no pub/sub, no blocking commands, no
     SELECT, and multi-key commands only on keys sharing a {hash tag}.
+
+    Twemproxy wants a password (its `redis_auth`) before any command: the URL carries it
+    (`redis://:password@host:port/0`, as the local tier hands it out), or, when the URL has none,
+    HN_REDIS_PASSWORD does (production, where HN_REDIS_URL is published in plain SSM parameters and
+    the password comes from a SecureString).
     """
     import redis
 
     options.setdefault("lib_name", None)
     options.setdefault("lib_version", None)
-    return redis.Redis.from_url(url or os.environ["HN_REDIS_URL"], **options)
+    url = url or os.environ["HN_REDIS_URL"]
+    password = os.environ.get("HN_REDIS_PASSWORD")
+    if password and "password" not in options and not urllib.parse.urlsplit(url).password:
+        options["password"] = password
+    return redis.Redis.from_url(url, **options)

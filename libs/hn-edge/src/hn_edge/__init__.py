@@ -2,7 +2,8 @@
 
 - `routes_of` / `Route`: which "service.method" messages clients may send, from the
   `CLIENT_ROUTES` tables services publish in discovery (`load_routes`: from an IDL at hand).
-- `Edge`: a service pushes events to a session and binds a session to itself (dynamic routing).
+- `Edge`: a service pushes events to a session, binds a session to itself (dynamic routing),
+  and ends a session's connection wherever it is (`end_session`).
 - `SessionState`, `Binding`: the shared Redis state brokers and services agree on; `DECIDED` and
   `LOST` are how a bound state ends when its instance looks dead (`SessionState.settle`).
 """

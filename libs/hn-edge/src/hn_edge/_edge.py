@@ -6,8 +6,9 @@ from typing import Any
 
 from hn_edge._state import DECIDED, Binding, SessionState
 from hn_idl.client.constants import PACKET_VERSION
-from hn_idl.client.ttypes import Packet, PacketKind
+from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime import HNError, current_session, get_logger, get_service
+from hn_runtime.discovery import Directory
 from hn_runtime.wire import encode, load_idl, spec_of
 
 __all__ = ["Edge"]
@@ -23,18 +24,40 @@ class Edge:
         edge.push(session_id, "match.MatchFound", MatchFound(...))   # to the player's client
         edge.bind(session_id, "duel", fate=match_id)                    # duel_* now come here
         if edge.settle(match_id): ...record the result...                # unless an edge gave it up
+        edge.end_session(session_id, "logged out")                      # its connection closed
 
     A push reaches the broker holding the session at once; if the client is away (between a
     disconnect and its resume) it waits in the session's mailbox for `mailbox_ttl_s` seconds.
+    Brokers are found through `directory` (default: the process's, once there is one).
     """
 
-    def __init__(self, redis: Any, *, instance_id: str, state: SessionState | None = None) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        instance_id: str,
+        state: SessionState | None = None,
+        directory: Directory | None = None,
+    ) -> None:
         self.state = state or SessionState(redis)
         self.instance_id = instance_id
-        self._broker = get_service("broker", "PUSH")
+        self._directory = directory
+        self._pusher: Any = None
+        try:
+            # Made now, so that its connections are up by the first push.
+            self._pusher = get_service("broker", "PUSH", directory=directory)
+        except LookupError:
+            pass  # no directory yet (a process without discovery): made on first use
         methods = load_idl("broker").methods
         self._deliver = methods["deliver"]
         self._bound = methods["bound"]
+        self._end = methods["end_session"]
+
+    @property
+    def _broker(self) -> Any:
+        if self._pusher is None:
+            self._pusher = get_service("broker", "PUSH", directory=self._directory)
+        return self._pusher
 
     def push(self, session_id: str, kind: str, event: Any) -> None:
         """Send `event` (a struct of the caller's IDL) to the session's client as a `kind` push."""
@@ -56,7 +79,7 @@ class Edge:
             try:
                 self._broker.push_raw(self._deliver, body, instance_id=broker)
                 return
-            except HNError as exc:
+            except (HNError, LookupError) as exc:
                 _log.info("session's broker unreachable, keeping the push", session_id=session_id, error=str(exc))
         self.state.stash(session_id, packet)
 
@@ -83,6 +106,46 @@ class Edge:
         """
         return self.state.settle(fate, DECIDED) == DECIDED
 
+    def end_session(
+        self,
+        session_id: str,
+        reason: str,
+        *,
+        code: int = ClientError.SESSION_ENDED,
+        spare_peer: str = "",
+        broker: str | None = None,
+        unless_holder: bool = False,
+        hops: int = 0,
+    ) -> bool:
+        """End the session's live connection, on whichever broker holds it (`broker`: that one):
+        its client is told `code` (SESSION_ENDED, LOGGED_IN_ELSEWHERE) and `reason`, and closed.
+
+        `spare_peer` ("ip:port") names the connection whose own request ended the session (its
+        reply still has to reach it): left open. `unless_holder` and `hops` are for brokers
+        telling each other (see the broker IDL's `end_session`). False when no broker holds the
+        session or its broker could not be reached: nothing was told.
+        """
+        target = broker if broker is not None else self.state.broker_of(session_id)
+        if target is None:
+            return False
+        body = encode(
+            self._end.args_cls(
+                session_id=session_id,
+                code=code,
+                reason=reason,
+                spare_peer=spare_peer,
+                unless_holder=unless_holder,
+                hops=hops,
+            ),
+            self._end.args_spec,
+        )
+        try:
+            self._broker.push_raw(self._end, body, instance_id=target)
+        except (HNError, LookupError) as exc:
+            _log.info("session's broker unreachable to end it", session_id=session_id, error=str(exc))
+            return False
+        return True
+
     def _tell_broker(self, session_id: str, family: str, instance_id: str, fate: str) -> None:
         # The broker holding the session caches its bindings, to route without a lookup and to
         # tell the client at once when the bound instance dies.
@@ -95,5 +158,5 @@ class Edge:
         )
         try:
             self._broker.push_raw(self._bound, body, instance_id=broker)
-        except HNError as exc:
+        except (HNError, LookupError) as exc:
             _log.info("session's broker unreachable for a binding", session_id=session_id, error=str(exc))

@@ -54,6 +54,19 @@ class SessionState:
     def attach(self, session_id: str, broker: str) -> None:
         self.redis.set(f"hn:sess:{session_id}:broker", broker, ex=self.session_ttl_s)
 
+    def take_over(self, session_id: str, broker: str) -> str | None:
+        """`attach`, answering the broker that held the session until now (None: none did).
+
+        A login or resume that opens the session on `broker` calls it: the broker it names,
+        when another, still holds an older connection of the session to end.
+        """
+        key = f"hn:sess:{session_id}:broker"
+        pipe = self.redis.pipeline(transaction=False)  # one round trip; Twemproxy has no MULTI
+        pipe.getset(key, broker)
+        pipe.expire(key, self.session_ttl_s)
+        previous, _ = pipe.execute()
+        return None if previous is None else _text(previous)
+
     def detach(self, session_id: str, broker: str) -> None:
         """Forget the session's broker, unless another broker took the session meanwhile."""
         key = f"hn:sess:{session_id}:broker"

@@ -33,6 +33,9 @@ class Session:
     client: str | None = None
     #: What this call did to the game client's session, told to the broker in the reply.
     change: SessionChange | None = None
+    #: A bound on the game client's network round trip (µs), measured by the broker that
+    #: forwarded the call (Envelope.client_rtt_us); None when it did not say.
+    client_rtt_us: int | None = None
     #: The service the caller's CURVE key acts as (from the authority); None when the server
     #: knows no identities (CURVE off, or an allow-list without an authority) or the key has none.
     peer_service: str | None = None

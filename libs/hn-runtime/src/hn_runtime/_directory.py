@@ -50,11 +50,14 @@ class ClientRoute:
 
 
 def declared_client_routes(idl: str | ModuleType) -> tuple[ClientRoute, ...]:
-    """The client routes a service's IDL declares (CLIENT_ROUTES), idempotent as its IDEMPOTENT says."""
+    """The client routes a service's IDL declares (CLIENT_ROUTES), idempotent as its IDEMPOTENT
+    says, and the old names of renamed ones (RENAMED: older game clients keep sending them)."""
     service = load_idl(idl)
+    routes = dict(service.client_routes)
+    routes.update({old: routes[new] for old, new in service.renamed.items() if new in routes})
     return tuple(
-        ClientRoute(method, kind, service.methods[method].idempotent)
-        for method, kind in sorted(service.client_routes.items())
+        ClientRoute(method, kind, service.methods[service.renamed.get(method, method)].idempotent)
+        for method, kind in sorted(routes.items())
     )
 
 
@@ -94,6 +97,11 @@ class Directory(Protocol):
         """Call `callback(service, instances)` for every service known now and after every
         change to any service (a broker learning the client routes of services it never heard
         of). Returns a function that stops the watch; callbacks must not block."""
+        ...
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Wait until the directory holds a first whole view of the world (yellow's snapshot
+        arrived); False if it still does not after `timeout` seconds."""
         ...
 
 
@@ -209,6 +217,9 @@ class StaticDirectory:
 
     def watch_all(self, callback: AllWatcher) -> Callable[[], None]:
         return self._watchers.watch_all(callback)
+
+    def wait_synced(self, timeout: float) -> bool:
+        return True  # its owner set it whole
 
 
 _default: Directory | None = None

@@ -120,7 +120,7 @@ class ServiceProxy:
 
     def __getattr__(self, name: str) -> _BoundMethod:
         idl = _methods_of(self.idl, self.service)
-        method = idl.methods.get(name)
+        method = idl.methods.get(idl.renamed.get(name, name))
         if method is None:
             raise AttributeError(f"{idl.thrift_name} has no method {name!r}")
         bound = _BoundMethod(self, method)
@@ -165,14 +165,15 @@ class ServiceProxy:
         trace_id: str | None = None,
         timeout: float | None = None,
         client: str | None = None,
+        client_rtt_us: int | None = None,
         instance_id: str | None = None,
     ) -> Forwarded:
         """Send an encoded `<method>_args` body; the encoded `<method>_result` body comes back
         with what the handler did to the game client's session.
 
         The broker's path: it forwards client bodies without decoding them, stamping the
-        session and the client's address, and opens or ends the client's session as the reply
-        says. `instance_id` pins the call to that one instance; if it is gone,
+        session, the client's address and its round trip, and opens or ends the client's
+        session as the reply says. `instance_id` pins the call to that one instance; if it is gone,
         ServiceUnavailable (no other instance holds what it held).
         """
         session = current_session()
@@ -235,7 +236,19 @@ class ServiceProxy:
                 continue
             rid = next(_request_ids)
             head = encode_envelope(
-                Envelope(REQUEST, method.name, rid, session_id, trace_id, deadline_ms, _identity, None, None, client)
+                Envelope(
+                    REQUEST,
+                    method.name,
+                    rid,
+                    session_id,
+                    trace_id,
+                    deadline_ms,
+                    _identity,
+                    None,
+                    None,
+                    client,
+                    client_rtt_us=client_rtt_us,
+                )
             )
             result = conn.request(rid, head, body, deadline - time.time())
             if result is TIMED_OUT:
@@ -305,7 +318,7 @@ class PushProxy:
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         idl = _methods_of(self.idl, self.service)
-        method = idl.methods.get(name)
+        method = idl.methods.get(idl.renamed.get(name, name))
         if method is None:
             raise AttributeError(f"{idl.thrift_name} has no method {name!r}")
 

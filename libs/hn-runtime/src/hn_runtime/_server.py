@@ -125,6 +125,8 @@ class Server:
                     )
         for name, method in methods.items():
             handlers[name] = (method, getattr(self.service, f"on_{name}", None))
+        for old, new in self._idl.renamed.items():
+            handlers[old] = handlers[new]  # callers of the old name (older clients) are served
         return handlers
 
     @property
@@ -280,8 +282,9 @@ class Server:
     def _admit(self, ident: bytes | None, env: Envelope, peer: str) -> bool:
         """The identity rules: False (and the caller answered) when `peer` may not call this method.
 
-        A session id or client address from a caller without the session grant is dropped, not
-        refused: services pass their own callers' sessions on in nested calls, which is no claim.
+        A session id, client address or client round trip from a caller without the session grant
+        is dropped, not refused: services pass their own callers' sessions on in nested calls,
+        which is no claim.
         """
         authority = self._authority
         assert authority is not None
@@ -297,9 +300,13 @@ class Server:
                 f"this caller is {caller}",
             )
             return False
-        if (env.session_id is not None or env.client is not None) and not authority.granted(peer, SESSION_GRANT):
+        stamped = env.session_id is not None or env.client is not None or env.client_rtt_us is not None
+        if stamped and not authority.granted(peer, SESSION_GRANT):
+            # What a broker stamps about the game client (who, from where, how far) is believed
+            # from brokers only.
             env.session_id = None
             env.client = None
+            env.client_rtt_us = None
         return True
 
     def _run(
@@ -318,6 +325,7 @@ class Server:
                 env.deadline_ms / 1000.0 if env.deadline_ms is not None else None,
                 env.sender,
                 env.client,
+                client_rtt_us=env.client_rtt_us,
                 peer_service=peer or None,
             )
             _current.set(session)

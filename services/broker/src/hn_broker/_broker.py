@@ -16,7 +16,7 @@ from hn_broker._config import BrokerConfig
 from hn_broker._connection import ClientConnection
 from hn_broker._packets import code_name, error_packet, prefixed, reply, shown
 from hn_broker._routes import RouteTable
-from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Route, SessionState
+from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Edge, Route, SessionState
 from hn_idl.broker.ttypes import BrokerError, Resumed
 from hn_idl.client.ttypes import ClientError, Packet
 from hn_runtime import (
@@ -52,9 +52,15 @@ CLOSES = Counter("hn_broker_disconnects_total", "Game-client connections closed,
 REFUSALS = Counter("hn_broker_refusals_total", "Error packets sent to game clients, by code.", ["code"])
 PUSHES = Counter("hn_broker_pushes_total", "Pushes for sessions, by outcome.", ["outcome"])
 RESUMES = Counter("hn_broker_resumes_total", "broker.resume requests, by outcome (ok, refused).", ["outcome"])
+ENDED = Counter(
+    "hn_broker_sessions_ended_total",
+    "Connections told their session ended (a login elsewhere, a logout or password change), by code.",
+    ["code"],
+)
 PACKETS = stats_family("hn_broker_", "Client requests a broker forwarded")
 #: how long after a resume another broker may still stash a push it believed was its own
 _LATE_PUSHES_S = 2.0
+_ELSEWHERE = "this account logged in elsewhere"
 
 
 def _remote_code(exc: HNError) -> int:
@@ -69,6 +75,17 @@ def _remote_code(exc: HNError) -> int:
     if isinstance(exc, UnknownMethod):
         return int(ClientError.UNKNOWN_MESSAGE)
     return int(ClientError.INTERNAL)
+
+
+def _turn_away(sock: socket.socket, code: int, message: str, reason: str) -> None:
+    """Refuse a connection just accepted: one error packet (best effort), then close, counted."""
+    REFUSALS.labels(code_name(code)).inc()
+    try:
+        sock.send(error_packet(code, message, trace_id=new_trace_id()))
+    except OSError:
+        pass
+    sock.close()
+    CLOSES.labels(reason).inc()
 
 
 class Broker:
@@ -89,7 +106,11 @@ class Broker:
         #: what clients may send, learned from the services' registrations
         self.routes = RouteTable()
         self.state = SessionState(redis)
+        #: tells the broker holding an older connection of a session to end it
+        self.edge = Edge(redis, instance_id=instance_id, state=self.state, directory=directory)
         self.connections: set[ClientConnection] = set()
+        #: IP address -> connections open from it (addresses with none are removed)
+        self.per_address: dict[str, int] = {}
         self.sessions: dict[str, ClientConnection] = {}
         #: service -> a proxy that forwards bodies as they are (made on first use)
         self._proxies: dict[str, Any] = {}
@@ -114,7 +135,11 @@ class Broker:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, sync_timeout: float = 10.0) -> None:
+        """Accept game clients, once discovery gave a first view (the client routes): a broker
+        that took clients before would answer their first messages UNKNOWN_MESSAGE."""
+        if not (self._directory or default_directory()).wait_synced(sync_timeout):
+            _log.warning("starting before discovery answered: no client routes yet", waited_s=sync_timeout)
         # Plain sockets, not gevent's: nothing ever blocks on them (the hub's watchers wait for
         # them), and gevent's wrappers would cost a Python call on every send and recv.
         listener = _socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -212,21 +237,23 @@ class Broker:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if len(self.connections) >= self.config.capacity:
-                REFUSALS.labels("broker_unavailable").inc()
-                try:
-                    sock.send(
-                        error_packet(
-                            ClientError.BROKER_UNAVAILABLE,
-                            "broker full: pick another from brokerlist",
-                            trace_id=new_trace_id(),
-                        )
-                    )
-                except OSError:
-                    pass
-                sock.close()
-                CLOSES.labels("broker full").inc()
+                _turn_away(
+                    sock, ClientError.BROKER_UNAVAILABLE, "broker full: pick another from brokerlist", "broker full"
+                )
                 continue
-            self.connections.add(ClientConnection(self, self.limits, self.loop, sock, f"{addr[0]}:{addr[1]}"))
+            address = addr[0]
+            held = self.per_address.get(address, 0)
+            cap = self.config.max_connections_per_address
+            if cap and held >= cap:
+                _turn_away(
+                    sock,
+                    ClientError.TOO_MANY_CONNECTIONS,
+                    f"{cap} connections from your address already: close one, or pick another broker",
+                    "too many connections from address",
+                )
+                continue
+            self.per_address[address] = held + 1
+            self.connections.add(ClientConnection(self, self.limits, self.loop, sock, f"{address}:{addr[1]}"))
 
     def _pause_accepting(self, seconds: float) -> None:
         acceptor = self._acceptor
@@ -243,7 +270,14 @@ class Broker:
         timer.start(resume)
 
     def closed(self, conn: ClientConnection, reason: str) -> None:
-        self.connections.discard(conn)
+        if conn in self.connections:
+            self.connections.remove(conn)
+            address = conn.peer.rpartition(":")[0]
+            held = self.per_address.get(address, 0) - 1
+            if held > 0:
+                self.per_address[address] = held
+            else:
+                self.per_address.pop(address, None)
         CLOSES.labels(reason).inc()
         sid = conn.session_id
         if sid is not None and self.sessions.get(sid) is conn:
@@ -321,6 +355,7 @@ class Broker:
                         session_id=conn.session_id,
                         trace_id=trace_id,
                         client=conn.peer,
+                        client_rtt_us=conn.round_trip_us(),
                         instance_id=None if binding is None else binding.instance_id,
                     )
                 except ServiceUnavailable as exc:
@@ -379,16 +414,28 @@ class Broker:
     # -- sessions ----------------------------------------------------------------------------
 
     def _open_session(self, conn: ClientConnection, sid: str, name: str) -> int:
+        # One session per account: an older connection of it, here or on another broker, ends.
         previous = self.sessions.get(sid)
         if previous is not None and previous is not conn:
-            previous.refuse(ClientError.UNAUTHENTICATED, "this account logged in elsewhere")
-            previous.close("logged in elsewhere")
+            self._end_connection(previous, ClientError.LOGGED_IN_ELSEWHERE, _ELSEWHERE, detach=False)
         if conn.session_id is not None and conn.session_id != sid and self.sessions.get(conn.session_id) is conn:
             del self.sessions[conn.session_id]
         conn.session_id = sid
         conn.display_name = name
         self.sessions[sid] = conn
-        self.state.attach(sid, self.instance_id)
+        holder = self.state.take_over(sid, self.instance_id)
+        if holder is not None and holder != self.instance_id:
+            # Off this request's path: a dead holder costs the push a connect timeout. The holder
+            # checks the shared record first, so a newer login there since then is kept.
+            gevent.spawn(
+                self.edge.end_session,
+                sid,
+                _ELSEWHERE,
+                code=ClientError.LOGGED_IN_ELSEWHERE,
+                broker=holder,
+                unless_holder=True,
+                hops=1,
+            )
         conn.bindings = self.state.bindings(sid)
         self._bindings.check(conn)
         waiting = self.state.take_mailbox(sid)
@@ -397,6 +444,52 @@ class Broker:
         gevent.spawn_later(_LATE_PUSHES_S, self._replay_late, conn, sid)
         _log.info("session opened", session_id=sid, peer=conn.peer, replayed=len(waiting))
         return len(waiting)
+
+    def end_session(
+        self, sid: str, code: int, reason: str, *, spare_peer: str = "", unless_holder: bool = False, hops: int = 0
+    ) -> None:
+        """A service (or another broker) ends the session: its connection here is told `code`
+        and closed (see the broker IDL's `end_session`)."""
+        conn = self.sessions.get(sid)
+        if conn is None or conn.closed:
+            # Not here (any more): the session moved after the sender looked it up.
+            holder = None if hops else self.state.broker_of(sid)
+            if holder is not None and holder != self.instance_id:
+                self.edge.end_session(
+                    sid, reason, code=code, spare_peer=spare_peer, broker=holder, unless_holder=unless_holder, hops=1
+                )
+            return
+        if spare_peer and conn.peer == spare_peer:
+            return
+        if unless_holder and self.state.broker_of(sid) == self.instance_id:
+            return  # a login here since then holds the session: this connection is the newer one
+        self._end_connection(conn, code, reason, detach=not unless_holder)
+
+    def _end_connection(self, conn: ClientConnection, code: int, reason: str, *, detach: bool) -> None:
+        """The connection's session is over: it serves nothing more from now on, its client is
+        told why, and it is closed once the answers to its requests in flight are written
+        (a client that took the session to another connection may still wait for them).
+        `detach`: the shared record names this broker and must be cleared (not when a newer
+        login, here or elsewhere, holds the session)."""
+        sid = conn.session_id
+        if sid is not None and self.sessions.get(sid) is conn:
+            del self.sessions[sid]
+            if detach:
+                gevent.spawn(self._forget_session, sid)
+        conn.session_id = None
+        conn.bindings = {}
+        ENDED.labels(code_name(code)).inc()
+        conn.refuse(code, reason)
+        _log.info("session ended", session_id=sid, peer=conn.peer, code=code_name(code))
+        why = "logged in elsewhere" if code == ClientError.LOGGED_IN_ELSEWHERE else "session ended"
+        gevent.spawn(self._close_when_answered, conn, why)
+
+    def _close_when_answered(self, conn: ClientConnection, why: str) -> None:
+        deadline = time.monotonic() + self.config.call_timeout_s + 1.0
+        while conn.in_flight and time.monotonic() < deadline:
+            gevent.sleep(0.02)
+        if conn.session_id is None:  # unless a login on it meanwhile opened a new session
+            conn.close(why)
 
     def _close_session(self, conn: ClientConnection) -> None:
         sid = conn.session_id

@@ -17,6 +17,12 @@ class ClientLimits:
     #: packets per second (token bucket), and the burst allowed
     rate: float = 100.0
     burst: float = 200.0
+    #: Times the bucket may run dry within `strike_window_s` before the connection is closed.
+    #: Each time, the packet that found it empty is refused RATE_LIMITED (the first refusal is
+    #: the warning) and the connection is not read until its bucket is half full again: the
+    #: excess waits in the client's own socket buffers, which costs the broker nothing.
+    max_rate_strikes: int = 3
+    strike_window_s: float = 60.0
     #: requests forwarded and not yet answered
     max_in_flight: int = 64
     #: bytes waiting to be written to the client before it is cut off as a slow reader
@@ -35,6 +41,11 @@ class BrokerConfig:
     public_host: str = ""
     #: connections held at most; load = connections / capacity
     capacity: int = 20_000
+    #: Connections held at most from one IP address (0: no cap). A mobile carrier's NAT (CGNAT)
+    #: puts tens to a few hundred subscribers behind one public IPv4 address, so does a venue's
+    #: Wi-Fi: 256 lets all of them play on one broker at once, while one address can hold no
+    #: more than about 1% of a broker's 20,000.
+    max_connections_per_address: int = 256
     limits: ClientLimits = field(default_factory=ClientLimits)
     idle_timeout_s: float = 60.0
     call_timeout_s: float = 10.0
@@ -54,10 +65,13 @@ class BrokerConfig:
             port=int(get("PORT", defaults.port)),
             public_host=get("PUBLIC_HOST", ""),
             capacity=int(get("CAPACITY", defaults.capacity)),
+            max_connections_per_address=int(get("MAX_CONNECTIONS_PER_ADDRESS", defaults.max_connections_per_address)),
             limits=ClientLimits(
                 max_packet_bytes=int(get("MAX_PACKET_BYTES", limits.max_packet_bytes)),
                 rate=float(get("RATE", limits.rate)),
                 burst=float(get("BURST", limits.burst)),
+                max_rate_strikes=int(get("MAX_RATE_STRIKES", limits.max_rate_strikes)),
+                strike_window_s=float(get("STRIKE_WINDOW_S", limits.strike_window_s)),
                 max_in_flight=int(get("MAX_IN_FLIGHT", limits.max_in_flight)),
                 max_outgoing_bytes=int(get("MAX_OUTGOING_BYTES", limits.max_outgoing_bytes)),
                 max_malformed=int(get("MAX_MALFORMED", limits.max_malformed)),

@@ -5,16 +5,23 @@ parses packets in the watcher callback and hands requests to reusable worker gre
 straight to the socket when it takes them and otherwise wait in a bounded queue, written when
 the socket becomes writable; a client that does not read is cut off when that queue is full.
 This keeps an idle connection to a socket, a watcher and this object (see bench/connections.py).
+
+A client over its packet rate costs little: the packet that finds its token bucket empty is
+refused (the first time, that is the warning), and the connection is not read again until the
+bucket is half full; what the client sends meanwhile waits in its own socket buffers, then in
+TCP's flow control. A client that runs its bucket dry `max_rate_strikes` times within
+`strike_window_s` is closed.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
 from collections import deque
 from typing import Any, Protocol
 
 from hn_broker._config import ClientLimits
-from hn_broker._packets import ClientError, DecodeError, PacketKind, error_packet, frame, parse
+from hn_broker._packets import MAX_ECHOED, ClientError, DecodeError, PacketKind, error_packet, frame, parse
 from hn_edge import Binding
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet
@@ -27,6 +34,10 @@ _WRITE = 2
 _REQUEST = PacketKind.REQUEST
 _PING = PacketKind.PING
 _PONG = PacketKind.PONG
+#: Linux's struct tcp_info, up to tcpi_rtt and tcpi_rttvar (microseconds, at bytes 68 and 72)
+_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_TCP_INFO_RTT = struct.Struct("=II")
+_TCP_INFO_LENGTH = 76
 
 
 class ConnectionOwner(Protocol):
@@ -66,6 +77,10 @@ class ClientConnection:
         "_tokens",
         "_stamp",
         "_malformed",
+        "_strikes",
+        "_strikes_since",
+        "_resume_timer",
+        "_backlog",
     )
 
     def __init__(self, owner: ConnectionOwner, limits: ClientLimits, loop: Any, sock: socket.socket, peer: str) -> None:
@@ -95,6 +110,13 @@ class ClientConnection:
         self._tokens = limits.burst
         self._stamp = self.last_seen
         self._malformed = 0
+        #: times the bucket ran dry since `_strikes_since` (see ClientLimits.max_rate_strikes)
+        self._strikes = 0
+        self._strikes_since = 0.0
+        #: while reading is paused for the rate: the timer that resumes it, and the bytes read
+        #: but not yet handled
+        self._resume_timer: Any = None
+        self._backlog = b""
         self._writer: Any = None
         self._reader = loop.io(sock.fileno(), _READ)
         self._reader.start(self._on_readable)
@@ -160,6 +182,10 @@ class ClientConnection:
                 offset += 4 + size
                 if self.closed:
                     return
+                if self._resume_timer is not None:
+                    # Over its rate: the rest waits, unread, until the bucket has refilled.
+                    self._backlog = buf[offset:]
+                    return
         finally:
             if held is not None:
                 self._release()
@@ -185,13 +211,7 @@ class ClientConnection:
         self._stamp = now
         if tokens < 1.0:
             self._tokens = tokens
-            # Refused with the request's seq, so that the client's call fails at once instead
-            # of waiting out its timeout (an error with seq 0 answers no request).
-            try:
-                packet: Packet | None = parse(data)
-            except DecodeError:
-                packet = None
-            self.refuse(ClientError.RATE_LIMITED, "too many packets: slow down", packet)
+            self._over_rate(data, now)
             return
         self._tokens = tokens - 1.0
         try:
@@ -214,6 +234,77 @@ class ClientConnection:
         else:
             self._on_malformed(f"clients send requests and pings, not kind {kind}")
 
+    def _over_rate(self, data: bytes, now: float) -> None:
+        """The bucket is empty: refuse this packet, then stop reading until the bucket is half
+        full again, or close the connection if this keeps happening."""
+        limits = self.limits
+        if now - self._strikes_since > limits.strike_window_s:
+            self._strikes = 0
+            self._strikes_since = now
+        self._strikes += 1
+        # Refused with the request's seq, so that the client's call fails at once instead of
+        # waiting out its timeout (an error with seq 0 answers no request).
+        try:
+            packet: Packet | None = parse(data)
+        except DecodeError:
+            packet = None
+        left = limits.max_rate_strikes - self._strikes
+        if left <= 0:
+            self.refuse(
+                ClientError.RATE_LIMITED,
+                f"kept sending more than {limits.rate:g} packets a second after a warning: disconnected",
+                packet,
+            )
+            self.close("flooding")
+            return
+        self.refuse(
+            ClientError.RATE_LIMITED,
+            f"too many packets: slow down (at most {limits.rate:g} a second; {left} more times within "
+            f"{limits.strike_window_s:g} s and the connection is closed)",
+            packet,
+        )
+        refill = limits.burst / 2 - self._tokens
+        self._pause(refill / limits.rate if limits.rate > 0 else limits.strike_window_s)
+
+    def _pause(self, seconds: float) -> None:
+        self._reader.stop()
+        timer = self._resume_timer = self.loop.timer(max(seconds, 0.001))
+        timer.start(self._resume)
+
+    def _resume(self) -> None:
+        timer = self._resume_timer
+        self._resume_timer = None
+        if timer is not None:
+            timer.close()
+        if self.closed:
+            return
+        backlog = self._backlog
+        self._backlog = b""
+        if backlog:
+            self.feed(backlog)
+        if not self.closed and self._resume_timer is None:
+            self._reader.start(self._on_readable)
+
+    def round_trip_us(self) -> int | None:
+        """A bound on this client's network round trip, in microseconds, as the kernel measures
+        its TCP connection: the smoothed RTT plus twice its mean deviation (Linux TCP_INFO);
+        None where the kernel does not say.
+
+        The kernel times every segment the broker sends until the client's TCP acknowledges it,
+        so this needs no cooperation from the client's code, unlike timing pings the client
+        would answer (and could answer late on purpose to widen its bound).
+        """
+        if _TCP_INFO is None:
+            return None
+        try:
+            info = self.sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_LENGTH)
+        except OSError:
+            return None
+        if len(info) < _TCP_INFO_LENGTH:
+            return None
+        rtt, deviation = _TCP_INFO_RTT.unpack_from(info, 68)
+        return rtt + 2 * deviation if rtt else None
+
     def _on_malformed(self, why: str) -> None:
         self._malformed += 1
         self.refuse(ClientError.MALFORMED, why)
@@ -229,6 +320,9 @@ class ClientConnection:
         """Answer `packet` (or the connection) with an error packet, counted."""
         self.owner.count_refusal(code)
         seq, type_ = (packet.seq, packet.type or "") if packet is not None else (0, "")
+        if len(type_) > MAX_ECHOED:
+            # An answer is never larger than what it answers: the client's type, cut short.
+            type_ = type_[:MAX_ECHOED]
         # Every error carries a trace id: the client quotes it, the logs have it.
         trace_id = trace_id or (packet.trace_id if packet is not None else None) or new_trace_id()
         self.send(error_packet(code, message, seq=seq, type=type_, trace_id=trace_id))
@@ -306,6 +400,11 @@ class ClientConnection:
         self.closed = True
         self._reader.stop()
         self._reader.close()
+        if self._resume_timer is not None:
+            self._resume_timer.stop()
+            self._resume_timer.close()
+            self._resume_timer = None
+        self._backlog = b""
         if self._writer is not None:
             self._writer.stop()
             self._writer.close()

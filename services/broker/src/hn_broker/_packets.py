@@ -7,6 +7,7 @@ from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime.wire import DecodeError, decode, encode, spec_of
 
 __all__ = [
+    "MAX_ECHOED",
     "MAX_TRACE_ID",
     "PACKET_VERSION",
     "ClientError",
@@ -24,6 +25,8 @@ _SPEC = spec_of(Packet)
 #: Longer trace ids from clients are dropped (the broker makes one up): they travel in every
 #: envelope and log line of the request.
 MAX_TRACE_ID = 64
+#: Characters of a client's own strings (its packet's type) an error packet sends back at most.
+MAX_ECHOED = 64
 _REPLY = PacketKind.REPLY
 _ERROR = PacketKind.ERROR
 
@@ -88,7 +91,7 @@ def error_packet(code: int, message: str, *, seq: int = 0, type: str = "", trace
     return frame(Packet(PACKET_VERSION, _ERROR, type, seq, None, code, message, trace_id, b""))
 
 
-def shown(text: str | None, limit: int = 64) -> str:
+def shown(text: str | None, limit: int = MAX_ECHOED) -> str:
     """`text` quoted for an error message, cut at `limit` characters: a client's own strings go
     back to it inside error packets, and must not make them larger than what it sent."""
     if text is None:

@@ -19,9 +19,10 @@ class BrokerService(Service):
     name = "broker"
     idl = BrokerIdl
     # While it drains, a broker still holds clients: services' pushes must still reach them.
-    drain_exempt = frozenset({"deliver", "bound"})
-    # Only services the CURVE authority lets push to players (hn_edge's callers) reach a client.
-    required_grants = {"deliver": "push", "bound": "push"}
+    drain_exempt = frozenset({"deliver", "bound", "end_session"})
+    # Only services the CURVE authority lets push to players (hn_edge's callers) reach a client,
+    # and only those it lets end players' sessions (sso, and brokers passing it on) close one.
+    required_grants = {"deliver": "push", "bound": "push", "end_session": "kick"}
 
     def __init__(self, config: BrokerConfig | None = None, *, directory: Directory | None = None) -> None:
         super().__init__()
@@ -68,3 +69,14 @@ class BrokerService(Service):
     def on_bound(self, session: Session, request: Any) -> None:
         assert self.broker is not None
         self.broker.bound(request.session_id, request.family, request.instance_id or "", request.fate or "")
+
+    def on_end_session(self, session: Session, request: Any) -> None:
+        assert self.broker is not None
+        self.broker.end_session(
+            request.session_id,
+            request.code or 0,
+            request.reason or "",
+            spare_peer=request.spare_peer or "",
+            unless_holder=bool(request.unless_holder),
+            hops=request.hops or 0,
+        )

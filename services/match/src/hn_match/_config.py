@@ -61,6 +61,6 @@ class MatchConfig:
         )
 
     def valid_mode(self, mode: str | None) -> str | None:
-        """The mode asked for (the default when None), or None if this deployment has no such queue."""
-        chosen = self.modes[0] if mode is None else mode
+        """The mode asked for (the default when "" or absent), or None if this deployment has no such queue."""
+        chosen = mode or self.modes[0]
         return chosen if chosen in self.modes else None

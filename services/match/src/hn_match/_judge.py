@@ -1,13 +1,23 @@
 """The duel's referee: who won, from shots timed by the server's clock.
 
-The client's reaction time is what it measured from the signal's arrival to the trigger; the
-server only knows when the signal left and the shot arrived (`elapsed`), which adds the network
-both ways. So a claim is believed only within `[elapsed - latency_allowance, elapsed]`: a client
-cannot claim more speed than the network allows, and a slow link costs at most the allowance.
+The server knows when each player's signal left this instance and when the shot arrived
+(`elapsed`, on this instance's monotonic clock). That is the player's reaction plus the network
+both ways: the signal's way down and the shot's way up, about one round trip of the player's
+connection, which the broker holding it measures (`Shot.rtt_ms`, see `Rules.network_ms`). So the
+reaction credited is `elapsed` less at most that round trip: within
+`[elapsed - network, elapsed]`, and the client's claim (what it measured from the signal's
+arrival to the trigger) only picks a point inside that range. A shot 350 ms after the signal on
+a 20 ms link is credited at least 350 - 20 - the relay allowance, whatever it claims.
+
+Fouls: a shot before the player's signal left (`early`); a reaction under `min_reaction_ms`,
+claimed or credited (`inhuman`: no human is faster, whatever the network); a claim longer than
+the server's own elapsed time plus `clock_slack_ms` (`impossible`: the client's clock cannot see
+more time than the server's).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hn_idl.match.ttypes import Verdict
@@ -23,17 +33,30 @@ IMPOSSIBLE = "impossible"
 class Rules:
     #: below this a reaction is not human: a bot or a tampered client
     min_reaction_ms: int = 100
-    #: how much of the server-measured time may be the network's
+    #: the most of the server-measured time that may ever be the network's (a bound on the
+    #: measured round trip too: a client that slows its own acknowledgements to look far away
+    #: gains no more than this)
     latency_allowance_ms: int = 400
     #: a claim above the server-measured time (plus clock slack) cannot be true
     clock_slack_ms: int = 50
+    #: the platform's own hops, counted in `elapsed` but in no client's round trip: the signal's
+    #: push from this instance to the broker, the shot's forwarding from the broker to here
+    relay_allowance_ms: int = 25
+
+    def network_ms(self, rtt_ms: float | None) -> float:
+        """How much of a shot's elapsed time may be the network's, given its connection's
+        measured round trip (None: not measured, so none of it but the relay)."""
+        return min(float(self.latency_allowance_ms), (rtt_ms or 0.0) + self.relay_allowance_ms)
 
 
 @dataclass(frozen=True)
 class Shot:
     #: server time of arrival (ms, monotonic)
     at_ms: float
+    #: the reaction the client claims to have measured
     reaction_ms: int
+    #: the round trip the broker measured for the shooter's connection (ms), None if unknown
+    rtt_ms: float | None = None
 
 
 @dataclass
@@ -53,14 +76,20 @@ def _credit(shot: Shot, signal_ms: float | None, rules: Rules) -> int | str:
     elapsed = shot.at_ms - signal_ms
     if shot.reaction_ms > elapsed + rules.clock_slack_ms:
         return IMPOSSIBLE
-    return int(max(shot.reaction_ms, elapsed - rules.latency_allowance_ms))
+    credited = int(min(elapsed, max(shot.reaction_ms, elapsed - rules.network_ms(shot.rtt_ms))))
+    if credited < rules.min_reaction_ms:
+        return INHUMAN  # the server's own clock saw the shot come back faster than a human can
+    return credited
 
 
-def judge(players: tuple[int, int], shots: dict[int, Shot], signal_ms: float | None, rules: Rules) -> Judgement:
-    """The outcome for `players` given the shots that arrived (a missing shot timed out)."""
+def judge(
+    players: tuple[int, int], shots: Mapping[int, Shot], signals_ms: Mapping[int, float], rules: Rules
+) -> Judgement:
+    """The outcome for `players` given the shots that arrived (a missing shot timed out) and
+    when each player's signal left (empty: no signal yet)."""
     result = Judgement(winner=None, verdict=Verdict.DRAW)
     for player, shot in shots.items():
-        credited = _credit(shot, signal_ms, rules)
+        credited = _credit(shot, signals_ms.get(player), rules)
         if isinstance(credited, str):
             result.fouls[player] = credited
         else:

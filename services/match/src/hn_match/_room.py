@@ -1,7 +1,11 @@
 """One duel room: ready, a signal after a random delay, shots, a verdict; or an abort.
 
-A room lives on one instance, in memory, in its own greenlet. The server's clock decides: the
-signal time is taken when the signal is sent, shots are timed when they arrive (`_judge`).
+A room lives on one instance, in memory, in its own greenlet. The server's clock decides: each
+player's signal time is taken when the push to that player has left this instance (the pushes go
+one after the other, each after a Redis lookup of the player's broker), a shot is timed when its
+handler starts, the moment the broker's forwarded request is read (the handler pool refuses
+rather than queues). The shot carries the round trip the broker measured for the shooter's
+connection; `_judge` credits the reaction from these.
 """
 
 from __future__ import annotations
@@ -73,7 +77,10 @@ class Room:
         self.ready: set[int] = set()
         self.left: set[int] = set()
         self.shots: dict[int, Shot] = {}
+        #: when the room gave the signal (None: not yet)
         self.signal_ms: float | None = None
+        #: player -> when the signal's push to them left this instance
+        self.signals_ms: dict[int, float] = {}
         self.over = False
         self._all_ready = gevent.event.Event()
         self._decided = gevent.event.Event()
@@ -111,13 +118,16 @@ class Room:
         if len(self.ready) == 2:
             self._all_ready.set()
 
-    def shoot(self, player: int, reaction_ms: int) -> None:
+    def shoot(self, player: int, reaction_ms: int, rtt_ms: float | None = None) -> None:
+        """`player` shot, claiming `reaction_ms`; `rtt_ms`: its connection's round trip as the
+        broker measured it (None: unknown)."""
         self._check(player)
         if player in self.shots:
             raise MatchError(code=MatchErrorCode.INVALID_INPUT, message="one shot per duel")
-        self.shots[player] = Shot(self._now_ms(), reaction_ms)
-        # A shot before the signal ends the duel at once (a foul); otherwise wait for both.
-        if self.signal_ms is None:
+        self.shots[player] = Shot(self._now_ms(), reaction_ms, rtt_ms)
+        # A shot before the player's signal left ends the duel at once (a foul); otherwise wait
+        # for both.
+        if player not in self.signals_ms:
             self._decided.set()
             self._all_ready.set()
         elif self._everyone_done():
@@ -153,13 +163,14 @@ class Room:
         signal = DuelSignal(match_id=self.match_id, shot_window_s=int(round(self.timing.shot_window_s)))
         for player in self.players:
             self._host.push(player, "match.DuelSignal", signal)
+            self.signals_ms[player] = self._now_ms()
         self._decided.wait(self.timing.shot_window_s + self.rules.latency_allowance_ms / 1000)
         if not self.over:
             self._finish()
 
     def _finish(self) -> None:
         self.over = True
-        self._host.finished(self, judge(self.players, dict(self.shots), self.signal_ms, self.rules), "")
+        self._host.finished(self, judge(self.players, dict(self.shots), dict(self.signals_ms), self.rules), "")
 
     def _abort(self, reason: str) -> None:
         if self.over:

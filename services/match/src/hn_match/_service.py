@@ -233,7 +233,8 @@ class MatchService(Service):
 
     def on_duel_shoot(self, session: Session, request: Any) -> None:
         room, player = self._room(session, request.match_id)
-        room.shoot(player, request.reaction_ms)
+        rtt_us = session.client_rtt_us
+        room.shoot(player, request.reaction_ms, None if rtt_us is None else rtt_us / 1000)
 
     def on_duel_leave(self, session: Session, request: Any) -> None:
         room, player = self._room(session, request.match_id)
@@ -279,7 +280,16 @@ class MatchService(Service):
         else:
             verdict = room.outcome(judgement).verdict
             DUELS.labels(verdict.lower()).inc()
-            self.log.info("duel over", match_id=room.match_id, winner=judgement.winner, verdict=verdict)
+            self.log.info(
+                "duel over",
+                match_id=room.match_id,
+                winner=judgement.winner,
+                verdict=verdict,
+                reaction_ms=judgement.reaction_ms,
+                fouls=judgement.fouls,
+                claimed_ms={p: shot.reaction_ms for p, shot in room.shots.items()},
+                rtt_ms={p: shot.rtt_ms for p, shot in room.shots.items()},
+            )
             kind, event = "match.DuelResult", DuelResult(
                 match_id=room.match_id,
                 winner_id=judgement.winner,

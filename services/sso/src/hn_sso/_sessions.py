@@ -64,10 +64,12 @@ class Sessions:
             return None  # replaced by a newer login, or orphaned by a login that failed midway
         return Account(account_id=int(account_id), display_name=name, guest=guest == "1", created_ms=int(created_ms))
 
-    def revoke(self, token: str) -> None:
+    def revoke(self, token: str) -> Account | None:
+        """End the token; the account whose current session it was (None: it was not one)."""
         account = self.account(token)
         self._redis.delete(_tok(token))
         if account is not None:
             current = self._redis.get(_current(account.account_id))
             if current is not None and (current.decode() if isinstance(current, bytes) else current) == token:
                 self._redis.delete(_current(account.account_id))
+        return account

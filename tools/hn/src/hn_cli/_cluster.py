@@ -35,8 +35,9 @@ SCALABLE = ("sso", "match", "broker")
 #: the autoscaler `hn up --autoscale` runs
 IDENTITIES = ("yellow", "sso", "match", "broker", "brokerlist", "hn", "autoscaler")
 #: what each identity may do beyond calling and registering itself: brokers speak for players
-#: (session ids); the services with client routes push to them (broker.deliver / bound)
-GRANTS = {"session": ["broker"], "push": ["broker", "match", "sso"]}
+#: (session ids); the services with client routes push to them (broker.deliver / bound); sso ends
+#: players' sessions, and brokers pass that on (broker.end_session)
+GRANTS = {"session": ["broker"], "push": ["broker", "match", "sso"], "kick": ["broker", "sso"]}
 
 
 @dataclass
@@ -90,10 +91,14 @@ class Cluster:
             "HN_BIND_HOST": "127.0.0.1",
             "HN_LOG_LEVEL": self.spec.log_level,
             "HN_SSO_HASH_PROFILE": self.spec.hash_profile,
+            # Every bot comes from 127.0.0.1: one address making an account per bot.
+            "HN_SSO_ACCOUNT_CREATIONS_PER_ADDRESS": "1000000000",
             # Locally every request is traced at every hop: `hn logs --trace ID` shows its path.
             "HN_TRACE_SAMPLE": "1",
             # Marks every process of this run (`hn down` and the tests find leftovers by it).
             "HN_RUN_DIR": self.run_dir,
+            # Every bot connects from this host: no per-address connection cap on the brokers.
+            "HN_BROKER_MAX_CONNECTIONS_PER_ADDRESS": "0",
             **self.spec.extra_env,
         }
         self._base = base
@@ -205,7 +210,11 @@ class Cluster:
             "data_tier": self.tier.describe(),
             "spec": asdict(self.spec),
         }
-        with open(os.path.join(self.run_dir, "cluster.json"), "w") as fh:
+        # Its env carries the data tier's passwords (HN_PG_DSN, HN_REDIS_URL): owner only.
+        path = os.path.join(self.run_dir, "cluster.json")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when an earlier run left the file
+        with os.fdopen(fd, "w") as fh:
             json.dump(document, fh, indent=1)
 
     # -- health ------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ Run it with `python -m hn_datatier.agent` (arguments or HN_* environment variabl
 `AgentConfig.from_args`). Production runs one agent next to each nutcracker: either supervising it
 (`--supervise`) or restarting the system service (`--restart-command "systemctl restart nutcracker"`).
 
-`TwemproxyServer`, `parse_servers`, `replace_addresses` and `listen_addresses` read and rewrite
-nutcracker's YAML (the local launcher reads it too). The agent's own names load on first use:
+`TwemproxyServer`, `parse_servers`, `replace_addresses`, `set_redis_auth` and `listen_addresses`
+read and rewrite nutcracker's YAML (the local launcher reads it too). The agent's own names load on first use:
 `python -m hn_datatier.agent` imports this package before its `__main__` patches the standard
 library for gevent, so nothing here may import redis (and ssl) early.
 """
@@ -15,7 +15,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from hn_datatier.agent._twemproxy import TwemproxyServer, listen_addresses, parse_servers, replace_addresses
+from hn_datatier.agent._twemproxy import (
+    TwemproxyServer,
+    listen_addresses,
+    parse_servers,
+    replace_addresses,
+    set_redis_auth,
+)
 
 if TYPE_CHECKING:
     from hn_datatier.agent._agent import Agent, CommandNutcracker, Nutcracker, SupervisedNutcracker, serve
@@ -33,6 +39,7 @@ __all__ = [
     "parse_servers",
     "replace_addresses",
     "serve",
+    "set_redis_auth",
 ]
 
 _LAZY = {

@@ -12,6 +12,8 @@ Twemproxy hashes keys over a fixed server list and does not follow Sentinel. Thi
 - It reconciles: at start, after (re)connecting to a Sentinel, and every `reconcile_interval`
   seconds it asks every Sentinel for each shard's master and applies the answer with the highest
   config epoch, so a switch missed while disconnected is caught up.
+- It authenticates: to the Sentinels with their password (`sentinel_password`), and, given
+  `redis_password`, it writes Twemproxy's `redis_auth` into nutcracker's YAML before starting it.
 
 nutcracker is either the agent's own child (`supervise`: restarted on a switch, respawned if it
 dies) or a system service restarted by `restart_command` (e.g. `systemctl restart nutcracker`).
@@ -40,7 +42,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, make_wsgi_app
 
 from hn_datatier import redis_client
 from hn_datatier.agent._config import AgentConfig
-from hn_datatier.agent._twemproxy import listen_addresses, parse_servers, replace_addresses
+from hn_datatier.agent._twemproxy import listen_addresses, parse_servers, replace_addresses, set_redis_auth
 from hn_process import ManagedProcess, port_accepts, wait_until
 
 __all__ = ["Agent", "Nutcracker", "SupervisedNutcracker", "CommandNutcracker", "serve"]
@@ -59,6 +61,8 @@ RESTARTS = Counter("hn_twemproxy_agent_restarts_total", "nutcracker (re)starts, 
 SENTINELS_CONNECTED = Gauge("hn_twemproxy_agent_sentinels_connected", "Sentinels the agent is subscribed to.")
 
 Address = tuple[str, int]
+#: How infra/terraform marks a password the host fills in (`@@ssm:<parameter>@@`).
+_UNFILLED = "@@ssm:"
 
 
 def _log() -> Any:
@@ -160,9 +164,14 @@ class CommandNutcracker:
         pass
 
 
-def _sentinel_client(address: Address, timeout: float) -> Any:
+def _sentinel_client(address: Address, timeout: float, password: str) -> Any:
     return redis_client(
-        address[0], address[1], socket_timeout=timeout, socket_connect_timeout=timeout, decode_responses=True
+        address[0],
+        address[1],
+        password=password or None,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        decode_responses=True,
     )
 
 
@@ -174,13 +183,15 @@ class Agent:
         config: AgentConfig,
         *,
         nutcracker: Nutcracker | None = None,
-        sentinel_client: Callable[[Address, float], Any] = _sentinel_client,
+        sentinel_client: Callable[[Address, float, str], Any] = _sentinel_client,
     ) -> None:
         self.config = config
         if nutcracker is None:
             nutcracker = SupervisedNutcracker(config) if config.supervise else CommandNutcracker(config)
         self.nutcracker = nutcracker
-        self._clients = {s: sentinel_client(s, config.sentinel_timeout) for s in config.sentinels}
+        self._clients = {
+            s: sentinel_client(s, config.sentinel_timeout, config.sentinel_password) for s in config.sentinels
+        }
         self._lock = gevent.lock.RLock()
         self._epochs: dict[str, int] = {}
         self._kick = gevent.event.Event()
@@ -241,6 +252,23 @@ class Agent:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+    def set_redis_auth(self) -> bool:
+        """Write `redis_password` as the pools' `redis_auth` (before nutcracker starts, which reads
+        it only then); True if the file changed. A no-op without a password."""
+        with self._lock:
+            text = self._read()
+            if not self.config.redis_password:
+                if _UNFILLED in text:  # production's placeholder: clients would all get NOAUTH
+                    raise ValueError(f"{self.config.config} wants redis_auth from HN_REDIS_PASSWORD, which is not set")
+                return False
+            new_text = set_redis_auth(text, self.config.redis_password)
+            if new_text == text:
+                return False
+            self._validate(new_text)
+            self._write(new_text)
+            self.log.info("twemproxy password set")
+            return True
 
     def apply(self, addresses: Mapping[str, Address], *, reason: str) -> bool:
         """Point the named shards at `addresses`; rewrite and restart only if something changes."""
@@ -346,6 +374,7 @@ class Agent:
                 client = redis_client(
                     sentinel[0],
                     sentinel[1],
+                    password=self.config.sentinel_password or None,
                     socket_connect_timeout=self.config.sentinel_timeout,
                     socket_keepalive=True,
                     health_check_interval=5,
@@ -382,6 +411,7 @@ class Agent:
 
     def run(self, *, ready: Callable[[dict[str, Any]], None] | None = None) -> int:
         """Reconcile, start nutcracker, follow every Sentinel until `stop()`; returns an exit status."""
+        self.set_redis_auth()  # no start without it: nutcracker would serve anyone
         try:
             self.reconcile(reason="start")
         except Exception:

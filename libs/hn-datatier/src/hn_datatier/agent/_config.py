@@ -21,6 +21,19 @@ def _addresses(text: str) -> list[tuple[str, int]]:
     return [_address(part) for part in text.split(",") if part.strip()]
 
 
+def _secret(path: str, value: str, what: str) -> str:
+    """A password from its file when one is named (the local launcher's way), else the value
+    (production's: systemd's environment file, from SSM). Never from the command line, which
+    every user of the host can read."""
+    if not path:
+        return value
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the {what} password file {path}: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     """Everything the Sentinel -> Twemproxy agent needs.
@@ -30,6 +43,10 @@ class AgentConfig:
     masters: the Sentinel master names to follow; empty = every named server in `config`.
     supervise: run nutcracker as the agent's child (restarted on a switch, respawned if it dies);
         otherwise `restart_command` (e.g. `systemctl restart nutcracker`) is run on a switch.
+    sentinel_password: what the Sentinels want (their `requirepass`); empty: none.
+    redis_password: Twemproxy's `redis_auth`, written into `config` before nutcracker starts
+        (production renders a placeholder there, so the password never passes through
+        Terraform); empty: the file is left as it is.
     """
 
     sentinels: Sequence[tuple[str, int]]
@@ -48,6 +65,8 @@ class AgentConfig:
     ready_file: str = ""
     log_level: str = "info"
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}:{os.getpid()}")
+    sentinel_password: str = field(default="", repr=False)
+    redis_password: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if not self.sentinels:
@@ -89,6 +108,16 @@ class AgentConfig:
         p.add_argument("--metrics-port", type=int, default=int(env.get("HN_METRICS_PORT", "-1")), help="-1: off")
         p.add_argument("--ready-file", default=env.get("HN_READY_FILE", ""))
         p.add_argument("--log-level", default=env.get("HN_LOG_LEVEL", "info"))
+        p.add_argument(
+            "--sentinel-password-file",
+            default=env.get("HN_SENTINEL_PASSWORD_FILE", ""),
+            help="file holding the Sentinels' password [HN_SENTINEL_PASSWORD_FILE; or HN_SENTINEL_PASSWORD itself]",
+        )
+        p.add_argument(
+            "--redis-password-file",
+            default=env.get("HN_REDIS_PASSWORD_FILE", ""),
+            help="file holding Twemproxy's redis_auth [HN_REDIS_PASSWORD_FILE; or HN_REDIS_PASSWORD itself]",
+        )
         a = p.parse_args(argv)
         try:
             return cls(
@@ -106,6 +135,8 @@ class AgentConfig:
                 metrics_port=a.metrics_port,
                 ready_file=a.ready_file,
                 log_level=a.log_level,
+                sentinel_password=_secret(a.sentinel_password_file, env.get("HN_SENTINEL_PASSWORD", ""), "Sentinel"),
+                redis_password=_secret(a.redis_password_file, env.get("HN_REDIS_PASSWORD", ""), "Redis"),
             )
         except ValueError as exc:
             p.error(str(exc))

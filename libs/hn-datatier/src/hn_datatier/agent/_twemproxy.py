@@ -13,13 +13,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["TwemproxyServer", "listen_addresses", "parse_servers", "replace_addresses"]
+__all__ = ["TwemproxyServer", "listen_addresses", "parse_servers", "replace_addresses", "set_redis_auth"]
 
 _SERVER_LINE = re.compile(
     r"""^(?P<lead>\s*-\s*)(?P<quote>["']?)(?P<host>\[[^\]]+\]|[^\s:"']+):(?P<port>\d+):(?P<weight>\d+)"""
     r"""(?:\s+(?P<name>[^\s"']+))?(?P=quote)(?P<trail>\s*(?:\#.*)?)$"""
 )
 _LISTEN_LINE = re.compile(r"""^\s+listen:\s*["']?(?P<host>[^\s:"']+):(?P<port>\d+)["']?\s*(?:#.*)?$""")
+_AUTH_LINE = re.compile(r"""^(?P<lead>\s+redis_auth:\s*).*$""")
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,22 @@ def listen_addresses(text: str) -> list[tuple[str, int]]:
         if match:
             found.append((match.group("host"), int(match.group("port"))))
     return found
+
+
+def set_redis_auth(text: str, password: str) -> str:
+    """`text` with the `redis_auth:` of every pool set to `password` (double-quoted YAML: a
+    password of letters and digits, as the tier makes them, needs no escaping; anything else
+    is refused; so is a file without a `redis_auth:` line). Every other line unchanged."""
+    if not password or not all(c.isascii() and c.isalnum() for c in password):
+        raise ValueError("a Twemproxy password must be letters and digits only")
+    out, found = [], False
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        match = _AUTH_LINE.match(body)
+        if match:
+            found = True
+            line = f'{match.group("lead")}"{password}"' + line[len(body) :]
+        out.append(line)
+    if not found:  # nutcracker would let anyone in: never quietly
+        raise ValueError("no redis_auth line to set")
+    return "".join(out)

@@ -3,7 +3,10 @@
 - `DataTier` starts PostgreSQL (primary + streaming replica) behind Pgpool-II and pre-sharded
   Redis (master + replica per shard, three Sentinels) behind Twemproxy, which the Sentinel agent
   (`hn_datatier.agent`) runs and repoints, on free loopback ports (`PortPool`); `tier.env`
-  carries HN_PG_DSN (Pgpool) and HN_REDIS_URL (Twemproxy). `DataTierConfig` says what to start.
+  carries HN_PG_DSN (Pgpool) and HN_REDIS_URL (Twemproxy), with the services' passwords.
+  `DataTierConfig` says what to start.
+- `Secrets`: every server wants a password; a tier makes its own at start (`tier.secrets`, files
+  readable by their owner only), named by `Secrets.REDIS_DEFAULT`, `Secrets.PG_APP`, ...
 - `python -m hn_datatier.local up` (or `datatier.pex up`): a tier until Ctrl-C.
 - `render` / `template_text` / `TEMPLATES`: the configuration templates shipped in
   `hn_datatier/templates`, production's wiring too (Terraform renders the same files);
@@ -14,6 +17,7 @@ from hn_datatier.local._config import DataTierConfig
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._postgres import PgNode, find_pg_bin_dir
 from hn_datatier.local._redis import RedisNode, SentinelNode, Shard, direct_redis_port
+from hn_datatier.local._secrets import Secrets
 from hn_datatier.local._templates import TEMPLATES, render, template_text
 from hn_datatier.local._tier import DataTier
 from hn_datatier.local._twemproxy import render_config
@@ -25,6 +29,7 @@ __all__ = [
     "PgNode",
     "PortPool",
     "RedisNode",
+    "Secrets",
     "SentinelNode",
     "Shard",
     "direct_redis_port",

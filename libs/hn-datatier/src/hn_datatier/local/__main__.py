@@ -1,4 +1,5 @@
-"""`python -m hn_datatier.local up`: start a local data tier, print its environment, stop on Ctrl-C."""
+"""`python -m hn_datatier.local up`: start a local data tier, print its environment (the services'
+passwords inside HN_PG_DSN and HN_REDIS_URL), stop on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             for key, value in tier.env.items():
                 print(f"export {key}='{value}'")
-            print(f"# scratch: {tier.scratch}  (Ctrl-C stops the tier)", flush=True)
+            secrets = tier.secrets.directory if tier.secrets else ""
+            print(f"# scratch: {tier.scratch}  (Ctrl-C stops the tier); every password: {secrets}", flush=True)
         reported: set[str] = set()
         while not stop.wait(1.0):
             # Keep serving what is left (chaos experiments kill processes on purpose); say so.

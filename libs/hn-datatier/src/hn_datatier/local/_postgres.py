@@ -4,6 +4,10 @@
  HN_PG_DSN ──> Pgpool-II ──writes──> PostgreSQL primary ──streaming WAL──> PostgreSQL replica
                    └──────reads (balanced by weight)─────────────┴─────────────────┘
 ```
+
+Every role logs in with a password (scram-sha-256), locally as in production: the services'
+role, the superuser, `replicator` (streaming replication) and `hn_pgpool` (Pgpool's checks).
+Clients prove their password to Pgpool, which logs in to PostgreSQL with it (`pool_passwd`).
 """
 
 from __future__ import annotations
@@ -15,16 +19,24 @@ import pwd
 import shutil
 import signal
 import subprocess
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hn_datatier.local._config import HOST, DataTierConfig
 from hn_datatier.local._ports import PortPool
+from hn_datatier.local._secrets import Secrets, write_private
 from hn_datatier.local._templates import render
 from hn_process import ManagedProcess, ProcessFailed, Watchdog
 
-__all__ = ["PgNode", "PostgresNodes", "find_pg_bin_dir"]
+__all__ = ["CHECK_USER", "REPLICATION_USER", "SUPERUSER", "PgNode", "PostgresNodes", "find_pg_bin_dir"]
+
+SUPERUSER = "postgres"
+#: The role the replica streams as (REPLICATION, nothing else), as in production.
+REPLICATION_USER = "replicator"
+#: The role of Pgpool's health and replication checks (pg_monitor: reads pg_stat_replication).
+CHECK_USER = "hn_pgpool"
 
 
 def find_pg_bin_dir() -> str:
@@ -67,23 +79,33 @@ class PostgresNodes:
         self._user: tuple[int, int] | None = None
         self._scratch = ""
         self._watchdog: Watchdog | None = None
+        self._secrets: Secrets | None = None
 
     # -- what clients and tests see ------------------------------------------------------
 
+    def _dsn(self, port: int, *, admin: bool) -> str:
+        """A DSN with its role's password (scram-sha-256 everywhere)."""
+        assert self._secrets is not None, "the tier is not started"
+        user, secret, database = (
+            (SUPERUSER, Secrets.PG_SUPERUSER, "postgres")
+            if admin
+            else (self.config.user, Secrets.PG_APP, self.config.database)
+        )
+        password = urllib.parse.quote(self._secrets[secret], safe="")
+        return f"postgresql://{user}:{password}@{HOST}:{port}/{database}"
+
     @property
     def dsn(self) -> str:
-        """Services' DSN: Pgpool."""
-        return f"postgresql://{self.config.user}@{HOST}:{self.pgpool_port}/{self.config.database}"
+        """Services' DSN: Pgpool, as the services' role, with its password."""
+        return self._dsn(self.pgpool_port, admin=False)
 
     @property
     def admin_dsn(self) -> str:
         """Superuser through Pgpool (tests that create databases or look at pg_stat_*)."""
-        return f"postgresql://postgres@{HOST}:{self.pgpool_port}/postgres"
+        return self._dsn(self.pgpool_port, admin=True)
 
     def direct_dsn(self, node: PgNode, *, admin: bool = False) -> str:
-        if admin:
-            return f"postgresql://postgres@{HOST}:{node.port}/postgres"
-        return f"postgresql://{self.config.user}@{HOST}:{node.port}/{self.config.database}"
+        return self._dsn(node.port, admin=admin)
 
     @property
     def primary(self) -> PgNode:
@@ -98,7 +120,6 @@ class PostgresNodes:
             return {}
         return {
             "HN_PG_DSN": self.dsn,
-            "HN_PG_ADMIN_DSN": self.admin_dsn,
             "HN_PG_PRIMARY_DSN": self.direct_dsn(self.primary),
             "HN_PG_REPLICA_DSN": self.direct_dsn(self.replica),
             "HN_PG_PRIMARY": self.primary.address,
@@ -144,7 +165,7 @@ class PostgresNodes:
         node.process.start()
         recovery = node is not self.primary
         node.process.wait_ready(
-            lambda: _in_recovery(node.port, recovery), timeout=self.config.start_timeout, what="PostgreSQL"
+            lambda: self._in_recovery(node.port, recovery), timeout=self.config.start_timeout, what="PostgreSQL"
         )
         if self.pgpool is not None and self.pgpool.alive:
             # A node Pgpool detached meanwhile comes back through auto_failback once it streams.
@@ -173,10 +194,11 @@ class PostgresNodes:
 
     # -- start ---------------------------------------------------------------------------
 
-    def start(self, scratch: str, watchdog: Watchdog) -> None:
+    def start(self, scratch: str, watchdog: Watchdog, secrets: Secrets) -> None:
         """initdb and start the primary, a base backup of it streaming as the replica, then Pgpool."""
         self._scratch = scratch
         self._watchdog = watchdog
+        self._secrets = secrets
         self._start_postgres()
         self._start_pgpool()
 
@@ -231,7 +253,7 @@ class PostgresNodes:
                 fsync="on" if self.config.fsync else "off",
                 synchronous_commit="on" if self.config.fsync else "off",
             ),
-            "pg_hba.conf": render("pg_hba.conf.tmpl", auth_method="trust", client_cidr=f"{HOST}/32"),
+            "pg_hba.conf": render("pg_hba.conf.tmpl", client_cidr=f"{HOST}/32", replication_user=REPLICATION_USER),
         }
         for name, text in files.items():
             path = os.path.join(data_dir, name)
@@ -254,13 +276,17 @@ class PostgresNodes:
 
     def _start_postgres(self) -> None:
         cfg = self.config
+        assert self._secrets is not None
+        secrets = self._secrets
         self.bin_dir = cfg.pg_bin_dir or find_pg_bin_dir()
         self._user = self._identity()
         timeout = cfg.start_timeout
 
-        # Primary: initdb, our settings (included from postgresql.conf), start.
+        # Primary: initdb (the superuser's password from a file the PostgreSQL user reads, gone
+        # afterwards), our settings (included from postgresql.conf), start.
         dir0 = self._dir("pg0")
         data0 = os.path.join(dir0, "data")
+        pwfile = write_private(os.path.join(dir0, "initdb.pw"), secrets[Secrets.PG_SUPERUSER] + "\n", owner=self._user)
         self._run(
             "initdb",
             [
@@ -268,8 +294,9 @@ class PostgresNodes:
                 "-D",
                 data0,
                 "-U",
-                "postgres",
-                "--auth=trust",
+                SUPERUSER,
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
                 "--encoding=UTF8",
                 "--locale=C",
                 "--no-sync",
@@ -277,6 +304,7 @@ class PostgresNodes:
             ],
             os.path.join(dir0, "initdb.log"),
         )
+        os.unlink(pwfile)
         with open(os.path.join(data0, "postgresql.conf"), "a") as fh:
             fh.write("\n# HighNoon settings (hn_datatier/templates/postgresql.conf.tmpl)\ninclude 'highnoon.conf'\n")
         port0 = self.ports.allocate()
@@ -284,23 +312,36 @@ class PostgresNodes:
         primary = PgNode("pg0", port0, data0, self._process("pg0", dir0, data0))
         self.nodes.append(primary)
         primary.process.start()
-        primary.process.wait_ready(lambda: _in_recovery(port0, False), timeout=timeout, what="primary")
+        primary.process.wait_ready(lambda: self._in_recovery(port0, False), timeout=timeout, what="primary")
         with contextlib.closing(_connect(self.direct_dsn(primary, admin=True))) as conn:
             conn.autocommit = True
             with conn.cursor() as cur:
-                cur.execute(f'CREATE ROLE "{cfg.user}" LOGIN')
+                for role, options, secret in (
+                    (cfg.user, "LOGIN", Secrets.PG_APP),
+                    (REPLICATION_USER, "LOGIN REPLICATION", Secrets.PG_REPLICATION),
+                    (CHECK_USER, "LOGIN IN ROLE pg_monitor", Secrets.PG_CHECK),
+                ):
+                    cur.execute(
+                        f'CREATE ROLE "{role}" {options} PASSWORD %s', (_scram_verifier(conn, role, secrets[secret]),)
+                    )
                 cur.execute(f'CREATE DATABASE "{cfg.database}" OWNER "{cfg.user}"')
 
-        # Replica: a base backup of the primary, streaming from it (-R writes primary_conninfo and
-        # standby.signal; application_name lets Pgpool match it in pg_stat_replication).
+        # Replica: a base backup of the primary, streaming from it as `replicator` (-R writes
+        # primary_conninfo, naming the password file, and standby.signal; application_name lets
+        # Pgpool match it in pg_stat_replication).
         dir1 = self._dir("pg1")
         data1 = os.path.join(dir1, "data")
+        passfile = write_private(
+            os.path.join(dir1, "replication.pgpass"),
+            f"{HOST}:{port0}:*:{REPLICATION_USER}:{secrets[Secrets.PG_REPLICATION]}\n",
+            owner=self._user,
+        )
         self._run(
             "pg_basebackup",
             [
                 os.path.join(self.bin_dir, "pg_basebackup"),
                 "-d",
-                f"host={HOST} port={port0} user=postgres application_name=pg1",
+                f"host={HOST} port={port0} user={REPLICATION_USER} passfile={passfile} application_name=pg1",
                 "-D",
                 data1,
                 "-R",
@@ -317,7 +358,7 @@ class PostgresNodes:
         replica = PgNode("pg1", port1, data1, self._process("pg1", dir1, data1))
         self.nodes.append(replica)
         replica.process.start()
-        replica.process.wait_ready(lambda: _in_recovery(port1, True), timeout=timeout, what="replica")
+        replica.process.wait_ready(lambda: self._in_recovery(port1, True), timeout=timeout, what="replica")
 
         def streaming() -> bool:
             with contextlib.closing(_connect(self.direct_dsn(primary, admin=True))) as conn:
@@ -330,8 +371,9 @@ class PostgresNodes:
 
     def _start_pgpool(self) -> None:
         cfg = self.config
+        assert self._secrets is not None
         run_dir = os.path.join(self._scratch, "pgpool")
-        os.makedirs(run_dir)
+        os.makedirs(run_dir, mode=0o700)  # pool_passwd, and pg_enc's input while it runs
         self.pgpool_port = self.ports.allocate()
         self.pcp_port = self.ports.allocate()
         backends = "\n".join(
@@ -354,19 +396,24 @@ class PostgresNodes:
             backends=backends,
             num_init_children=cfg.pgpool_children,
             max_pool=cfg.pgpool_max_pool,
-            enable_pool_hba="off",
-            pool_passwd="",
+            pool_passwd=os.path.join(run_dir, "pool_passwd"),
             delay_threshold=10 * 1024 * 1024,
             check_period=cfg.pgpool_check_period,
             health_check_timeout=5,
             health_check_max_retries=3,
             auto_failback_interval=5,
-            admin_user="postgres",
+            check_user=CHECK_USER,
         )
-        paths = {"pgpool.conf": conf, "pcp.conf": "# no PCP users in the local tier\n", "pool_hba.conf": ""}
+        paths = {
+            "pgpool.conf": conf,
+            "pcp.conf": "# no PCP users: no one can use PCP\n",
+            "pool_hba.conf": render("pool_hba.conf.tmpl", client_cidr=f"{HOST}/32"),
+        }
         for name, text in paths.items():
             with open(os.path.join(run_dir, name), "w") as fh:
                 fh.write(text)
+        key_file = self._secrets.path(Secrets.PGPOOL_KEY)
+        self._write_pool_passwd(run_dir, key_file)
         self.pgpool = ManagedProcess(
             "pgpool",
             [
@@ -379,6 +426,8 @@ class PostgresNodes:
                 os.path.join(run_dir, "pcp.conf"),
                 "-a",
                 os.path.join(run_dir, "pool_hba.conf"),
+                "-k",
+                key_file,
             ],
             log_path=os.path.join(run_dir, "pgpool.log"),
             stop_signal=signal.SIGINT,  # "fast" mode
@@ -390,6 +439,35 @@ class PostgresNodes:
             self._pool_nodes_up, timeout=cfg.start_timeout, what="SHOW POOL_NODES: primary and standby up"
         )
 
+    def _write_pool_passwd(self, run_dir: str, key_file: str) -> None:
+        """pool_passwd: every role that logs in through Pgpool, its password AES-encrypted with the
+        key file by Pgpool's own `pg_enc` (from an input file that exists only while it runs)."""
+        assert self._secrets is not None
+        roles = {self.config.user: Secrets.PG_APP, SUPERUSER: Secrets.PG_SUPERUSER, CHECK_USER: Secrets.PG_CHECK}
+        pairs = "".join(f"{role}:{self._secrets[secret]}\n" for role, secret in roles.items())
+        pairs_file = os.path.join(run_dir, "pool_passwd.input")
+        write_private(pairs_file, pairs)
+        try:
+            result = subprocess.run(
+                ["pg_enc", "-m", "-k", key_file, "-f", os.path.join(run_dir, "pgpool.conf"), "-i", pairs_file],
+                capture_output=True,
+                text=True,
+                timeout=self.config.start_timeout,
+            )
+        finally:
+            os.unlink(pairs_file)
+        if result.returncode != 0:
+            raise ProcessFailed(f"pg_enc failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        os.chmod(os.path.join(run_dir, "pool_passwd"), 0o600)
+
+    def _in_recovery(self, port: int, recovery: bool) -> bool:
+        """True when the server on `port` answers and is (recovery) or is not a replica."""
+        with contextlib.closing(_connect(self._dsn(port, admin=True))) as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_is_in_recovery()")
+                row = cur.fetchone()
+                return row is not None and row[0] is recovery
+
 
 def _connect(dsn: str) -> Any:
     import psycopg2
@@ -397,10 +475,9 @@ def _connect(dsn: str) -> Any:
     return psycopg2.connect(dsn, connect_timeout=5)
 
 
-def _in_recovery(port: int, recovery: bool) -> bool:
-    """True when the server on `port` answers and is (recovery) or is not a replica."""
-    with contextlib.closing(_connect(f"postgresql://postgres@{HOST}:{port}/postgres")) as conn:
-        with conn.cursor() as cur:
-            cur.execute("SELECT pg_is_in_recovery()")
-            row = cur.fetchone()
-            return row is not None and row[0] is recovery
+def _scram_verifier(conn: Any, role: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of a password, made on this side: the statement that sets it
+    carries no plaintext (to the server's logs, pg_stat_activity)."""
+    from psycopg2.extensions import encrypt_password
+
+    return str(encrypt_password(password, role, conn, "scram-sha-256"))

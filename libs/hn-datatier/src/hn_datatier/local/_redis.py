@@ -6,6 +6,11 @@
                       │ rewrite + restart                       ^ watch, promote
  hn_datatier.agent <──┴── +switch-master ──── Sentinel x3 (quorum 2) ┘
 ```
+
+Nothing answers before AUTH. Redis nodes have ACL users (redis.conf.tmpl): `default` (Twemproxy's
+login, data commands only), `sentinel`, `replica` and `admin`; Twemproxy wants the default user's
+password from its clients (`redis_auth`), so HN_REDIS_URL carries it; the Sentinels share their
+own `requirepass`, which the agent gives them.
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ import functools
 import os
 import sys
 import time
-from dataclasses import dataclass
+import urllib.parse
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hn_datatier import redis_client
+from hn_datatier import redis_client, redis_from_url
 from hn_datatier.agent import TwemproxyServer, parse_servers
 from hn_datatier.local._config import HOST, DataTierConfig
 from hn_datatier.local._ports import PortPool
+from hn_datatier.local._secrets import Secrets, write_private
 from hn_datatier.local._templates import render
 from hn_datatier.local._twemproxy import render_config
 from hn_process import ManagedProcess, Watchdog, child_env, port_accepts, wait_until
@@ -41,6 +48,7 @@ class RedisNode:
     dir: str
     process: ManagedProcess
     replica_of: int | None = None  # master port it was (last) started to replicate
+    admin_password: str = field(default="", repr=False)
 
     @property
     def host(self) -> str:
@@ -49,6 +57,10 @@ class RedisNode:
     @property
     def address(self) -> str:
         return f"{HOST}:{self.port}"
+
+    def client(self, **options: Any) -> Any:
+        """A client of this node itself, as its `admin` user (checks and chaos, not services)."""
+        return direct_redis_port(self.port, username="admin", password=self.admin_password, **options)
 
 
 @dataclass
@@ -62,14 +74,21 @@ class SentinelNode:
     port: int
     dir: str
     process: ManagedProcess
+    password: str = field(default="", repr=False)
 
     @property
     def address(self) -> str:
         return f"{HOST}:{self.port}"
 
+    def client(self, **options: Any) -> Any:
+        """A client of this Sentinel, with the Sentinels' password."""
+        return direct_redis_port(self.port, password=self.password, **options)
+
 
 def direct_redis_port(port: int, **options: Any) -> Any:
-    """A client to one Redis node or Sentinel of a local tier (not through Twemproxy)."""
+    """A client to one server of a local tier on the loopback (a Redis node, a Sentinel, Twemproxy),
+    with the credentials in `options` (`password=`, and `username=` for a Redis ACL user); prefer
+    `RedisNode.client()`, `SentinelNode.client()` and `redis_from_url(tier.redis_url)`."""
     options.setdefault("decode_responses", True)
     options.setdefault("socket_timeout", 2)
     options.setdefault("socket_connect_timeout", 2)
@@ -92,13 +111,19 @@ class RedisNodes:
         self.twemproxy_config = ""
         self._scratch = ""
         self._watchdog: Watchdog | None = None
+        self._secrets: Secrets | None = None
 
     # -- what clients and tests see ------------------------------------------------------
 
     @property
     def url(self) -> str:
-        """Services' Redis: Twemproxy (connect with `hn_datatier.redis_from_url`)."""
-        return f"redis://{HOST}:{self.twemproxy_port}/0"
+        """Services' Redis: Twemproxy, with its password (connect with `hn_datatier.redis_from_url`)."""
+        return self.url_to(f"{HOST}:{self.twemproxy_port}")
+
+    def url_to(self, address: str) -> str:
+        """HN_REDIS_URL for a client that reaches Twemproxy at another `host:port` (a fault proxy)."""
+        assert self._secrets is not None, "the tier is not started"
+        return f"redis://:{urllib.parse.quote(self._secrets[Secrets.REDIS_DEFAULT], safe='')}@{address}/0"
 
     @property
     def sentinel_addresses(self) -> list[str]:
@@ -172,7 +197,7 @@ class RedisNodes:
         best: tuple[int, int] | None = None
         for sentinel in self.sentinels:
             try:
-                with direct_redis_port(sentinel.port) as client:
+                with sentinel.client() as client:
                     # Epoch first, then the current address (see hn_datatier.agent's Agent._ask).
                     epoch = int(client.sentinel_master(shard).get("config-epoch", 0))
                     address = client.sentinel_get_master_addr_by_name(shard)
@@ -196,14 +221,15 @@ class RedisNodes:
             raise RuntimeError(f"{node.name} is running")
         self._write_conf(node, replica_of.port if replica_of else None)
         node.process.start()
-        node.process.wait_ready(lambda: _ping(node.port), timeout=self.config.start_timeout, what="PING")
+        node.process.wait_ready(lambda: _ping(node), timeout=self.config.start_timeout, what="PING")
 
     # -- start ---------------------------------------------------------------------------
 
-    def spawn(self, scratch: str, watchdog: Watchdog) -> None:
+    def spawn(self, scratch: str, watchdog: Watchdog, secrets: Secrets) -> None:
         """Start every Redis node and Sentinel without waiting: they settle while PostgreSQL starts."""
         self._scratch = scratch
         self._watchdog = watchdog
+        self._secrets = secrets
         cfg = self.config
         for i in range(cfg.shards):
             name = f"shard{i}"
@@ -211,7 +237,8 @@ class RedisNodes:
             for j, suffix in enumerate("ab"):
                 node_name = f"{name}-{suffix}"
                 node_dir = os.path.join(scratch, "redis", node_name)
-                os.makedirs(node_dir)
+                # Private: redis.conf holds passwords (and CONFIG REWRITE makes it 0644).
+                os.makedirs(node_dir, mode=0o700)
                 port = self.ports.allocate()
                 proc = ManagedProcess(
                     node_name,
@@ -219,7 +246,7 @@ class RedisNodes:
                     log_path=os.path.join(node_dir, "redis.log"),
                     watchdog=watchdog,
                 )
-                node = RedisNode(node_name, name, port, node_dir, proc)
+                node = RedisNode(node_name, name, port, node_dir, proc, admin_password=secrets[Secrets.REDIS_ADMIN])
                 self._write_conf(node, shard.nodes[0].port if j else None)
                 shard.nodes.append(node)
                 proc.start()
@@ -231,6 +258,7 @@ class RedisNodes:
                 host=HOST,
                 port=s.nodes[0].port,
                 quorum=cfg.quorum,
+                auth_pass=secrets[Secrets.REDIS_SENTINEL],
                 down_after_ms=cfg.down_after_ms,
                 failover_timeout_ms=cfg.failover_timeout_ms,
             )
@@ -238,18 +266,27 @@ class RedisNodes:
         )
         for k in range(cfg.sentinels):
             sdir = os.path.join(scratch, "sentinel", str(k))
-            os.makedirs(sdir)
+            os.makedirs(sdir, mode=0o700)  # sentinel.conf holds passwords
             port = self.ports.allocate()
             conf = os.path.join(sdir, "sentinel.conf")
             with open(conf, "w") as fh:
-                fh.write(render("sentinel.conf.tmpl", bind=HOST, port=port, dir=sdir, monitors=monitors))
+                fh.write(
+                    render(
+                        "sentinel.conf.tmpl",
+                        bind=HOST,
+                        port=port,
+                        dir=sdir,
+                        password=secrets[Secrets.SENTINEL],
+                        monitors=monitors,
+                    )
+                )
             proc = ManagedProcess(
                 f"sentinel{k}",
                 ["redis-sentinel", conf],
                 log_path=os.path.join(sdir, "sentinel.log"),
                 watchdog=watchdog,
             )
-            self.sentinels.append(SentinelNode(port, sdir, proc))
+            self.sentinels.append(SentinelNode(port, sdir, proc, password=secrets[Secrets.SENTINEL]))
             proc.start()
 
     def wait(self) -> None:
@@ -257,17 +294,17 @@ class RedisNodes:
         timeout = self.config.start_timeout
         for shard in self.shards:
             master, *replicas = shard.nodes
-            master.process.wait_ready(functools.partial(_ping, master.port), timeout=timeout, what="PING")
+            master.process.wait_ready(functools.partial(_ping, master), timeout=timeout, what="PING")
             for replica in replicas:
                 replica.process.wait_ready(
-                    functools.partial(_replica_linked, replica.port),
+                    functools.partial(_replica_linked, replica),
                     timeout=timeout,
                     what="replication link up",
                 )
         others = len(self.sentinels) - 1
 
-        def sentinel_knows_all(port: int) -> bool:
-            with direct_redis_port(port) as client:
+        def sentinel_knows_all(sentinel: SentinelNode) -> bool:
+            with sentinel.client() as client:
                 for shard in self.shards:
                     state = client.sentinel_master(shard.name)
                     if int(state["num-other-sentinels"]) < others or int(state["num-slaves"]) < len(shard.nodes) - 1:
@@ -276,7 +313,7 @@ class RedisNodes:
 
         for sentinel in self.sentinels:
             sentinel.process.wait_ready(
-                functools.partial(sentinel_knows_all, sentinel.port),
+                functools.partial(sentinel_knows_all, sentinel),
                 timeout=timeout,
                 what="sentinel sees the other sentinels and every replica",
             )
@@ -284,21 +321,23 @@ class RedisNodes:
     def start_agent(self) -> None:
         """Twemproxy in front of the shards' masters, run and repointed by the Sentinel agent."""
         cfg = self.config
+        assert self._secrets is not None
         agent_dir = os.path.join(self._scratch, "twemproxy")
-        os.makedirs(agent_dir)
+        os.makedirs(agent_dir, mode=0o700)  # nutcracker.yml holds redis_auth
         self.twemproxy_port = self.ports.allocate()
         self.twemproxy_stats_port = self.ports.allocate()
         self.agent_metrics_port = self.ports.allocate()
         self.twemproxy_config = os.path.join(agent_dir, "nutcracker.yml")
-        with open(self.twemproxy_config, "w") as fh:
-            fh.write(
-                render_config(
-                    pool="highnoon",
-                    listen=f"{HOST}:{self.twemproxy_port}",
-                    servers=[TwemproxyServer(s.name, HOST, s.nodes[0].port) for s in self.shards],
-                    timeout_ms=cfg.twemproxy_timeout_ms,
-                )
-            )
+        write_private(
+            self.twemproxy_config,
+            render_config(
+                pool="highnoon",
+                listen=f"{HOST}:{self.twemproxy_port}",
+                servers=[TwemproxyServer(s.name, HOST, s.nodes[0].port) for s in self.shards],
+                timeout_ms=cfg.twemproxy_timeout_ms,
+                redis_auth=self._secrets[Secrets.REDIS_DEFAULT],
+            ),
+        )
         ready_file = os.path.join(agent_dir, "agent.ready")
         self.agent = ManagedProcess(
             "twemproxy-agent",
@@ -308,6 +347,11 @@ class RedisNodes:
                 "hn_datatier.agent",
                 "--sentinels",
                 ",".join(self.sentinel_addresses),
+                # Files, never the passwords themselves: a command line is visible to every user.
+                "--sentinel-password-file",
+                self._secrets.path(Secrets.SENTINEL),
+                "--redis-password-file",
+                self._secrets.path(Secrets.REDIS_DEFAULT),
                 "--config",
                 self.twemproxy_config,
                 "--supervise",
@@ -333,7 +377,7 @@ class RedisNodes:
         )
 
         def round_trip() -> bool:
-            with direct_redis_port(self.twemproxy_port) as client:
+            with redis_from_url(self.url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2) as client:
                 for i in range(4 * len(self.shards)):  # a few keys: very likely every shard
                     key = f"hn-datatier:probe:{i}:{time.monotonic_ns()}"
                     client.set(key, "1", ex=60)
@@ -344,12 +388,17 @@ class RedisNodes:
         self.agent.wait_ready(round_trip, timeout=cfg.start_timeout, what="SET/GET through twemproxy")
 
     def _write_conf(self, node: RedisNode, master_port: int | None) -> None:
+        assert self._secrets is not None
         node.replica_of = master_port
         text = render(
             "redis.conf.tmpl",
             bind=HOST,
             port=node.port,
             dir=node.dir,
+            default_password=self._secrets[Secrets.REDIS_DEFAULT],
+            sentinel_password=self._secrets[Secrets.REDIS_SENTINEL],
+            replica_password=self._secrets[Secrets.REDIS_REPLICA],
+            admin_password=self._secrets[Secrets.REDIS_ADMIN],
             persistence_comment="none in the local tier (production: RDB snapshots on the replica)",
             save='""',
             appendonly="no",
@@ -359,15 +408,14 @@ class RedisNodes:
             replica_priority=100,
             replicaof=f"replicaof {HOST} {master_port}" if master_port else "",
         )
-        with open(os.path.join(node.dir, "redis.conf"), "w") as fh:
-            fh.write(text)
+        write_private(os.path.join(node.dir, "redis.conf"), text)
 
 
-def _ping(port: int) -> bool:
-    with direct_redis_port(port) as client:
+def _ping(node: RedisNode) -> bool:
+    with node.client() as client:
         return bool(client.ping())
 
 
-def _replica_linked(port: int) -> bool:
-    with direct_redis_port(port) as client:
+def _replica_linked(node: RedisNode) -> bool:
+    with node.client() as client:
         return bool(client.info("replication").get("master_link_status") == "up")

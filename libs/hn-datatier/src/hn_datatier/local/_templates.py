@@ -18,6 +18,7 @@ TEMPLATES = (
     "pg_hba.conf.tmpl",
     "pgpool.conf.tmpl",
     "pgpool-backend.conf.tmpl",
+    "pool_hba.conf.tmpl",
     "redis.conf.tmpl",
     "sentinel.conf.tmpl",
     "sentinel-monitor.conf.tmpl",

@@ -1,7 +1,9 @@
 """The data tier on one machine: its lifecycle and the face tests and the local cluster see.
 
 Everything runs on free loopback ports, in a scratch directory, as children that die with the
-launcher (`hn_process.dies_with_parent` and a `Watchdog`). The configuration files are rendered
+launcher (`hn_process.dies_with_parent` and a `Watchdog`). Every server wants a password: the
+tier makes its own at start (`Secrets`, in `<scratch>/secrets`, files readable by their owner
+only) and hands them out only inside the URLs and DSNs of `tier.env`. The configuration files are rendered
 from the templates production uses (`hn_datatier/templates`), so this is also the reference for
 how the tier is wired: PostgreSQL and Pgpool in `_postgres`, Redis, Sentinel and Twemproxy in
 `_redis`.
@@ -21,6 +23,7 @@ from hn_datatier.local._config import DataTierConfig
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._postgres import PgNode, PostgresNodes
 from hn_datatier.local._redis import RedisNode, RedisNodes, SentinelNode, Shard
+from hn_datatier.local._secrets import Secrets
 from hn_process import ManagedProcess, Watchdog
 
 __all__ = ["DataTier"]
@@ -39,6 +42,7 @@ class DataTier:
 
     def __post_init__(self) -> None:
         self.scratch = ""
+        self.secrets: Secrets | None = None
         self.ports = PortPool()
         self.watchdog: Watchdog | None = None
         self.postgres = PostgresNodes(self.config, self.ports)
@@ -66,10 +70,12 @@ class DataTier:
         if not self.config.keep_workdir:
             self.watchdog.remove_on_death(self.scratch)
         try:
+            self.secrets = Secrets(os.path.join(self.scratch, "secrets"))
             if self.config.redis:
-                self.redis.spawn(self.scratch, self.watchdog)  # no waiting: it settles while PostgreSQL starts
+                # No waiting: it settles while PostgreSQL starts.
+                self.redis.spawn(self.scratch, self.watchdog, self.secrets)
             if self.config.postgres:
-                self.postgres.start(self.scratch, self.watchdog)
+                self.postgres.start(self.scratch, self.watchdog, self.secrets)
             if self.config.redis:
                 self.redis.wait()
                 self.redis.start_agent()
@@ -101,8 +107,9 @@ class DataTier:
 
     @property
     def env(self) -> dict[str, str]:
-        """The environment a service (or a test) uses: HN_PG_DSN and HN_REDIS_URL, plus the direct
-        addresses for tests and chaos (as they were at start: a failover moves Redis masters)."""
+        """The environment a service (or a test) uses: HN_PG_DSN and HN_REDIS_URL, each with the
+        services' password, plus the direct addresses for tests and chaos (as they were at start:
+        a failover moves Redis masters). No other password: those stay in `tier.secrets`."""
         return self.postgres.env() | self.redis.env()
 
     def processes(self) -> list[ManagedProcess]:
@@ -115,7 +122,13 @@ class DataTier:
 
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly picture of the tier (the `up` CLI prints it)."""
-        return {"scratch": self.scratch, "env": self.env, **self.postgres.describe(), **self.redis.describe()}
+        return {
+            "scratch": self.scratch,
+            "secrets": self.secrets.directory if self.secrets else "",
+            "env": self.env,
+            **self.postgres.describe(),
+            **self.redis.describe(),
+        }
 
     def logs(self) -> Iterator[tuple[str, str]]:
         """(process name, last lines of its log) for every process: attach to a failing test."""
@@ -184,8 +197,12 @@ class DataTier:
 
     @property
     def redis_url(self) -> str:
-        """Services' Redis: Twemproxy (connect with `hn_datatier.redis_from_url`)."""
+        """Services' Redis: Twemproxy, with its password (connect with `hn_datatier.redis_from_url`)."""
         return self.redis.url
+
+    def redis_url_to(self, address: str) -> str:
+        """HN_REDIS_URL for a client that reaches Twemproxy at another `host:port` (a fault proxy)."""
+        return self.redis.url_to(address)
 
     @property
     def twemproxy_port(self) -> int:

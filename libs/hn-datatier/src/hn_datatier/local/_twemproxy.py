@@ -14,8 +14,11 @@ from hn_datatier.local._templates import render
 __all__ = ["render_config"]
 
 
-def render_config(*, pool: str, listen: str, servers: Iterable[TwemproxyServer], timeout_ms: int = 1000) -> str:
-    """The nutcracker.yml of one pool, from the shipped template."""
+def render_config(
+    *, pool: str, listen: str, servers: Iterable[TwemproxyServer], redis_auth: str, timeout_ms: int = 1000
+) -> str:
+    """The nutcracker.yml of one pool, from the shipped template. `redis_auth`: the password
+    clients must give, which nutcracker also logs in to every server with (Redis' default user)."""
     servers = list(servers)
     names = [s.name for s in servers]
     if len(set(names)) != len(names):
@@ -25,5 +28,6 @@ def render_config(*, pool: str, listen: str, servers: Iterable[TwemproxyServer],
         pool=pool,
         listen=listen,
         timeout_ms=timeout_ms,
+        redis_auth=redis_auth,
         servers="\n".join(s.line() for s in servers),
     )

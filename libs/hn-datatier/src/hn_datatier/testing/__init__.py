@@ -14,8 +14,9 @@ for `data_tier` by naming it, with no import.
   replica, the agent repointed Twemproxy and SET/GET through Twemproxy work again; returns the
   timings (`FailoverReport`) and, by default, brings the killed node back as the new replica
   (`restore_redis_node`).
-- `key_on_shard(tier, "shard1")`: a key Twemproxy routes to that shard; `direct_redis(node)`,
-  `direct_redis_port(port)`: clients of one Redis node or Sentinel, not through Twemproxy.
+- `key_on_shard(tier, "shard1")`: a key Twemproxy routes to that shard; `direct_redis(node)`: a
+  client of one Redis node (as its `admin` user), not through Twemproxy; `sentinel.client()` of a
+  Sentinel; `direct_redis_port(port, password=...)`: of any server, credentials given.
 - `imports_beyond_the_client(module)`: the import chains from `module` to the launcher, the agent
   or these fixtures (a service's PEX must carry none).
 

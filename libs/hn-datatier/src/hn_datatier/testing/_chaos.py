@@ -10,15 +10,16 @@ from typing import Any
 import redis
 
 from hn_datatier import redis_from_url
-from hn_datatier.local import DataTier, RedisNode, direct_redis_port
+from hn_datatier.local import DataTier, RedisNode
 from hn_process import time_factor, wait_until
 
 __all__ = ["FailoverReport", "direct_redis", "key_on_shard", "kill_redis_master", "restore_redis_node"]
 
 
 def direct_redis(node: RedisNode, **options: Any) -> Any:
-    """A client to one Redis node itself (not through Twemproxy): for checks and chaos only."""
-    return direct_redis_port(node.port, **options)
+    """A client to one Redis node itself (not through Twemproxy), as its `admin` user: for checks
+    and chaos only."""
+    return node.client(**options)
 
 
 def key_on_shard(tier: DataTier, shard: str, *, prefix: str = "hn-test:", ttl: int = 600) -> str:
@@ -130,7 +131,7 @@ def restore_redis_node(tier: DataTier, node: RedisNode, *, master: RedisNode, ti
 
     def healthy_everywhere() -> bool:
         for sentinel in tier.sentinel_nodes:
-            with direct_redis_port(sentinel.port) as client:
+            with sentinel.client() as client:
                 replicas = client.sentinel_slaves(node.shard)
             mine = [r for r in replicas if int(r["port"]) == node.port]
             if not mine or mine[0].get("is_sdown") or mine[0].get("master-link-status") != "ok":

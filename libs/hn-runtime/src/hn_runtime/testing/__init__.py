@@ -178,11 +178,11 @@ def spawn_service(
 
 def call_handler(service: Service, method: str, *, session: Session | None = None, **kwargs: Any) -> Any:
     """Call `service.on_<method>` directly with a decoded request built from `kwargs`."""
-    spec = load_idl(service.idl).methods[method]
+    spec = load_idl(service.idl).method(method)  # an old (renamed) name calls the new method
     session = session or Session(None, new_trace_id(), method)
     token = _current.set(session)
     try:
-        return getattr(service, f"on_{method}")(session, spec.args_cls(**kwargs))
+        return getattr(service, f"on_{spec.name}")(session, spec.args_cls(**kwargs))
     finally:
         _current.reset(token)
 
