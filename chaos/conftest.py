@@ -51,8 +51,9 @@ kill -9 leaves restarting to the supervisor (services; Twemproxy's agent respawn
 restarts at once (PostgreSQL, Pgpool: the launcher, as systemd would); a Redis master is not
 restarted: Sentinel promotes its replica and it comes back as a replica. SIGSTOP freezes the
 process (its whole process group for PostgreSQL and Pgpool) for the time in the notes, then
-SIGCONT. Only correctness is asserted (the "must be 0" columns); the times are figures of one run
-on a shared 2-core VM.
+SIGCONT. Only correctness is asserted (the "must be 0" columns, and **failed** for the rolling
+restart: a deploy of every service fails nothing); the times are figures of one run on a shared
+2-core VM.
 
 Run it alone with `PANTS_CONCURRENT=True ./pants test chaos::` (or `pytest -m chaos` in an
 environment with the repository's sources); with `HN_RELIABILITY_REPO` set to the repository's

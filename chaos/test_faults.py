@@ -250,7 +250,12 @@ def test_sigstop_then_sigcont(kind: str, platform: Platform, report: list[Figure
 
 def test_rolling_restart_of_every_service(platform: Platform, report: list[Figures]) -> None:
     """SIGTERM each service process in turn (it drains; the supervisor starts it again) and wait
-    until it is back before the next: a deploy of everything."""
+    until it is back before the next: a deploy of everything, which must fail no operation.
+
+    What makes it so: a draining instance refuses new requests DRAINING and callers retry them on
+    another; a broker hands its clients over (they resume on another broker and send again); a
+    match instance lets its duels play to their end before it exits, brokers routing them to it
+    while it drains."""
 
     def deploy(s: Scenario) -> None:
         took = []
@@ -260,7 +265,8 @@ def test_rolling_restart_of_every_service(platform: Platform, report: list[Figur
             took.append(s.history.now() - began)
         s.notes.append(f"{len(took)} services one by one, {sum(took) / len(took):.1f} s each")
 
-    run(platform, report, "rolling restart (SIGTERM) of every service", deploy)
+    figures = run(platform, report, "rolling restart (SIGTERM) of every service", deploy)
+    assert figures.failed == 0, f"a deploy failed {figures.failed} operations (their errors are printed above)"
 
 
 # -- the fault proxy on one link --------------------------------------------------------------

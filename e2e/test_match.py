@@ -95,9 +95,9 @@ def test_queue_status_cancel_and_modes(platform: Platform) -> None:
 def test_duel_messages_without_a_duel_are_refused_clearly(platform: Platform) -> None:
     client = player(platform)
     try:
-        with pytest.raises(BrokerRejected) as refused:
+        with pytest.raises(MatchError) as refused:
             client.call("match.duel_shoot", match_id="nope", reaction_ms=200)
-        assert refused.value.code == ClientError.SESSION_LOST and "duel" in refused.value.message
+        assert refused.value.code == MatchErrorCode.NOT_IN_MATCH and "duel" in refused.value.message
         with pytest.raises(BrokerRejected) as host:
             client.call("match.host_duel", match_id="x", mode="duel", player_a=1, rating_a=1, player_b=2, rating_b=1)
         assert host.value.code == ClientError.UNKNOWN_MESSAGE, "service-only methods are not client messages"
@@ -192,13 +192,14 @@ def test_a_late_shot_claiming_a_fast_reaction_is_credited_the_servers_time(platf
 
 
 @contextlib.contextmanager
-def match_processes(platform: Platform, count: int) -> Iterator[list[ServiceProcess]]:
+def match_processes(platform: Platform, count: int, **tuning: str) -> Iterator[list[ServiceProcess]]:
     env = {
         **platform.env("match"),
         "HN_MATCH_TICK_S": "0.05",
         "HN_MATCH_SIGNAL_DELAY_S": "60,60",  # the duel is still waiting for its signal when killed
         # Its own queue: another test platform on the same tier must not match these players.
         "HN_MATCH_MODES": "kill9",
+        **tuning,
     }
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(spawn_service("hn_match", service="match", env=env)) for _ in range(count)]
@@ -271,9 +272,10 @@ def test_the_rooms_instance_dies_mid_duel_both_hear_it_and_queue_again(data_tier
             duel.room.process.kill()
             wait_for(lambda: len(duel.lost) == 2, timeout=30, message="both players told the duel is lost")
             assert all(getattr(e, "family", "") == "duel" for e in duel.lost)
-            with pytest.raises(BrokerRejected) as gone:
+            # Told SessionLost, the binding is dropped: the duel is no more (the survivor says so).
+            with pytest.raises(MatchError) as gone:
                 duel.a.call("match.duel_shoot", match_id="any", reaction_ms=250)
-            assert gone.value.code == ClientError.SESSION_LOST
+            assert gone.value.code == MatchErrorCode.NOT_IN_MATCH
             assert duel.results_stored(data_tier) == 0, "no result, no rating change"
             # Free to queue again at once, on the survivor (which also took the matchmaking over).
             for c in (duel.a, duel.b):
@@ -319,9 +321,9 @@ def test_a_room_that_settled_its_duel_before_dying_is_not_reported_lost(data_tie
             assert state.settle(f"duel:{duel.match_id}", DECIDED) == DECIDED  # the room's claim
             duel.room.process.kill()
             wait_for(lambda: _lost_bindings("decided") - before == 2, timeout=30, message="both bindings given up")
-            with pytest.raises(BrokerRejected) as over:
+            with pytest.raises(MatchError) as over:
                 duel.a.call("match.duel_shoot", match_id=duel.match_id, reaction_ms=250)
-            assert over.value.code == ClientError.SESSION_LOST
+            assert over.value.code == MatchErrorCode.NOT_IN_MATCH
             # After a round trip on a's connection: a push sent to it before would be here.
             assert duel.lost == [], "no SessionLost for a duel that may have counted"
 
@@ -363,6 +365,94 @@ def test_a_duel_called_off_by_a_player_ends_settled_for_both(data_tier: DataTier
             assert {kind for kind, _ in duel.ends} == {"match.MatchAborted"}
             assert state.fate_of(f"duel:{duel.match_id}") == DECIDED
             assert duel.results_stored(data_tier) == 0
+
+
+def test_a_draining_rooms_instance_lets_its_duel_finish_while_new_players_are_matched_elsewhere(
+    data_tier: DataTier,
+) -> None:
+    """SIGTERM (a deploy) the instance holding a duel: it takes no new duels and hands its
+    matchmaking over at once, but the duel goes on there (brokers still route it) to a stored
+    result; players who queue meanwhile are matched on the other instance; then it exits 0."""
+    tuning = {
+        "HN_MATCH_MODES": "drain",
+        # The players hold their duel_ready until the instance drains: the duel must wait for it.
+        "HN_MATCH_READY_TIMEOUT_S": "60",
+        "HN_MATCH_SIGNAL_DELAY_S": "0.2,0.4",
+    }
+    redis = redis_from_url(data_tier.env["HN_REDIS_URL"])
+    state = SessionState(redis)
+    with platform_on(data_tier, brokers=2) as platform, match_processes(platform, 1, **tuning) as (leaving,):
+        wait_for(lambda: platform.live("match") == 1, message="the first match process up")
+        a, b = player(platform), player(platform)
+        pushes: dict[tuple[GameClient, str], gevent.event.AsyncResult] = {}
+        lost: list[Any] = []
+        for client in (a, b):
+            client.on("broker.SessionLost", lost.append)
+            for kind in ("match.MatchFound", "match.DuelSignal", "match.DuelResult", "match.MatchAborted"):
+                pushes[client, kind] = gevent.event.AsyncResult()
+                client.on(kind, pushes[client, kind].set)
+
+        def push(client: GameClient, kind: str) -> Any:
+            return pushes[client, kind].get(timeout=30 * time_factor())
+
+        try:
+            for client in (a, b):
+                client.call("match.enqueue", mode="drain")
+            match_id = push(a, "match.MatchFound").match_id
+            assert push(b, "match.MatchFound").match_id == match_id
+            sessions = (str(a.account.account_id), str(b.account.account_id))
+            assert _shared_room(state, *sessions) == leaving.instance_id, "the only instance holds the room"
+            with match_processes(platform, 1, **tuning) as (staying,), _players(platform, 2) as (c, d):
+                wait_for(lambda: platform.live("match") == 2, message="the second match process up")
+                leaving.signal(signal.SIGTERM)
+                wait_for(
+                    lambda: _state_of(platform, leaving.instance_id) == "draining", message="the first one draining"
+                )
+                lease = "hn:match:matchmaker:drain"
+                wait_for(lambda: redis.get(lease) == staying.instance_id.encode(), message="matchmaking handed over")
+                # Players queueing now are matched on the other instance.
+                for client in (c, d):
+                    client.call("match.enqueue", mode="drain")
+                new = (str(c.account.account_id), str(d.account.account_id))
+                assert wait_for(lambda: _shared_room(state, *new), message="a room for c and d") == staying.instance_id
+                assert leaving.process.poll() is None, "still draining: its duel is not over"
+                # The duel on the draining instance plays to its end.
+                for client in (a, b):
+                    client.call("match.duel_ready", match_id=match_id)
+                for client in (a, b):
+                    push(client, "match.DuelSignal")
+                    client.call("match.duel_shoot", match_id=match_id, reaction_ms=250)
+                results = [push(client, "match.DuelResult") for client in (a, b)]
+                assert results[0] == results[1] and results[0].match_id == match_id
+                assert leaving.process.wait(timeout=30 * time_factor()) == 0, "drained, it exits 0"
+                assert lost == [], "no SessionLost: nothing was lost"
+                assert not any(pushes[client, "match.MatchAborted"].ready() for client in (a, b))
+            assert state.fate_of(f"duel:{match_id}") == DECIDED
+            pool = PgPool(data_tier.env["HN_PG_DSN"], size=1)
+            try:
+                rows = pool.fetchall("SELECT winner FROM match_results WHERE match_id = %s", (match_id,), primary=True)
+            finally:
+                pool.close()
+            assert rows == [(results[0].winner_id,)], "the result stored once"
+        finally:
+            a.close()
+            b.close()
+
+
+@contextlib.contextmanager
+def _players(platform: Platform, count: int) -> Iterator[list[GameClient]]:
+    clients = [player(platform) for _ in range(count)]
+    try:
+        yield clients
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _state_of(platform: Platform, instance_id: str) -> str | None:
+    return next(
+        (i.state for i in platform.discovery.directory.instances("match") if i.instance_id == instance_id), None
+    )
 
 
 def _lost_bindings(outcome: str) -> float:

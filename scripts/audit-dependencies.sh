@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
-# Dependency audit: pip-audit over every requirement pinned in 3rdparty/python/default.lock.
+# Dependency audit: every requirement pinned in 3rdparty/python/default.lock (direct and transitive).
 #
 #   scripts/audit-dependencies.sh                    # fails on a finding not accepted in docs/security.md
-#   scripts/audit-dependencies.sh --allow-unaudited  # also passes (loudly) when no vulnerability data
-#                                                    # source is reachable from this machine
+#   scripts/audit-dependencies.sh --allow-unaudited  # also passes (loudly) when some pin could not be audited
 #
-# pip-audit (pinned below) is installed from PyPI into a cached venv. Vulnerability data is asked of
-# OSV first, then of PyPI's JSON API (HN_AUDIT_SERVICES="osv pypi" sets the order); a service that
-# answers for no pin at all is treated as unreachable. Accepted findings are the vulnerability ids
-# listed in the "Accepted findings" table of docs/security.md: every ignore is explained there.
-# Pins PyPI has yanked are reported too (PyPI's simple API; independent of the services above).
+# Vulnerability data is asked of OSV first, then of PyPI's JSON API, through pip-audit
+# (HN_AUDIT_SERVICES="osv pypi" sets the order); a service that answers for no pin at all is
+# treated as unreachable. When none answers, the pins are checked offline against the PyPA
+# advisories vendored in 3rdparty/advisories (scripts/osv_audit.py prints the snapshot's date:
+# later advisories are not covered). Accepted findings are the vulnerability ids listed, with a
+# reason, in the "Accepted findings" table of docs/security.md. Pins PyPI has yanked are reported too.
+# pip-audit and the offline matcher's two packages (pinned below) live in a cached venv.
 #
 # Exit status: 0 audited, nothing unexplained (or not audited with --allow-unaudited);
-# 1 findings; 2 not audited: no vulnerability service answered; 3 the tooling itself failed.
+# 1 findings; 2 not audited (no service answered and a pin is not covered offline); 3 the tooling failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PIP_AUDIT_VERSION=2.10.1
+# The offline matcher's imports, at the lockfile's versions (its test runs with those under Pants).
+audit_pins=("pip-audit==$PIP_AUDIT_VERSION" "packaging==26.4" "PyYAML==6.0.4")
 allow_unaudited=0
 for arg in "$@"; do
   case "$arg" in
     --allow-unaudited) allow_unaudited=1 ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "audit: unknown argument $arg" >&2; exit 3 ;;
   esac
 done
@@ -35,39 +38,35 @@ for candidate in python3.11 python3; do
 done
 [ -n "$python" ] || { echo "audit: needs CPython >= 3.9" >&2; exit 3; }
 
-venv="${HN_AUDIT_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/highnoon/pip-audit-$PIP_AUDIT_VERSION}"
-if [ ! -x "$venv/bin/pip-audit" ]; then
-  echo "audit: installing pip-audit $PIP_AUDIT_VERSION into $venv"
+venv="${HN_AUDIT_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/highnoon/audit-tools}"
+if [ ! -x "$venv/bin/pip-audit" ] || [ "$(cat "$venv/.pins" 2>/dev/null)" != "${audit_pins[*]}" ]; then
+  echo "audit: installing ${audit_pins[*]} into $venv"
   rm -rf "$venv"
   "$python" -m venv "$venv"
-  if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "pip-audit==$PIP_AUDIT_VERSION" \
+  if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${audit_pins[@]}" \
     >"$venv/install.log" 2>&1; then
     cat "$venv/install.log" >&2
     rm -rf "$venv"
-    echo "audit: cannot install pip-audit from PyPI" >&2
+    echo "audit: cannot install ${audit_pins[*]} from PyPI" >&2
     exit 3
   fi
+  echo "${audit_pins[*]}" >"$venv/.pins"
 fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# The lockfile is JSON behind a `//` comment header; every locked requirement is pinned.
-"$python" - 3rdparty/python/default.lock "$work/pinned.txt" <<'EOF'
-import json, sys
-text = open(sys.argv[1]).read()
-lock = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("//")))
-pins = sorted({(r["project_name"], r["version"]) for resolve in lock["locked_resolves"] for r in resolve["locked_requirements"]})
-with open(sys.argv[2], "w") as out:
-    out.writelines(f"{name}=={version}\n" for name, version in pins)
-print(f"audit: {len(pins)} pinned requirements in {sys.argv[1]}")
-EOF
+# The Python parts are modules of the repository root (scripts/BUILD; tested under Pants).
+"$python" -m scripts.lock_pins 3rdparty/python/default.lock >"$work/pinned.txt"
+echo "audit: $(wc -l <"$work/pinned.txt") pinned requirements in 3rdparty/python/default.lock"
 
-# Accepted findings: the ids in the first column of docs/security.md's "Accepted findings" table.
+# Accepted findings: the ids in the first column of docs/security.md's "Accepted findings" table
+# (a row without a reason fails here).
+"$venv/bin/python" -m scripts.osv_audit accepted >"$work/accepted.txt" || exit 3
 ignores=()
 while read -r id; do
   [ -n "$id" ] && ignores+=(--ignore-vuln "$id")
-done < <(sed -n '/^### Accepted findings/,/^#/p' docs/security.md | grep -oE '^\| *(PYSEC|GHSA|CVE|OSV)-[A-Za-z0-9-]+' | tr -d '| ' || true)
+done <"$work/accepted.txt"
 [ ${#ignores[@]} -eq 0 ] || echo "audit: accepted (explained in docs/security.md): ${ignores[*]//--ignore-vuln /}"
 
 audited=""
@@ -108,6 +107,14 @@ EOF
   break
 done
 
+if [ -z "$audited" ]; then
+  echo "audit: no vulnerability service answered from here: checking the vendored advisories instead"
+  status=0
+  "$venv/bin/python" -m scripts.osv_audit check || status=$?
+  [ "$status" -eq 3 ] && exit 3
+  [ "$status" -eq 2 ] || audited="offline"
+fi
+
 # Yanked pins: PyPI's simple API (PEP 691 JSON) says which release files their maintainers withdrew.
 "$python" - "$work/pinned.txt" <<'EOF' || true
 import json, re, sys, urllib.request
@@ -139,7 +146,7 @@ print(f"audit: yanked pins: {len(yanked)} of {checked} checked on PyPI"
 EOF
 
 if [ -z "$audited" ]; then
-  echo "audit: NOT AUDITED: no vulnerability service answered from here (see docs/security.md, Dependency audit)"
+  echo "audit: NOT AUDITED: pins not covered by the vendored advisories (see docs/security.md, Dependency audit)"
   if [ "$allow_unaudited" -eq 1 ]; then
     echo "audit: --allow-unaudited: passing anyway"
     exit 0

@@ -45,6 +45,7 @@ PACKAGES = (
     "hn_broker",
     "hn_sso",
     "hn_match",
+    "hn_autoscale",
 )
 
 #: Series Prometheus makes itself for every target: not exported by the code, always there.

@@ -111,7 +111,8 @@ def brokers() -> Iterator[Callable[[str], tuple[GameClient, FakeBroker, FakeBrok
 
     def make(drain: str) -> tuple[GameClient, FakeBroker, FakeBroker]:
         leaving, staying = FakeBroker(drain=drain), FakeBroker()
-        listed = {leaving.start(): 0.0, staying.start(): 0.5}
+        # The other reports itself full: tried only after the one about to drain.
+        listed = {leaving.start(): 0.0, staying.start(): 1.0}
         started.extend([leaving.server, staying.server])
 
         def brokerlist(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -122,7 +123,7 @@ def brokers() -> Iterator[Callable[[str], tuple[GameClient, FakeBroker, FakeBrok
         http.start()
         started.append(http)
         client = GameClient(f"http://127.0.0.1:{http.server_port}/", timeout=5)
-        client.connect()  # to the least loaded: the one about to drain
+        client.connect()  # to the one with room: the one about to drain
         client.token = "token"  # logged in (the fake brokers take any token)
         # Once it drains, brokerlist stops listing it (its state is "draining" in yellow).
         first = client.connection.address if client.connection else ""

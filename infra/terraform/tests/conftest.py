@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,26 @@ import pytest
 TF_ROOT = Path(__file__).resolve().parents[1]
 REPO = TF_ROOT.parents[1]
 FIXTURES = TF_ROOT / "tests" / "fixtures"
+
+
+def require_tool(command: str, package: str) -> str:
+    """The path of `command`; a test that needs a missing tool fails (a skip would pass unseen).
+    scripts/install-system-packages.sh installs every Debian package named here."""
+    path = shutil.which(command)
+    if path is None:
+        pytest.fail(
+            f"{command} is not installed: scripts/install-system-packages.sh installs it (Debian package {package})"
+        )
+    return path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped check is a check that did not run: the run fails, whatever skipped it."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and exitstatus == pytest.ExitCode.OK:
+        reporter.write_sep("=", f"{len(skipped)} skipped: every check here must run", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def tf_dirs() -> list[Path]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import socket
 import string
 import subprocess
@@ -17,7 +16,15 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import DATATIER_TEMPLATES, FIXTURES, REPO, template_placeholders, template_probe_values, terraform
+from conftest import (
+    DATATIER_TEMPLATES,
+    FIXTURES,
+    REPO,
+    require_tool,
+    template_placeholders,
+    template_probe_values,
+    terraform,
+)
 
 SHA = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
@@ -136,6 +143,19 @@ def test_broker_advertises_its_public_address(rendered: dict[str, Any]) -> None:
     assert "/etc/systemd/system/hn-broker-ready.service" not in files
 
 
+def test_broker_fetches_its_tls_certificate_into_owner_only_files(rendered: dict[str, Any], tmp_path: Path) -> None:
+    broker = rendered["broker"]
+    script = broker["prepare_script"]
+    bash_syntax_ok(script, tmp_path, "prepare-broker")
+    for name, parameter in (("tls-cert.pem", "cert"), ("tls-key.pem", "key")):
+        assert f'fetch_file "/highnoon/staging/broker/tls/{parameter}" "$state_dir/{name}"' in script
+    assert "chmod 0400" in script and "chown highnoon:highnoon" in script
+    env = unit_environment(unit_directives(broker["unit"]))
+    assert env["HN_BROKER_WS_PORT"] == "7001"
+    assert env["HN_BROKER_TLS_CERT"] == "/var/lib/highnoon/broker/tls-cert.pem"
+    assert "fetch_file" not in rendered["match"]["prepare_script"], "no files asked for, no fetch"
+
+
 def test_prepare_script_checks_the_release_and_loads_ssm(rendered: dict[str, Any], tmp_path: Path) -> None:
     script = rendered["sso"]["prepare_script"]
     bash_syntax_ok(script, tmp_path, "prepare-sso")
@@ -211,10 +231,10 @@ def test_ready_script_completes_the_lifecycle_hook(rendered: dict[str, Any], tmp
     assert 'until [ -s "/run/highnoon/sso/ready.json" ]' in script
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 def test_units_pass_systemd_analyze(rendered: dict[str, Any], tmp_path: Path) -> None:
     """systemd's own parser: an unknown or malformed directive is an error. (Missing executables
     and targets are expected outside the host.)"""
+    systemd_analyze = require_tool("systemd-analyze", "systemd")
     units = {
         "hn-sso.service": rendered["sso"]["unit"],
         "hn-broker.service": rendered["broker"]["unit"],
@@ -225,7 +245,7 @@ def test_units_pass_systemd_analyze(rendered: dict[str, Any], tmp_path: Path) ->
     for name, text in units.items():
         (tmp_path / name).write_text(text)
         proc = subprocess.run(
-            ["systemd-analyze", "verify", str(tmp_path / name)], capture_output=True, text=True, timeout=60
+            [systemd_analyze, "verify", str(tmp_path / name)], capture_output=True, text=True, timeout=60
         )
         problems = [
             line
@@ -432,24 +452,24 @@ def test_the_secrets_script_creates_every_parameter_the_tier_reads(rendered: dic
     assert not [v for v in made if v in calls], "a password on a command line"
 
 
-@pytest.mark.skipif(shutil.which("nutcracker") is None, reason="nutcracker not installed")
 def test_nutcracker_accepts_the_rendered_pool(rendered: dict[str, Any], tmp_path: Path) -> None:
+    nutcracker = require_tool("nutcracker", "nutcracker")
     conf = tmp_path / "nutcracker.yml"
     conf.write_text(rendered["datatier"]["files"]["nutcracker.yml"])
-    proc = subprocess.run(["nutcracker", "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([nutcracker, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
 def test_redis_accepts_the_rendered_configuration(rendered: dict[str, Any], tmp_path: Path) -> None:
     """redis-server refuses to start on an unknown or malformed directive. Started on a unix
     socket only, in a scratch directory (command-line options win over the file), then stopped."""
+    redis_server = require_tool("redis-server", "redis-server")
     for name in ("redis-shard0-a.conf", "redis-shard0-b.conf"):
         conf = tmp_path / name
         conf.write_text(rendered["datatier"]["files"][name])
         proc = subprocess.Popen(
             [
-                "redis-server",
+                redis_server,
                 str(conf),
                 "--port",
                 "0",

@@ -218,7 +218,7 @@ def _network_rules() -> dict[str, dict]:
     return {name: {k: unquote(v) for k, v in rule.items()} for name, rule in rules.items()}
 
 
-def test_only_the_broker_port_and_https_face_the_internet() -> None:
+def test_only_the_broker_ports_and_https_face_the_internet() -> None:
     network = locals_of(TF_ROOT / "modules" / "network")
     assert unquote(network["anywhere"]) == "0.0.0.0/0"
     public = {
@@ -227,6 +227,7 @@ def test_only_the_broker_port_and_https_face_the_internet() -> None:
     assert {(r["sg"], r["from"], r["to"]) for r in public.values()} == {
         ("alb", 443, 443),
         ("broker", "${var.broker_port}", "${var.broker_port}"),
+        ("broker", "${var.broker_ws_port}", "${var.broker_ws_port}"),
     }
 
 
@@ -234,7 +235,7 @@ def test_data_and_service_ports_open_only_inside() -> None:
     """ZeroMQ, metrics, Postgres, Pgpool, Redis, Sentinel, Twemproxy: from the VPC or from a
     security group, never from a public range."""
     for name, rule in _network_rules().items():
-        if rule["sg"] in ("alb",) or name == "broker_clients_public":
+        if rule["sg"] in ("alb",) or name in ("broker_clients_public", "broker_websocket_public"):
             continue
         assert rule["cidr"] in (None, "${var.vpc_cidr}"), f"{name} opens to {rule['cidr']}"
         assert rule["cidr"] is not None or rule["source"], name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 
 import gevent
 import pytest
@@ -13,10 +14,12 @@ from hn_runtime.client import close_all, set_default_timeout
 from hn_runtime.discovery import Instance, StaticDirectory
 from hn_runtime.testing import running, wait_for
 from hn_runtime.testing.echo import EchoService
+from hn_runtime.wire import load_idl
 
 from _runtime_helpers import (
     DeadlineEcho,
     all_connected,
+    args_body,
     client_retries,
     gated,
     join_all,
@@ -170,6 +173,24 @@ def test_directory_changes_reach_the_proxy():
         directory.set("echo", [Instance("echo", b.server.instance, dict(b.endpoints), state="draining")])
         with pytest.raises(ServiceUnavailable):
             echo.health()
+
+
+def test_a_draining_instance_takes_the_calls_pinned_to_it_and_no_others():
+    """A draining instance still holds state (a duel room): a call pinned to it (a broker's bound
+    route) reaches it; a load-balanced one goes to an instance taking new work."""
+    with many(2) as (a, b):
+        directory = StaticDirectory({"echo": [a.instance, b.instance]})
+        echo = get_service(Echo, directory=directory)
+        wait_for(lambda: all_connected(echo))
+        directory.set("echo", [replace(a.instance, state="draining"), b.instance])
+        bump = load_idl(Echo).methods["bump"]
+        echo.forward(bump, args_body("bump"), instance_id=a.server.instance)
+        for _ in range(10):
+            echo.bump()
+        assert (a.service.bumps, b.service.bumps) == (1, 10)
+        directory.set("echo", [b.instance])  # gone: a pinned call has nowhere to go
+        with pytest.raises(ServiceUnavailable, match="is gone"):
+            echo.forward(bump, args_body("bump"), instance_id=a.server.instance)
 
 
 def test_closing_connections_never_wedges_the_zmq_context():

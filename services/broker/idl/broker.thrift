@@ -26,7 +26,14 @@ exception BrokerError {
 const map<string, string> CLIENT_ROUTES = {"resume": "resume"}
 
 service Broker extends hn_runtime.Runtime {
-  /** Reattach this connection to the session of `token` after a reconnect (to any broker). */
+  /**
+   * Reattach this connection to the session of `token` after a reconnect (to any broker): send
+   * it first on the new connection. The pushes kept meanwhile (the mailbox) arrive just before
+   * the reply. BrokerError codes (client.ClientError values):
+   * UNAUTHENTICATED: the token is unknown, expired or logged out: log in again;
+   * UNAVAILABLE: the token could not be checked now: try again (with a backoff).
+   * Errors: UNAUTHENTICATED, UNAVAILABLE.
+   */
   Resumed resume(1: required string token) throws (1: BrokerError error)
   /** A push for a session connected to this broker (or kept for it, if it just left). */
   oneway void deliver(1: required string session_id, 2: required binary packet)

@@ -7,17 +7,26 @@
  * `match.DuelSignal`; each sends one `duel_shoot` with the reaction time the client measured. The
  * server judges with its own clock and pushes `match.DuelResult`, or `match.MatchAborted`. If the
  * room's instance dies, the broker pushes `broker.SessionLost` (family "duel") instead.
+ *
+ * Each method's doc ends with the MatchErrorCode values it can answer ("Errors: ..."), checked
+ * against the handlers by build-support/tests/test_idl_contract.py.
  */
 include "hn_runtime.thrift"
 
 namespace py hn_idl.match
 
 enum MatchErrorCode {
-  /** A mode this deployment does not run, or a malformed argument. */
+  /**
+   * A mode this deployment does not run, a malformed argument, a second shot; or a player's
+   * call made without a session (only services can: a broker always stamps one).
+   */
   INVALID_INPUT = 1,
   /** The player is in a duel: finish it (or let it time out) before queueing again. */
   IN_DUEL = 2,
-  /** The match id is not a duel of this player in progress here. */
+  /**
+   * No such duel: the match id is not a duel of this player in progress (there is none, it is
+   * over, or it is another's). Its end, if it just ended, is pushed (or see `last_result`).
+   */
   NOT_IN_MATCH = 3,
   /** A dependency (database, cache) failed: retry later; the trace id finds the log. */
   INTERNAL = 4,
@@ -98,34 +107,74 @@ struct MatchAborted {
   2: string reason
 }
 
-const set<string> IDEMPOTENT = ["status", "cancel", "enqueue", "duel_ready"]
+const set<string> IDEMPOTENT = ["status", "cancel", "enqueue", "duel_ready", "last_result"]
+
+/** What match pushes to players: push name -> the struct it carries (above). */
+const map<string, string> PUSHES = {
+  "match.MatchFound": "MatchFound",
+  "match.DuelSignal": "DuelSignal",
+  "match.DuelResult": "DuelResult",
+  "match.MatchAborted": "MatchAborted",
+}
 
 /** What game clients may send through a broker (hn-edge route kinds). */
 const map<string, string> CLIENT_ROUTES = {
   "enqueue": "session",
   "cancel": "session",
   "status": "session",
+  "last_result": "session",
   "duel_ready": "bound:duel",
   "duel_shoot": "bound:duel",
   "duel_leave": "bound:duel",
 }
 
 service Match extends hn_runtime.Runtime {
-  /** Join the queue of `mode` ("", the default: the deployment's first mode, "duel"); enqueueing again keeps the place. */
+  /**
+   * Join the queue of `mode` ("", the default: the deployment's first mode, "duel"); enqueueing
+   * again keeps the place.
+   * Errors: INVALID_INPUT (no such mode), IN_DUEL, INTERNAL.
+   */
   QueueStatus enqueue(1: string mode) throws (1: MatchError error)
-  /** Leave the queue (no error when not queued). */
+  /**
+   * Leave the queue (no error when not queued).
+   * Errors: INVALID_INPUT, INTERNAL.
+   */
   QueueStatus cancel() throws (1: MatchError error)
+  /**
+   * Where the player stands: idle, queued, or in a duel (its match id).
+   * Errors: INVALID_INPUT, INTERNAL.
+   */
   QueueStatus status() throws (1: MatchError error)
+  /**
+   * The newest stored result of the player's duels, as its DuelResult push said it: for a
+   * client that missed the push (away longer than the broker keeps pushes for it, see
+   * docs/client-protocol.md). `match_id` "" (the other fields empty or unset) when the player has
+   * no stored result. Duels called off (MatchAborted, SessionLost) store none.
+   * Errors: INVALID_INPUT, INTERNAL.
+   */
+  DuelResult last_result() throws (1: MatchError error)
 
+  /**
+   * Ready for the duel of MatchFound `match_id`.
+   * Errors: INVALID_INPUT, NOT_IN_MATCH.
+   */
   void duel_ready(1: required string match_id) throws (1: MatchError error)
-  /** One shot per duel; `reaction_ms` is measured by the client from the DuelSignal push. */
+  /**
+   * One shot per duel (a second: INVALID_INPUT); `reaction_ms` is measured by the client from
+   * the DuelSignal push.
+   * Errors: INVALID_INPUT, NOT_IN_MATCH.
+   */
   void duel_shoot(1: required string match_id, 2: required i32 reaction_ms) throws (1: MatchError error)
-  /** Walk away: before the signal the duel is aborted, after it the leaver loses by timeout. */
+  /**
+   * Walk away: before the signal the duel is aborted, after it the leaver loses by timeout.
+   * Errors: INVALID_INPUT, NOT_IN_MATCH.
+   */
   void duel_leave(1: required string match_id) throws (1: MatchError error)
 
   /**
    * Service-only (the matchmaker calls it on the instance it picks): open a room for two
    * players who were just taken off the queue.
+   * Errors: INVALID_INPUT, INTERNAL.
    */
   void host_duel(1: required string match_id, 2: required string mode,
                  3: required i64 player_a, 4: required i32 rating_a,

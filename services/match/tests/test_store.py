@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import gevent
+import gevent.event
 import pytest
 
 from hn_datatier import PgPool, apply_migrations, load_migrations, redis_from_url
@@ -18,6 +19,7 @@ from hn_match._pairing import Tolerance, Waiting
 from hn_match._queue import MatchQueue
 from hn_match._rating import INITIAL_RATING, updated
 from hn_match._results import Outcome, Results
+from hn_runtime.testing import time_factor, wait_for
 
 _ids = itertools.count(1)
 
@@ -80,6 +82,7 @@ def test_matchmaker_pairs_present_players_and_drops_the_disconnected(redis: obje
         hosted.append((a.account_id, b.account_id))
         return True
 
+    now = [100.0]
     maker = Matchmaker(
         queue,
         {m: Lease(redis, f"hn:test:lease:{uuid.uuid4().hex}", "me")},
@@ -87,10 +90,16 @@ def test_matchmaker_pairs_present_players_and_drops_the_disconnected(redis: obje
         present=lambda ids: [i != gone for i in ids],
         tolerance=Tolerance(base=50),
         spawn=lambda fn, *args: fn(*args),
+        absent_grace_s=5.0,
+        clock=lambda: now[0],
     )
     maker.tick(m, sweep=True)
     assert hosted == [(here, partner)]
-    assert [w.account_id for w in queue.waiting(m)] == [far], "gone was dropped, far still waits"
+    # Without a connection for a moment (its broker drained, it resumes on another): kept.
+    assert {w.account_id for w in queue.waiting(m)} == {gone, far}, "gone keeps its place for a while"
+    now[0] += 5.0
+    maker.tick(m, sweep=True)
+    assert [w.account_id for w in queue.waiting(m)] == [far], "gone for longer than the grace: dropped"
 
 
 def test_a_room_that_cannot_open_puts_both_back_with_their_wait(redis: object) -> None:
@@ -108,6 +117,42 @@ def test_a_room_that_cannot_open_puts_both_back_with_their_wait(redis: object) -
     assert maker.tick(m) == 1
     back = {w.account_id: w.since_ms for w in queue.waiting(m)}
     assert set(back) == {a, b} and back[a] == since_a
+
+
+def test_a_stopping_matchmaker_hands_its_lease_over_at_once_and_opens_the_rooms_it_took(redis: object) -> None:
+    """A draining instance stops matchmaking: another instance may take the lease at once (not
+    after its expiry), while the rooms for pairs already off the queue still open."""
+    queue, m = MatchQueue(redis), mode()
+    a, b = player(), player()
+    queue.add(m, a, 1200)
+    queue.add(m, b, 1200)
+    key = f"hn:test:lease:{uuid.uuid4().hex}"
+    opening, gate = gevent.event.Event(), gevent.event.Event()
+    hosted: list[set[int]] = []
+
+    def host(mode: str, x: Waiting, y: Waiting) -> bool:
+        opening.set()
+        gate.wait()
+        hosted.append({x.account_id, y.account_id})
+        return True
+
+    maker = Matchmaker(
+        queue,
+        {m: Lease(redis, key, "me", ttl_ms=60_000)},
+        host=host,
+        present=lambda ids: [True] * len(ids),
+        tick_s=0.01,
+    )
+    maker.start()
+    wait_for(opening.is_set, message="a room opening")
+    stopping = gevent.spawn(maker.stop, timeout=30 * time_factor())
+    other = Lease(redis, key, "other", ttl_ms=60_000)
+    wait_for(other.hold, message="the lease handed over while the room is still opening")
+    assert not stopping.dead, "stop waits for the room it is opening"
+    gate.set()
+    stopping.get(timeout=30 * time_factor())
+    assert hosted == [{a, b}] and queue.waiting(m) == []
+    assert other.hold(), "the stopped matchmaker did not take its lease back"
 
 
 def test_a_result_is_stored_and_rated_once(pool: PgPool) -> None:

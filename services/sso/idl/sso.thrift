@@ -1,6 +1,9 @@
 /**
- * sso: accounts, login and session tokens. The broker calls `validate` on every new session;
- * everything else comes from game clients through the broker.
+ * sso: accounts, login and session tokens. Game clients call it through a broker; `validate`
+ * and `get_account` are for services, `resume` for brokers.
+ *
+ * Each method's doc ends with the SsoErrorCode values it can answer ("Errors: ..."), checked
+ * against the handlers by build-support/tests/test_idl_contract.py.
  */
 include "hn_runtime.thrift"
 
@@ -28,10 +31,10 @@ enum SsoErrorCode {
   /** A dependency (database, cache) failed: retry later; the trace id finds the log. */
   INTERNAL = 7,
   /**
-   * `register` with a `device_id` that already belongs to an account, from a call that is not
-   * that device's guest session: a guest account is upgraded only by its own session (call
-   * `guest_login` with the device id first, then `register` on the same connection). Register
-   * without `device_id` to make a new account instead.
+   * `create_account` with a `device_id` that already belongs to an account, from a call that is
+   * not that device's guest session: a guest account is upgraded only by its own session (call
+   * `guest_login` with the device id first, then `create_account` on the same connection).
+   * Create the account without `device_id` to make a new one instead.
    */
   NOT_YOUR_DEVICE = 8,
 }
@@ -46,7 +49,7 @@ exception SsoError {
 struct Account {
   1: i64 account_id
   2: string display_name
-  /** A device-only account that its own session can upgrade (`register` with its device id). */
+  /** A device-only account that its own session can upgrade (`create_account` with its device id). */
   3: bool guest
   4: i64 created_ms
 }
@@ -88,19 +91,27 @@ service Sso extends hn_runtime.Runtime {
    * the new account; the device of a guest account is upgraded in place (same account id, now
    * with this name and password) only when this call comes from that guest's own session,
    * otherwise NOT_YOUR_DEVICE. RATE_LIMITED when this address made too many accounts lately.
+   * Errors: INVALID_INPUT, NAME_TAKEN, NOT_YOUR_DEVICE, RATE_LIMITED, INTERNAL.
    */
   Login create_account(1: required string user, 2: required string passwd, 3: string device_id)
     throws (1: SsoError error)
+  /**
+   * Log in with a name and password (RATE_LIMITED after repeated failures: wait
+   * `retry_after_s`).
+   * Errors: WRONG_CREDENTIALS, INVALID_INPUT, RATE_LIMITED, INTERNAL.
+   */
   Login login(1: required string user, 2: required string passwd) throws (1: SsoError error)
   /**
    * Log in by device id alone, creating a guest account on its first use (RATE_LIMITED when this
    * address made too many accounts lately). The device id is the guest's only credential: make
    * it random (128 bits or more) and keep it private to the device.
+   * Errors: INVALID_INPUT, RATE_LIMITED, INTERNAL.
    */
   Login guest_login(1: required string device_id) throws (1: SsoError error)
   /**
    * End the session everywhere at once (any sso instance, any broker): the token stops
    * validating, and a connection holding the session elsewhere is told SESSION_ENDED and closed.
+   * Errors: INVALID_TOKEN (a malformed token; an unknown one is no error), INTERNAL.
    */
   void logout(1: required string token) throws (1: SsoError error)
   /**
@@ -108,10 +119,15 @@ service Sso extends hn_runtime.Runtime {
    * The current session goes on under a new token, returned here (the old one no longer
    * validates or resumes); any other connection of the account is told SESSION_ENDED and
    * closed. WRONG_CREDENTIALS for a wrong `old_passwd` (throttled as logins are, RATE_LIMITED)
-   * or a guest account (no password: register instead); INVALID_INPUT for a `new_passwd` that
-   * `register` would refuse; INVALID_TOKEN without a session.
+   * or a guest account (no password: create_account instead); INVALID_INPUT for a `new_passwd` that
+   * `create_account` would refuse; INVALID_TOKEN without a session.
+   * Errors: WRONG_CREDENTIALS, INVALID_INPUT, INVALID_TOKEN, RATE_LIMITED, INTERNAL.
    */
   Login change_password(1: required string old_passwd, 2: required string new_passwd) throws (1: SsoError error)
+  /**
+   * Service-only: the account of a session token.
+   * Errors: INVALID_TOKEN, INTERNAL.
+   */
   Account validate(1: required string token) throws (1: SsoError error)
   /**
    * A broker's `broker.resume` (the broker passes its body on as it is): the session of `token`
@@ -120,5 +136,9 @@ service Sso extends hn_runtime.Runtime {
    * the client retries. Declares no exception: a broker reads only the envelope.
    */
   Account resume(1: required string token)
+  /**
+   * Service-only: an account by id.
+   * Errors: NO_SUCH_ACCOUNT, INTERNAL.
+   */
   Account get_account(1: required i64 account_id) throws (1: SsoError error)
 }

@@ -6,6 +6,7 @@ import json
 import urllib.request
 
 from hn_idl.yellow.ttypes import InstanceInfo
+from hn_process import free_port
 from hn_runtime import get_service
 from hn_runtime.testing import RunningService, running, wait_for
 from hn_runtime.testing.echo import EchoService
@@ -80,3 +81,27 @@ def test_http_services_sd_and_status_page(yellow: RunningService, discovery: Yel
         } in sd
         page = urllib.request.urlopen(f"{base}/", timeout=10).read().decode()
         assert iid in page and "<table" in page
+
+
+def test_a_yellow_restarted_under_its_instance_id_is_a_new_server_and_the_view_keeps_what_it_forgot() -> None:
+    """hn up and systemd restart yellow under the same instance id, and it comes back
+    memory-less: consumers must see a new server and keep the instances it has not heard from
+    again yet. Taken for the same server, its empty snapshot would drop them all (every broker
+    then gives up every duel as lost)."""
+    port = free_port()
+    with running(YellowService(), instance="yellow-1", rep_port=port) as first:
+        before = first.service.registry.server_id  # type: ignore[attr-defined]
+        info = InstanceInfo("echo", "echo-1", {"rep": "tcp://127.0.0.1:9"}, "1", 0.0, "up", 1)
+        get_service("yellow", endpoints=[first.endpoints["rep"]]).heartbeat(instance=info)  # once: it never beats again
+        discovery = YellowDiscovery([first.endpoints["rep"]])
+        wait_for(lambda: states(discovery) == {"echo-1": "up"}, message="echo-1 in the view")
+    view = discovery.directory.views[0]
+    try:
+        wait_for(lambda: not view.reachable, message="the consumer noticed yellow gone")
+        with running(YellowService(), instance="yellow-1", rep_port=port) as second:
+            after = second.service.registry.server_id  # type: ignore[attr-defined]
+            assert after != before, "a new process is a new server"
+            wait_for(lambda: view.reachable and view.server_id == after, message="the consumer resynced")
+            assert states(discovery) == {"echo-1": "up"}, "kept until yellow had time to relearn it"
+    finally:
+        discovery.directory.close()

@@ -1,6 +1,6 @@
 """hn-client: the HighNoon game-client SDK for Python (bots, end-to-end tests, examples)."""
 
-from hn_client._client import BrokerRejected, ConnectionLost, GameClient, SessionEnded, fetch_brokers
+from hn_client._client import BrokerRejected, ConnectionLost, GameClient, SessionEnded, broker_order, fetch_brokers
 from hn_client._connection import BrokerConnection
 from hn_client._duel import Duelist, DuelOutcome, DuelTimeout
 
@@ -14,5 +14,6 @@ __all__ = [
     "Duelist",
     "GameClient",
     "SessionEnded",
+    "broker_order",
     "fetch_brokers",
 ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import json
+import random
+import ssl
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import gevent
@@ -18,7 +20,7 @@ from hn_codec import decode, encode, load_idl, spec_of
 from hn_idl.broker.ttypes import BrokerError
 from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 
-__all__ = ["GameClient", "BrokerRejected", "ConnectionLost", "SessionEnded", "fetch_brokers"]
+__all__ = ["GameClient", "BrokerRejected", "ConnectionLost", "SessionEnded", "broker_order", "fetch_brokers"]
 
 # structlog's own logger, as hn_runtime.get_logger makes them: the SDK does not load the runtime.
 _log = structlog.get_logger(component="hn.client_sdk")
@@ -49,14 +51,35 @@ class SessionEnded(Exception):
 #: what a broker says, on the connection itself, when it ends the session there
 _ENDED = frozenset({ClientError.SESSION_ENDED, ClientError.LOGGED_IN_ELSEWHERE})
 #: calls that open a session: they may follow the end of one
-_LOGINS = frozenset({"sso.login", "sso.register", "sso.guest_login"})
+_LOGINS = frozenset({"sso.login", "sso.create_account", "sso.register", "sso.guest_login"})
+_random = random.Random()
 
 
 def fetch_brokers(brokerlist_url: str, timeout: float = 5.0) -> list[tuple[str, float]]:
-    """The brokers brokerlist publishes, least loaded first."""
+    """The brokers brokerlist publishes, least loaded first (see `broker_order` for which to take)."""
     with urllib.request.urlopen(brokerlist_url, timeout=timeout) as response:
         document = json.load(response)
     return sorted(document["brokerList"].items(), key=lambda item: (item[1], item[0]))
+
+
+def broker_order(brokers: Iterable[tuple[str, float]], *, rng: random.Random | None = None) -> list[str]:
+    """The brokers' addresses in the order to try them: a weighted random draw, each broker's
+    weight its spare capacity (1 - load).
+
+    Players who start together (a launch, a broker's clients coming back after it went away)
+    read the same list; had each taken the least loaded broker, they would all land on one. A
+    draw spreads them in proportion to the room each broker has. A broker reported full is still
+    tried, after every other.
+    """
+    draw = rng or _random
+    keyed = []
+    for address, load in brokers:
+        spare = 1.0 - float(load)
+        # Efraimidis-Spirakis: sorting by u ** (1 / weight) (in [0, 1)) draws without replacement
+        # by weight. A full broker gets a key below every other's: shuffled in after them.
+        key = draw.random() ** (1.0 / spare) if spare > 0 else -draw.random() - 1.0
+        keyed.append((key, address))
+    return [address for _, address in sorted(keyed, reverse=True)]
 
 
 def _push_struct(type_: str) -> type | None:
@@ -97,8 +120,20 @@ class GameClient:
     until the next login.
     """
 
-    def __init__(self, brokerlist_url: str, *, timeout: float = 10.0, reconnect: bool = True) -> None:
+    def __init__(
+        self,
+        brokerlist_url: str,
+        *,
+        timeout: float = 10.0,
+        reconnect: bool = True,
+        ca_file: str | None = None,
+        tls: bool = False,
+    ) -> None:
+        """`ca_file`: the brokers speak TLS and their certificates are verified against this CA
+        (PEM; `hn up --tls` writes one to its run directory as tls/ca.pem); `tls=True`: TLS
+        verified against the system's CAs. Without either, plain TCP."""
         self.brokerlist_url = brokerlist_url
+        self._tls = ssl.create_default_context(cafile=ca_file) if (ca_file or tls) else None
         self.timeout = timeout
         self.reconnect = reconnect
         self.token: str | None = None
@@ -119,11 +154,12 @@ class GameClient:
     # -- connecting --------------------------------------------------------------------------
 
     def connect(self) -> GameClient:
+        """Connect to a broker brokerlist lists, drawn by spare capacity (`broker_order`)."""
         errors = []
-        for address, _load in fetch_brokers(self.brokerlist_url, self.timeout):
+        for address in broker_order(fetch_brokers(self.brokerlist_url, self.timeout)):
             try:
                 self.connection = BrokerConnection(
-                    address, on_push=self._on_push, on_close=self._on_close, on_error=self._on_error
+                    address, on_push=self._on_push, on_close=self._on_close, on_error=self._on_error, tls=self._tls
                 )
                 self.connected.set()
                 if self.token is None:

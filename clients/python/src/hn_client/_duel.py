@@ -6,6 +6,10 @@
 
 The reaction time sent with a shot is measured here, from the signal's arrival to the trigger,
 as a real game client does; the server judges it against its own clock.
+
+A player away longer than the broker keeps pushes for it (its mailbox) misses the pushes sent
+meanwhile. Back (resumed), a duelist whose duel ended meanwhile asks for its result
+(`match.last_result`) rather than report the duel lost.
 """
 
 from __future__ import annotations
@@ -117,6 +121,10 @@ class Duelist:
             return _LOST, "left the queue while reconnecting"
         if status.state == QueueState.IN_DUEL and status.match_id == match_id:
             return None
+        # Over while this player was away: its result, if it was played to the end, is stored.
+        result = self.client.call("match.last_result")
+        if result.match_id == match_id:
+            return "match.DuelResult", result
         return _LOST, "the duel ended while reconnecting (its last push was lost)"
 
     def _shoot(self, call: Callable[..., Any], match_id: str, reaction_ms: int) -> None:

@@ -56,6 +56,8 @@ locals {
     },
     var.yellow == "" ? {} : { HN_YELLOW_CURVE_KEY = var.yellow_curve_key },
   ) : {}
+  # Parameters the host keeps as files in the state directory: CURVE's and the caller's own.
+  ssm_files     = merge(local.curve_configured ? local.curve_files : {}, var.extra_ssm_files)
   instance_tags = merge(var.tags, { Name = local.name, "highnoon:service" = var.service, "highnoon:version" = var.pex_version })
 
   # The runtime's settings every host shares (libs/hn-runtime RuntimeConfig.from_env): one process
@@ -106,7 +108,7 @@ module "unit" {
   pex_sha256             = var.pex_sha256
   env                    = local.env
   ssm_env_paths          = local.ssm_env_paths
-  ssm_files              = local.curve_configured ? local.curve_files : {}
+  ssm_files              = local.ssm_files
   extra_packages         = var.curve ? ["libsodium23"] : [] # CURVE's crypto for libzmq (hn_runtime._sodium)
   public_ip_env          = var.public_ip_env
   drain_seconds          = var.drain_seconds
@@ -142,9 +144,9 @@ data "aws_iam_policy_document" "host" {
   }
 
   dynamic "statement" {
-    for_each = var.curve ? [values(local.curve_files)] : []
+    for_each = length(local.ssm_files) == 0 ? [] : [values(local.ssm_files)]
     content {
-      sid       = "ReadCurve"
+      sid       = "ReadFiles"
       actions   = ["ssm:GetParameter"]
       resources = [for p in statement.value : "${local.ssm_arn}${p}"]
     }

@@ -161,6 +161,12 @@ variable "extra_ssm_env_paths" {
   default     = []
 }
 
+variable "extra_ssm_files" {
+  description = "SSM parameters written as files into the process's state directory (/var/lib/highnoon/<service>) at every start (file name => parameter name), e.g. the broker's TLS certificate and key."
+  type        = map(string)
+  default     = {}
+}
+
 variable "ssm_kms_key_arn" {
   description = "Customer-managed KMS key of the SecureString parameters, if not the AWS-managed aws/ssm key (which needs no grant)."
   type        = string

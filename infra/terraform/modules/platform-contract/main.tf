@@ -10,6 +10,8 @@ locals {
     "broker_security_group_id",
     "broker_port",
     "broker_target_group_arn",
+    "broker_ws_port",
+    "broker_ws_target_group_arn",
     "brokerlist_target_group_arn",
     "yellow_private_ips",
     "yellow_subnet_ids",

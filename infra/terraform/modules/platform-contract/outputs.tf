@@ -33,6 +33,16 @@ output "broker_target_group_arn" {
   value       = local.v.broker_target_group_arn
 }
 
+output "broker_ws_port" {
+  description = "WebSocket port of the brokers."
+  value       = tonumber(local.v.broker_ws_port)
+}
+
+output "broker_ws_target_group_arn" {
+  description = "The broker NLB's target group for the WebSocket port."
+  value       = local.v.broker_ws_target_group_arn
+}
+
 output "brokerlist_target_group_arn" {
   description = "The HTTPS load balancer's target group (brokerlist)."
   value       = local.v.brokerlist_target_group_arn

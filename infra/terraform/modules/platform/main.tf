@@ -16,6 +16,7 @@ module "network" {
   az_count           = var.az_count
   single_nat_gateway = var.single_nat_gateway
   broker_port        = var.broker_port
+  broker_ws_port     = var.broker_ws_port
   service_ports      = var.service_ports
   tags               = var.tags
 }
@@ -28,6 +29,7 @@ module "edge" {
   public_subnet_ids     = module.network.public_subnet_ids
   alb_security_group_id = module.network.security_group_ids["alb"]
   broker_port           = var.broker_port
+  broker_ws_port        = var.broker_ws_port
   brokerlist_http_port  = var.service_ports.http
   certificate_arn       = var.brokerlist_certificate_arn
   drain_seconds         = var.drain_seconds
@@ -92,6 +94,8 @@ locals {
     broker_security_group_id    = module.network.security_group_ids["broker"]
     broker_port                 = tostring(var.broker_port)
     broker_target_group_arn     = module.edge.broker_target_group_arn
+    broker_ws_port              = tostring(var.broker_ws_port)
+    broker_ws_target_group_arn  = module.edge.broker_ws_target_group_arn
     brokerlist_target_group_arn = module.edge.brokerlist_target_group_arn
     yellow_private_ips          = join(",", local.yellow_ips)
     yellow_subnet_ids           = join(",", local.yellow_subnet_ids)

@@ -31,6 +31,12 @@ variable "broker_port" {
   default     = 7000
 }
 
+variable "broker_ws_port" {
+  description = "TCP port of the brokers' WebSocket listener (HN_BROKER_WS_PORT): ws://, or wss:// when the brokers have a certificate."
+  type        = number
+  default     = 7001
+}
+
 variable "service_ports" {
   description = "Fixed ports of every service host (ZeroMQ rep/pull/pub, metrics, HTTP); the service roots use the module defaults, which are these."
   type = object({

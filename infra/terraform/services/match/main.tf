@@ -35,6 +35,21 @@ module "platform" {
   environment = var.environment
 }
 
+locals {
+  # A draining match instance lets its rooms play to their end, so its drain window (and with
+  # it systemd's TimeoutStopSec, the window + 20 s) is at least the longest duel as hn_match
+  # computes it (MatchConfig.longest_duel_s): the ready timeout, the latest signal, the shot
+  # window, the 0.4 s network allowance and 10 s to store the result, from the same variables.
+  match_env      = var.environment_variables
+  signal_delay_s = [for s in split(",", lookup(local.match_env, "HN_MATCH_SIGNAL_DELAY_S", "1.0,3.0")) : tonumber(s)]
+  longest_duel_s = (
+    tonumber(lookup(local.match_env, "HN_MATCH_READY_TIMEOUT_S", "15"))
+    + local.signal_delay_s[length(local.signal_delay_s) - 1]
+    + tonumber(lookup(local.match_env, "HN_MATCH_SHOT_WINDOW_S", "3"))
+    + 0.4 + 10
+  )
+}
+
 module "service" {
   source = "../../modules/hn-service"
 
@@ -45,6 +60,7 @@ module "service" {
   pex_sha256         = var.pex_sha256
   instance_type      = var.instance_type
   instance_count     = var.instance_count
+  drain_seconds      = max(var.drain_seconds, ceil(local.longest_duel_s))
   subnet_ids         = module.platform.app_subnet_ids
   security_group_ids = [module.platform.service_security_group_id]
   yellow             = module.platform.hn_yellow

@@ -49,3 +49,9 @@ variable "environment_variables" {
   type        = map(string)
   default     = {}
 }
+
+variable "drain_seconds" {
+  description = "HN_DRAIN_SECONDS: how long a stopping instance waits for its duels to end (raised to the longest duel the timing allows); systemd waits this plus 20 s (TimeoutStopSec)."
+  type        = number
+  default     = 45
+}

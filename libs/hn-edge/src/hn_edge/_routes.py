@@ -13,7 +13,13 @@ there at run time (`routes_of`), never from a list or an IDL of their own. Kinds
     "logout"         needs a session; a reply whose handler called `session.end_session()` closes it
     "session"        needs a session; routed to any live instance (load balanced)
     "bound:<family>" needs a session; routed to the one instance the session is bound to for
-                     <family> (e.g. a duel room), SESSION_LOST when it is gone
+                     <family> (e.g. a duel room), draining or not, SESSION_LOST when it is gone
+                     (marked down, or absent from discovery)
+
+A stateful service drains without losing its state: it refuses new state (DRAINING: callers
+retry elsewhere), releases its leases at once, keeps serving its bound families
+(`Service.drain_exempt`) until the state it holds has ended, within a drain window at least the
+state's longest life (`Service.drain_window`), then exits.
 
 Message types are "<service>.<method>".
 """

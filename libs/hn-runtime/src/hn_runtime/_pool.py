@@ -1,7 +1,9 @@
 """The connections to one service's live instances, and the choice of one for each call.
 
 A pool follows the directory: a connection per live instance, retired (its calls left to finish)
-when the instance goes or changes. `pick` balances by least outstanding requests.
+when the instance goes or changes. `pick` balances by least outstanding requests over the
+instances taking new work ("up"); a draining instance keeps its connection for calls pinned to it
+(the state it still holds, e.g. a duel room, finishes there) until it is gone.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ import zmq
 
 from hn_runtime._connection import DOWN, UP, Connection
 from hn_runtime._curve import CurveKeys
-from hn_runtime._directory import Directory, Instance
+from hn_runtime._directory import DRAINING, Directory, Instance
+from hn_runtime._directory import UP as INSTANCE_UP
 from hn_runtime._metrics import PROTOCOL_ERRORS
 
 __all__ = ["Pool"]
 
 
 def _live(instances: Sequence[Instance], endpoint: str) -> dict[str, Instance]:
-    return {i.instance_id: i for i in instances if i.state == "up" and endpoint in i.endpoints}
+    return {i.instance_id: i for i in instances if i.state in (INSTANCE_UP, DRAINING) and endpoint in i.endpoints}
 
 
 class Pool:
@@ -41,6 +44,8 @@ class Pool:
         self._endpoint = "rep" if kind == zmq.DEALER else "pull"
         self._conns: dict[str, Connection] = {}
         self._retiring: list[Connection] = []
+        #: instances draining: reached by pinned calls only
+        self._draining: set[str] = set()
         self._turn = 0
         protocol_errors = PROTOCOL_ERRORS
         self._on_protocol_error: Callable[[str], None] = lambda reason: protocol_errors.labels(service, reason).inc()
@@ -48,6 +53,7 @@ class Pool:
 
     def _update(self, instances: Sequence[Instance]) -> None:
         live = _live(instances, self._endpoint)
+        self._draining = {iid for iid, instance in live.items() if instance.state == DRAINING}
         for iid, conn in list(self._conns.items()):
             instance = live.get(iid)
             if (
@@ -55,7 +61,7 @@ class Pool:
                 or instance.endpoints != conn.instance.endpoints
                 or instance.curve_key != conn.instance.curve_key
             ):
-                # Gone or draining: no new calls; calls in flight finish (or fail) on their own.
+                # Gone or moved: no new calls; calls in flight finish (or fail) on their own.
                 del self._conns[iid]
                 conn.retired = True
                 self._retiring.append(conn)
@@ -80,9 +86,11 @@ class Pool:
         self._retiring = keep
 
     def pick(self, exclude: set[str], only: str | None = None) -> Connection | None:
-        """Least outstanding requests among connected instances; a connecting one if none is.
+        """Least outstanding requests among connected instances taking new work; a connecting one
+        if none is.
 
-        `only`: that instance or nothing (dynamic routing to the one holding a session's state).
+        `only`: that instance or nothing (dynamic routing to the one holding a session's state),
+        draining or not: a draining instance still serves the state it holds.
         """
         if only is not None:
             pinned = self._conns.get(only)
@@ -100,7 +108,8 @@ class Pool:
         # Start the scan at a rotating offset so ties spread instead of piling on the first.
         for k in range(n):
             conn = conns[(self._turn + k) % n]
-            if conn.instance.instance_id in exclude:
+            iid = conn.instance.instance_id
+            if iid in exclude or iid in self._draining:
                 continue
             if conn.state == UP:
                 if best is None or len(conn.pending) < len(best.pending):
@@ -113,7 +122,8 @@ class Pool:
 
     @property
     def size(self) -> int:
-        return len(self._conns)
+        """Instances taking new work (draining ones left out)."""
+        return sum(1 for iid in self._conns if iid not in self._draining)
 
     def close(self) -> None:
         self._unwatch()

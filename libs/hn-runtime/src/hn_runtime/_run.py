@@ -96,10 +96,11 @@ def serve(
     if ready is not None:
         ready(server)
     stop.wait()
-    log.info("stopping", in_flight=server.in_flight)
+    window = service.drain_window(config.drain_seconds)
+    log.info("stopping", in_flight=server.in_flight, drain_window_s=window)
     if registration is not None:
         registration.set_state(DRAINING)
-    drained = server.drain(config.drain_seconds)
+    drained = server.drain(window)
     if registration is not None:
         registration.close()
     server.close()

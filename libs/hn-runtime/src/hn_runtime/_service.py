@@ -69,6 +69,12 @@ class Service:
     def on_stop(self) -> None:
         """Called after the server drained, before its sockets close."""
 
+    def drain_window(self, configured: float) -> float:
+        """Seconds the instance drains for once told to stop: `configured` (HN_DRAIN_SECONDS),
+        unless the state it holds needs longer to end (a duel room lasts its whole duel): a
+        stateful service returns at least that, so no deploy cuts its state short."""
+        return configured
+
     # -- runtime services to handlers ---------------------------------------------------------
 
     def publish(self, topic: str, event: Any) -> None:

@@ -1,4 +1,5 @@
-"""The broker service: game clients on TCP, the logic layer on ZeroMQ, and the two in between."""
+"""The broker service: game clients on TCP and WebSocket (TLS optional), the logic layer on ZeroMQ,
+and the two in between."""
 
 from __future__ import annotations
 
@@ -55,7 +56,12 @@ class BrokerService(Service):
     def endpoints(self) -> dict[str, str]:
         assert self.broker is not None
         host = self.config.public_host or self.config.bind_host
-        return {"client": f"{host}:{self.broker.port}"}
+        # "client" is the address brokerlist's seed document lists (TCP, or TLS with a
+        # certificate); each scheme's own kind ("tcp" or "tls", "ws" or "wss") goes to its richer one.
+        endpoints = {"client": f"{host}:{self.broker.port}"}
+        for name, listener in self.broker.listeners.items():
+            endpoints[name] = listener.scheme.address(host, listener.port)
+        return endpoints
 
     def load(self) -> float:
         return 0.0 if self.broker is None else self.broker.load()

@@ -13,6 +13,9 @@ from hn_match._room import Timing
 __all__ = ["MatchConfig"]
 
 _MODE = re.compile(r"^[a-z0-9_]{1,16}$")
+#: seconds a room may take after its duel is decided to store the result and tell the players:
+#: a Sentinel or Pgpool failover met on the way (2-3 s here) and the pushes
+RESULT_MARGIN_S = 10.0
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -59,6 +62,15 @@ class MatchConfig:
             pg_pool_size=int(env.get("HN_MATCH_PG_POOL_SIZE", 12)),
             timing=timing,
         )
+
+    @property
+    def longest_duel_s(self) -> float:
+        """The longest a room lives: the ready timeout, the latest signal, the shot window with
+        the network's allowance, and the margin to store the result. A draining instance waits
+        this long at most for its rooms (its drain window is at least this)."""
+        timing = self.timing
+        shot_window_s = timing.shot_window_s + self.rules.latency_allowance_ms / 1000
+        return timing.ready_timeout_s + timing.signal_delay_s[1] + shot_window_s + RESULT_MARGIN_S
 
     def valid_mode(self, mode: str | None) -> str | None:
         """The mode asked for (the default when "" or absent), or None if this deployment has no such queue."""

@@ -5,7 +5,13 @@ the queue (two ZREMs: a cancel racing the take wins or loses cleanly) and hands 
 which opens a room on some instance. A pair whose room cannot be opened goes back to the queue
 with its original wait. Players whose connection is gone (no broker holds their session) are
 dropped from the queue, checked for every pair before it is taken and for the whole queue every
-`sweep_every_s`.
+`sweep_every_s`; one found without a connection is dropped only once it has stayed so for
+`absent_grace_s` (until then it is left out of pairs): a client whose broker drained or died is
+between brokers for a moment, and resumes on another with its place in the queue.
+
+`stop` hands matchmaking over at once: it releases the leases, so a live instance's matchmaker
+takes them at its next tick instead of at their expiry, and lets the tick in progress and the
+rooms it is opening finish (their players are off the queue until a room opens or they go back).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.pool
 from prometheus_client import Counter, Gauge, Histogram
 from redis.exceptions import RedisError
@@ -53,9 +60,11 @@ class Matchmaker:
         tolerance: Tolerance = DEFAULT_TOLERANCE,
         tick_s: float = 0.25,
         sweep_every_s: float = 2.0,
+        absent_grace_s: float = 5.0,
         batch: int = 200,
         rooms_at_once: int = 32,
         spawn: Callable[..., Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.queue = queue
         #: one per mode this instance runs: modes spread their matchmaking over the instances
@@ -65,54 +74,76 @@ class Matchmaker:
         self.tolerance = tolerance
         self.tick_s = tick_s
         self.sweep_every_s = sweep_every_s
+        self.absent_grace_s = absent_grace_s
+        self._clock = clock
+        #: (mode, account id) -> when the player was first found without a connection
+        self._absent: dict[tuple[str, int], float] = {}
         self.batch = batch
         # Rooms open through a bounded pool: a tick of thousands of pairs must not put thousands
         # of hand-offs (each several round trips) in front of the players' duel messages at once.
-        self._hand_off = spawn or gevent.pool.Pool(rooms_at_once).spawn
+        self._hand_offs = gevent.pool.Pool(rooms_at_once)
+        self._hand_off = spawn or self._hand_offs.spawn
         self._throttle = LogThrottle(burst=1, period=10.0)
         self._last_sweep = 0.0
         self._greenlet: gevent.Greenlet | None = None
+        self._stopping = gevent.event.Event()
         self.leading: set[str] = set()
 
     def start(self) -> None:
         self._greenlet = gevent.spawn(self._loop)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop matchmaking here, leases handed over at once; the tick in progress and the rooms
+        it is opening get `timeout` seconds to finish."""
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        self._release()  # before the tick ends: taking pairs twice is safe (ZREM), waiting is not
         if self._greenlet is not None:
-            self._greenlet.kill()
+            self._greenlet.join(timeout)
+            self._greenlet.kill()  # no-op once it ended
             self._greenlet = None
-        for mode in self.leading:
+        self._hand_offs.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._release()  # in case the last tick renewed one meanwhile
+        self.leading = set()
+
+    def _release(self) -> None:
+        for mode in list(self.leading):
             try:
                 self.leases[mode].release()  # the next instance takes over now, not at expiry
             except RedisError:
                 pass
-        self.leading = set()
 
     def _loop(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 sweep = time.monotonic() - self._last_sweep >= self.sweep_every_s
                 if sweep:
                     self._last_sweep = time.monotonic()
                 for mode, lease in self.leases.items():
+                    if self._stopping.is_set():
+                        break
                     leading = lease.hold()
                     if leading != (mode in self.leading):
                         _log.info("matchmaking here" if leading else "matchmaking elsewhere", mode=mode)
                         (self.leading.add if leading else self.leading.discard)(mode)
-                    if leading:
+                    if leading and not self._stopping.is_set():
                         self.tick(mode, sweep=sweep)
             except RedisError as exc:
                 FAILURES.inc()
                 if self._throttle.allow("redis") is not None:
                     _log.error("matchmaking tick failed", dependency="redis", error=str(exc))
-            gevent.sleep(self.tick_s)
+            self._stopping.wait(self.tick_s)
 
     def tick(self, mode: str, *, sweep: bool = False) -> int:
         """One pass over `mode`'s queue; returns how many pairs were handed to rooms."""
         started = time.perf_counter()
         waiting = self.queue.waiting(mode)
         if sweep and waiting:
+            queued = {w.account_id for w in waiting}
+            self._absent = {k: t for k, t in self._absent.items() if k[0] != mode or k[1] in queued}
             waiting = self._drop_absent(mode, waiting)
+        elif self._absent:  # found without a connection lately: not paired before the next sweep
+            waiting = [w for w in waiting if (mode, w.account_id) not in self._absent]
         QUEUED.labels(mode).set(len(waiting))
         pairs = pair(waiting, self.queue.now_ms(), self.tolerance)
         handed = 0
@@ -133,7 +164,7 @@ class Matchmaker:
             # A long queue takes many batches: keep the lease, or another instance starts a
             # second tick over the same players.
             lease = self.leases.get(mode)
-            if start + self.batch < len(pairs) and lease is not None and not lease.hold():
+            if start + self.batch < len(pairs) and lease is not None and (self._stopping.is_set() or not lease.hold()):
                 break
         TICKS.observe(time.perf_counter() - started)
         return handed
@@ -147,12 +178,20 @@ class Matchmaker:
             self.queue.add(mode, player.account_id, player.rating, player.since_ms)
 
     def _drop_absent(self, mode: str, waiting: list[Waiting], checked: list[bool] | None = None) -> list[Waiting]:
+        """The players of `waiting` present; the absent ones are dropped once past their grace."""
         here = checked if checked is not None else self.present([w.account_id for w in waiting])
         kept = []
+        now = self._clock()
         for player, present in zip(waiting, here, strict=False):
+            key = (mode, player.account_id)
             if present:
+                self._absent.pop(key, None)
                 kept.append(player)
-            elif self.queue.remove(mode, player.account_id):
+                continue
+            if now - self._absent.setdefault(key, now) < self.absent_grace_s:
+                continue  # perhaps resuming on another broker: not paired, not dropped yet
+            del self._absent[key]
+            if self.queue.remove(mode, player.account_id):
                 DROPPED.labels("disconnected").inc()
                 _log.info("dropped from the queue: disconnected", account_id=player.account_id, mode=mode)
         return kept

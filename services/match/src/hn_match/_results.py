@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 
 from hn_datatier import PgPool
+from hn_idl.match.ttypes import DuelResult, Verdict
 from hn_match._rating import INITIAL_RATING, updated
 
 __all__ = ["Outcome", "Results"]
@@ -19,6 +21,14 @@ class Outcome:
     #: None for a draw
     winner: int | None
     verdict: str
+    #: per player: the reaction credited (ms), and the foul (as in the DuelResult push)
+    reaction_ms: dict[int, int] = field(default_factory=dict)
+    fouls: dict[int, str] = field(default_factory=dict)
+
+
+def _keyed(stored: dict[str, object]) -> dict[int, object]:
+    """A JSON object's keys (account ids, strings in JSON) back to ints."""
+    return {int(k): v for k, v in stored.items()}
 
 
 class Results:
@@ -60,8 +70,20 @@ class Results:
             after_a, after_b = updated(before[a], before[b], score_a)
             cur.execute(
                 "INSERT INTO match_results (match_id, mode, player_a, player_b, winner, verdict,"
-                " rating_a_after, rating_b_after) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (outcome.match_id, outcome.mode, a, b, outcome.winner, outcome.verdict, after_a, after_b),
+                " rating_a_after, rating_b_after, reaction_ms, fouls)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    outcome.match_id,
+                    outcome.mode,
+                    a,
+                    b,
+                    outcome.winner,
+                    outcome.verdict,
+                    after_a,
+                    after_b,
+                    json.dumps(outcome.reaction_ms),
+                    json.dumps(outcome.fouls),
+                ),
             )
             for player, rating in ((a, after_a), (b, after_b)):
                 cur.execute(
@@ -70,3 +92,30 @@ class Results:
                     (rating, 1 if outcome.winner == player else 0, player),
                 )
         return {a: after_a, b: after_b}
+
+    def last(self, account_id: int) -> DuelResult | None:
+        """The newest stored result of the player's duels, as its DuelResult push said it (None:
+        the player has none). Read from the primary: a player asks right after missing a result,
+        which a replica may not have yet."""
+        # One index scan per side (the player was a or b), the newer of the two kept.
+        row = self.pool.fetchone(
+            "SELECT match_id, player_a, player_b, winner, verdict, rating_a_after, rating_b_after,"
+            " reaction_ms, fouls FROM ("
+            " (SELECT *, created_at AS at FROM match_results WHERE player_a = %s ORDER BY created_at DESC LIMIT 1)"
+            " UNION ALL"
+            " (SELECT *, created_at AS at FROM match_results WHERE player_b = %s ORDER BY created_at DESC LIMIT 1)"
+            ") newest ORDER BY at DESC, match_id LIMIT 1",
+            (account_id, account_id),
+            primary=True,
+        )
+        if row is None:
+            return None
+        match_id, a, b, winner, verdict, rating_a, rating_b, reaction_ms, fouls = row
+        return DuelResult(
+            match_id=match_id,
+            winner_id=winner,
+            verdict=Verdict._NAMES_TO_VALUES[verdict],
+            reaction_ms=_keyed(reaction_ms),
+            fouls=_keyed(fouls),
+            ratings={int(a): int(rating_a), int(b): int(rating_b)},
+        )

@@ -192,7 +192,16 @@ class Room:
 
     def outcome(self, judgement: Judgement) -> Outcome:
         a, b = self.players
-        return Outcome(self.match_id, self.mode, a, b, judgement.winner, Verdict._VALUES_TO_NAMES[judgement.verdict])
+        return Outcome(
+            self.match_id,
+            self.mode,
+            a,
+            b,
+            judgement.winner,
+            Verdict._VALUES_TO_NAMES[judgement.verdict],
+            dict(judgement.reaction_ms),
+            dict(judgement.fouls),
+        )
 
     def aborted_event(self, reason: str) -> MatchAborted:
         return MatchAborted(match_id=self.match_id, reason=reason)

@@ -1,8 +1,16 @@
-"""The match service: handlers for `idl/match.thrift`, wiring the queue, the matchmaker and rooms."""
+"""The match service: handlers for `idl/match.thrift`, wiring the queue, the matchmaker and rooms.
+
+Draining (SIGTERM, a deploy) loses no duel: the instance takes no new room (`host_duel` is refused
+DRAINING, so the matchmaker's call goes to another instance), hands its matchmaking leases over at
+once, and keeps serving the duel messages of the rooms it holds (`drain_exempt`; brokers still
+route a bound session to a draining instance) until the last one ends, within a window as long as
+the longest duel (`drain_window`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -22,6 +30,7 @@ from hn_match._pairing import Waiting
 from hn_match._queue import MatchQueue
 from hn_match._results import Results
 from hn_match._room import Room, duel_fate
+from hn_match._tally import Tally
 from hn_runtime import HNError, Service, Session, get_service
 from hn_runtime.discovery import Directory, Instance, default_directory
 
@@ -30,6 +39,8 @@ __all__ = ["MatchService"]
 ROOMS = Gauge("hn_match_rooms", "Duel rooms open on this instance.")
 DUELS = Counter("hn_match_duels_total", "Duels ended, by verdict (or 'aborted').", ["verdict"])
 RESULT_RETRIES = 5
+#: seconds a drained instance gives its last pushes to leave before it closes its sockets
+_PUSH_GRACE_S = 0.5
 T = TypeVar("T")
 
 
@@ -47,6 +58,8 @@ def _player(session: Session) -> int:
 class MatchService(Service):
     name = "match"
     idl = Match
+    # The rooms it holds play to their end while it drains; everything else goes elsewhere.
+    drain_exempt = frozenset({"duel_ready", "duel_shoot", "duel_leave"})
 
     def __init__(self, config: MatchConfig | None = None, *, directory: Directory | None = None) -> None:
         super().__init__()
@@ -60,6 +73,8 @@ class MatchService(Service):
             "match", lambda dep: _error(MatchErrorCode.INTERNAL, f"{dep} unavailable, try again"), log=self.log
         )
         self.rooms: dict[str, Room] = {}
+        #: duels held here: from host_duel until the room has stored and announced its end
+        self.duels = Tally()
         self._live: set[str] = set()
         self._unwatch: Any = None
         self.edge: Edge | None = None
@@ -87,6 +102,22 @@ class MatchService(Service):
             tick_s=self.config.tick_s,
         )
         self.matchmaker.start()
+
+    def drain_window(self, configured: float) -> float:
+        return max(configured, self.config.longest_duel_s)
+
+    def on_drain(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        playing = self.duels.count
+        self.log.info("draining: no new duels here, the rooms play to their end", duels=playing)
+        if self.matchmaker is not None:
+            self.matchmaker.stop(timeout=min(5.0, timeout))
+        if not self.duels.wait_none(max(0.0, deadline - time.monotonic())):
+            self.log.warning("drain window over with duels in progress", duels=self.duels.count)
+        elif playing:
+            # The last results' pushes are queued, not yet sent: the process's client sockets
+            # close without lingering once the drain ends.
+            gevent.sleep(min(_PUSH_GRACE_S, max(0.0, deadline - time.monotonic())))
 
     def on_stop(self) -> None:
         if self.matchmaker is not None:
@@ -170,6 +201,12 @@ class MatchService(Service):
         player = _player(session)
         return self._guarded(lambda: self._status(player))
 
+    def on_last_result(self, session: Session, request: Any) -> DuelResult:
+        player = _player(session)
+        found = self._guarded(lambda: self.results.last(player))
+        # No result yet: the IDL's zero value (Thrift has no null result in every language).
+        return found or DuelResult(match_id="", reaction_ms={}, fouls={}, ratings={})
+
     def _present(self, players: Sequence[int]) -> list[bool]:
         assert self.edge is not None
         return [b is not None for b in self.edge.state.brokers_of([str(p) for p in players])]
@@ -198,6 +235,15 @@ class MatchService(Service):
         a, b = request.player_a, request.player_b
         if a == b:
             raise _error(MatchErrorCode.INVALID_INPUT, "a player cannot duel themself")
+        self.duels.add()  # before anything yields: a drain starting now waits for this room
+        try:
+            self._open_room(request)
+        except BaseException:
+            self.duels.done()
+            raise
+
+    def _open_room(self, request: Any) -> None:
+        a, b = request.player_a, request.player_b
         room = Room(
             request.match_id,
             request.mode,
@@ -206,8 +252,7 @@ class MatchService(Service):
             timing=self.config.timing,
             rules=self.config.rules,
         )
-        timing = self.config.timing
-        lasts_s = int(timing.ready_timeout_s + timing.signal_delay_s[1] + timing.shot_window_s) + 60
+        lasts_s = int(self.config.longest_duel_s) + 60
 
         def host() -> None:
             assert self.server is not None and self.edge is not None
@@ -251,6 +296,12 @@ class MatchService(Service):
             self.log.warning("push failed", account_id=account_id, kind=kind, error=str(exc))
 
     def finished(self, room: Room, judgement: Judgement | None, reason: str) -> None:
+        try:
+            self._end(room, judgement, reason)
+        finally:
+            self.duels.done()  # told, or given up on: a drain need not wait for it any more
+
+    def _end(self, room: Room, judgement: Judgement | None, reason: str) -> None:
         ratings = None
         if judgement is not None:
             # Claim the duel's end before recording it: a broker that saw this instance marked

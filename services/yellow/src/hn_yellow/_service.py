@@ -7,6 +7,7 @@ impostor is ever handed X's traffic.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -47,8 +48,11 @@ class YellowService(Service):
 
     def on_start(self) -> None:
         assert self.server is not None
-        # A restarted yellow is a new server: subscribers see the new id and take a snapshot.
-        self.registry = Registry(server_id=self.server.instance, **self._settings)  # type: ignore[arg-type]
+        # A restarted yellow is a new server, memory-less, even under the same instance id (hn up
+        # and systemd keep it): the id names this process, so subscribers see a new one, take a
+        # snapshot, and keep what it has not relearned yet instead of dropping every instance.
+        server_id = f"{self.server.instance}/{os.urandom(4).hex()}"
+        self.registry = Registry(server_id=server_id, **self._settings)  # type: ignore[arg-type]
         interval = self.registry.heartbeat_interval
         self._loops = [gevent.spawn(self._every, interval / 2, self._sweep), gevent.spawn(self._every, 1.0, self._tick)]
 

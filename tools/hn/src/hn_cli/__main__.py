@@ -8,6 +8,11 @@
     hn call     call a service method with JSON arguments: hn call sso health
     hn logs     the cluster's JSON logs merged in time order, optionally one trace
     hn bots     bot players against any brokerlist URL
+
+A failure is one line on stderr (what failed, the code, the trace id when there is one) and exit
+status 1 (2: the request could not be made as given, nothing was sent); `hn call --json` and
+`hn status --json` print the result, or the error, as one JSON object on stdout. HN_DEBUG=1 shows
+the traceback of an error hn did not expect.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import NoReturn
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -36,7 +42,9 @@ def _up(args: argparse.Namespace) -> int:
         else:
             config = AutoscaleConfig.load(args.autoscale)
     extra_env = dict(item.split("=", 1) for item in args.env)
-    spec = ClusterSpec(brokers=args.brokers, sso=args.sso, match=args.match, run_dir=args.run_dir, extra_env=extra_env)
+    spec = ClusterSpec(
+        brokers=args.brokers, sso=args.sso, match=args.match, run_dir=args.run_dir, extra_env=extra_env, tls=args.tls
+    )
     cluster = Cluster(spec)
     autoscaler = None
     if config is not None:
@@ -58,6 +66,10 @@ def _up(args: argparse.Namespace) -> int:
         print(f"hn up: healthy after {time.monotonic() - started:.1f}s", flush=True)
         print(f"  yellow status page  http://{cluster.yellow_http}/", flush=True)
         print(f"  brokerlist          {cluster.brokerlist_url}", flush=True)
+        if cluster.ca_file:
+            print(
+                f"  brokers' CA         {cluster.ca_file}   (TLS and wss: trust it, e.g. hn bots --ca-file)", flush=True
+            )
         print(f"  yellow              {cluster.yellow_address}   (HN_YELLOW for hn call / hn status)", flush=True)
         print(f"  logs                {cluster.run_dir}/*.log   (hn logs --trace ID)", flush=True)
         if config is not None:
@@ -68,7 +80,14 @@ def _up(args: argparse.Namespace) -> int:
         if args.bots > 0:
             from hn_cli._bots import run_bots
 
-            run_bots(cluster.brokerlist_url, players=args.bots, rate=args.rate, duration=None, stop=stop)
+            run_bots(
+                cluster.brokerlist_url,
+                players=args.bots,
+                rate=args.rate,
+                duration=None,
+                stop=stop,
+                ca_file=cluster.ca_file or None,
+            )
         else:
             print("hn up: running; Ctrl-C stops everything", flush=True)
         stop.wait()
@@ -114,18 +133,28 @@ def _yellow(args: argparse.Namespace) -> tuple[str, str | None]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from hn_cli._inspect import status_table
+    from hn_cli._inspect import status_document, status_table
 
-    print(status_table(*_yellow(args)))
+    yellow, key = _yellow(args)
+    if args.json:
+        print(json.dumps(status_document(yellow, key), sort_keys=True))
+    else:
+        print(status_table(yellow, key))
     return 0
 
 
 def _call(args: argparse.Namespace) -> int:
-    from hn_cli._inspect import call, to_jsonable
+    from hn_cli._inspect import call, json_arguments, to_jsonable
+    from hn_runtime import new_trace_id
 
+    arguments = json_arguments(args.arguments or "{}")
+    trace_id = new_trace_id()
     yellow, key = _yellow(args)
-    result = call(yellow, args.service, args.method, json.loads(args.arguments or "{}"), curve_server_key=key)
-    print(json.dumps(to_jsonable(result), indent=1, sort_keys=True))
+    result = to_jsonable(call(yellow, args.service, args.method, arguments, trace_id=trace_id, curve_server_key=key))
+    if args.json:
+        print(json.dumps({"result": result, "trace_id": trace_id}, sort_keys=True))
+    else:
+        print(json.dumps(result, indent=1, sort_keys=True))
     return 0
 
 
@@ -159,7 +188,7 @@ def _bots(args: argparse.Namespace) -> int:
     from hn_cli._bots import parse_ramp, run_bots, run_ramp
 
     if args.ramp:
-        stats = run_ramp(args.brokerlist, parse_ramp(args.ramp))
+        stats = run_ramp(args.brokerlist, parse_ramp(args.ramp), ca_file=args.ca_file or None)
         return 0 if stats.ok else 1
     summary = run_bots(
         args.brokerlist,
@@ -168,9 +197,17 @@ def _bots(args: argparse.Namespace) -> int:
         duration=args.duration,
         duels=args.duels,
         plot=args.plot,
+        ca_file=args.ca_file or None,
     )
     finished = args.duels is None or summary.everyone_played(args.duels)
     return 0 if summary.ok and finished else 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are one line too (argparse's own print the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (code USAGE; {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -179,9 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     monkey.patch_all()
     from hn_runtime import configure_logging
 
-    parser = argparse.ArgumentParser(
-        prog="hn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = _Parser(prog="hn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", default="run", help="where `hn up` keeps its runs (default: run/)")
     parser.add_argument("--yellow", default="", help="a yellow address (default: HN_YELLOW, then the current run)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -200,15 +235,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the autoscaler on the local cluster (CONFIG: a JSON file or document, see hn_autoscale)",
     )
     up.add_argument(
+        "--tls",
+        action="store_true",
+        help="brokers speak TLS and wss, with a certificate from a local CA made in the run directory",
+    )
+    up.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for every service"
     )
     up.set_defaults(run=_up)
     commands.add_parser("down", help="stop the platform of the current run").set_defaults(run=_down)
-    commands.add_parser("status", help="instances as yellow sees them").set_defaults(run=_status)
+    status = commands.add_parser("status", help="instances as yellow sees them")
+    status.add_argument("--json", action="store_true", help="one JSON object: the instances and the autoscaler")
+    status.set_defaults(run=_status)
     call = commands.add_parser("call", help="call a service method: hn call sso get_account '{\"account_id\": 1}'")
     call.add_argument("service")
     call.add_argument("method")
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of the method's arguments")
+    call.add_argument("--json", action="store_true", help='one JSON object: {"result", "trace_id"} or {"error"}')
     call.set_defaults(run=_call)
     logs = commands.add_parser("logs", help="merged JSON logs of the current run")
     logs.add_argument("--trace", default=None, help="only this trace id, with per-hop durations")
@@ -229,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     bots.add_argument("--plot", default="", help="write a PNG latency plot here")
     bots.add_argument(
+        "--ca-file", default="", help="the brokers speak TLS: verify them against this CA (hn up --tls prints its path)"
+    )
+    bots.add_argument(
         "--ramp",
         default="",
         help="follow a load ramp instead: seconds:bots points, e.g. 0:0,30:300,60:300,90:0 "
@@ -237,7 +283,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     bots.set_defaults(run=_bots)
     args = parser.parse_args(argv)
     configure_logging(service="hn", instance=f"hn-{os.getpid()}", level="warning")
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every failure is one line, never a traceback
+        from hn_cli._errors import explain
+
+        if os.environ.get("HN_DEBUG"):
+            raise
+        error = explain(exc)
+        if getattr(args, "json", False):
+            print(json.dumps(error.as_json(), sort_keys=True, default=str))
+        print(f"hn {args.command}: {error.line()}", file=sys.stderr)
+        return error.status
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ class ClusterSpec:
     hash_profile: str = "test"
     log_level: str = "info"
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: brokers speak TLS (and wss) with a certificate from a local CA made in the run directory
+    tls: bool = False
 
 
 class Cluster:
@@ -63,6 +65,8 @@ class Cluster:
         self.yellow_address = ""
         self.yellow_http = ""
         self.brokerlist_url = ""
+        #: the local CA the brokers' certificate comes from, with `spec.tls` ("" without)
+        self.ca_file = ""
         self._base: dict[str, str] = {}
         #: the highest instance number used per kind: a removed instance's name is never reused
         self._numbers: dict[str, int] = {}
@@ -99,6 +103,9 @@ class Cluster:
             "HN_RUN_DIR": self.run_dir,
             # Every bot connects from this host: no per-address connection cap on the brokers.
             "HN_BROKER_MAX_CONNECTIONS_PER_ADDRESS": "0",
+            # Browsers and the TypeScript SDK connect over WebSocket: each broker on a free port.
+            "HN_BROKER_WS_PORT": "0",
+            **self._edge_tls(),
             **self.spec.extra_env,
         }
         self._base = base
@@ -108,6 +115,17 @@ class Cluster:
                 self._add(self._next_name(kind), f"hn_{kind}", base)
         self._add("brokerlist-1", "hn_brokerlist", base, HN_HTTP_PORT=str(brokerlist_port))
         self._describe()
+
+    def _edge_tls(self) -> dict[str, str]:
+        """The brokers' certificate variables: a local CA and a certificate for this machine,
+        made in the run directory, when the spec asks for TLS."""
+        if not self.spec.tls:
+            return {}
+        from hn_broker import make_local_ca
+
+        made = make_local_ca(os.path.join(self.run_dir, "tls"))
+        self.ca_file = made.ca_file
+        return made.env()
 
     def _add(self, name: str, module: str, base: dict[str, str], **env: str) -> None:
         assert self.identities is not None
@@ -197,6 +215,7 @@ class Cluster:
             "yellow": self.yellow_address,
             "yellow_status_page": f"http://{self.yellow_http}/",
             "brokerlist": self.brokerlist_url,
+            "ca_file": self.ca_file,
             # What a tool needs to reach the platform: addresses, and the "hn" identity's key.
             "env": self.tier.env
             | {

@@ -78,8 +78,11 @@ class Supervised:
             assert self.process is not None
             os.kill(self.process.pid, signum)
 
-    def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM (the service drains), then SIGKILL after `timeout`; returns the exit status."""
+    def stop(self, timeout: float = 60.0) -> int | None:
+        """SIGTERM (the service drains), then SIGKILL after `timeout`; returns the exit status.
+
+        The default outlasts every service's drain window: match waits for its duels to end
+        (31.4 s with the default timing)."""
         self._stopping = True
         if self._watcher is not None:
             self._watcher.kill(block=False)

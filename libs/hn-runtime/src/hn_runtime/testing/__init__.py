@@ -104,7 +104,7 @@ def running(service: Service, *, discovery: Discovery | None = None, **config: A
         yield RunningService(server, service)
     finally:
         stop.set()
-        serving.get(timeout=cfg.drain_seconds + 10 * time_factor())
+        serving.get(timeout=service.drain_window(cfg.drain_seconds) + 10 * time_factor())
 
 
 @dataclass
