@@ -19,7 +19,7 @@ from hn_process import Watchdog
 from _nemesis import Platform, green_psycopg2
 
 #: the repository to write the figures into when set (an absolute path: tests run in a sandbox):
-#: the whole table to docs/reliability.md, the summary into README.md's chaos summary block
+#: the whole table to docs/reliability.md, the summary into README.md's figures block "chaos"
 REPORT_ENV = "HN_RELIABILITY_REPO"
 COMMAND = 'HN_RELIABILITY_REPO="$PWD" PANTS_CONCURRENT=True ./pants test --force chaos::'
 

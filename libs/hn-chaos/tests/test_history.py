@@ -9,8 +9,7 @@ import gevent
 import pytest
 
 from hn_chaos import (
-    SUMMARY_BEGIN,
-    SUMMARY_END,
+    SUMMARY_BLOCK,
     Figures,
     History,
     Outcome,
@@ -19,6 +18,7 @@ from hn_chaos import (
     write_report,
     write_summary,
 )
+from hn_figures import begin_marker, end_marker
 
 
 class Refused(Exception):
@@ -138,7 +138,10 @@ def test_figures_and_the_markdown_table() -> None:
 
         readme = os.path.join(scratch, "README.md")
         with open(readme, "w") as fh:
-            fh.write(f"# Title\n\nbefore\n\n{SUMMARY_BEGIN}\nan older table\n{SUMMARY_END}\n\nafter\n")
+            fh.write(
+                f"# Title\n\nbefore\n\n{begin_marker(SUMMARY_BLOCK)}\nan older table\n"
+                f"{end_marker(SUMMARY_BLOCK)}\n\nafter\n"
+            )
         write_summary(readme, [figures], command="./pants test chaos::")
         text = open(readme).read()
         assert "an older table" not in text and text.startswith("# Title\n\nbefore\n") and text.endswith("after\n")

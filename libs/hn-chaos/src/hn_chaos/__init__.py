@@ -12,8 +12,7 @@
 from hn_chaos._history import CheckResult, History, Op, Outcome, check_set, default_classify
 from hn_chaos._proxy import DIRECTIONS, FaultProxy, ProxyStats
 from hn_chaos._report import (
-    SUMMARY_BEGIN,
-    SUMMARY_END,
+    SUMMARY_BLOCK,
     Figures,
     markdown_table,
     summary_table,
@@ -24,8 +23,7 @@ from hn_chaos._report import (
 __version__ = "0.1.0"
 __all__ = [
     "DIRECTIONS",
-    "SUMMARY_BEGIN",
-    "SUMMARY_END",
+    "SUMMARY_BLOCK",
     "CheckResult",
     "FaultProxy",
     "Figures",
