@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,9 @@ from hn_process import child_env
 from hn_runtime.testing import time_factor, wait_for
 
 __all__ = ["HnUp", "hn", "hn_up"]
+
+#: set (to anything) to keep `hn up`'s run directory and logs after a test, for a post-mortem
+KEEP_ENV = "HN_E2E_KEEP_RUN"
 
 
 def hn(run_dir: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -64,4 +68,7 @@ def hn_up(*args: str, ready: str = "healthy after") -> Iterator[HnUp]:
         if up.poll() is None:
             up.terminate()
             up.wait(120)
-        shutil.rmtree(scratch, ignore_errors=True)
+        if os.environ.get(KEEP_ENV):
+            print(f"{KEEP_ENV} is set: {scratch} kept", file=sys.stderr)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
