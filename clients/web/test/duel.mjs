@@ -68,9 +68,25 @@ async function text(page, selector) {
   return (await page.textContent(selector)).trim();
 }
 
+/** Each tab's phase and sentences, to see where a failed duel stopped. */
+async function describeTabs(tabs) {
+  const lines = [];
+  for (const [i, page] of tabs.entries()) {
+    const state = await page
+      .evaluate(() =>
+        ["status", "detail", "connection"].map((id) => document.getElementById(id)?.textContent?.trim()),
+      )
+      .catch((error) => [String(error)]);
+    const phaseName = await page.evaluate(() => document.body.dataset.phase).catch(() => "?");
+    lines.push(`tab ${i + 1} (${transports[i]}): phase ${phaseName}: ${state.join(" | ")}`);
+  }
+  return lines.join("\n");
+}
+
 const problems = [];
+const tabs = [];
 try {
-  const tabs = await Promise.all(transports.map((transport) => openTab(transport, problems)));
+  tabs.push(...(await Promise.all(transports.map((transport) => openTab(transport, problems)))));
   await Promise.all(tabs.map((page) => phase(page, "out")));
   // Logged in as guests, each on a broker of its tab's scheme.
   await Promise.all(tabs.map((page) => page.getByRole("button", { name: "Play as a guest" }).click()));
@@ -108,6 +124,9 @@ try {
   }
   assert.deepEqual(problems, []);
   console.log(`browser duel: ok over ${transports.join(" and ")}`);
+} catch (error) {
+  console.error(`browser duel failed: ${error.message}\n${await describeTabs(tabs)}\n${problems.join("\n")}`);
+  process.exitCode = 1;
 } finally {
   await browser.close();
 }
