@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from hn_broker import BrokerConfig, BrokerService, LocalCa, make_local_ca
 from hn_brokerlist import BrokerlistConfig, BrokerlistService
 from hn_datatier.local import DataTier
-from hn_process import time_factor
+from hn_process import run_tool, time_factor
 from hn_runtime.testing import running, wait_for
 
 from _platform import Platform, platform_on
@@ -33,30 +32,12 @@ PAGE = Path("clients/web")
 CHROMIUM = "/usr/bin/chromium"
 
 
-def _npm(*args: str, timeout_s: float) -> str:
-    """`npm ARGS` in the page's package; its output, or the test fails with it."""
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    done = subprocess.run(
-        ["npm", *args],
-        cwd=PAGE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout_s * time_factor(),
-    )
-    assert done.returncode == 0, f"npm {' '.join(args)} exited with {done.returncode}:\n{done.stdout[-20000:]}"
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def built_page() -> Path:
-    """The page built as `hn up` builds it: dependencies from the lockfiles, then esbuild."""
-    # Offline from npm's cache when it holds the lockfiles' packages; the registry otherwise.
-    _npm("ci", "--prefer-offline", "--no-audit", "--no-fund", timeout_s=300)
-    _npm("run", "build", timeout_s=300)
-    return (PAGE / "dist").resolve()
+    """The page built as `./hn up` builds it: npm ci from the lockfiles, the SDK, then esbuild."""
+    # npm works offline from its cache when that holds the lockfiles' packages.
+    out = run_tool(["bash", "scripts/build.sh"], cwd=PAGE, timeout=600)
+    return Path(out.strip().splitlines()[-1])
 
 
 def _schemes(url: str) -> set[str]:
@@ -91,24 +72,14 @@ def test_two_browser_tabs_duel_over_ws_and_wss(data_tier: DataTier, built_page: 
         platform_on(data_tier, matches=1, ws_port=0) as platform,
         _page_brokerlist(platform, built_page, ca) as page_url,
     ):
-        env = dict(os.environ)
-        env.pop("PYTHONPATH", None)
-        env.update(
-            HN_PAGE_URL=page_url,
-            HN_TEST_TRANSPORTS="ws,wss",
-            HN_TEST_CERT_FILE=ca.cert_file,
-            HN_CHROMIUM=CHROMIUM,
-            HN_TEST_TIME_FACTOR=str(time_factor()),
-        )
-        done = subprocess.run(
-            ["node", "test/duel.mjs"],
-            cwd=PAGE,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=180 * time_factor(),
-        )
-    print(done.stdout)
-    assert done.returncode == 0, done.stdout[-20000:]
-    assert "browser duel: ok over ws and wss" in done.stdout
+        env = {
+            **os.environ,
+            "HN_PAGE_URL": page_url,
+            "HN_TEST_TRANSPORTS": "ws,wss",
+            "HN_TEST_CERT_FILE": ca.cert_file,
+            "HN_CHROMIUM": CHROMIUM,
+            "HN_TEST_TIME_FACTOR": str(time_factor()),
+        }
+        out = run_tool(["node", "test/duel.mjs"], cwd=PAGE, env=env, timeout=180)
+    print(out)
+    assert "browser duel: ok over ws and wss" in out
