@@ -72,8 +72,20 @@ function verdictName(verdict: match.Verdict): string {
   return (names[verdict] ?? String(verdict)).toLowerCase();
 }
 
+/** A duel call; NOT_IN_MATCH means the duel was decided without it (a ready after the timeout, a
+ * shot after the window): its end is pushed all the same, so that is no failure. */
+async function duelCall(call: Promise<void>): Promise<void> {
+  try {
+    await call;
+  } catch (error) {
+    if (!(error instanceof match.MatchError && error.code === match.MatchErrorCode.NOT_IN_MATCH)) {
+      throw error;
+    }
+  }
+}
+
 export class Game {
-  client: GameClient | null = null;
+  private client: GameClient | null = null;
   private phase: Phase = "out";
   private name = "";
   private rating = 0;
@@ -132,16 +144,7 @@ export class Game {
     const early = this.signalledAt === null;
     const reactionMs = early ? 0 : Math.round(performance.now() - (this.signalledAt ?? 0));
     this.set("shot", early ? "Too early!" : `Shot in ${reactionMs} ms.`, "Waiting for the verdict…");
-    await this.step(async (client) => {
-      try {
-        await client.match.duel_shoot(matchId, reactionMs);
-      } catch (error) {
-        // The duel was already decided without this shot: its result is pushed all the same.
-        if (!(error instanceof match.MatchError && error.code === match.MatchErrorCode.NOT_IN_MATCH)) {
-          throw error;
-        }
-      }
-    });
+    await this.step((client) => duelCall(client.match.duel_shoot(matchId, reactionMs)));
   }
 
   private listen(client: GameClient): void {
@@ -171,7 +174,7 @@ export class Game {
     const opponent = `player #${String(found.opponent_id)} (rating ${found.opponent_rating})`;
     this.set("matched", `Matched against ${opponent}.`, "Getting ready…");
     await this.step(async () => {
-      await client.match.duel_ready(found.match_id);
+      await duelCall(client.match.duel_ready(found.match_id));
       if (this.phase === "matched" && this.matchId === found.match_id) {
         this.set("matched", "Wait for the signal…", `Against ${opponent}. Shooting before the signal is a foul.`);
       }

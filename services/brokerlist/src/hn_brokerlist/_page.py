@@ -84,7 +84,3 @@ class Page:
         if not path.startswith(PAGE_PREFIX):
             return None
         return self._files.get(path[len(PAGE_PREFIX) :] or _INDEX)
-
-    @property
-    def paths(self) -> list[str]:
-        return sorted(self._files)
