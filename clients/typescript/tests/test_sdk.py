@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import urllib.request
@@ -24,7 +23,7 @@ from hn_broker import BrokerConfig, BrokerService, LocalCa, make_local_ca
 from hn_brokerlist import BrokerlistService
 from hn_datatier.local import DataTier
 from hn_match import MatchConfig, MatchService, Timing
-from hn_process import time_factor
+from hn_process import run_tool
 from hn_runtime.testing import running, wait_for
 from hn_sso import SsoConfig, SsoService
 from hn_yellow import YellowService
@@ -77,17 +76,7 @@ def _platform(tier: DataTier, ca: LocalCa) -> Iterator[str]:
 
 def _npm(*args: str, env: dict[str, str], timeout_s: float) -> str:
     """`npm ARGS` in the package; its output, or the test fails with it."""
-    done = subprocess.run(
-        ["npm", *args],
-        cwd=PACKAGE,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=timeout_s * time_factor(),
-    )
-    assert done.returncode == 0, f"npm {' '.join(args)} exited with {done.returncode}:\n{done.stdout[-20000:]}"
-    return done.stdout
+    return run_tool(["npm", *args], cwd=PACKAGE, env=env, timeout=timeout_s)
 
 
 def test_typescript_sdk(data_tier: DataTier) -> None:

@@ -12,6 +12,8 @@ the patched modules: its waits yield to the gevent hub).
   this process dies) and `ManagedProcess` (a server in its own session, stopped with its group,
   logged to a file; `ProcessFailed` when it exits or is not ready in time).
 - `processes()`, `no_process_left(pids)`: the machine's processes from /proc.
+- `run_tool(argv, cwd=..., timeout=...)`: a tool (npm, node) run to its end: its output, or
+  `ToolFailed` with the tail of it.
 - `lazy_exports(package, homes)`: a package's names loaded on first use (a light `__init__`,
   so an entry point patches gevent before the runtime loads).
 """
@@ -22,6 +24,7 @@ from hn_process._lifetime import Watchdog, dies_with_parent
 from hn_process._managed import ManagedProcess, ProcessFailed
 from hn_process._ports import free_port, port_accepts, port_is_free
 from hn_process._proc import ProcessInfo, no_process_left, processes
+from hn_process._tool import ToolFailed, run_tool
 from hn_process._wait import WaitTimeout, time_factor, wait_until
 
 __version__ = "0.1.0"
@@ -30,6 +33,7 @@ __all__ = [
     "ManagedProcess",
     "ProcessFailed",
     "ProcessInfo",
+    "ToolFailed",
     "WaitTimeout",
     "Watchdog",
     "child_env",
@@ -40,6 +44,7 @@ __all__ = [
     "port_accepts",
     "port_is_free",
     "processes",
+    "run_tool",
     "time_factor",
     "wait_until",
 ]

@@ -7,6 +7,9 @@
     {"version": "0.1.0", "brokers": [{"address": "host:port", "load": 0.25,
         "endpoints": {"tcp": "host:port", "ws": "ws://host:port/"}}, ...]}
 
+    GET /play/                              (with HN_BROKERLIST_PAGE_DIR: the web page, High
+                                             Noon in a browser; its files only, see _page.py)
+
 `version` is the client protocol version (the broker IDL's PROTOCOL_VERSION); a broker is listed
 while yellow says it is up, under the public address it registered as its "client" endpoint,
 with its load (connections / capacity; lower is better). In the second document, `address` is
@@ -24,6 +27,8 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hn_brokerlist._config import BrokerlistConfig
+from hn_brokerlist._page import PAGE_PREFIX, Page
 from hn_idl.broker.constants import PROTOCOL_VERSION
 from hn_idl.brokerlist import Brokerlist  # pants: no-infer-dep (generated service module)
 from hn_runtime import Service
@@ -37,6 +42,17 @@ MAX_AGE_S = 2
 SCHEMES = ("tcp", "tls", "ws", "wss")
 _SEED_PATHS = ("/", "/v1/brokers")
 _SCHEMES_PATH = "/v2/brokers"
+#: The page's own files and its same-origin calls (brokerlist's documents), and WebSocket
+#: connections to brokers, which listen on other ports and hosts: nothing else, no framing.
+_PAGE_HEADERS = [
+    ("Cache-Control", "no-cache"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    ),
+]
 
 
 def _listed(brokers: Sequence[Instance]) -> list[Instance]:
@@ -78,9 +94,12 @@ class BrokerlistService(Service):
     name = "brokerlist"
     idl = Brokerlist
 
-    def __init__(self, *, directory: Directory | None = None) -> None:
+    def __init__(self, config: BrokerlistConfig | None = None, *, directory: Directory | None = None) -> None:
         super().__init__()
+        self.config = config or BrokerlistConfig.from_env()
         self._directory = directory
+        #: read once here: a folder that is not a built page fails the start (PageError)
+        self.page = Page.load(self.config.page_dir) if self.config.page_dir else None
         self._seed = _Published(document([]))
         self._schemes = _Published(schemes_document([]))
         self._synced = False
@@ -112,6 +131,8 @@ class BrokerlistService(Service):
                 status = "200 OK" if self._synced else "503 Service Unavailable"
                 start_response(status, [("Content-Type", "text/plain")])
                 return [b"ok\n" if self._synced else b"no broker view yet\n"]
+            if self.page is not None and (path == PAGE_PREFIX.rstrip("/") or path.startswith(PAGE_PREFIX)):
+                return self._page_file(path, environ, start_response)
             if path in _SEED_PATHS:
                 published = self._seed
             elif path == _SCHEMES_PATH:
@@ -131,3 +152,19 @@ class BrokerlistService(Service):
             return [published.body]
 
         return app
+
+    def _page_file(self, path: str, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        assert self.page is not None
+        if path == PAGE_PREFIX.rstrip("/"):
+            start_response("301 Moved Permanently", [("Location", PAGE_PREFIX)])
+            return [b""]
+        found = self.page.file(path)
+        if found is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found\n"]
+        headers = [("ETag", found.etag), *_PAGE_HEADERS]
+        if environ.get("HTTP_IF_NONE_MATCH") == found.etag:
+            start_response("304 Not Modified", headers)
+            return [b""]
+        start_response("200 OK", [("Content-Type", found.content_type), *headers])
+        return [found.body]

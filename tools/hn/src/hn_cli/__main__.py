@@ -66,6 +66,9 @@ def _up(args: argparse.Namespace) -> int:
         print(f"hn up: healthy after {time.monotonic() - started:.1f}s", flush=True)
         print(f"  yellow status page  http://{cluster.yellow_http}/", flush=True)
         print(f"  brokerlist          {cluster.brokerlist_url}", flush=True)
+        if os.environ.get("HN_BROKERLIST_PAGE_DIR"):  # brokerlist inherits it (./hn builds the page)
+            trust = "   (wss: the browser must trust the brokers' CA)" if cluster.ca_file else ""
+            print(f"  play in a browser   {cluster.brokerlist_url}play/{trust}", flush=True)
         if cluster.ca_file:
             print(
                 f"  brokers' CA         {cluster.ca_file}   (TLS and wss: trust it, e.g. hn bots --ca-file)", flush=True
