@@ -57,6 +57,7 @@ locals {
     public_ip_env = var.public_ip_env
     seed_dir      = local.seed_dir
     seed_files    = sort(keys(var.seed_files))
+    ssm_files     = var.ssm_files
   })
 
   ready_script = templatefile("${path.module}/templates/ready.sh.tftpl", {

@@ -97,7 +97,7 @@ variable "ssm_env_paths" {
 }
 
 variable "ssm_files" {
-  description = "SSM parameters (String or SecureString) written as files into the process's state directory at every start, readable by the service user only (file name => parameter name), e.g. the broker's TLS certificate and key. When SSM is unreachable the copy fetched before is used."
+  description = "SSM parameters (String or SecureString) written as files into the process's state directory at every start, readable by the service user only (file name => parameter name), e.g. a CURVE secret key and the CURVE authority, the broker's TLS certificate and key. When SSM is unreachable the copy fetched before is used."
   type        = map(string)
   default     = {}
 

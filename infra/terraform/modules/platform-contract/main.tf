@@ -16,6 +16,8 @@ locals {
     "yellow_private_ips",
     "yellow_subnet_ids",
     "hn_yellow",
+    "hn_yellow_curve_key",
+    "curve_authority",
     "hn_pg_dsn",
     "hn_redis_url",
     "pg_client_env_path",

@@ -63,6 +63,16 @@ output "hn_yellow" {
   value       = local.v.hn_yellow
 }
 
+output "hn_yellow_curve_key" {
+  description = "HN_YELLOW_CURVE_KEY: yellow's CURVE public key, for every process but yellow."
+  value       = local.v.hn_yellow_curve_key
+}
+
+output "curve_authority_parameter" {
+  description = "The SSM parameter holding the CURVE authority, which the hosts read at every start (hn-service's curve_authority_parameter)."
+  value       = data.aws_ssm_parameter.contract["curve_authority"].name
+}
+
 output "hn_pg_dsn" {
   description = "HN_PG_DSN (Pgpool), without password."
   value       = local.v.hn_pg_dsn

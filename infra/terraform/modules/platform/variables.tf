@@ -175,3 +175,24 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "curve_services" {
+  description = "Services with a CURVE identity. Operators create, for each, the SecureString /highnoon/<environment>/<service>/curve/secret_key (its hosts read it) and the StringList /highnoon/<environment>/<service>/curve/public_keys (the public halves allowed to act as it: one key, two while rotating); this root names those keys in the CURVE authority of the contract. yellow's first key is HN_YELLOW_CURVE_KEY."
+  type        = list(string)
+  default     = ["yellow", "sso", "match", "broker", "brokerlist", "autoscaler"]
+
+  validation {
+    condition     = contains(var.curve_services, "yellow")
+    error_message = "yellow needs a CURVE identity: every other process checks yellow's key."
+  }
+}
+
+variable "curve_grants" {
+  description = "Grants of the CURVE authority, grant => the services holding it: session (may tell a service which player a request is for: the brokers), push (may call broker.deliver / broker.bound: the services with client routes), kick (may call broker.end_session: sso, and brokers passing it on)."
+  type        = map(list(string))
+  default = {
+    session = ["broker"]
+    push    = ["broker", "match", "sso"]
+    kick    = ["broker", "sso"]
+  }
+}

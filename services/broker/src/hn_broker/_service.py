@@ -21,6 +21,9 @@ class BrokerService(Service):
     idl = BrokerIdl
     # While it drains, a broker still holds clients: services' pushes must still reach them.
     drain_exempt = frozenset({"deliver", "bound", "end_session"})
+    # Only services the CURVE authority lets push to players (hn_edge's callers) reach a client,
+    # and only those it lets end players' sessions (sso, and brokers passing it on) close one.
+    required_grants = {"deliver": "push", "bound": "push", "end_session": "kick"}
 
     def __init__(self, config: BrokerConfig | None = None, *, directory: Directory | None = None) -> None:
         super().__init__()

@@ -121,19 +121,25 @@ def _down(args: argparse.Namespace) -> int:
     return 1
 
 
-def _yellow(args: argparse.Namespace) -> str:
-    from hn_cli._inspect import read_cluster
+def _yellow(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The yellow to ask and its CURVE key: --yellow or HN_YELLOW (with HN_YELLOW_CURVE_KEY, and
+    this process's key from HN_CURVE_KEY_FILE), else the current run's, as its "hn" identity."""
+    from hn_cli._inspect import read_cluster, use_cluster
 
-    return args.yellow or os.environ.get("HN_YELLOW", "").split(",")[0] or read_cluster(args.run_dir)["yellow"]
+    explicit = args.yellow or os.environ.get("HN_YELLOW", "").split(",")[0]
+    if explicit:
+        return explicit, os.environ.get("HN_YELLOW_CURVE_KEY") or None
+    return use_cluster(read_cluster(args.run_dir))
 
 
 def _status(args: argparse.Namespace) -> int:
     from hn_cli._inspect import status_document, status_table
 
+    yellow, key = _yellow(args)
     if args.json:
-        print(json.dumps(status_document(_yellow(args)), sort_keys=True))
+        print(json.dumps(status_document(yellow, key), sort_keys=True))
     else:
-        print(status_table(_yellow(args)))
+        print(status_table(yellow, key))
     return 0
 
 
@@ -143,7 +149,8 @@ def _call(args: argparse.Namespace) -> int:
 
     arguments = json_arguments(args.arguments or "{}")
     trace_id = new_trace_id()
-    result = to_jsonable(call(_yellow(args), args.service, args.method, arguments, trace_id=trace_id))
+    yellow, key = _yellow(args)
+    result = to_jsonable(call(yellow, args.service, args.method, arguments, trace_id=trace_id, curve_server_key=key))
     if args.json:
         print(json.dumps({"result": result, "trace_id": trace_id}, sort_keys=True))
     else:
