@@ -72,6 +72,9 @@ def _up(args: argparse.Namespace) -> int:
             )
         print(f"  yellow              {cluster.yellow_address}   (HN_YELLOW for hn call / hn status)", flush=True)
         print(f"  logs                {cluster.run_dir}/*.log   (hn logs --trace ID)", flush=True)
+        if cluster.tier is not None and cluster.tier.exporters.exporters:
+            targets = cluster.tier.exporters.targets_dir
+            print(f"  exporters           {targets}/*.json   (Prometheus file_sd, ops/README.md)", flush=True)
         if config is not None:
             from hn_cli._autoscale import describe, start_autoscaler
 
