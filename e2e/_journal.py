@@ -70,7 +70,10 @@ def write_host_journal(directory: str, host: str, logs: Iterable[tuple[str, str]
         with open(path) as fh:
             entries += [_export_entry(line.rstrip("\n"), host, identifier) for line in fh if line.startswith("{")]
     os.makedirs(directory, exist_ok=True)
-    _run([systemd_program("systemd-journal-remote"), f"--output={directory}/system.journal", "-"], stdin=b"".join(entries))
+    _run(
+        [systemd_program("systemd-journal-remote"), f"--output={directory}/system.journal", "-"],
+        stdin=b"".join(entries),
+    )
 
 
 @dataclass

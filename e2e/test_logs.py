@@ -54,9 +54,10 @@ def test_a_login_is_followed_across_processes_from_the_run_dir_stdin_and_the_log
     env = {**data_tier.env, "HN_SSO_HASH_PROFILE": "test", "HN_TRACE_SAMPLE": "1"}
     with spawn_service("hn_yellow", service="yellow") as yellow:
         env["HN_YELLOW"] = yellow.endpoints["rep"]
-        with spawn_service("hn_sso", service="sso", env=env) as sso, spawn_service(
-            "hn_broker", service="broker", env=env
-        ) as broker:
+        with (
+            spawn_service("hn_sso", service="sso", env=env) as sso,
+            spawn_service("hn_broker", service="broker", env=env) as broker,
+        ):
 
             def login_trace() -> str | None:
                 """The trace id the broker gave a successful guest login."""

@@ -33,5 +33,7 @@ def test_every_metric_the_code_defines_is_documented_with_its_type_and_labels() 
 
 def test_every_documented_metric_is_defined_in_the_code() -> None:
     defined = defined_metrics()
-    stale = [name for name in metrics_doc() if name not in defined and not name.startswith(DEFAULT_COLLECTORS + EXPORTERS)]
+    stale = [
+        name for name in metrics_doc() if name not in defined and not name.startswith(DEFAULT_COLLECTORS + EXPORTERS)
+    ]
     assert not stale, f"{METRICS_DOC} documents metrics no code defines: {stale}"

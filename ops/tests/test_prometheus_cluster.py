@@ -249,7 +249,9 @@ def test_an_instance_joining_and_killed_joins_and_leaves_the_targets(scraped: Sc
 
 
 def datatier_alerts(scraped: Scraping) -> list[dict[str, Any]]:
-    names = {r["name"] for g in scraped.prometheus.api("rules")["groups"] if g["name"] == "hn-datatier" for r in g["rules"]}
+    names = {
+        r["name"] for g in scraped.prometheus.api("rules")["groups"] if g["name"] == "hn-datatier" for r in g["rules"]
+    }
     return [a for a in scraped.prometheus.api("alerts")["alerts"] if a["labels"]["alertname"] in names]
 
 
@@ -312,7 +314,6 @@ def test_the_data_tier_exporters_are_scraped_and_see_the_tier(scraped: Scraping)
 @pytest.mark.chaos
 def test_a_redis_replica_down_raises_its_alerts_and_clears_them(scraped: Scraping) -> None:
     wait_all_up(scraped)
-    prometheus = scraped.prometheus
     tier = scraped.cluster.tier
     shard = tier.shards[-1]
     master = tier.sentinel_master(shard.name)

@@ -24,7 +24,7 @@ import sys
 import urllib.request
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
 
 __all__ = [
@@ -60,7 +60,7 @@ def _json(text: str) -> dict[str, Any] | None:
 
 
 def _iso(microseconds: str) -> str:
-    moment = datetime.fromtimestamp(int(microseconds) / 1e6, tz=timezone.utc)
+    moment = datetime.fromtimestamp(int(microseconds) / 1e6, tz=UTC)
     return moment.isoformat().replace("+00:00", "Z")
 
 

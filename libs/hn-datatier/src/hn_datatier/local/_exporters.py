@@ -107,8 +107,8 @@ class Exporters:
         os.makedirs(self.targets_dir, mode=0o700)
         if postgres is not None and postgres.nodes:
             node_queries = self._write("postgres-exporter-node.yml")
-            for node in postgres.nodes:
-                self._postgres(node.name, "postgres", node.port, node_queries, watchdog, secrets, defaults=True)
+            for pg in postgres.nodes:
+                self._postgres(pg.name, "postgres", pg.port, node_queries, watchdog, secrets, defaults=True)
             if postgres.pgpool is not None:
                 pool_queries = self._write("postgres-exporter-pgpool.yml")
                 self._postgres("pgpool", "pgpool", postgres.pgpool_port, pool_queries, watchdog, secrets)
