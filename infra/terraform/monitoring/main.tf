@@ -68,15 +68,15 @@ locals {
 module "config" {
   source = "../modules/monitoring-config"
 
-  environment                      = var.environment
-  yellow_ips                       = module.platform.yellow_private_ips
-  targets                          = module.platform.monitoring_targets
-  alert_receiver_name              = var.alert_receiver_name
-  alert_receiver                   = var.alert_receiver
-  alert_credential_files               = var.alert_credential_files
+  environment             = var.environment
+  yellow_ips              = module.platform.yellow_private_ips
+  targets                 = module.platform.monitoring_targets
+  alert_receiver_name     = var.alert_receiver_name
+  alert_receiver          = var.alert_receiver
+  alert_credential_files  = var.alert_credential_files
   grafana_admin_parameter = var.grafana_admin_parameter
-  retention                        = var.retention
-  bundle_s3_uri                    = "s3://${module.platform.artifact_bucket}/${local.bundle_prefix}/"
+  retention               = var.retention
+  bundle_s3_uri           = "s3://${module.platform.artifact_bucket}/${local.bundle_prefix}/"
 }
 
 # The configuration, keyed by its digest: a change uploads a new set and (through the user data

@@ -209,32 +209,32 @@ locals {
     "ARGS=\"-web.listen-address=:${var.exporter_ports.redis_exporter} -config-command=-\"",
     "",
   ])
-  exporter_files = {
-    postgres = {
-      packages = ["prometheus-postgres-exporter"]
-      files = {
-        "/etc/highnoon/exporter/prometheus-postgres-exporter" = local.pg_exporter_defaults["node"]
-        "/etc/highnoon/exporter/queries.yml"                  = local.exporter_queries["node"]
-        "/usr/local/lib/highnoon/exporter-init.sh"            = templatefile("${path.module}/templates/exporter-init.sh.tftpl", { exporter = "prometheus-postgres-exporter", ssm = local.ssm })
-      }
-    }
-    pgpool = {
-      packages = ["prometheus-postgres-exporter"]
-      files = {
-        "/etc/highnoon/exporter/prometheus-postgres-exporter" = local.pg_exporter_defaults["pgpool"]
-        "/etc/highnoon/exporter/queries.yml"                  = local.exporter_queries["pgpool"]
-        "/usr/local/lib/highnoon/exporter-init.sh"            = templatefile("${path.module}/templates/exporter-init.sh.tftpl", { exporter = "prometheus-postgres-exporter", ssm = local.ssm })
-      }
-    }
-    redis = {
-      packages = ["prometheus-redis-exporter"]
-      files = {
-        "/etc/highnoon/exporter/prometheus-redis-exporter" = local.redis_exporter_defaults
-        "/usr/local/lib/highnoon/exporter-init.sh"         = templatefile("${path.module}/templates/exporter-init.sh.tftpl", { exporter = "prometheus-redis-exporter", ssm = local.ssm })
-      }
-    }
-    none = { packages = [], files = {} }
+  exporter_init = {
+    for exporter in ["prometheus-postgres-exporter", "prometheus-redis-exporter"] :
+    exporter => templatefile("${path.module}/templates/exporter-init.sh.tftpl", { exporter = exporter, ssm = local.ssm })
   }
+  exporter_files = merge(
+    {
+      # PostgreSQL nodes and Pgpool: the same exporter, their own settings and queries.
+      for kind, queries in { postgres = "node", pgpool = "pgpool" } : kind => {
+        packages                      = ["prometheus-postgres-exporter"]
+        files = {
+          "/etc/highnoon/exporter/prometheus-postgres-exporter" = local.pg_exporter_defaults[queries]
+          "/etc/highnoon/exporter/queries.yml"                  = local.exporter_queries[queries]
+          "/usr/local/lib/highnoon/exporter-init.sh"            = local.exporter_init["prometheus-postgres-exporter"]
+        }
+      }
+    },
+    {
+      redis = {
+        packages = ["prometheus-redis-exporter"]
+        files = {
+          "/etc/highnoon/exporter/prometheus-redis-exporter" = local.redis_exporter_defaults
+          "/usr/local/lib/highnoon/exporter-init.sh"         = local.exporter_init["prometheus-redis-exporter"]
+        }
+      }
+      none = { packages = [], files = {} }
+  })
   # Which exporter each kind of host runs (Sentinels and Twemproxy hosts: none; the agent serves
   # its own metrics).
   exporter_of = { postgres_primary = "postgres", postgres_replica = "postgres", pgpool = "pgpool", sentinel = "none", redis = "redis" }

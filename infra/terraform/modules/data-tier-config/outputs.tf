@@ -27,8 +27,8 @@ output "scripts" {
     "redis-init.sh"             = local.redis_init
     "sentinel-init.sh"          = local.sentinel_init
     "twemproxy-agent-prepare"   = module.agent.prepare_script
-    "postgres-exporter-init.sh" = local.exporter_files["postgres"].files["/usr/local/lib/highnoon/exporter-init.sh"]
-    "redis-exporter-init.sh"    = local.exporter_files["redis"].files["/usr/local/lib/highnoon/exporter-init.sh"]
+    "postgres-exporter-init.sh" = local.exporter_init["prometheus-postgres-exporter"]
+    "redis-exporter-init.sh"    = local.exporter_init["prometheus-redis-exporter"]
   }
 }
 
