@@ -29,10 +29,16 @@ packages=(
   chromium-driver   # chromedriver, the WebDriver server for chromium
   iproute2          # ip and tc: libs/hn-netns builds its hosts from network namespaces, veths, a bridge
   iptables          # libs/hn-netns: cuts between hosts, and its link shaper's NFQUEUE rules
+  prometheus-alertmanager       # Alertmanager: ops/alertmanager's routing, checked by amtool in ops/tests
+  prometheus-postgres-exporter  # PostgreSQL and Pgpool-II metrics (hn up, ops/tests, the data-tier hosts)
+  prometheus-redis-exporter     # Redis node metrics (hn up, ops/tests, the data-tier hosts)
+  systemd-journal-remote        # log shipping: systemd-journal-upload -> systemd-journal-remote, tested in tools/hn/tests
 )
 
 # System services these packages install, stopped and disabled below.
 services=(postgresql pgpool2 redis-server redis-sentinel nutcracker prometheus)
+services+=(prometheus-alertmanager prometheus-postgres-exporter prometheus-redis-exporter)
+services+=(systemd-journal-remote systemd-journal-upload)
 
 sudo=""
 [[ $(id -u) -eq 0 ]] || sudo="sudo"

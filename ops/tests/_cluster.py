@@ -1,17 +1,23 @@
-"""A small real cluster (two yellows, two echo instances, brokerlist) and a real Prometheus on it.
+"""A small real cluster (two yellows, two echo instances, brokerlist, a data tier with its
+exporters) and a real Prometheus on it.
 
-CURVE on, as deployed: a key pair per service and an authority naming them.
+CURVE on, as deployed: a key pair per service and an authority naming them. The data tier is the
+local launcher's with `exporters=True`, as `hn up` runs it: Prometheus finds its exporters in the
+file_sd files the launcher writes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from hn_datatier.local import DataTier
+from hn_datatier.testing import test_config
 from hn_runtime.curve import LocalIdentities
 from hn_runtime.testing import ServiceProcess, spawn_service
 
@@ -22,6 +28,8 @@ from _ops import Prometheus, copy_prometheus_dir, running_prometheus
 class Cluster:
     identities: LocalIdentities
     yellows: list[ServiceProcess]
+    #: PostgreSQL, Pgpool, Redis, with an exporter per server (`tier.exporters`)
+    tier: DataTier
     #: the instances registered in yellow (found by Prometheus through yellow's /sd)
     services: list[ServiceProcess] = field(default_factory=list)
 
@@ -41,10 +49,12 @@ def running_cluster() -> Iterator[Cluster]:
         stack.callback(shutil.rmtree, keys_dir, ignore_errors=True)
         # "ops": the test's own calls, as an operator's tool.
         identities = LocalIdentities(keys_dir, ("yellow", "echo", "brokerlist", "ops"), grants={})
+        tier = stack.enter_context(DataTier(test_config(exporters=True)))
         yellow_env = identities.env("yellow")
         cluster = Cluster(
             identities,
             [stack.enter_context(spawn_service("hn_yellow", service="yellow", env=yellow_env)) for _ in range(2)],
+            tier,
         )
         for module, service in (
             ("_echo_in_yellow", "echo"),
@@ -77,7 +87,7 @@ def scraping(cluster: Cluster) -> Iterator[Scraping]:
         dead_target = f"127.0.0.1:{dead.getsockname()[1]}"
 
         def config_for(port: int) -> str:
-            return copy_prometheus_dir(
+            directory = copy_prometheus_dir(
                 {
                     "scrape_interval: 15s": "scrape_interval: 1s",
                     "scrape_timeout: 10s": "scrape_timeout: 1s",
@@ -92,6 +102,9 @@ def scraping(cluster: Cluster) -> Iterator[Scraping]:
                     '"localhost:9090"': f'"127.0.0.1:{port}"',
                 }
             )
+            # The launcher's file_sd files where the configuration reads them (targets/<job>.json).
+            cluster.tier.exporters.write_file_sd(os.path.join(directory, "targets"))
+            return directory
 
         with running_prometheus(config_for) as prometheus:
             yield Scraping(prometheus, cluster, dead_target)

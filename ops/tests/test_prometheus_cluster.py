@@ -49,6 +49,7 @@ def wait_all_up(scraped: Scraping) -> list[dict[str, Any]]:
     expected = (
         {("hn", s.instance_id) for s in cluster.services}
         | {("hn-yellow", y.endpoints["metrics"]) for y in cluster.yellows}
+        | {(e.job, e.address) for e in cluster.tier.exporters.exporters}
         | {("prometheus", f"127.0.0.1:{scraped.prometheus.port}")}
     )
 
@@ -164,7 +165,7 @@ def test_the_alert_rules_are_loaded_evaluate_and_use_documented_metrics(scraped:
         return groups if done else None
 
     groups = eventually(evaluated, lambda: prometheus.api("rules"), what="every rule evaluated without error")
-    assert {g["name"] for g in groups} == {"hn-instances", "hn-requests", "hn-edge", "hn-data"}
+    assert {g["name"] for g in groups} == {"hn-instances", "hn-requests", "hn-edge", "hn-data", "hn-datatier"}
     for group in groups:
         for rule in group["rules"]:
             unknown = metric_names(rule["query"]) - known
@@ -242,3 +243,92 @@ def test_an_instance_joining_and_killed_joins_and_leaves_the_targets(scraped: Sc
         eventually(lambda: extra.instance_id not in instances(), lambda: target_summary(scraped), what="it leaves")
     expected = {s.instance_id for s in scraped.cluster.services}
     eventually(lambda: instances() == expected, lambda: target_summary(scraped), what="the others stay")
+
+
+# -- the data tier's exporters -----------------------------------------------------------------
+
+
+def datatier_alerts(scraped: Scraping) -> list[dict[str, Any]]:
+    names = {
+        r["name"] for g in scraped.prometheus.api("rules")["groups"] if g["name"] == "hn-datatier" for r in g["rules"]
+    }
+    return [a for a in scraped.prometheus.api("alerts")["alerts"] if a["labels"]["alertname"] in names]
+
+
+def test_the_data_tier_exporters_are_scraped_and_see_the_tier(scraped: Scraping) -> None:
+    wait_all_up(scraped)  # every exporter's target up, found through the launcher's file_sd files
+    prometheus = scraped.prometheus
+    tier = scraped.cluster.tier
+    # Each exporter reaches its server with the credentials the launcher gave it, labelled by node.
+    for query, expected in (
+        ('pg_up{job="postgres"} == 1', {"pg0", "pg1"}),
+        ('pg_up{job="pgpool"} == 1', {"pgpool"}),
+        ('redis_up{job="redis"} == 1', {n.name for s in tier.shards for n in s.nodes}),
+    ):
+        eventually(
+            lambda q=query, e=expected: {r["metric"]["node"] for r in prometheus.query(q)} == e,  # type: ignore[misc]
+            lambda q=query: prometheus.query(q),  # type: ignore[misc]
+            what=f"{query} for {sorted(expected)}",
+        )
+    # What the alert rules read: roles, replication, Pgpool's backends.
+    roles = 'pg_recovery_is_replica{job="postgres"}'
+    eventually(
+        lambda: {(r["metric"]["node"], r["value"][1]) for r in prometheus.query(roles)} == {("pg0", "0"), ("pg1", "1")},
+        lambda: prometheus.query(roles),
+        what="pg0 the primary, pg1 a replica",
+    )
+    streaming = 'pg_stat_replication_pg_wal_lsn_diff{job="postgres", node="pg0", state="streaming"}'
+    eventually(lambda: prometheus.query(streaming), lambda: prometheus.query(streaming), what="pg1 streaming")
+    backends = 'pgpool_nodes_lb_weight{job="pgpool", status="up"}'
+    eventually(
+        lambda: sorted((r["metric"]["node_id"], r["metric"]["role"]) for r in prometheus.query(backends))
+        == [("0", "primary"), ("1", "standby")],
+        lambda: prometheus.query(backends),
+        what="Pgpool's two backends up",
+    )
+    masters = 'count by (shard) (redis_instance_info{job="redis", role="master"})'
+    eventually(
+        lambda: {(r["metric"]["shard"], r["value"][1]) for r in prometheus.query(masters)}
+        == {(s.name, "1") for s in tier.shards},
+        lambda: prometheus.query(masters),
+        what="one master per shard",
+    )
+    replicas = 'redis_connected_slaves{job="redis"} and on (instance) redis_instance_info{role="master"}'
+    eventually(
+        lambda: [r["value"][1] for r in prometheus.query(replicas)] == ["1"] * len(tier.shards),
+        lambda: prometheus.query(replicas),
+        what="every master with its replica",
+    )
+    # Every metric a data-tier rule reads is one the real exporters export (a misspelt name would
+    # leave its alert silent forever), and a healthy tier raises none of them.
+    exported = set(prometheus.api("label/__name__/values"))
+    groups = prometheus.api("rules")["groups"]
+    for rule in (r for g in groups if g["name"] == "hn-datatier" for r in g["rules"]):
+        missing = metric_names(rule["query"]) - exported
+        assert not missing, f"{rule['name']} reads {sorted(missing)}, which no exporter exports"
+    documented = {name for name in metrics_doc() if name.startswith(("pg_", "pgpool_", "redis_"))}
+    assert documented and documented <= exported, f"documented, not exported: {sorted(documented - exported)}"
+    assert datatier_alerts(scraped) == []
+
+
+@pytest.mark.chaos
+def test_a_redis_replica_down_raises_its_alerts_and_clears_them(scraped: Scraping) -> None:
+    wait_all_up(scraped)
+    tier = scraped.cluster.tier
+    shard = tier.shards[-1]
+    master = tier.sentinel_master(shard.name)
+    assert master is not None
+    replica = next(n for n in shard.nodes if n.port != master.port)
+    replica.process.stop()
+
+    def raised() -> set[tuple[str, str]]:
+        return {(a["labels"]["alertname"], a["labels"].get("node", "")) for a in datatier_alerts(scraped)}
+
+    # Pending at once (they fire after their `for`): the node down, its master alone.
+    eventually(
+        lambda: {("HNRedisDown", replica.name), ("HNRedisNoReplica", master.name)} <= raised(),
+        lambda: datatier_alerts(scraped),
+        what=f"HNRedisDown for {replica.name} and HNRedisNoReplica for {master.name}",
+    )
+    tier.restart_redis(replica, replica_of=master)
+    eventually(lambda: not raised(), lambda: datatier_alerts(scraped), what="the alerts cleared")

@@ -99,6 +99,7 @@ module "service" {
   subnet_ids         = module.platform.app_subnet_ids
   security_group_ids = [module.platform.service_security_group_id]
   yellow             = module.platform.hn_yellow
+  log_host           = module.platform.log_host
   # CURVE: the autoscaler's key pair (SSM) and the authority, for yellow (it registers there as
   # "autoscaler" and reads the view); yellow's key to check yellow by.
   curve_authority_parameter = module.platform.curve_authority_parameter

@@ -17,6 +17,7 @@ names=(
   "${prefix}/redis/sentinel_user_password"
   "${prefix}/redis/replica_user_password"
   "${prefix}/redis/admin_user_password"
+  "${prefix}/redis/monitor_user_password"
   "${prefix}/sentinel-client/env/HN_SENTINEL_PASSWORD"
 )
 

@@ -125,6 +125,20 @@ def test_the_services_password_reaches_data_commands_only(data_tier: DataTier, a
         assert admin.config_get("dir")
 
 
+def test_the_exporters_user_reads_info_and_nothing_else(data_tier: DataTier, anonymous: list[Any]) -> None:
+    """`monitor`, prometheus-redis-exporter's login: INFO and the slow and latency logs; no key, no
+    CONFIG GET (it would show masterauth, the replica user's password)."""
+    master = data_tier.shards[0].nodes[0]
+    monitor = _anonymous(
+        master.port, anonymous, username="monitor", password=secrets_of(data_tier)[Secrets.REDIS_MONITOR]
+    )
+    assert monitor.info("replication")["role"] == "master"
+    assert monitor.slowlog_len() >= 0
+    for command in (("CONFIG", "GET", "masterauth"), ("GET", "hn-test:auth"), ("KEYS", "*"), ("CLIENT", "LIST")):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            monitor.execute_command(*command)
+
+
 def test_every_sentinel_refuses_a_client_without_the_password(data_tier: DataTier, anonymous: list[Any]) -> None:
     for sentinel in data_tier.sentinel_nodes:
         stranger = _anonymous(sentinel.port, anonymous)

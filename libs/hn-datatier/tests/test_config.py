@@ -132,10 +132,16 @@ def test_redis_users_each_have_a_password_and_no_more_than_their_role_needs() ->
         ).splitlines()
         if line.startswith("user ")
     }
-    assert set(users) == {"default", "sentinel", "replica", "admin"}
+    assert set(users) == {"default", "sentinel", "replica", "admin", "monitor"}
     assert all(" on >" in line for line in users.values())
     assert users["default"].endswith("+@all -@admin -@dangerous")
     assert "resetchannels" in users["default"] and "-@all" in users["replica"] and "-@all" in users["sentinel"]
+    # The exporter's user reads INFO and the slow and latency logs: no CONFIG (masterauth), no keys.
+    monitor = users["monitor"].split()
+    assert "-@all" in monitor and "~*" not in monitor
+    assert {w for w in monitor if w.startswith("+")} == {
+        "+ping", "+info", "+client|setname", "+slowlog|get", "+slowlog|len", "+latency|latest"
+    }  # fmt: skip
 
 
 def test_secrets_are_random_per_tier_and_private(tmp_path: Path) -> None:

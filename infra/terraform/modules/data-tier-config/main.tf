@@ -22,6 +22,7 @@ locals {
     redis_sentinel = "${var.ssm_prefix}/redis/sentinel_user_password"
     redis_replica  = "${var.ssm_prefix}/redis/replica_user_password"
     redis_admin    = "${var.ssm_prefix}/redis/admin_user_password"
+    redis_monitor  = "${var.ssm_prefix}/redis/monitor_user_password"
     sentinel       = "${var.sentinel_client_env_path}/HN_SENTINEL_PASSWORD"
   }
   marker = { for key, name in local.secrets : key => "@@ssm:${name}@@" }
@@ -107,6 +108,7 @@ locals {
       sentinel_password = local.marker.redis_sentinel
       replica_password  = local.marker.redis_replica
       admin_password    = local.marker.redis_admin
+      monitor_password  = local.marker.redis_monitor
       # A master restarted by systemd before Sentinel notices must not come back empty and wipe
       # its replica: every node persists, AOF for the last second and RDB for quick restarts.
       persistence_comment = "AOF (fsync every second) and RDB snapshots on every node"
@@ -178,6 +180,65 @@ locals {
 
   base_packages = ["awscli", "curl", "ca-certificates"]
 
+  # Prometheus exporters (Debian's), one per server as in hn_datatier.local's `Exporters`, with the
+  # same custom queries (hn-datatier's templates): settings with a password marker, filled at boot
+  # by exporter-init.sh into /etc/default/<exporter>. Both PostgreSQL exporters log in as hn_pgpool
+  # (pg_monitor) over the local socket; the Redis one as the ACL user `monitor`.
+  exporter_queries = {
+    node   = file("${local.templates}/postgres-exporter-node.yml")
+    pgpool = file("${local.templates}/postgres-exporter-pgpool.yml")
+  }
+  pg_exporter_defaults = {
+    for kind, port in { node = var.ports.postgres, pgpool = var.ports.pgpool } : kind => join("\n", [
+      "# Rendered by infra/terraform/modules/data-tier-config; the password is filled in at boot.",
+      "DATA_SOURCE_NAME=\"host=/var/run/postgresql port=${port} user=hn_pgpool password=${local.marker.pgpool} dbname=postgres sslmode=disable\"",
+      join(" ", concat(
+        ["ARGS=\"--web.listen-address=:${var.exporter_ports.postgres_exporter}", "--extend.query-path=/etc/highnoon/exporter/queries.yml"],
+        # Through Pgpool the default queries would describe whichever backend answered.
+        kind == "pgpool" ? ["--disable-default-metrics", "--disable-settings-metrics", "--no-collector.database", "--no-collector.bgwriter\""] : ["--log.level=warn\""],
+      )),
+      "",
+    ])
+  }
+  redis_exporter_defaults = join("\n", [
+    "# Rendered by infra/terraform/modules/data-tier-config; the password is filled in at boot.",
+    "REDIS_ADDR=\"redis://127.0.0.1:${var.ports.redis}\"",
+    "REDIS_USER=\"monitor\"",
+    "REDIS_PASSWORD=\"${local.marker.redis_monitor}\"",
+    # CONFIG GET would show masterauth: the monitor user may not run it (redis.conf.tmpl).
+    "ARGS=\"-web.listen-address=:${var.exporter_ports.redis_exporter} -config-command=-\"",
+    "",
+  ])
+  exporter_init = {
+    for exporter in ["prometheus-postgres-exporter", "prometheus-redis-exporter"] :
+    exporter => templatefile("${path.module}/templates/exporter-init.sh.tftpl", { exporter = exporter, ssm = local.ssm })
+  }
+  exporter_files = merge(
+    {
+      # PostgreSQL nodes and Pgpool: the same exporter, their own settings and queries.
+      for kind, queries in { postgres = "node", pgpool = "pgpool" } : kind => {
+        packages                      = ["prometheus-postgres-exporter"]
+        files = {
+          "/etc/highnoon/exporter/prometheus-postgres-exporter" = local.pg_exporter_defaults[queries]
+          "/etc/highnoon/exporter/queries.yml"                  = local.exporter_queries[queries]
+          "/usr/local/lib/highnoon/exporter-init.sh"            = local.exporter_init["prometheus-postgres-exporter"]
+        }
+      }
+    },
+    {
+      redis = {
+        packages = ["prometheus-redis-exporter"]
+        files = {
+          "/etc/highnoon/exporter/prometheus-redis-exporter" = local.redis_exporter_defaults
+          "/usr/local/lib/highnoon/exporter-init.sh"         = local.exporter_init["prometheus-redis-exporter"]
+        }
+      }
+      none = { packages = [], files = {} }
+  })
+  # Which exporter each kind of host runs (Sentinels and Twemproxy hosts: none; the agent serves
+  # its own metrics).
+  exporter_of = { postgres_primary = "postgres", postgres_replica = "postgres", pgpool = "pgpool", sentinel = "none", redis = "redis" }
+
   role_files = {
     postgres_primary = {
       packages = concat(local.base_packages, ["postgresql-client-${var.pg_major}"])
@@ -214,14 +275,25 @@ locals {
 
   # Every data host boots the same way: packages, its files, then its init script once.
   cloud_config_docs = merge(
-    { for role, spec in local.role_files : role => { packages = spec.packages, files = spec.files } },
+    {
+      for role, spec in local.role_files : role => {
+        packages = concat(spec.packages, local.exporter_files[local.exporter_of[role]].packages, module.logs.sender.packages)
+        files    = merge(spec.files, local.exporter_files[local.exporter_of[role]].files, module.logs.sender.files)
+        exporter = local.exporter_of[role] != "none"
+      }
+    },
     {
       for name, conf in local.redis_conf : "redis/${name}" => {
-        packages = concat(local.base_packages, ["redis-server"])
-        files = {
-          "/etc/highnoon/redis/redis.conf"           = conf
-          "/usr/local/lib/highnoon/datatier-init.sh" = local.redis_init
-        }
+        packages = concat(local.base_packages, ["redis-server"], local.exporter_files["redis"].packages, module.logs.sender.packages)
+        files = merge(
+          {
+            "/etc/highnoon/redis/redis.conf"           = conf
+            "/usr/local/lib/highnoon/datatier-init.sh" = local.redis_init
+          },
+          local.exporter_files["redis"].files,
+          module.logs.sender.files,
+        )
+        exporter = true
       }
     },
   )
@@ -238,7 +310,11 @@ locals {
           content     = doc.files[path]
         }
       ]
-      runcmd = ["/usr/local/lib/highnoon/datatier-init.sh"]
+      runcmd = concat(
+        ["/usr/local/lib/highnoon/datatier-init.sh"],
+        doc.exporter ? ["/usr/local/lib/highnoon/exporter-init.sh"] : [],
+        module.logs.sender.commands,
+      )
     })])
   }
 }
@@ -278,4 +354,11 @@ module "agent" {
   extra_commands = ["systemctl disable --now nutcracker.service"]
   # Debian's nutcracker logs to /var/log/nutcracker unless told otherwise.
   extra_unit_lines = ["LogsDirectory=nutcracker"]
+  log_host         = var.log_host
+}
+
+# Every data host's journal to the log host (modules/log-shipping).
+module "logs" {
+  source   = "../log-shipping"
+  log_host = var.log_host
 }

@@ -21,12 +21,14 @@ output "secret_parameters" {
 output "scripts" {
   description = "The rendered boot scripts by name (also inside the cloud-init documents)."
   value = {
-    "postgres-primary-init.sh" = local.postgres_init["primary"]
-    "postgres-replica-init.sh" = local.postgres_init["replica"]
-    "pgpool-init.sh"           = local.pgpool_init
-    "redis-init.sh"            = local.redis_init
-    "sentinel-init.sh"         = local.sentinel_init
-    "twemproxy-agent-prepare"  = module.agent.prepare_script
+    "postgres-primary-init.sh"  = local.postgres_init["primary"]
+    "postgres-replica-init.sh"  = local.postgres_init["replica"]
+    "pgpool-init.sh"            = local.pgpool_init
+    "redis-init.sh"             = local.redis_init
+    "sentinel-init.sh"          = local.sentinel_init
+    "twemproxy-agent-prepare"   = module.agent.prepare_script
+    "postgres-exporter-init.sh" = local.exporter_init["prometheus-postgres-exporter"]
+    "redis-exporter-init.sh"    = local.exporter_init["prometheus-redis-exporter"]
   }
 }
 
@@ -48,4 +50,13 @@ output "twemproxy_unit" {
 output "pg_max_connections" {
   description = "max_connections of both PostgreSQL nodes, sized for every Pgpool child."
   value       = local.pg_max_connections
+}
+
+output "exporter_defaults" {
+  description = "The exporters' settings before boot (a marker where the password goes), by kind: postgres, pgpool, redis."
+  value = {
+    postgres = local.pg_exporter_defaults["node"]
+    pgpool   = local.pg_exporter_defaults["pgpool"]
+    redis    = local.redis_exporter_defaults
+  }
 }

@@ -172,3 +172,21 @@ variable "agent_pex_sha256" {
   description = "sha256 of datatier.pex."
   type        = string
 }
+
+variable "exporter_ports" {
+  description = "Ports of the data hosts' Prometheus exporters (modules/network opens them to the monitoring host)."
+  type = object({
+    postgres_exporter = number
+    redis_exporter    = number
+  })
+  default = {
+    postgres_exporter = 9187
+    redis_exporter    = 9121
+  }
+}
+
+variable "log_host" {
+  description = "Private address of the log host every data host ships its journal to (modules/log-shipping); empty: none."
+  type        = string
+  default     = ""
+}

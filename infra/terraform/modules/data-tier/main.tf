@@ -144,6 +144,8 @@ module "config" {
   agent_pex_version        = var.datatier_pex_version
   agent_pex_s3_uri         = "s3://${var.artifact_bucket}/${local.agent_key}"
   agent_pex_sha256         = var.datatier_pex_sha256
+  exporter_ports           = { postgres_exporter = var.monitoring_ports.postgres_exporter, redis_exporter = var.monitoring_ports.redis_exporter }
+  log_host                 = var.log_host
 }
 
 # -- instance roles: every data host reads its own passwords (SSM, at boot or at every start); ----

@@ -37,3 +37,20 @@ output "pg_max_connections" {
   description = "max_connections of the PostgreSQL nodes (sized for every Pgpool child)."
   value       = module.config.pg_max_connections
 }
+
+output "monitoring_targets" {
+  description = "What Prometheus scrapes on the data tier: file_sd groups per exporter job (postgres, pgpool, redis; labels node and shard, as hn_datatier.local writes them) and the Twemproxy agents' metrics addresses."
+  value = {
+    postgres = [for name in ["pg0", "pg1"] : { targets = ["${local.hosts[name].ip}:${var.monitoring_ports.postgres_exporter}"], labels = { node = name } }]
+    pgpool   = [for k in range(var.pgpool_count) : { targets = ["${local.hosts["pgpool${k}"].ip}:${var.monitoring_ports.postgres_exporter}"], labels = { node = "pgpool${k}" } }]
+    redis = flatten([
+      for shard in local.shards : [
+        for suffix in ["a", "b"] : {
+          targets = ["${local.hosts["${shard.name}-${suffix}"].ip}:${var.monitoring_ports.redis_exporter}"]
+          labels  = { node = "${shard.name}-${suffix}", shard = shard.name }
+        }
+      ]
+    ])
+    twemproxy_agents = [for k in range(var.twemproxy_count) : "${local.hosts["twemproxy${k}"].ip}:${var.ports.agent_metrics}"]
+  }
+}

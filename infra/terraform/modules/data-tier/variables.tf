@@ -169,3 +169,17 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "monitoring_ports" {
+  description = "Ports of the exporters on the data hosts (modules/network's monitoring_ports)."
+  type = object({
+    postgres_exporter = number
+    redis_exporter    = number
+  })
+}
+
+variable "log_host" {
+  description = "Private address of the log host every data host ships its journal to; empty: none."
+  type        = string
+  default     = ""
+}

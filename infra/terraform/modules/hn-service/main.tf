@@ -116,6 +116,7 @@ module "unit" {
   lifecycle_hook_name    = local.hook_name
   ready_timeout_seconds  = var.launch_timeout_seconds - 60
   drain_on_termination   = local.drain_hook
+  log_host               = var.log_host
 }
 
 # -- instance role: this service's PEX, this service's parameters, its own lifecycle hook -------

@@ -212,3 +212,9 @@ variable "yellow_curve_key" {
     error_message = "A Z85 CURVE public key is 40 characters long."
   }
 }
+
+variable "log_host" {
+  description = "Private address of the log host every instance ships its journal to (the platform contract's log_host); empty: none."
+  type        = string
+  default     = ""
+}

@@ -26,16 +26,29 @@ locals {
     agent_metrics = 9101
   }
 
+  # Monitoring (infra/terraform/monitoring): the data tier's exporters, and the monitoring host's
+  # own faces (Prometheus, Alertmanager, Grafana, and as log host the journal upload and gateway).
+  monitoring_ports = {
+    postgres_exporter = 9187
+    redis_exporter    = 9121
+    prometheus        = 9090
+    alertmanager      = 9093
+    grafana           = 3000
+    log_upload        = 19532
+    log_gateway       = 19531
+  }
+
   anywhere = "0.0.0.0/0"
   groups = {
-    alb       = "brokerlist's HTTPS load balancer: 443 from the internet"
-    broker    = "broker hosts: the client port from the internet, ZeroMQ and metrics from the VPC"
-    service   = "logic service hosts (yellow, brokerlist, sso, match, ...): ZeroMQ, metrics and HTTP from the VPC"
-    pgpool    = "Pgpool-II hosts: the pool port from the VPC (services and the internal NLB)"
-    postgres  = "PostgreSQL hosts: from Pgpool and from each other (replication)"
-    redis     = "Redis shard nodes: from Twemproxy, Sentinel and each other (replication)"
-    sentinel  = "Redis Sentinels: from each other and from the Twemproxy agents"
-    twemproxy = "Twemproxy hosts with the Sentinel agent: the proxy port and agent metrics from the VPC"
+    alb        = "brokerlist's HTTPS load balancer: 443 from the internet"
+    broker     = "broker hosts: the client port from the internet, ZeroMQ and metrics from the VPC"
+    service    = "logic service hosts (yellow, brokerlist, sso, match, ...): ZeroMQ, metrics and HTTP from the VPC"
+    pgpool     = "Pgpool-II hosts: the pool port from the VPC (services and the internal NLB)"
+    postgres   = "PostgreSQL hosts: from Pgpool and from each other (replication)"
+    redis      = "Redis shard nodes: from Twemproxy, Sentinel and each other (replication)"
+    sentinel   = "Redis Sentinels: from each other and from the Twemproxy agents"
+    twemproxy  = "Twemproxy hosts with the Sentinel agent: the proxy port and agent metrics from the VPC"
+    monitoring = "the monitoring host (Prometheus, Alertmanager, Grafana) and log host: their web faces and journal uploads from the VPC"
   }
 
   # One row per ingress rule: a CIDR source or a security group source. Only the first three rows
@@ -60,6 +73,14 @@ locals {
     sentinel_from_twemproxy = { sg = "sentinel", from = local.data_ports.sentinel, to = local.data_ports.sentinel, cidr = null, source = "twemproxy", what = "the agent follows +switch-master" }
     twemproxy_vpc           = { sg = "twemproxy", from = local.data_ports.twemproxy, to = local.data_ports.twemproxy, cidr = var.vpc_cidr, source = null, what = "HN_REDIS_URL through the internal NLB, which keeps client addresses" }
     twemproxy_agent_metrics = { sg = "twemproxy", from = local.data_ports.agent_metrics, to = local.data_ports.agent_metrics, cidr = var.vpc_cidr, source = null, what = "agent metrics" }
+    postgres_exporter       = { sg = "postgres", from = local.monitoring_ports.postgres_exporter, to = local.monitoring_ports.postgres_exporter, cidr = null, source = "monitoring", what = "prometheus-postgres-exporter, for Prometheus" }
+    pgpool_exporter         = { sg = "pgpool", from = local.monitoring_ports.postgres_exporter, to = local.monitoring_ports.postgres_exporter, cidr = null, source = "monitoring", what = "prometheus-postgres-exporter on Pgpool, for Prometheus" }
+    redis_exporter          = { sg = "redis", from = local.monitoring_ports.redis_exporter, to = local.monitoring_ports.redis_exporter, cidr = null, source = "monitoring", what = "prometheus-redis-exporter, for Prometheus" }
+    monitoring_prometheus   = { sg = "monitoring", from = local.monitoring_ports.prometheus, to = local.monitoring_ports.prometheus, cidr = var.vpc_cidr, source = null, what = "Prometheus' web and API (operators, the autoscaler's signals)" }
+    monitoring_alertmanager = { sg = "monitoring", from = local.monitoring_ports.alertmanager, to = local.monitoring_ports.alertmanager, cidr = var.vpc_cidr, source = null, what = "Alertmanager's web (silences)" }
+    monitoring_grafana      = { sg = "monitoring", from = local.monitoring_ports.grafana, to = local.monitoring_ports.grafana, cidr = var.vpc_cidr, source = null, what = "Grafana" }
+    log_upload_vpc          = { sg = "monitoring", from = local.monitoring_ports.log_upload, to = local.monitoring_ports.log_upload, cidr = var.vpc_cidr, source = null, what = "systemd-journal-upload from every host" }
+    log_gateway_vpc         = { sg = "monitoring", from = local.monitoring_ports.log_gateway, to = local.monitoring_ports.log_gateway, cidr = var.vpc_cidr, source = null, what = "systemd-journal-gatewayd: hn logs --from" }
   }
 
   nat_count = var.single_nat_gateway ? 1 : var.az_count

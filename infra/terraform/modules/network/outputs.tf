@@ -34,7 +34,7 @@ output "data_subnet_cidrs" {
 }
 
 output "security_group_ids" {
-  description = "Security group ids by role: alb, broker, service, pgpool, postgres, redis, sentinel, twemproxy."
+  description = "Security group ids by role: alb, broker, service, pgpool, postgres, redis, sentinel, twemproxy, monitoring."
   value       = { for k, sg in aws_security_group.this : k => sg.id }
 }
 
@@ -51,4 +51,9 @@ output "app_fixed_cidrs" {
 output "data_fixed_cidrs" {
   description = "Reserved range of each data subnet for the data hosts' fixed addresses."
   value       = [for r in aws_ec2_subnet_cidr_reservation.data_fixed : r.cidr_block]
+}
+
+output "monitoring_ports" {
+  description = "Ports of the exporters and of the monitoring host the security groups open."
+  value       = local.monitoring_ports
 }

@@ -134,11 +134,19 @@ locals {
         content     = var.seed_files[name]
       }
     ],
+    [
+      for path in sort(keys(module.logs.sender.files)) : {
+        path        = path
+        owner       = "root:root"
+        permissions = "0644"
+        content     = module.logs.sender.files[path]
+      }
+    ],
   )
 
   cloud_config = {
     package_update = true
-    packages       = distinct(concat(["python3.11", "awscli", "curl", "ca-certificates"], var.extra_packages))
+    packages       = distinct(concat(["python3.11", "awscli", "curl", "ca-certificates"], var.extra_packages, module.logs.sender.packages))
     users = [
       "default",
       {
@@ -153,6 +161,7 @@ locals {
     write_files = local.write_files
     runcmd = concat(
       var.extra_commands,
+      module.logs.sender.commands,
       [
         "systemctl daemon-reload",
         "systemctl enable --now ${local.unit_name}",
@@ -162,4 +171,10 @@ locals {
       local.with_drain ? ["systemctl enable --now --no-block hn-${var.service}-drain.service"] : [],
     )
   }
+}
+
+# The unit's journal (its JSON lines, as SyslogIdentifier=hn-<service>) to the log host.
+module "logs" {
+  source   = "../log-shipping"
+  log_host = var.log_host
 }

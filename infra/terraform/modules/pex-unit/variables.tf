@@ -183,3 +183,9 @@ variable "extra_unit_lines" {
   type        = list(string)
   default     = []
 }
+
+variable "log_host" {
+  description = "Private address of the log host the journal is shipped to (modules/log-shipping; the platform contract's log_host); empty: the journal stays on the host."
+  type        = string
+  default     = ""
+}

@@ -23,6 +23,9 @@ locals {
     "pg_client_env_path",
     "redis_client_env_path",
     "artifact_bucket",
+    "log_host",
+    "monitoring_security_group_id",
+    "monitoring_targets",
   ]
 }
 

@@ -97,3 +97,18 @@ output "artifact_bucket" {
   description = "Bucket of the PEX releases."
   value       = local.v.artifact_bucket
 }
+
+output "log_host" {
+  description = "Private address of the log host every host ships its journal to (infra/terraform/monitoring runs it there)."
+  value       = local.v.log_host
+}
+
+output "monitoring_security_group_id" {
+  description = "Security group of the monitoring host (Prometheus, Alertmanager, Grafana, the log host): the data tier's exporters answer it."
+  value       = local.v.monitoring_security_group_id
+}
+
+output "monitoring_targets" {
+  description = "What Prometheus scrapes besides yellow's /sd: file_sd groups per data-tier exporter job (postgres, pgpool, redis) and the Twemproxy agents' metrics addresses."
+  value       = jsondecode(local.v.monitoring_targets)
+}

@@ -49,6 +49,8 @@ module "data_tier" {
   fixed_cidrs             = module.network.data_fixed_cidrs
   security_group_ids      = module.network.security_group_ids
   ports                   = module.network.data_ports
+  monitoring_ports        = module.network.monitoring_ports
+  log_host                = local.log_host
   artifact_bucket         = var.artifact_bucket
   datatier_pex_version    = var.datatier_pex_version
   datatier_pex_sha256     = var.datatier_pex_sha256
@@ -85,28 +87,34 @@ locals {
   yellow_zones      = [for k in range(var.yellow_count) : k % var.az_count]
   yellow_ips        = [for k, zone in local.yellow_zones : cidrhost(module.network.app_fixed_cidrs[zone], 10 + k)]
   yellow_subnet_ids = [for zone in local.yellow_zones : module.network.app_subnet_ids[zone]]
+  # The monitoring host (infra/terraform/monitoring), also the log host: a fixed address in the
+  # first app subnet's reserved range, known before that root runs so every host can ship to it.
+  log_host = cidrhost(module.network.app_fixed_cidrs[0], 50)
 
   contract = {
-    vpc_id                      = module.network.vpc_id
-    public_subnet_ids           = join(",", module.network.public_subnet_ids)
-    app_subnet_ids              = join(",", module.network.app_subnet_ids)
-    service_security_group_id   = module.network.security_group_ids["service"]
-    broker_security_group_id    = module.network.security_group_ids["broker"]
-    broker_port                 = tostring(var.broker_port)
-    broker_target_group_arn     = module.edge.broker_target_group_arn
-    broker_ws_port              = tostring(var.broker_ws_port)
-    broker_ws_target_group_arn  = module.edge.broker_ws_target_group_arn
-    brokerlist_target_group_arn = module.edge.brokerlist_target_group_arn
-    yellow_private_ips          = join(",", local.yellow_ips)
-    yellow_subnet_ids           = join(",", local.yellow_subnet_ids)
-    hn_yellow                   = join(",", [for ip in local.yellow_ips : "tcp://${ip}:${var.service_ports.rep}"])
-    hn_yellow_curve_key         = local.curve_keys["yellow"][0]
-    curve_authority             = local.curve_authority
-    hn_pg_dsn                   = module.data_tier.pg_dsn
-    hn_redis_url                = module.data_tier.redis_url
-    pg_client_env_path          = module.data_tier.client_env_path
-    redis_client_env_path       = module.data_tier.redis_client_env_path
-    artifact_bucket             = var.artifact_bucket
+    vpc_id                       = module.network.vpc_id
+    public_subnet_ids            = join(",", module.network.public_subnet_ids)
+    app_subnet_ids               = join(",", module.network.app_subnet_ids)
+    service_security_group_id    = module.network.security_group_ids["service"]
+    broker_security_group_id     = module.network.security_group_ids["broker"]
+    broker_port                  = tostring(var.broker_port)
+    broker_target_group_arn      = module.edge.broker_target_group_arn
+    broker_ws_port               = tostring(var.broker_ws_port)
+    broker_ws_target_group_arn   = module.edge.broker_ws_target_group_arn
+    brokerlist_target_group_arn  = module.edge.brokerlist_target_group_arn
+    yellow_private_ips           = join(",", local.yellow_ips)
+    yellow_subnet_ids            = join(",", local.yellow_subnet_ids)
+    hn_yellow                    = join(",", [for ip in local.yellow_ips : "tcp://${ip}:${var.service_ports.rep}"])
+    hn_yellow_curve_key          = local.curve_keys["yellow"][0]
+    curve_authority              = local.curve_authority
+    hn_pg_dsn                    = module.data_tier.pg_dsn
+    hn_redis_url                 = module.data_tier.redis_url
+    pg_client_env_path           = module.data_tier.client_env_path
+    redis_client_env_path        = module.data_tier.redis_client_env_path
+    artifact_bucket              = var.artifact_bucket
+    log_host                     = local.log_host
+    monitoring_security_group_id = module.network.security_group_ids["monitoring"]
+    monitoring_targets           = jsonencode(module.data_tier.monitoring_targets)
   }
 }
 

@@ -64,6 +64,7 @@ module "service" {
   public_ip_env       = "HN_BROKER_PUBLIC_HOST"
   target_group_arns   = [module.platform.broker_target_group_arn, module.platform.broker_ws_target_group_arn]
   yellow              = module.platform.hn_yellow
+  log_host            = module.platform.log_host
   # CURVE: this service's key pair (SSM) and the authority; yellow's key to check yellow by.
   curve_authority_parameter = module.platform.curve_authority_parameter
   yellow_curve_key          = module.platform.hn_yellow_curve_key

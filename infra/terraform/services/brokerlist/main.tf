@@ -50,6 +50,7 @@ module "service" {
   # The HTTPS load balancer forwards to HN_HTTP_PORT (the module's ports.http).
   target_group_arns = [module.platform.brokerlist_target_group_arn]
   yellow            = module.platform.hn_yellow
+  log_host          = module.platform.log_host
   # CURVE: this service's key pair (SSM) and the authority; yellow's key to check yellow by.
   curve_authority_parameter = module.platform.curve_authority_parameter
   yellow_curve_key          = module.platform.hn_yellow_curve_key

@@ -48,6 +48,7 @@ module "service" {
   subnet_ids         = module.platform.app_subnet_ids
   security_group_ids = [module.platform.service_security_group_id]
   yellow             = module.platform.hn_yellow
+  log_host           = module.platform.log_host
   # CURVE: this service's key pair (SSM) and the authority; yellow's key to check yellow by.
   curve_authority_parameter = module.platform.curve_authority_parameter
   yellow_curve_key          = module.platform.hn_yellow_curve_key

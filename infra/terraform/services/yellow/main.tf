@@ -49,6 +49,7 @@ module "service" {
   subnet_ids         = module.platform.yellow_subnet_ids
   security_group_ids = [module.platform.service_security_group_id]
   yellow             = ""
+  log_host           = module.platform.log_host
   # Yellow's own key pair and the authority, like every service (its clients check its key).
   curve_authority_parameter = module.platform.curve_authority_parameter
   environment_variables     = var.environment_variables

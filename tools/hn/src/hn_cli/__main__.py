@@ -75,6 +75,9 @@ def _up(args: argparse.Namespace) -> int:
             )
         print(f"  yellow              {cluster.yellow_address}   (HN_YELLOW for hn call / hn status)", flush=True)
         print(f"  logs                {cluster.run_dir}/*.log   (hn logs --trace ID)", flush=True)
+        if cluster.tier is not None and cluster.tier.exporters.exporters:
+            targets = cluster.tier.exporters.targets_dir
+            print(f"  exporters           {targets}/*.json   (Prometheus file_sd, ops/README.md)", flush=True)
         if config is not None:
             from hn_cli._autoscale import describe, start_autoscaler
 
@@ -162,28 +165,17 @@ def _call(args: argparse.Namespace) -> int:
 
 
 def _logs(args: argparse.Namespace) -> int:
-    from hn_cli._inspect import merged_logs, read_cluster
+    from hn_cli._inspect import read_cluster
+    from hn_cli._logs import merged_logs, print_logs
 
-    run_dir = read_cluster(args.run_dir)["run_dir"] if not args.dir else args.dir
-    streams = [sys.stdin] if args.stdin else []
-    previous: float | None = None
-    for name, event in merged_logs(run_dir, trace_id=args.trace, streams=streams):
-        if args.json:
-            print(json.dumps({"process": name, **event}))
-            continue
-        stamp = str(event.get("timestamp", ""))
-        hop = ""
-        if args.trace:
-            from datetime import datetime
-
-            try:
-                moment = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-                hop = f"+{(moment - previous) * 1000:7.1f}ms " if previous is not None else " " * 11
-                previous = moment
-            except ValueError:
-                pass
-        fields = {k: v for k, v in event.items() if k not in ("timestamp", "event", "level")}
-        print(f"{stamp} {hop}{name:<14} {event.get('level', ''):<7} {event.get('event', '')}  {json.dumps(fields)}")
+    sources = list(args.sources or [])
+    if args.dir:
+        sources.append(args.dir)
+    if not sources:
+        sources.append(read_cluster(args.run_dir)["run_dir"])
+    if args.stdin:
+        sources.append("-")
+    print_logs(merged_logs(sources, trace_id=args.trace), as_json=args.json, hops=bool(args.trace))
     return 0
 
 
@@ -256,10 +248,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     call.add_argument("arguments", nargs="?", default="{}", help="JSON object of the method's arguments")
     call.add_argument("--json", action="store_true", help='one JSON object: {"result", "trace_id"} or {"error"}')
     call.set_defaults(run=_call)
-    logs = commands.add_parser("logs", help="merged JSON logs of the current run")
+    logs = commands.add_parser("logs", help="JSON logs merged in time order: a run, stdin, the log host")
     logs.add_argument("--trace", default=None, help="only this trace id, with per-hop durations")
-    logs.add_argument("--dir", default="", help="a run directory (default: the current run)")
-    logs.add_argument("--stdin", action="store_true", help="merge JSON log lines from stdin too")
+    logs.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        metavar="SOURCE",
+        help="a run directory, - (stdin: JSON lines or `journalctl -o json`) or the log host's "
+        "http://HOST:19531 (systemd-journal-gatewayd); repeatable (default: the current run)",
+    )
+    logs.add_argument("--dir", default="", help="a run directory (same as --from DIR)")
+    logs.add_argument("--stdin", action="store_true", help="merge stdin with the current run (see --from -)")
     logs.add_argument("--json", action="store_true", help="print JSON lines")
     logs.set_defaults(run=_logs)
     bots = commands.add_parser("bots", help="bot players against a brokerlist")

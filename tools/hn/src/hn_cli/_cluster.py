@@ -83,7 +83,8 @@ class Cluster:
         self.identities = LocalIdentities(os.path.join(self.run_dir, "curve"), IDENTITIES, grants=GRANTS)
         # This process calls yellow (health, the autoscaler's view) as the platform's tools do.
         set_client_keys(self.identities.keys("hn"))
-        self.tier = DataTier(DataTierConfig(workdir=self.run_dir, start_timeout=120 * time_factor()))
+        # With its exporters: Prometheus finds them in the file_sd files `cluster.json` names.
+        self.tier = DataTier(DataTierConfig(workdir=self.run_dir, start_timeout=120 * time_factor(), exporters=True))
         self.tier.start()
         yellow_port, yellow_http_port, brokerlist_port = free_port(), free_port(), free_port()
         self.yellow_address = f"tcp://127.0.0.1:{yellow_port}"

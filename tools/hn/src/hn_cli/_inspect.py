@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import glob
-import heapq
 import json
 import os
 import pkgutil
 import struct
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TextIO
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from thrift.Thrift import TType
 
@@ -29,7 +27,6 @@ __all__ = [
     "autoscale_table",
     "call",
     "json_arguments",
-    "merged_logs",
 ]
 
 
@@ -313,30 +310,3 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode(errors="replace")
     return value
-
-
-def _lines(path: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    name = os.path.basename(path).removesuffix(".log")
-    with open(path, errors="replace") as fh:
-        for line in fh:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                yield str(event.get("timestamp", "")), name, event
-
-
-def merged_logs(
-    run_dir: str, *, trace_id: str | None = None, streams: Iterable[TextIO] = ()
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every JSON log line of a run directory (and of `streams`), in time order."""
-    sources = [_lines(p) for p in sorted(glob.glob(os.path.join(run_dir, "*.log")))]
-    for n, stream in enumerate(streams):
-        sources.append(
-            (str(e.get("timestamp", "")), f"stdin{n}", e)
-            for e in (json.loads(line) for line in stream if line.strip().startswith("{"))
-        )
-    for _, name, event in heapq.merge(*sources, key=lambda item: item[0]):
-        if trace_id is None or event.get("trace_id") == trace_id:
-            yield name, event

@@ -8,12 +8,16 @@
 - `Secrets`: every server wants a password; a tier makes its own at start (`tier.secrets`, files
   readable by their owner only), named by `Secrets.REDIS_DEFAULT`, `Secrets.PG_APP`, ...
 - `python -m hn_datatier.local up` (or `datatier.pex up`): a tier until Ctrl-C.
+- `Exporters` (with `DataTierConfig(exporters=True)`): Debian's PostgreSQL and Redis exporters, one
+  per server (Pgpool's `SHOW POOL_NODES` through the PostgreSQL one), listed for Prometheus as
+  file_sd files in `tier.exporters.targets_dir`.
 - `render` / `template_text` / `TEMPLATES`: the configuration templates shipped in
   `hn_datatier/templates`, production's wiring too (Terraform renders the same files);
   `render_config` writes a Twemproxy configuration from them.
 """
 
 from hn_datatier.local._config import DataTierConfig
+from hn_datatier.local._exporters import EXPORTER_JOBS, Exporter, Exporters
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._postgres import PgNode, find_pg_bin_dir
 from hn_datatier.local._redis import RedisNode, SentinelNode, Shard, direct_redis_port
@@ -23,9 +27,12 @@ from hn_datatier.local._tier import DataTier
 from hn_datatier.local._twemproxy import render_config
 
 __all__ = [
+    "EXPORTER_JOBS",
     "TEMPLATES",
     "DataTier",
     "DataTierConfig",
+    "Exporter",
+    "Exporters",
     "PgNode",
     "PortPool",
     "RedisNode",

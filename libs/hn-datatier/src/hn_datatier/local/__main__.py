@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--no-redis", action="store_true")
     up.add_argument("--workdir", default="", help="parent of the scratch directory")
     up.add_argument("--keep", action="store_true", help="keep the scratch directory (logs) at exit")
+    up.add_argument("--exporters", action="store_true", help="Prometheus exporters too (file_sd in the description)")
     up.add_argument("--json", action="store_true", help="print the whole description as one JSON line")
     args = p.parse_args(argv)
 
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shards=args.shards,
         workdir=args.workdir,
         keep_workdir=args.keep,
+        exporters=args.exporters,
     )
     stop = threading.Event()
     # SIGTERM during start raises like Ctrl-C does, so start() cleans up what it began.

@@ -37,6 +37,8 @@ class DataTierConfig:
     failover_timeout_ms: int = 4000  # also: a shard fails over again 2x this after the last time
     twemproxy_timeout_ms: int = 1000
     agent_reconcile_interval: float = 1.0
+    # Prometheus exporters, one per server (hn_datatier.local._exporters): `hn up` and the ops tests
+    exporters: bool = False
     # Process management
     workdir: str = ""  # parent of the scratch directory (default: the system temp dir)
     keep_workdir: bool = False

@@ -399,6 +399,7 @@ class RedisNodes:
             sentinel_password=self._secrets[Secrets.REDIS_SENTINEL],
             replica_password=self._secrets[Secrets.REDIS_REPLICA],
             admin_password=self._secrets[Secrets.REDIS_ADMIN],
+            monitor_password=self._secrets[Secrets.REDIS_MONITOR],
             persistence_comment="none in the local tier (production: RDB snapshots on the replica)",
             save='""',
             appendonly="no",

@@ -50,6 +50,8 @@ class Secrets:
     REDIS_REPLICA = "redis-replica"
     #: Redis' `admin` user: every command, for operators, the launcher's checks and chaos tests.
     REDIS_ADMIN = "redis-admin"
+    #: Redis' `monitor` user: what prometheus-redis-exporter logs in as (INFO, slow and latency logs).
+    REDIS_MONITOR = "redis-monitor"
     #: Sentinel's own `requirepass`: the agent, operators and the other Sentinels give it.
     SENTINEL = "sentinel"
     #: PostgreSQL's superuser `postgres` (the local tier's tests create databases with it).

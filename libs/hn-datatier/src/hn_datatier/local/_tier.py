@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hn_datatier.local._config import DataTierConfig
+from hn_datatier.local._exporters import Exporters
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._postgres import PgNode, PostgresNodes
 from hn_datatier.local._redis import RedisNode, RedisNodes, SentinelNode, Shard
@@ -47,6 +48,7 @@ class DataTier:
         self.watchdog: Watchdog | None = None
         self.postgres = PostgresNodes(self.config, self.ports)
         self.redis = RedisNodes(self.config, self.ports)
+        self.exporters = Exporters(self.ports)
         self._started = False
 
     def __enter__(self) -> DataTier:
@@ -79,6 +81,15 @@ class DataTier:
             if self.config.redis:
                 self.redis.wait()
                 self.redis.start_agent()
+            if self.config.exporters:
+                self.exporters.start(
+                    self.scratch,
+                    self.watchdog,
+                    self.secrets,
+                    postgres=self.postgres if self.config.postgres else None,
+                    redis=self.redis if self.config.redis else None,
+                    timeout=self.config.start_timeout,
+                )
         except BaseException:
             self.stop()
             raise
@@ -89,7 +100,7 @@ class DataTier:
         if not self._started:
             return
         errors = []
-        for proc in self.redis.stop_order() + self.postgres.stop_order():
+        for proc in self.exporters.stop_order() + self.redis.stop_order() + self.postgres.stop_order():
             try:
                 proc.stop(timeout=self.config.stop_timeout)
             except Exception as exc:  # noqa: BLE001  (keep going: leave nothing behind)
@@ -114,11 +125,11 @@ class DataTier:
 
     def processes(self) -> list[ManagedProcess]:
         """Every server process of the tier (the agent's nutcracker runs in the agent's group)."""
-        return self.postgres.processes() + self.redis.processes()
+        return self.postgres.processes() + self.redis.processes() + self.exporters.processes()
 
     def listening_ports(self) -> list[int]:
         """Every TCP port the tier listens on."""
-        return self.postgres.listening_ports() + self.redis.listening_ports()
+        return self.postgres.listening_ports() + self.redis.listening_ports() + self.exporters.listening_ports()
 
     def describe(self) -> dict[str, Any]:
         """A JSON-friendly picture of the tier (the `up` CLI prints it)."""
@@ -128,6 +139,7 @@ class DataTier:
             "env": self.env,
             **self.postgres.describe(),
             **self.redis.describe(),
+            **self.exporters.describe(),
         }
 
     def logs(self) -> Iterator[tuple[str, str]]:

@@ -1,0 +1,14 @@
+# Monitoring in staging: where alerts go. The receiver's credentials are SSM SecureStrings an operator
+# creates (infra/terraform/README.md, "Monitoring"); the host reads them into the files named here.
+region      = "eu-west-1"
+environment = "staging"
+
+alert_receiver_name = "hn-staging-oncall"
+# Slack's incoming-webhook URL is the secret: Alertmanager (Debian 12's 0.25) reads it from a file.
+alert_receiver = {
+  slack_configs = [{ api_url_file = "/etc/highnoon/monitoring-secrets/slack-webhook-url", channel = "#hn-staging-alerts", send_resolved = true }]
+}
+alert_credential_files = {
+  "/etc/highnoon/monitoring-secrets/slack-webhook-url" = "/highnoon/staging/monitoring/slack_webhook_url"
+}
+grafana_admin_parameter = "/highnoon/staging/monitoring/grafana_admin_password"
