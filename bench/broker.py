@@ -9,6 +9,10 @@
     through the broker) and keeping one framed `echo.echo` packet in flight -> broker -> the same
     echo worker, over hn-runtime's client (the broker's production path: auth gate, session
     stamping, rate limiting, stats).
+(c) ws, tls, wss: (b) with the players on the broker's other schemes: one packet per binary
+    WebSocket message; framed packets in TLS (a local CA's certificate); WebSocket in TLS. tcp and
+    ws are one broker process, tls and wss another (a broker with a certificate speaks TLS on
+    both its ports). Targets: ws_rps >= 0.7 * broker_rps, tls_rps >= 0.6 * broker_rps.
 
 The echo worker (`_echo.py`) is a blocking pyzmq ROUTER loop that answers hn-runtime requests
 itself (envelope kind turned into REPLY, the `echo_args` struct into an `echo_result`): no
@@ -35,6 +39,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hn_idl.client.ttypes import PacketKind
 from hn_stats import percentile
 
 from _broker_rig import backends, broker, logged_in
@@ -128,37 +133,41 @@ def client_proxy(endpoint: str, seconds: float, concurrency: int, payload: bytes
     return _figures(n / elapsed, lat, loaded, 200 + len(lat) + n + concurrency - 1)
 
 
-def client_broker(address: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+def client_broker(target: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+    """`target`: the broker's address for the scheme ("host:port", "ws://..."), and after a space
+    the CA file when it speaks TLS."""
     import select
-    import socket
+    import ssl
 
-    from hn_idl.client.ttypes import PacketKind
+    from hn_client.testing import masked_frame
 
-    players = logged_in(address, concurrency, "load")
-    socks: list[socket.socket] = [p.sock for p in players]
-    request = players[0].request("echo.echo", payload=payload)
+    address, _, ca_file = target.partition(" ")
+    tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    websocket = address.startswith(("ws://", "wss://"))
+    players = logged_in(address, concurrency, "load", tls=tls)
+    socks = [p.sock for p in players]
+    framed = players[0].request("echo.echo", payload=payload)
     check = players[0].call("echo.echo", payload=payload)
     if check != payload:
         raise SystemExit(f"bad echo reply: {check}")
+    # What goes on the wire: the framed packet, or one masked binary WebSocket frame holding it
+    # (the same mask every time: the broker cannot tell, and the load generator spends nothing).
+    request = masked_frame(2, framed[4:]) if websocket else framed
+    replies = _ws_replies if websocket else _tcp_replies
     first = socks[0]
-    # In a framed reply, the packet's kind (field 2, i32) is at bytes 12..16 (after the length and
-    # the version field).
-    reply_kind = int(PacketKind.REPLY).to_bytes(4, "big")
 
-    def one(sock: socket.socket) -> None:
+    def one(sock: Any) -> None:
         sock.sendall(request)
-        data = sock.recv(65536)
-        while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
-            data += sock.recv(65536)
-        if data[12:16] != reply_kind:
-            raise SystemExit(f"not a reply: {data!r}")
+        count, rest = replies(sock.recv(65536))
+        while not count:
+            more, rest = replies(rest + sock.recv(65536))
+            count += more
 
     lat = serial_latencies(lambda: one(first), seconds / 2)
 
     poller = select.epoll()
     slots = {}
     for i, sock in enumerate(socks):
-        sock.setblocking(False)
         poller.register(sock.fileno(), select.EPOLLIN)
         slots[sock.fileno()] = (i, sock)
     bufs = [b""] * concurrency
@@ -167,7 +176,7 @@ def client_broker(address: str, seconds: float, concurrency: int, payload: bytes
     now = time.perf_counter
     for i, sock in enumerate(socks):
         sent_at[i] = now()
-        sock.send(request)
+        sock.sendall(request)
     n = 0
     outstanding = concurrency
     start = now()
@@ -186,27 +195,57 @@ def client_broker(address: str, seconds: float, concurrency: int, payload: bytes
         for fd, _ in events:
             i, sock = slots[fd]
             data = sock.recv(65536)
+            if tls is not None:
+                while sock.pending():  # decrypted already: epoll will not say so again
+                    data += sock.recv(65536)
             if not data:
                 raise SystemExit("the broker closed a connection")
-            buf = bufs[i] + data if bufs[i] else data
-            while len(buf) >= 4:
-                size = int.from_bytes(buf[:4], "big")
-                if len(buf) < 4 + size:
-                    break
-                if buf[12:16] != reply_kind:
-                    raise SystemExit(f"not a reply: {buf[: 4 + size]!r}")
-                buf = buf[4 + size :]
-                n += 1
-                outstanding -= 1
+            got, bufs[i] = replies(bufs[i] + data if bufs[i] else data)
+            n += got
+            outstanding -= got
+            for _ in range(got):
                 loaded.append(t - sent_at[i])
-                if sending:
-                    sent_at[i] = t
-                    sock.send(request)
-                    outstanding += 1
-            bufs[i] = buf
+            if got and sending:
+                sent_at[i] = t
+                sock.sendall(request)
+                outstanding += 1
     for sock in socks:
         sock.close()
     return _figures(counted / elapsed, lat, loaded, 201 + len(lat) + n)
+
+
+#: a reply packet's kind (field 2, i32) follows the version field: bytes 8..12 of the packet
+_REPLY_KIND = int(PacketKind.REPLY).to_bytes(4, "big")
+
+
+def _tcp_replies(buf: bytes) -> tuple[int, bytes]:
+    """Whole framed replies at the start of `buf`: how many, and the bytes after them."""
+    count = 0
+    while len(buf) >= 4:
+        size = int.from_bytes(buf[:4], "big")
+        if len(buf) < 4 + size:
+            break
+        if buf[12:16] != _REPLY_KIND:
+            raise SystemExit(f"not a reply: {buf[: 4 + size]!r}")
+        buf = buf[4 + size :]
+        count += 1
+    return count, buf
+
+
+def _ws_replies(buf: bytes) -> tuple[int, bytes]:
+    """Whole WebSocket messages (a server's frames: unmasked, unfragmented) at the start of `buf`."""
+    count = 0
+    while len(buf) >= 2:
+        size, head = buf[1], 2
+        if size == 126:
+            size, head = int.from_bytes(buf[2:4], "big"), 4
+        if len(buf) < head + size:
+            break
+        if buf[0] != 0x82 or buf[head + 8 : head + 12] != _REPLY_KIND:
+            raise SystemExit(f"not a reply: {buf[: head + size]!r}")
+        buf = buf[head + size :]
+        count += 1
+    return count, buf
 
 
 def _figures(rps: float, lat: list[float], loaded: list[float], requests: int) -> dict[str, Any]:
@@ -226,6 +265,11 @@ ROLES: dict[str, Callable[..., Any]] = {
     "client-proxy": load_role(client_proxy),
     "client-broker": load_role(client_broker),
 }
+#: the broker's contenders, by scheme: the endpoint their players use, and the broker serving it
+#: (one broker process for tcp and ws, another with a certificate for tls and wss)
+SCHEMES = {"broker": "tcp", "ws": "ws", "tls": "tls", "wss": "wss"}
+#: round trips/s at least, as a share of the broker's on plain TCP in the same run
+SCHEME_TARGETS = {"ws": 0.7, "tls": 0.6}
 
 
 # -- orchestration --------------------------------------------------------------------------
@@ -241,6 +285,10 @@ def _load(role: str, target: str, args: argparse.Namespace, hop_pid: int) -> dic
 
 
 def main() -> None:
+    import tempfile
+
+    from hn_broker import make_local_ca
+
     parser = load_arguments(__doc__)
     parser.add_argument("--connections", type=int, default=100, help="requests in flight (broker: connections)")
     args = parser.parse_args()
@@ -251,19 +299,28 @@ def main() -> None:
         "rounds": args.rounds,
         "seconds": args.seconds,
     }
-    runs: dict[str, list[dict[str, Any]]] = {"proxy": [], "broker": []}
+    runs: dict[str, list[dict[str, Any]]] = {"proxy": [], **{name: [] for name in SCHEMES}}
+    capacity = max(20_000, 2 * args.connections)
+    tls_dir = tempfile.TemporaryDirectory(prefix="hn-bench-tls-")
+    ca = make_local_ca(tls_dir.name)
     with (
+        tls_dir,
         backends() as to,
         child(__file__, "serve-proxy", to.worker) as proxy,
-        broker(to, max(20_000, 2 * args.connections), "off") as hop,
+        broker(to, capacity, "off") as plain,
+        broker(to, capacity, "off", tls=(ca.cert_file, ca.key_file)) as secure,
     ):
-        targets = {"proxy": proxy["rep"], "broker": hop["endpoints"]["client"]}
-        pids = {"proxy": proxy["pid"], "broker": hop["pid"]}
+        targets = {"proxy": proxy["rep"]}
+        pids = {"proxy": proxy["pid"]}
+        for name, scheme in SCHEMES.items():
+            hop = secure if scheme in ("tls", "wss") else plain
+            targets[name] = hop["endpoints"][scheme] + (f" {ca.ca_file}" if hop is secure else "")
+            pids[name] = hop["pid"]
         # Contenders take turns, round after round, and each figure is the median of its
-        # rounds: a burst of noise on a shared machine then hits both alike.
+        # rounds: a burst of noise on a shared machine then hits all alike.
         for _ in range(args.rounds):
             for role in runs:
-                runs[role].append(_load(role, targets[role], args, pids[role]))
+                runs[role].append(_load("proxy" if role == "proxy" else "broker", targets[role], args, pids[role]))
     for role, measured in runs.items():
         for key in ("rps", "p50_us", "p99_us", "loaded_p50_us", "loaded_p99_us", "hop_cpu_us"):
             value = statistics.median(r[key] for r in measured)
@@ -271,7 +328,11 @@ def main() -> None:
     result["broker_vs_proxy_rps"] = round(result["broker_rps"] / result["proxy_rps"], 3)
     result["broker_vs_proxy_p50"] = round(result["broker_p50_us"] / result["proxy_p50_us"], 2)
     result["broker_vs_proxy_hop_cpu"] = round(result["broker_hop_cpu_us"] / result["proxy_hop_cpu_us"], 2)
-    result["targets_met"] = result["broker_vs_proxy_rps"] >= 0.5
+    for name in ("ws", "tls", "wss"):
+        result[f"{name}_vs_tcp_rps"] = round(result[f"{name}_rps"] / result["broker_rps"], 3)
+    result["targets_met"] = result["broker_vs_proxy_rps"] >= 0.5 and all(
+        result[f"{name}_vs_tcp_rps"] >= share for name, share in SCHEME_TARGETS.items()
+    )
     report(result, args.json)
 
 

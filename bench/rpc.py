@@ -1,22 +1,29 @@
-"""Request-reply benchmark: raw pyzmq vs hn-runtime vs zerorpc, one run, same payload and load.
+"""Request-reply benchmark: raw pyzmq vs hn-runtime (plaintext, and CURVE) vs zerorpc, one run.
 
     ./pants run bench/rpc.py -- --json [--seconds 3] [--concurrency 100] [--payload 64] [--rounds 3]
 
 Every contender runs its server and its client in two separate processes. Throughput is measured
 with `concurrency` requests in flight (raw: pipelined on one DEALER; hn and zerorpc: that many
-greenlets calling through one client), latency at concurrency 1. Contenders alternate over several rounds and report medians. Only
-the ratios are meaningful: the machine's speed cancels out within one run.
+greenlets calling through one client), latency at concurrency 1. Contenders alternate over several
+rounds and report medians. Only the ratios are meaningful: the machine's speed cancels out within
+one run.
+
+"hn_curve" is hn-runtime as deployed: CURVE on, the server's clients named by a CURVE authority,
+so each request also carries its caller's service identity (read per message); `curve_vs_plain_*`
+compares it with plaintext hn-runtime of the same run (target: throughput >= 0.7x).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hn_stats import percentile
 
@@ -34,6 +41,9 @@ from _harness import (
     wait_ready,
     write_ready,
 )
+
+if TYPE_CHECKING:  # the client roles patch gevent before the runtime loads
+    from hn_runtime.curve import LocalIdentities
 
 # -- servers (run as child processes) -------------------------------------------------------
 
@@ -99,13 +109,18 @@ def _greenlet_load(call: Any, seconds: float, concurrency: int, payload: bytes) 
     return {"rps": sum(counts) / elapsed, "p50_us": percentile(lat, 0.5) * 1e6, "p99_us": percentile(lat, 0.99) * 1e6}
 
 
-def client_hn(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+def client_hn(target: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+    """`target`: the endpoint, or for CURVE `endpoint|server public key|client key file`."""
     from gevent import monkey
 
     monkey.patch_all()
     from hn_runtime import get_service
+    from hn_runtime.curve import CurveKeys
 
-    echo = get_service("echo", endpoints=[endpoint], timeout=30)
+    endpoint, _, curve = target.partition("|")
+    server_key, _, key_file = curve.partition("|")
+    keys = CurveKeys.load(key_file) if key_file else None
+    echo = get_service("echo", endpoints=[endpoint], timeout=30, curve_server_key=server_key or None, curve_keys=keys)
     return _greenlet_load(lambda p: echo.echo(payload=p), seconds, concurrency, payload)
 
 
@@ -125,6 +140,7 @@ ROLES: dict[str, Callable[..., Any]] = {
     "serve-zerorpc": serve_zerorpc,
     "client-raw": load_role(client_raw),
     "client-hn": load_role(client_hn),
+    "client-hn-curve": load_role(client_hn),
     "client-zerorpc": load_role(client_zerorpc),
 }
 
@@ -132,11 +148,13 @@ ROLES: dict[str, Callable[..., Any]] = {
 # -- orchestration --------------------------------------------------------------------------
 
 
-def _start_server(role: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start_server(role: str, identities: LocalIdentities) -> tuple[subprocess.Popen[bytes], str]:
     ready = ready_path(f"rpc-{role}")
     env = child_env()
-    if role == "hn":
+    if role in ("hn", "hn-curve"):
         env.update(HN_READY_FILE=ready, HN_METRICS_PORT="-1", HN_LOG_LEVEL="warning")
+        if role == "hn-curve":
+            env.update(identities.env("echo"))
         cmd = [sys.executable, "-m", "hn_runtime.testing.echo"]
     elif role == "raw":
         cmd = [sys.executable, _echo.__file__, "serve-raw", ready]
@@ -144,13 +162,15 @@ def _start_server(role: str) -> tuple[subprocess.Popen[bytes], str]:
         cmd = [sys.executable, __file__, f"serve-{role}", ready]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     info = wait_ready(proc, ready, f"the {role} server")
+    if role == "hn-curve":
+        return proc, f"{info['endpoints']['rep']}|{info['curve_public_key']}|{identities.key_file('bench')}"
     return proc, info["endpoints"]["rep"] if "endpoints" in info else info["rep"]
 
 
-def _measure(role: str, args: argparse.Namespace) -> dict[str, Any]:
-    server, endpoint = _start_server(role)
+def _measure(role: str, args: argparse.Namespace, identities: LocalIdentities) -> dict[str, Any]:
+    server, target = _start_server(role, identities)
     try:
-        return run_load(__file__, f"client-{role}", endpoint, args.seconds, args.concurrency, args.payload)
+        return run_load(__file__, f"client-{role}", target, args.seconds, args.concurrency, args.payload)
     finally:
         server.kill()
         server.wait()
@@ -163,14 +183,25 @@ def main() -> None:
     result: dict[str, Any] = {"payload_bytes": args.payload, "concurrency": args.concurrency, "rounds": args.rounds}
     # Contenders take turns, round after round, and each figure is the median of its rounds:
     # a burst of noise on a shared 2-core machine then hits every contender alike.
-    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "hn": [], "zerorpc": []}
-    for _ in range(args.rounds):
-        for role in runs:
-            runs[role].append(_measure(role, args))
+    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "hn": [], "hn-curve": [], "zerorpc": []}
+    from hn_runtime.curve import LocalIdentities
+
+    keys_dir = tempfile.mkdtemp(prefix="hn-bench-curve-")
+    try:
+        # The echo server's key pair, and the client's, named in an authority ("bench" calls "echo").
+        identities = LocalIdentities(keys_dir, ("echo", "bench"), grants={})
+        for _ in range(args.rounds):
+            for role in runs:
+                runs[role].append(_measure(role, args, identities))
+    finally:
+        shutil.rmtree(keys_dir, ignore_errors=True)
     for role, measured in runs.items():
         for key in ("rps", "p50_us", "p99_us"):
             value = statistics.median(r[key] for r in measured)
-            result[f"{role}_{key}"] = round(value) if key == "rps" else round(value, 1)
+            result[f"{role.replace('-', '_')}_{key}"] = round(value) if key == "rps" else round(value, 1)
+    result["curve_vs_plain_rps"] = round(result["hn_curve_rps"] / result["hn_rps"], 3)
+    result["curve_vs_plain_p50"] = round(result["hn_curve_p50_us"] / result["hn_p50_us"], 2)
+    result["curve_target_met"] = result["curve_vs_plain_rps"] >= 0.7
     result["hn_vs_raw_rps"] = round(result["hn_rps"] / result["raw_rps"], 3)
     result["hn_vs_zerorpc_rps"] = round(result["hn_rps"] / result["zerorpc_rps"], 2)
     result["hn_vs_raw_p50"] = round(result["hn_p50_us"] / result["raw_p50_us"], 2)

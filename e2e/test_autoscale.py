@@ -23,7 +23,7 @@ from typing import Any
 import gevent
 import pytest
 
-from hn_cli import parse_ramp, read_cluster, run_ramp
+from hn_cli import parse_ramp, read_cluster, run_ramp, use_cluster
 from hn_runtime import HNError, get_service
 from hn_runtime.testing import time_factor, wait_for
 
@@ -84,7 +84,8 @@ def test_broker_and_sso_counts_follow_a_bot_ramp(autoscaled: tuple[Path, subproc
     run_dir, up, out = autoscaled
     cluster = read_cluster(str(run_dir))
     status_url = re.search(r"autoscaler\s+(http://\S+/status)", out.read_text()).group(1)  # type: ignore[union-attr]
-    yellow = get_service("yellow", endpoints=[cluster["yellow"]], timeout=2)
+    address, yellow_key = use_cluster(cluster)  # this test process acts as the run's "hn" identity
+    yellow = get_service("yellow", endpoints=[address], timeout=2, curve_server_key=yellow_key)
 
     # Live counts as yellow sees them, twice a second, for the whole run.
     counts: list[tuple[float, dict[str, int]]] = []

@@ -91,8 +91,7 @@ def platform(data_tier: DataTier) -> Iterator[Platform]:
 
 def _broker_process(platform: Platform) -> Any:
     env = {
-        **platform.tier.env,
-        "HN_YELLOW": platform.yellow.endpoints["rep"],
+        **platform.env("broker"),
         # The players call as fast as they can: above the per-connection packet rate a game
         # client gets (refused RATE_LIMITED, as test_broker_limits shows), so raise it here.
         "HN_BROKER_RATE": "5000",

@@ -194,8 +194,7 @@ def test_a_late_shot_claiming_a_fast_reaction_is_credited_the_servers_time(platf
 @contextlib.contextmanager
 def match_processes(platform: Platform, count: int, **tuning: str) -> Iterator[list[ServiceProcess]]:
     env = {
-        **platform.tier.env,
-        "HN_YELLOW": platform.yellow.endpoints["rep"],
+        **platform.env("match"),
         "HN_MATCH_TICK_S": "0.05",
         "HN_MATCH_SIGNAL_DELAY_S": "60,60",  # the duel is still waiting for its signal when killed
         # Its own queue: another test platform on the same tier must not match these players.

@@ -22,6 +22,7 @@ packages=(
   redis-server      # Redis shards (masters and replicas)
   redis-sentinel    # Sentinel: watches each shard's master, promotes its replica
   nutcracker        # Twemproxy: consistent hashing (ketama) over the Redis shards
+  libsodium23       # CURVE's crypto for libzmq, several times faster than pyzmq's bundled copy (hn_runtime._sodium)
   systemd           # systemd-analyze: infra/terraform/tests verify the rendered units with it (its tests fail without it)
   prometheus        # Prometheus server and promtool: ops/prometheus config, alert rules and their tests
   chromium          # headless browser for tests that drive web pages

@@ -1,12 +1,18 @@
-"""A small real cluster (two yellows, two echo instances, brokerlist) and a real Prometheus on it."""
+"""A small real cluster (two yellows, two echo instances, brokerlist) and a real Prometheus on it.
+
+CURVE on, as deployed: a key pair per service and an authority naming them.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from hn_runtime.curve import LocalIdentities
 from hn_runtime.testing import ServiceProcess, spawn_service
 
 from _ops import Prometheus, copy_prometheus_dir, running_prometheus
@@ -14,6 +20,7 @@ from _ops import Prometheus, copy_prometheus_dir, running_prometheus
 
 @dataclass
 class Cluster:
+    identities: LocalIdentities
     yellows: list[ServiceProcess]
     #: the instances registered in yellow (found by Prometheus through yellow's /sd)
     services: list[ServiceProcess] = field(default_factory=list)
@@ -24,13 +31,21 @@ class Cluster:
 
     def spawn(self, module: str, service: str) -> contextlib.AbstractContextManager[ServiceProcess]:
         """Start `python -m module` registered with the yellows; killed when the block ends."""
-        return spawn_service(module, service=service, env=self.yellow_env)
+        return spawn_service(module, service=service, env={**self.yellow_env, **self.identities.env(service)})
 
 
 @contextlib.contextmanager
 def running_cluster() -> Iterator[Cluster]:
     with contextlib.ExitStack() as stack:
-        cluster = Cluster([stack.enter_context(spawn_service("hn_yellow", service="yellow")) for _ in range(2)])
+        keys_dir = tempfile.mkdtemp(prefix="hn-ops-curve-")
+        stack.callback(shutil.rmtree, keys_dir, ignore_errors=True)
+        # "ops": the test's own calls, as an operator's tool.
+        identities = LocalIdentities(keys_dir, ("yellow", "echo", "brokerlist", "ops"), grants={})
+        yellow_env = identities.env("yellow")
+        cluster = Cluster(
+            identities,
+            [stack.enter_context(spawn_service("hn_yellow", service="yellow", env=yellow_env)) for _ in range(2)],
+        )
         for module, service in (
             ("_echo_in_yellow", "echo"),
             ("_echo_in_yellow", "echo"),

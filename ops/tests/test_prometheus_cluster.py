@@ -98,7 +98,12 @@ def test_a_request_counter_rises_with_calls(scraped: Scraping) -> None:
     wait_all_up(scraped)
     prometheus = scraped.prometheus
     echoes = [s for s in scraped.cluster.services if s.service == "echo"]
-    echo = get_service("echo", endpoints=[s.endpoints["rep"] for s in echoes])
+    echo = get_service(
+        "echo",
+        endpoints=[s.endpoints["rep"] for s in echoes],
+        curve_server_key=echoes[0].curve_public_key,  # the instances of a service share its key pair
+        curve_keys=scraped.cluster.identities.keys("ops"),
+    )
     served = 'sum(hn_requests_total{job="hn", service="echo", method="echo", outcome="ok"})'
     timed = 'sum(hn_request_duration_seconds_count{job="hn", service="echo", method="echo"})'
     both = f"label_replace({served}, 'q', 'served', '', '') or label_replace({timed}, 'q', 'timed', '', '')"

@@ -99,6 +99,10 @@ module "service" {
   subnet_ids         = module.platform.app_subnet_ids
   security_group_ids = [module.platform.service_security_group_id]
   yellow             = module.platform.hn_yellow
+  # CURVE: the autoscaler's key pair (SSM) and the authority, for yellow (it registers there as
+  # "autoscaler" and reads the view); yellow's key to check yellow by.
+  curve_authority_parameter = module.platform.curve_authority_parameter
+  yellow_curve_key          = module.platform.hn_yellow_curve_key
   environment_variables = {
     HN_AUTOSCALE_CONFIG = local.bounds_within_groups ? jsonencode(local.config) : ""
     # The lease lives in the data tier's Redis, through Twemproxy.

@@ -143,6 +143,19 @@ def test_broker_advertises_its_public_address(rendered: dict[str, Any]) -> None:
     assert "/etc/systemd/system/hn-broker-ready.service" not in files
 
 
+def test_broker_fetches_its_tls_certificate_into_owner_only_files(rendered: dict[str, Any], tmp_path: Path) -> None:
+    broker = rendered["broker"]
+    script = broker["prepare_script"]
+    bash_syntax_ok(script, tmp_path, "prepare-broker")
+    for name, parameter in (("tls-cert.pem", "cert"), ("tls-key.pem", "key")):
+        assert f'fetch_file "/highnoon/staging/broker/tls/{parameter}" "$state_dir/{name}"' in script
+    assert "chmod 0400" in script and "chown highnoon:highnoon" in script
+    env = unit_environment(unit_directives(broker["unit"]))
+    assert env["HN_BROKER_WS_PORT"] == "7001"
+    assert env["HN_BROKER_TLS_CERT"] == "/var/lib/highnoon/broker/tls-cert.pem"
+    assert "fetch_file" not in rendered["match"]["prepare_script"], "no files asked for, no fetch"
+
+
 def test_prepare_script_checks_the_release_and_loads_ssm(rendered: dict[str, Any], tmp_path: Path) -> None:
     script = rendered["sso"]["prepare_script"]
     bash_syntax_ok(script, tmp_path, "prepare-sso")
@@ -175,6 +188,39 @@ def test_ssm_parameters_become_a_systemd_environment_file(rendered: dict[str, An
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == 'PGPASSWORD="p\\"w\\\\\\$\\`x y"\n'
     assert "lowercase" in proc.stderr and "HN_MULTI" in proc.stderr
+
+
+def test_ssm_files_are_kept_for_the_service_user_only(rendered: dict[str, Any], tmp_path: Path) -> None:
+    """Runs the prepare script's fetch_file with a stand-in `aws`: the parameter becomes a 0400 file
+    of the service user; SSM unreachable keeps the copy fetched before, and with none fails the start."""
+    script = rendered["sso"]["prepare_script"]
+    assert 'fetch_file "/highnoon/staging/sso/curve/secret_key" "$state_dir/curve.key"' in script
+    assert 'fetch_file "/highnoon/staging/platform/curve_authority" "$state_dir/curve-authority.json"' in script
+    start = script.index("fetch_file() {")
+    function = script[start : script.index("\n}\n", start) + 3]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text('#!/bin/sh\n[ -n "$SSM_VALUE" ] || exit 255\necho "$SSM_VALUE $4"\n')
+    (bin_dir / "chown").write_text('#!/bin/sh\necho "$@" >>"$CHOWNED"\n')
+    for tool in ("aws", "chown"):
+        (bin_dir / tool).chmod(0o755)
+    target = tmp_path / "curve.key"
+
+    def fetch(value: str) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SSM_VALUE": value, "CHOWNED": str(tmp_path / "chowned")}
+        command = f"set -euo pipefail\n{function}\nfetch_file /highnoon/staging/sso/curve/secret_key {target}\n"
+        return subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True)
+
+    assert fetch("").returncode == 1 and not target.exists(), "no parameter and no copy: the start fails"
+    proc = fetch("Z85SECRET")
+    assert proc.returncode == 0, proc.stderr
+    assert target.read_text() == "Z85SECRET /highnoon/staging/sso/curve/secret_key\n"
+    assert target.stat().st_mode & 0o777 == 0o400
+    assert (tmp_path / "chowned").read_text().startswith("highnoon:highnoon ")
+    proc = fetch("")
+    assert proc.returncode == 0 and "as fetched before" in proc.stderr
+    assert target.read_text().startswith("Z85SECRET"), "the last good copy stays"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("curve.key.")] == [], "no temporary left"
 
 
 def test_ready_script_completes_the_lifecycle_hook(rendered: dict[str, Any], tmp_path: Path) -> None:

@@ -64,6 +64,31 @@ def test_every_service_has_its_own_deploy_root(service: str) -> None:
         assert unquote(load(tfvars)["environment"]) == env
 
 
+@pytest.mark.parametrize("service", [*repo_services(), "autoscaler"])
+def test_every_service_root_runs_with_curve(service: str) -> None:
+    """Service identity (docs/security.md): each root hands its hosts the CURVE authority of the
+    platform contract, and every service but yellow yellow's key; none turns CURVE off."""
+    root = TF_ROOT / ("autoscaler" if service == "autoscaler" else f"services/{service}")
+    body = {labels[0]: b for labels, b, _ in dir_blocks(root, "module")}["service"]
+    assert "curve" not in body, f"{service} sets curve: CURVE is on for every service"
+    assert unquote(body["curve_authority_parameter"]) == "${module.platform.curve_authority_parameter}"
+    if service != "yellow":
+        assert unquote(body["yellow_curve_key"]) == "${module.platform.hn_yellow_curve_key}"
+
+
+def test_the_platform_publishes_the_curve_authority() -> None:
+    platform = TF_ROOT / "modules" / "platform"
+    contract = locals_of(platform)["contract"]
+    assert unquote(contract["curve_authority"]) == "${local.curve_authority}"
+    assert unquote(contract["hn_yellow_curve_key"]) == '${local.curve_keys["yellow"][0]}'
+    grants = {labels[0]: b for labels, b, _ in dir_blocks(platform, "variable")}["curve_grants"]["default"]
+    assert {k: [unquote(s) for s in v] for k, v in grants.items()} == {
+        "session": ["broker"],
+        "push": ["broker", "match", "sso"],
+        "kick": ["broker", "sso"],
+    }
+
+
 def test_no_deploy_root_without_a_service() -> None:
     roots = sorted(p.name for p in (TF_ROOT / "services").iterdir() if p.is_dir())
     assert roots == sorted(repo_services())
@@ -193,7 +218,7 @@ def _network_rules() -> dict[str, dict]:
     return {name: {k: unquote(v) for k, v in rule.items()} for name, rule in rules.items()}
 
 
-def test_only_the_broker_port_and_https_face_the_internet() -> None:
+def test_only_the_broker_ports_and_https_face_the_internet() -> None:
     network = locals_of(TF_ROOT / "modules" / "network")
     assert unquote(network["anywhere"]) == "0.0.0.0/0"
     public = {
@@ -202,6 +227,7 @@ def test_only_the_broker_port_and_https_face_the_internet() -> None:
     assert {(r["sg"], r["from"], r["to"]) for r in public.values()} == {
         ("alb", 443, 443),
         ("broker", "${var.broker_port}", "${var.broker_port}"),
+        ("broker", "${var.broker_ws_port}", "${var.broker_ws_port}"),
     }
 
 
@@ -209,7 +235,7 @@ def test_data_and_service_ports_open_only_inside() -> None:
     """ZeroMQ, metrics, Postgres, Pgpool, Redis, Sentinel, Twemproxy: from the VPC or from a
     security group, never from a public range."""
     for name, rule in _network_rules().items():
-        if rule["sg"] in ("alb",) or name == "broker_clients_public":
+        if rule["sg"] in ("alb",) or name in ("broker_clients_public", "broker_websocket_public"):
             continue
         assert rule["cidr"] in (None, "${var.vpc_cidr}"), f"{name} opens to {rule['cidr']}"
         assert rule["cidr"] is not None or rule["source"], name

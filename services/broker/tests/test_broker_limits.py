@@ -13,14 +13,11 @@ replayed tokens, limits on requests in flight) is in e2e/test_broker_abuse.py, w
 from __future__ import annotations
 
 import socket
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 
 import gevent
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from hn_broker import BrokerService
 from hn_broker._config import BrokerConfig, ClientLimits
@@ -31,6 +28,9 @@ from hn_idl.client.ttypes import ClientError, Packet, PacketKind
 from hn_runtime.testing import RunningService, running, time_factor, unreachable, wait_for
 from hn_runtime.wire import spec_of
 
+from _metrics import delta as _delta
+from _metrics import metrics as _metrics
+
 pytestmark = pytest.mark.integration
 
 _SPEC = spec_of(Packet)
@@ -39,6 +39,9 @@ _LIMITS = ClientLimits(max_packet_bytes=_LIMIT, rate=1e9, burst=1e9, max_malform
 _CONFIG = {
     "limits": _LIMITS,
     "idle_timeout_s": 60.0,
+    # Every broker here also listens for WebSocket clients: the tests that take `scheme` run
+    # once with 4-byte framed packets on TCP and once with a packet per WebSocket message.
+    "ws_port": 0,
 }
 
 
@@ -47,6 +50,12 @@ def broker(data_tier: DataTier) -> Iterator[RunningService]:
     config = BrokerConfig(redis_url=data_tier.env["HN_REDIS_URL"], **_CONFIG)  # type: ignore[arg-type]
     with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as service:
         yield service
+
+
+@pytest.fixture(params=["tcp", "ws"])
+def scheme(request: pytest.FixtureRequest) -> str:
+    """How the abusive client of a test speaks: the limits are the same on every scheme."""
+    return str(request.param)
 
 
 @pytest.fixture
@@ -96,24 +105,28 @@ def test_truncated_frames_are_dropped_with_their_connection(broker: RunningServi
 
 
 def test_malformed_packets_are_answered_then_the_connection_closed(
-    broker: RunningService, bystander: RawClient
+    broker: RunningService, bystander: RawClient, scheme: str
 ) -> None:
     before = _metrics(broker)
-    abuser = RawClient(_address(broker))
+    abuser = RawClient(_address(broker, scheme))
     garbage = b"\x0b\xff\xff" * 3
     for _ in range(3):
         abuser.send(len(garbage).to_bytes(4, "big") + garbage)
     codes = [p.error_code for p in iter(abuser.read, None)]
     assert codes == [ClientError.MALFORMED] * 3
+    if scheme == "ws":
+        assert abuser.close_code == 1008, "a close frame says why (policy violation)"
     bystander.ping()
     after = _metrics(broker)
     assert _delta(before, after, "hn_broker_refusals_total", code="malformed") == 3
     assert _delta(before, after, "hn_broker_disconnects_total", reason="malformed packets") == 1
 
 
-def test_other_protocol_errors_are_answered_and_counted(broker: RunningService, bystander: RawClient) -> None:
+def test_other_protocol_errors_are_answered_and_counted(
+    broker: RunningService, bystander: RawClient, scheme: str
+) -> None:
     before = _metrics(broker)
-    client = RawClient(_address(broker))
+    client = RawClient(_address(broker, scheme))
     client.send(client.packet(kind=PacketKind.PING, version=PACKET_VERSION + 1))
     client.send(client.packet("nosuch.method"))
     client.send(client.packet("broker.deliver"))  # services' method, not clients'
@@ -135,7 +148,7 @@ def test_other_protocol_errors_are_answered_and_counted(broker: RunningService, 
     client.close()
 
 
-def test_a_flood_gets_one_warning_and_the_rest_is_left_unread(data_tier: DataTier) -> None:
+def test_a_flood_gets_one_warning_and_the_rest_is_left_unread(data_tier: DataTier, scheme: str) -> None:
     # 5 packets at once, then one per 1000 s: whatever the machine's speed, a burst of 50 pings
     # gets exactly 5 pongs and one refusal, the warning; the broker then stops reading the
     # connection (for 2,500 s here: until the bucket is half full), so the other 44 cost nothing.
@@ -145,7 +158,7 @@ def test_a_flood_gets_one_warning_and_the_rest_is_left_unread(data_tier: DataTie
     with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as limited:
         bystander = RawClient(_address(limited))
         before = _metrics(limited)
-        flooder = RawClient(_address(limited))
+        flooder = RawClient(_address(limited, scheme))
         flooder.send(b"".join(flooder.packet(kind=PacketKind.PING) for _ in range(49)) + b"\x00\x00\x00\x03abc")
         answers = [flooder.read() for _ in range(6)]
         kinds = [(p.kind, p.error_code, p.seq) for p in answers if p is not None]
@@ -164,14 +177,14 @@ def test_a_flood_gets_one_warning_and_the_rest_is_left_unread(data_tier: DataTie
         bystander.close()
 
 
-def test_a_connection_back_under_its_rate_is_read_again(data_tier: DataTier) -> None:
+def test_a_connection_back_under_its_rate_is_read_again(data_tier: DataTier, scheme: str) -> None:
     """Over the rate once: the warning, then what was sent meanwhile is read once the bucket has
     refilled (nothing is dropped) and the connection lives on."""
     limits = replace(_LIMITS, rate=50.0, burst=10.0, max_rate_strikes=3)  # a pause of about 0.1 s
     config = BrokerConfig(redis_url=data_tier.env["HN_REDIS_URL"], **{**_CONFIG, "limits": limits})  # type: ignore[arg-type]
     with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as limited:
         before = _metrics(limited)
-        client = RawClient(_address(limited))
+        client = RawClient(_address(limited, scheme))
         client.send(b"".join(client.packet(kind=PacketKind.PING) for _ in range(14)))
         answers = [client.read() for _ in range(14)]
         kinds = [(p.kind, p.seq) for p in answers if p is not None]
@@ -185,7 +198,7 @@ def test_a_connection_back_under_its_rate_is_read_again(data_tier: DataTier) -> 
         client.close()
 
 
-def test_a_connection_that_keeps_flooding_after_the_warning_is_closed(data_tier: DataTier) -> None:
+def test_a_connection_that_keeps_flooding_after_the_warning_is_closed(data_tier: DataTier, scheme: str) -> None:
     """A flood that reads its answers: a few pongs each time the bucket refills, one refusal each
     time it runs dry, and at the third time within the window the broker hangs up."""
     limits = replace(_LIMITS, rate=50.0, burst=10.0, max_rate_strikes=3, strike_window_s=60.0)
@@ -193,7 +206,7 @@ def test_a_connection_that_keeps_flooding_after_the_warning_is_closed(data_tier:
     with running(BrokerService(config, directory=unreachable("sso")), metrics_port=0) as limited:
         bystander = RawClient(_address(limited))
         before = _metrics(limited)
-        flooder = RawClient(_address(limited))
+        flooder = RawClient(_address(limited, scheme))
         pings = b"".join(flooder.packet(kind=PacketKind.PING) for _ in range(1000))
         sent = [0]
 
@@ -227,8 +240,10 @@ def test_a_connection_that_keeps_flooding_after_the_warning_is_closed(data_tier:
         bystander.close()
 
 
-def test_error_packets_echo_a_bounded_prefix_of_the_clients_type(broker: RunningService, bystander: RawClient) -> None:
-    client = RawClient(_address(broker))
+def test_error_packets_echo_a_bounded_prefix_of_the_clients_type(
+    broker: RunningService, bystander: RawClient, scheme: str
+) -> None:
+    client = RawClient(_address(broker, scheme))
     huge = "t" * (_LIMIT - 200)  # 16 KB of message type: unknown, so refused
     client.send(client.packet(huge))
     sent = len(client.packet(huge))
@@ -241,11 +256,11 @@ def test_error_packets_echo_a_bounded_prefix_of_the_clients_type(broker: Running
     client.close()
 
 
-def test_a_slow_reader_is_cut_off(broker: RunningService, bystander: RawClient) -> None:
+def test_a_slow_reader_is_cut_off(broker: RunningService, bystander: RawClient, scheme: str) -> None:
     """A client that sends requests but never reads their answers: once more than
     max_outgoing_bytes wait for it, the broker drops it rather than grow."""
     before = _metrics(broker)
-    reader = RawClient(_address(broker), rcvbuf=4096)
+    reader = RawClient(_address(broker, scheme), rcvbuf=4096)
     # Pings in batches of 1,000: each answered by a pong about as large as itself.
     pings = b"".join(reader.packet(kind=PacketKind.PING) for _ in range(1000))
     sent = 0
@@ -372,8 +387,9 @@ def test_a_newcomer_past_a_connection_limit_is_turned_away_and_the_others_kept(
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _address(service: RunningService) -> str:
-    return service.endpoints["client"]
+def _address(service: RunningService, scheme: str = "tcp") -> str:
+    """Where a client of `scheme` connects: host:port, or the WebSocket URL."""
+    return service.endpoints[scheme]
 
 
 def _encoded(packet: Packet) -> bytes:
@@ -392,19 +408,3 @@ def _nothing_more(client: RawClient) -> bool:
         return True
     finally:
         client.sock.settimeout(15 * time_factor())
-
-
-def _metrics(service: RunningService) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """The service's /metrics page, as sample (name, labels) -> value."""
-    with urllib.request.urlopen(f"http://{service.endpoints['metrics']}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return samples
-
-
-def _delta(before: dict[Any, float], after: dict[Any, float], name: str, **labels: str) -> float:
-    key = (name, tuple(sorted(labels.items())))
-    return after.get(key, 0.0) - before.get(key, 0.0)

@@ -23,8 +23,8 @@ struct ClientRoute {
 struct InstanceInfo {
   1: required string service_name
   2: required string instance_id
-  /** "rep", "pull", "pub" (ZeroMQ endpoints); "metrics", "http" and "client" (host:port; "client" is
-      where game clients connect to a broker) */
+  /** "rep", "pull", "pub" (ZeroMQ endpoints); "metrics", "http" (host:port); a broker's game-client
+      listeners: "client" and "tcp" (framed TCP), "tls", "ws", "wss" (host:port) */
   3: map<string, string> endpoints
   4: string version
   /** 0 idle .. 1 full; brokers report connections / capacity */

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import ssl
 import time
 import urllib.request
 from collections.abc import Callable, Iterable
@@ -119,8 +120,20 @@ class GameClient:
     until the next login.
     """
 
-    def __init__(self, brokerlist_url: str, *, timeout: float = 10.0, reconnect: bool = True) -> None:
+    def __init__(
+        self,
+        brokerlist_url: str,
+        *,
+        timeout: float = 10.0,
+        reconnect: bool = True,
+        ca_file: str | None = None,
+        tls: bool = False,
+    ) -> None:
+        """`ca_file`: the brokers speak TLS and their certificates are verified against this CA
+        (PEM; `hn up --tls` writes one to its run directory as tls/ca.pem); `tls=True`: TLS
+        verified against the system's CAs. Without either, plain TCP."""
         self.brokerlist_url = brokerlist_url
+        self._tls = ssl.create_default_context(cafile=ca_file) if (ca_file or tls) else None
         self.timeout = timeout
         self.reconnect = reconnect
         self.token: str | None = None
@@ -146,7 +159,7 @@ class GameClient:
         for address in broker_order(fetch_brokers(self.brokerlist_url, self.timeout)):
             try:
                 self.connection = BrokerConnection(
-                    address, on_push=self._on_push, on_close=self._on_close, on_error=self._on_error
+                    address, on_push=self._on_push, on_close=self._on_close, on_error=self._on_error, tls=self._tls
                 )
                 self.connected.set()
                 if self.token is None:

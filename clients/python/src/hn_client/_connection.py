@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import ssl
 from collections.abc import Callable
 
 import gevent
@@ -45,12 +46,21 @@ class BrokerConnection:
         connect_timeout: float = 5.0,
         ping_interval: float = 15.0,
         on_error: Callable[[BrokerConnection, Packet], None] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """`on_error(connection, packet)`: connection-level error packets (seq 0), which go to
-        `on_push` when it is not given."""
+        `on_push` when it is not given. `tls`: speak TLS, verifying the broker with this context
+        (its certificate must name the address's host)."""
         host, _, port = address.rpartition(":")
         self.address = address
-        self._sock = socket.create_connection((host, int(port)), timeout=connect_timeout)
+        sock = socket.create_connection((host, int(port)), timeout=connect_timeout)
+        if tls is not None:
+            try:
+                sock = tls.wrap_socket(sock, server_hostname=host)  # the handshake, within connect_timeout
+            except BaseException:
+                sock.close()
+                raise
+        self._sock = sock
         self._sock.settimeout(None)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._seq = itertools.count(1)

@@ -2,14 +2,17 @@
 
 Tests and benchmarks of the broker use it to send what an attacker sends (any bytes, any field, any packet kind
 or protocol version), and to drive a reconnect step by step (connect, resume, read what comes)
-without the SDK's own recovery.
+without the SDK's own recovery. It speaks every scheme of the edge: packets after their 4-byte
+length on TCP, one per binary message on WebSocket (wsproto as the client), either one inside TLS.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import os
 import socket
+import ssl
 from typing import Any
 
 from hn_codec import decode, encode, load_idl, spec_of
@@ -27,23 +30,85 @@ def fresh_name(prefix: str = "raw") -> str:
     return f"{prefix}{os.getpid()}x{next(_names)}"
 
 
-class RawClient:
-    """One TCP connection to a broker ("host:port"): framed packets out, packets in.
+def masked_frame(opcode: int, payload: bytes, *, final: bool = True, mask: bytes = b"\x1f\x2e\x3d\x4c") -> bytes:
+    """A client's WebSocket frame as it goes on the wire (any opcode, fragment or mask), for
+    tests that send what a library client would refuse to; an empty `mask` sends it unmasked."""
+    size = len(payload)
+    first = (0x80 if final else 0) | opcode
+    masked = 0x80 if mask else 0
+    if size < 126:
+        head = bytes((first, masked | size))
+    elif size < 65536:
+        head = bytes((first, masked | 126)) + size.to_bytes(2, "big")
+    else:
+        head = bytes((first, masked | 127)) + size.to_bytes(8, "big")
+    if not mask:
+        return head + payload
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + body
 
-    `call` answers a request's reply; pushes read meanwhile are kept in `pushes`.
+
+class RawClient:
+    """One connection to a broker: framed packets out, packets in.
+
+    `address` is "host:port" (packets after their 4-byte length) or a WebSocket URL
+    ("ws://host:port/", "wss://host:port/": one packet per binary message); with `tls` (a client
+    context) or a wss URL, the connection speaks TLS. `call` answers a request's reply; pushes
+    read meanwhile are kept in `pushes`. Over WebSocket, `rejection` holds the HTTP status and
+    body of a refused upgrade and `close_code` the code of the broker's close frame.
     """
 
-    def __init__(self, address: str, *, rcvbuf: int | None = None) -> None:
-        host, _, port = address.rpartition(":")
+    def __init__(
+        self,
+        address: str,
+        *,
+        rcvbuf: int | None = None,
+        tls: ssl.SSLContext | None = None,
+        subprotocols: tuple[str, ...] = (),
+        upgrade: bool = True,
+    ) -> None:
+        """`upgrade=False`: a WebSocket connection that has not sent its upgrade request yet
+        (send it, or bytes of it, yourself)."""
+        scheme, _, rest = address.rpartition("://")
+        location = rest.split("/", 1)
+        host, _, port = location[0].rpartition(":")
+        self.websocket = scheme in ("ws", "wss")
+        if scheme == "wss" and tls is None:
+            tls = ssl.create_default_context()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connecting: sets the window
         sock.connect((host, int(port)))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(15 * time_factor())
+        if tls is not None:
+            sock = tls.wrap_socket(sock, server_hostname=host)
         self.address = address
         self.sock = sock
         self._buf = b""
+        self._ws: Any = None
+        self._messages: collections.deque[bytes] = collections.deque()
+        self._pieces: list[bytes] = []
+        self.rejection: tuple[int, bytes] | None = None
+        self.close_code: int | None = None
+        #: payloads of the WebSocket pongs read so far
+        self.pongs: list[bytes] = []
+        self._ended = False
+        if self.websocket:
+            from wsproto import ConnectionType, WSConnection
+            from wsproto.events import Request
+
+            self._ws = WSConnection(ConnectionType.CLIENT)
+            self.upgrade_request = self._ws.send(
+                Request(
+                    host=location[0],
+                    target="/" + (location[1] if len(location) > 1 else ""),
+                    subprotocols=list(subprotocols),
+                )
+            )
+            if upgrade:
+                self.sock.sendall(self.upgrade_request)
+                self._read_upgrade()
         self._seqs = itertools.count(1)
         #: the sequence number of the last packet made
         self.seq = 0
@@ -73,16 +138,60 @@ class RawClient:
         method = load_idl(service).method(name)
         return self.packet(type_, encode(method.args_cls(**arguments), method.args_spec))
 
+    def _read_upgrade(self) -> None:
+        from wsproto.events import AcceptConnection, RejectConnection, RejectData
+
+        status, body = 0, b""
+        while True:
+            data = self._recv()
+            self._ws.receive_data(data or None)
+            for event in self._ws.events():
+                if isinstance(event, AcceptConnection):
+                    self.subprotocol = event.subprotocol
+                    return
+                if isinstance(event, RejectConnection):
+                    status = event.status_code
+                    if not event.has_body:
+                        data = b""
+                elif isinstance(event, RejectData):
+                    body += event.data
+                    if event.body_finished:
+                        data = b""
+            if not data:
+                self.rejection = (status, body)
+                self._ended = True
+                return
+
+    def _recv(self) -> bytes:
+        try:
+            return self.sock.recv(65536)
+        except (ConnectionResetError, ssl.SSLError):
+            return b""
+
     def send(self, data: bytes) -> None:
+        """Send framed packets (as `packet` makes them); over WebSocket each becomes a message."""
+        if self.websocket:
+            from wsproto.events import BytesMessage
+
+            messages = []
+            while data:
+                size = int.from_bytes(data[:4], "big")
+                messages.append(self._ws.send(BytesMessage(data=data[4 : 4 + size])))
+                data = data[4 + size :]
+            data = b"".join(messages)
+        self.sock.sendall(data)
+
+    def send_raw(self, data: bytes) -> None:
+        """Bytes as they are: WebSocket frames of your own (`masked_frame`), a partial packet..."""
         self.sock.sendall(data)
 
     def read(self) -> Packet | None:
         """The next packet, or None once the broker has closed the connection."""
+        if self.websocket:
+            message = self._read_message()
+            return None if message is None else decode(message, _SPEC)  # type: ignore[no-any-return]
         while len(self._buf) < 4 or len(self._buf) < 4 + int.from_bytes(self._buf[:4], "big"):
-            try:
-                data = self.sock.recv(65536)
-            except ConnectionResetError:
-                data = b""
+            data = self._recv()
             if not data:
                 return None
             self._buf += data
@@ -90,6 +199,32 @@ class RawClient:
         packet = decode(self._buf[4 : 4 + size], _SPEC)
         self._buf = self._buf[4 + size :]
         return packet  # type: ignore[no-any-return]
+
+    def _read_message(self) -> bytes | None:
+        from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+
+        while not self._messages:
+            if self._ended:
+                return None
+            data = self._recv()
+            self._ws.receive_data(data or None)
+            for event in self._ws.events():
+                if isinstance(event, (BytesMessage, TextMessage)):
+                    piece = event.data
+                    self._pieces.append(piece.encode() if isinstance(piece, str) else bytes(piece))
+                    if event.message_finished:
+                        self._messages.append(b"".join(self._pieces))
+                        self._pieces = []
+                elif isinstance(event, Ping):
+                    self.sock.sendall(self._ws.send(event.response()))
+                elif isinstance(event, Pong):
+                    self.pongs.append(bytes(event.payload))
+                elif isinstance(event, CloseConnection):
+                    self.close_code = self.close_code or event.code
+                    self._ended = True
+            if not data:
+                self._ended = True
+        return self._messages.popleft()
 
     def read_answer(self) -> Packet:
         """The next reply or error, keeping the pushes that come before it."""

@@ -1,9 +1,17 @@
 # The edge: game clients reach brokerlist over HTTPS (an application load balancer) and the
-# brokers over TCP (a network load balancer, which keeps client addresses for the brokers' rate
-# limits). brokerlist hands out each broker's own public address, chosen by load; the NLB's name
-# is the stable entry for clients that have no list yet, and its health checks decide when the
-# brokers' autoscaling group replaces a host. The target groups are filled by the services' own
-# roots (infra/terraform/services/broker, .../brokerlist).
+# brokers over TCP and WebSocket (a network load balancer, which keeps client addresses for the
+# brokers' rate limits). brokerlist hands out each broker's own public address, chosen by load; the
+# NLB's name is the stable entry for clients that have no list yet, and its health checks decide
+# when the brokers' autoscaling group replaces a host. The target groups are filled by the
+# services' own roots (infra/terraform/services/broker, .../brokerlist).
+#
+# Where TLS ends: at the brokers. Clients connect to the address brokerlist gives them, a broker's
+# own, which no load balancer stands in front of; so the NLB's listeners are plain TCP and pass
+# TLS through to the same brokers (a TLS listener here would only cover the fallback entry, and
+# would hide the client's address from the broker's per-address cap). The brokers' certificate and
+# key are SecureString parameters the broker root fetches into files on each host
+# (services/broker: tls_certificate_parameter, tls_key_parameter); ACM certificates cannot leave
+# AWS's load balancers, so they do not fit. brokerlist's own HTTPS ends at its ALB, with ACM.
 
 resource "aws_lb" "broker" {
   #checkov:skip=CKV_AWS_150:Deletion protection follows var.deletion_protection: on by default and in prod, off in staging so that it can be torn down.
@@ -47,6 +55,43 @@ resource "aws_lb_listener" "broker" {
   default_action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.broker.arn
+  }
+
+  tags = var.tags
+}
+
+# The brokers' WebSocket port (browsers, the TypeScript SDK): ws://, or wss:// with a certificate
+# on the brokers (passed through, as above).
+resource "aws_lb_target_group" "broker_ws" {
+  name        = "${var.name}-broker-ws"
+  vpc_id      = var.vpc_id
+  target_type = "instance"
+  protocol    = "TCP"
+  port        = var.broker_ws_port
+  # WebSocket connections are as long as TCP ones: the same drain.
+  deregistration_delay   = var.drain_seconds + 5
+  connection_termination = false
+  preserve_client_ip     = true
+
+  health_check {
+    protocol            = "TCP"
+    port                = "traffic-port"
+    interval            = 10
+    healthy_threshold   = 2
+    unhealthy_threshold = 2
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_listener" "broker_ws" {
+  load_balancer_arn = aws_lb.broker.arn
+  protocol          = "TCP"
+  port              = var.broker_ws_port
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.broker_ws.arn
   }
 
   tags = var.tags

@@ -3,6 +3,11 @@ output "broker_target_group_arn" {
   value       = aws_lb_target_group.broker.arn
 }
 
+output "broker_ws_target_group_arn" {
+  description = "Target group of the brokers' WebSocket port (the same hosts)."
+  value       = aws_lb_target_group.broker_ws.arn
+}
+
 output "brokerlist_target_group_arn" {
   description = "Target group the brokerlist hosts register in."
   value       = aws_lb_target_group.brokerlist.arn

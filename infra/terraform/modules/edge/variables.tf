@@ -23,6 +23,11 @@ variable "broker_port" {
   type        = number
 }
 
+variable "broker_ws_port" {
+  description = "TCP port of the brokers' WebSocket listener, on the NLB and on the hosts."
+  type        = number
+}
+
 variable "brokerlist_http_port" {
   description = "Port brokerlist serves HTTP on (HN_HTTP_PORT of the service hosts)."
   type        = number

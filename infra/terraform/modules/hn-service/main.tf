@@ -2,6 +2,8 @@
 # instance role that reads only this service's PEX and SSM parameters, and either an autoscaling
 # group rolled by instance refresh (every service) or one instance per fixed address (yellow,
 # whose addresses are the one piece of network configuration every other process has).
+# With curve (the default), the hosts fetch the service's CURVE secret key and the platform's
+# CURVE authority from SSM into files at every start (docs/security.md, "Service identity").
 
 data "aws_region" "current" {}
 
@@ -38,6 +40,24 @@ locals {
   asg_arn_glob  = "arn:${local.partition}:autoscaling:${local.region}:${local.account}:autoScalingGroup:*:autoScalingGroupName/${local.name}"
   ssm_arn       = "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter"
   ssm_env_paths = concat(var.extra_ssm_env_paths, [local.ssm_env_path])
+
+  # CURVE: the key pair of this service (a SecureString operators create) and the authority (the
+  # platform's contract), as files in the process's state directory (pex-unit's, same path).
+  curve_secret_parameter = "/highnoon/${var.environment}/${var.service}/curve/secret_key"
+  curve_state_dir        = "/var/lib/highnoon/${var.service}"
+  curve_files = var.curve ? {
+    "curve.key"            = local.curve_secret_parameter
+    "curve-authority.json" = var.curve_authority_parameter
+  } : {}
+  curve_env = var.curve ? merge(
+    {
+      HN_CURVE_KEY_FILE  = "${local.curve_state_dir}/curve.key"
+      HN_CURVE_AUTHORITY = "${local.curve_state_dir}/curve-authority.json"
+    },
+    var.yellow == "" ? {} : { HN_YELLOW_CURVE_KEY = var.yellow_curve_key },
+  ) : {}
+  # Parameters the host keeps as files in the state directory: CURVE's and the caller's own.
+  ssm_files     = merge(local.curve_configured ? local.curve_files : {}, var.extra_ssm_files)
   instance_tags = merge(var.tags, { Name = local.name, "highnoon:service" = var.service, "highnoon:version" = var.pex_version })
 
   # The runtime's settings every host shares (libs/hn-runtime RuntimeConfig.from_env): one process
@@ -56,11 +76,14 @@ locals {
     },
     var.yellow == "" ? {} : { HN_YELLOW = var.yellow },
   )
-  env = merge(local.runtime_env, var.environment_variables)
+  env = merge(local.runtime_env, local.curve_env, var.environment_variables)
 
   # Terraform 1.0 validations cannot compare two variables: a failing tobool() stops the plan.
   fixed_subnets_match = !local.fixed || length(var.subnet_ids) == length(var.fixed_private_ips) ? true : tobool(
     "fixed_private_ips and subnet_ids must have the same length: subnet_ids[i] holds fixed_private_ips[i]"
+  )
+  curve_configured = !var.curve || (var.curve_authority_parameter != "" && (var.yellow == "" || var.yellow_curve_key != "")) ? true : tobool(
+    "curve needs curve_authority_parameter, and yellow_curve_key for every service but yellow (both from the platform contract)"
   )
 
   # The group's bounds. Without min_size/max_size the group stays at instance_count, with room for a
@@ -85,6 +108,8 @@ module "unit" {
   pex_sha256             = var.pex_sha256
   env                    = local.env
   ssm_env_paths          = local.ssm_env_paths
+  ssm_files              = local.ssm_files
+  extra_packages         = var.curve ? ["libsodium23"] : [] # CURVE's crypto for libzmq (hn_runtime._sodium)
   public_ip_env          = var.public_ip_env
   drain_seconds          = var.drain_seconds
   autoscaling_group_name = local.fixed ? "" : local.name
@@ -116,6 +141,15 @@ data "aws_iam_policy_document" "host" {
     sid       = "ReadEnvironment"
     actions   = ["ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter"]
     resources = flatten([for p in local.ssm_env_paths : ["${local.ssm_arn}${p}", "${local.ssm_arn}${p}/*"]])
+  }
+
+  dynamic "statement" {
+    for_each = length(local.ssm_files) == 0 ? [] : [values(local.ssm_files)]
+    content {
+      sid       = "ReadFiles"
+      actions   = ["ssm:GetParameter"]
+      resources = [for p in statement.value : "${local.ssm_arn}${p}"]
+    }
   }
 
   dynamic "statement" {

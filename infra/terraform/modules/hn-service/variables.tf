@@ -161,6 +161,12 @@ variable "extra_ssm_env_paths" {
   default     = []
 }
 
+variable "extra_ssm_files" {
+  description = "SSM parameters written as files into the process's state directory (/var/lib/highnoon/<service>) at every start (file name => parameter name), e.g. the broker's TLS certificate and key."
+  type        = map(string)
+  default     = {}
+}
+
 variable "ssm_kms_key_arn" {
   description = "Customer-managed KMS key of the SecureString parameters, if not the AWS-managed aws/ssm key (which needs no grant)."
   type        = string
@@ -177,4 +183,32 @@ variable "tags" {
   description = "Extra tags of every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "curve" {
+  description = "CURVE on the service's ZeroMQ sockets, with the service identity of docs/security.md: the host reads its key pair from the SecureString /highnoon/<environment>/<service>/curve/secret_key and the CURVE authority from curve_authority_parameter at every start."
+  type        = bool
+  default     = true
+}
+
+variable "curve_authority_parameter" {
+  description = "SSM parameter holding the CURVE authority (which keys act as which service, and the grants): the platform contract's curve_authority_parameter. Required with curve."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.curve_authority_parameter == "" || can(regex("^/[A-Za-z0-9_./-]+[^/]$", var.curve_authority_parameter))
+    error_message = "An SSM parameter name: starts with / and does not end with /."
+  }
+}
+
+variable "yellow_curve_key" {
+  description = "HN_YELLOW_CURVE_KEY: yellow's CURVE public key (Z85, 40 characters), the platform contract's hn_yellow_curve_key; unused by yellow itself. Required with curve for every other service."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.yellow_curve_key == "" || length(var.yellow_curve_key) == 40
+    error_message = "A Z85 CURVE public key is 40 characters long."
+  }
 }

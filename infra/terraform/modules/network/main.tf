@@ -38,11 +38,12 @@ locals {
     twemproxy = "Twemproxy hosts with the Sentinel agent: the proxy port and agent metrics from the VPC"
   }
 
-  # One row per ingress rule: a CIDR source or a security group source. Only the first two rows
+  # One row per ingress rule: a CIDR source or a security group source. Only the first three rows
   # face the internet; tests/test_structure.py holds every rule to that.
   ingress = {
     alb_https_public        = { sg = "alb", from = 443, to = 443, cidr = local.anywhere, source = null, what = "HTTPS from game clients to brokerlist" }
     broker_clients_public   = { sg = "broker", from = var.broker_port, to = var.broker_port, cidr = local.anywhere, source = null, what = "game client connections" }
+    broker_websocket_public = { sg = "broker", from = var.broker_ws_port, to = var.broker_ws_port, cidr = local.anywhere, source = null, what = "game client WebSocket connections (browsers)" }
     broker_zmq_vpc          = { sg = "broker", from = var.service_ports.rep, to = var.service_ports.pub, cidr = var.vpc_cidr, source = null, what = "ZeroMQ rep/pull/pub from the VPC (pushes to players)" }
     broker_metrics_vpc      = { sg = "broker", from = var.service_ports.metrics, to = var.service_ports.metrics, cidr = var.vpc_cidr, source = null, what = "Prometheus metrics" }
     service_zmq_vpc         = { sg = "service", from = var.service_ports.rep, to = var.service_ports.pub, cidr = var.vpc_cidr, source = null, what = "ZeroMQ rep/pull/pub between services" }

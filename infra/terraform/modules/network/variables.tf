@@ -37,6 +37,12 @@ variable "broker_port" {
   default     = 7000
 }
 
+variable "broker_ws_port" {
+  description = "TCP port of the brokers' WebSocket listener (browsers, the TypeScript SDK): open to the internet like broker_port."
+  type        = number
+  default     = 7001
+}
+
 variable "service_ports" {
   description = "Fixed ports of the service hosts (same as the hn-service module's ports): ZeroMQ rep/pull/pub, metrics, HTTP."
   type = object({

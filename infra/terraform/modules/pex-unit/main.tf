@@ -53,9 +53,11 @@ locals {
     pex_s3_uri    = var.pex_s3_uri
     pex_sha256    = var.pex_sha256
     ssm_env_paths = var.ssm_env_paths
+    ssm_files     = var.ssm_files
     public_ip_env = var.public_ip_env
     seed_dir      = local.seed_dir
     seed_files    = sort(keys(var.seed_files))
+    ssm_files     = var.ssm_files
   })
 
   ready_script = templatefile("${path.module}/templates/ready.sh.tftpl", {

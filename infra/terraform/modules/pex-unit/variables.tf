@@ -96,6 +96,22 @@ variable "ssm_env_paths" {
   }
 }
 
+variable "ssm_files" {
+  description = "SSM parameters (String or SecureString) written as files into the process's state directory at every start, readable by the service user only (file name => parameter name), e.g. a CURVE secret key and the CURVE authority, the broker's TLS certificate and key. When SSM is unreachable the copy fetched before is used."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.ssm_files) : can(regex("^[A-Za-z0-9][A-Za-z0-9._-]*$", name))])
+    error_message = "File names are plain names (letters, digits, . _ -), no paths."
+  }
+
+  validation {
+    condition     = alltrue([for p in values(var.ssm_files) : can(regex("^/[A-Za-z0-9_./-]+[^/]$", p))])
+    error_message = "SSM parameter names start with / and do not end with /."
+  }
+}
+
 variable "public_ip_env" {
   description = "Name of a variable that receives the instance's public IPv4 address at start (the broker's HN_BROKER_PUBLIC_HOST); empty: none."
   type        = string

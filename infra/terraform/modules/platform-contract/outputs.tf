@@ -33,6 +33,16 @@ output "broker_target_group_arn" {
   value       = local.v.broker_target_group_arn
 }
 
+output "broker_ws_port" {
+  description = "WebSocket port of the brokers."
+  value       = tonumber(local.v.broker_ws_port)
+}
+
+output "broker_ws_target_group_arn" {
+  description = "The broker NLB's target group for the WebSocket port."
+  value       = local.v.broker_ws_target_group_arn
+}
+
 output "brokerlist_target_group_arn" {
   description = "The HTTPS load balancer's target group (brokerlist)."
   value       = local.v.brokerlist_target_group_arn
@@ -51,6 +61,16 @@ output "yellow_subnet_ids" {
 output "hn_yellow" {
   description = "HN_YELLOW for every process."
   value       = local.v.hn_yellow
+}
+
+output "hn_yellow_curve_key" {
+  description = "HN_YELLOW_CURVE_KEY: yellow's CURVE public key, for every process but yellow."
+  value       = local.v.hn_yellow_curve_key
+}
+
+output "curve_authority_parameter" {
+  description = "The SSM parameter holding the CURVE authority, which the hosts read at every start (hn-service's curve_authority_parameter)."
+  value       = data.aws_ssm_parameter.contract["curve_authority"].name
 }
 
 output "hn_pg_dsn" {

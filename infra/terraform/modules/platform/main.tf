@@ -1,8 +1,8 @@
 # Everything of one environment that is not a service: network, edge load balancers, data tier,
 # and the contract the service roots read from SSM Parameter Store (/highnoon/<env>/platform/*):
 # where to put hosts, which security groups and target groups, and the environment every service
-# shares (HN_YELLOW, HN_PG_DSN, HN_REDIS_URL). A team's deploy reads the contract and never this
-# root's state.
+# shares (HN_YELLOW, HN_PG_DSN, HN_REDIS_URL), and the CURVE authority (which key acts as which
+# service). A team's deploy reads the contract and never this root's state.
 
 locals {
   name = "hn-${var.environment}"
@@ -16,6 +16,7 @@ module "network" {
   az_count           = var.az_count
   single_nat_gateway = var.single_nat_gateway
   broker_port        = var.broker_port
+  broker_ws_port     = var.broker_ws_port
   service_ports      = var.service_ports
   tags               = var.tags
 }
@@ -28,6 +29,7 @@ module "edge" {
   public_subnet_ids     = module.network.public_subnet_ids
   alb_security_group_id = module.network.security_group_ids["alb"]
   broker_port           = var.broker_port
+  broker_ws_port        = var.broker_ws_port
   brokerlist_http_port  = var.service_ports.http
   certificate_arn       = var.brokerlist_certificate_arn
   drain_seconds         = var.drain_seconds
@@ -64,7 +66,21 @@ module "data_tier" {
   tags                    = var.tags
 }
 
+# The public halves of the services' CURVE key pairs, created by operators beside the secret
+# halves (docs/security.md): public, so Terraform may read them; the secret halves it never reads.
+data "aws_ssm_parameter" "curve_public_keys" {
+  for_each = toset(var.curve_services)
+  name     = "/highnoon/${var.environment}/${each.key}/curve/public_keys"
+}
+
 locals {
+  curve_keys = {
+    for service in var.curve_services :
+    service => [for key in split(",", data.aws_ssm_parameter.curve_public_keys[service].insecure_value) : trimspace(key)]
+  }
+  # The CURVE authority every process reads (hn_runtime's HN_CURVE_AUTHORITY format).
+  curve_authority = jsonencode({ services = local.curve_keys, grants = var.curve_grants })
+
   # Yellow's fixed addresses, one per zone in turn, inside the app subnets' reserved ranges.
   yellow_zones      = [for k in range(var.yellow_count) : k % var.az_count]
   yellow_ips        = [for k, zone in local.yellow_zones : cidrhost(module.network.app_fixed_cidrs[zone], 10 + k)]
@@ -78,10 +94,14 @@ locals {
     broker_security_group_id    = module.network.security_group_ids["broker"]
     broker_port                 = tostring(var.broker_port)
     broker_target_group_arn     = module.edge.broker_target_group_arn
+    broker_ws_port              = tostring(var.broker_ws_port)
+    broker_ws_target_group_arn  = module.edge.broker_ws_target_group_arn
     brokerlist_target_group_arn = module.edge.brokerlist_target_group_arn
     yellow_private_ips          = join(",", local.yellow_ips)
     yellow_subnet_ids           = join(",", local.yellow_subnet_ids)
     hn_yellow                   = join(",", [for ip in local.yellow_ips : "tcp://${ip}:${var.service_ports.rep}"])
+    hn_yellow_curve_key         = local.curve_keys["yellow"][0]
+    curve_authority             = local.curve_authority
     hn_pg_dsn                   = module.data_tier.pg_dsn
     hn_redis_url                = module.data_tier.redis_url
     pg_client_env_path          = module.data_tier.client_env_path

@@ -31,6 +31,12 @@ variable "broker_port" {
   default     = 7000
 }
 
+variable "broker_ws_port" {
+  description = "TCP port of the brokers' WebSocket listener (HN_BROKER_WS_PORT): ws://, or wss:// when the brokers have a certificate."
+  type        = number
+  default     = 7001
+}
+
 variable "service_ports" {
   description = "Fixed ports of every service host (ZeroMQ rep/pull/pub, metrics, HTTP); the service roots use the module defaults, which are these."
   type = object({
@@ -168,4 +174,25 @@ variable "tags" {
   description = "Extra tags of every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "curve_services" {
+  description = "Services with a CURVE identity. Operators create, for each, the SecureString /highnoon/<environment>/<service>/curve/secret_key (its hosts read it) and the StringList /highnoon/<environment>/<service>/curve/public_keys (the public halves allowed to act as it: one key, two while rotating); this root names those keys in the CURVE authority of the contract. yellow's first key is HN_YELLOW_CURVE_KEY."
+  type        = list(string)
+  default     = ["yellow", "sso", "match", "broker", "brokerlist", "autoscaler"]
+
+  validation {
+    condition     = contains(var.curve_services, "yellow")
+    error_message = "yellow needs a CURVE identity: every other process checks yellow's key."
+  }
+}
+
+variable "curve_grants" {
+  description = "Grants of the CURVE authority, grant => the services holding it: session (may tell a service which player a request is for: the brokers), push (may call broker.deliver / broker.bound: the services with client routes), kick (may call broker.end_session: sso, and brokers passing it on)."
+  type        = map(list(string))
+  default = {
+    session = ["broker"]
+    push    = ["broker", "match", "sso"]
+    kick    = ["broker", "sso"]
+  }
 }

@@ -1,4 +1,6 @@
-# broker: the edge: game client TCP connections <-> ZeroMQ, behind the network load balancer.
+# broker: the edge: game client TCP and WebSocket connections <-> ZeroMQ, behind the network load
+# balancer. With tls_certificate_parameter and tls_key_parameter set, both client ports speak TLS
+# (TLS ends at the brokers: modules/edge says why).
 # The edge team's deploy of broker, on its own: it reads the platform contract from SSM and
 # owns nothing but broker's hosts (infra/terraform/README.md, "Deploying one service").
 
@@ -35,6 +37,15 @@ module "platform" {
   environment = var.environment
 }
 
+locals {
+  # The certificate chain and key, fetched from SSM into the service's state directory at every
+  # start (pex-unit's ssm_files); the broker reads them at start.
+  state_dir = "/var/lib/highnoon/broker"
+  tls       = var.tls_certificate_parameter != "" && var.tls_key_parameter != ""
+  tls_files = local.tls ? { "tls-cert.pem" = var.tls_certificate_parameter, "tls-key.pem" = var.tls_key_parameter } : {}
+  tls_env   = local.tls ? { HN_BROKER_TLS_CERT = "${local.state_dir}/tls-cert.pem", HN_BROKER_TLS_KEY = "${local.state_dir}/tls-key.pem" } : {}
+}
+
 module "service" {
   source = "../../modules/hn-service"
 
@@ -51,15 +62,21 @@ module "service" {
   security_group_ids  = [module.platform.broker_security_group_id]
   associate_public_ip = true
   public_ip_env       = "HN_BROKER_PUBLIC_HOST"
-  target_group_arns   = [module.platform.broker_target_group_arn]
+  target_group_arns   = [module.platform.broker_target_group_arn, module.platform.broker_ws_target_group_arn]
   yellow              = module.platform.hn_yellow
+  # CURVE: this service's key pair (SSM) and the authority; yellow's key to check yellow by.
+  curve_authority_parameter = module.platform.curve_authority_parameter
+  yellow_curve_key          = module.platform.hn_yellow_curve_key
   # HN_REDIS_PASSWORD, which hn_datatier.redis_from_url reads next to HN_REDIS_URL.
   extra_ssm_env_paths = [module.platform.redis_client_env_path]
+  extra_ssm_files     = local.tls_files
   environment_variables = merge(
     {
-      HN_BROKER_PORT = tostring(module.platform.broker_port)
-      HN_REDIS_URL   = module.platform.hn_redis_url
+      HN_BROKER_PORT    = tostring(module.platform.broker_port)
+      HN_BROKER_WS_PORT = tostring(module.platform.broker_ws_port)
+      HN_REDIS_URL      = module.platform.hn_redis_url
     },
+    local.tls_env,
     var.environment_variables,
   )
 

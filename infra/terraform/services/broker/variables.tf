@@ -49,3 +49,15 @@ variable "environment_variables" {
   type        = map(string)
   default     = {}
 }
+
+variable "tls_certificate_parameter" {
+  description = "SSM parameter (SecureString) holding the brokers' PEM certificate chain; with tls_key_parameter, both client ports speak TLS. It must name the address each broker registers (HN_BROKER_PUBLIC_HOST). Empty: plain TCP and ws."
+  type        = string
+  default     = ""
+}
+
+variable "tls_key_parameter" {
+  description = "SSM parameter (SecureString) holding the brokers' PEM private key."
+  type        = string
+  default     = ""
+}

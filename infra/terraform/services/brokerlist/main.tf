@@ -48,7 +48,10 @@ module "service" {
   subnet_ids         = module.platform.app_subnet_ids
   security_group_ids = [module.platform.service_security_group_id]
   # The HTTPS load balancer forwards to HN_HTTP_PORT (the module's ports.http).
-  target_group_arns     = [module.platform.brokerlist_target_group_arn]
-  yellow                = module.platform.hn_yellow
-  environment_variables = var.environment_variables
+  target_group_arns = [module.platform.brokerlist_target_group_arn]
+  yellow            = module.platform.hn_yellow
+  # CURVE: this service's key pair (SSM) and the authority; yellow's key to check yellow by.
+  curve_authority_parameter = module.platform.curve_authority_parameter
+  yellow_curve_key          = module.platform.hn_yellow_curve_key
+  environment_variables     = var.environment_variables
 }

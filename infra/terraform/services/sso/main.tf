@@ -48,6 +48,9 @@ module "service" {
   subnet_ids         = module.platform.app_subnet_ids
   security_group_ids = [module.platform.service_security_group_id]
   yellow             = module.platform.hn_yellow
+  # CURVE: this service's key pair (SSM) and the authority; yellow's key to check yellow by.
+  curve_authority_parameter = module.platform.curve_authority_parameter
+  yellow_curve_key          = module.platform.hn_yellow_curve_key
   # PGPASSWORD and HN_REDIS_PASSWORD come from the data tier's client paths; libpq reads the one
   # next to HN_PG_DSN, hn_datatier.redis_from_url the other next to HN_REDIS_URL.
   extra_ssm_env_paths = [module.platform.pg_client_env_path, module.platform.redis_client_env_path]

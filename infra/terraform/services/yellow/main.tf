@@ -45,9 +45,11 @@ module "service" {
   pex_sha256      = var.pex_sha256
   instance_type   = var.instance_type
   # The addresses are the platform's (HN_YELLOW in every other process): one host per address.
-  fixed_private_ips     = module.platform.yellow_private_ips
-  subnet_ids            = module.platform.yellow_subnet_ids
-  security_group_ids    = [module.platform.service_security_group_id]
-  yellow                = ""
-  environment_variables = var.environment_variables
+  fixed_private_ips  = module.platform.yellow_private_ips
+  subnet_ids         = module.platform.yellow_subnet_ids
+  security_group_ids = [module.platform.service_security_group_id]
+  yellow             = ""
+  # Yellow's own key pair and the authority, like every service (its clients check its key).
+  curve_authority_parameter = module.platform.curve_authority_parameter
+  environment_variables     = var.environment_variables
 }

@@ -9,7 +9,9 @@ the document). Its "aws" section names the groups: {"region": ..., "group_templa
 "hn-prod-{service}"} or {"groups": {"broker": "hn-prod-broker", ...}}. With HN_REDIS_URL, the
 autoscalers share a lease there ("lease": {"key": ..., "ttl_s": ...}) and only its holder acts;
 without it, the one with the smallest instance id in yellow does. HN_READY_FILE is written once it
-serves. SIGTERM stops it (and releases the lease).
+serves. SIGTERM stops it (and releases the lease). With CURVE (HN_CURVE_KEY_FILE, as the Terraform
+hosts set it) it registers in yellow and reads its view as its own identity, checking yellow by
+HN_YELLOW_CURVE_KEY.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def main() -> None:
         advertise_host=os.environ.get("HN_ADVERTISE_HOST", ""),
         lease=lease,
         ready_file=os.environ.get("HN_READY_FILE", ""),
+        # The key pair presented is the process's (HN_CURVE_KEY_FILE, read by hn_runtime.curve).
+        curve_server_key=os.environ.get("HN_YELLOW_CURVE_KEY") or None,
     ).start()
     stop = gevent.event.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

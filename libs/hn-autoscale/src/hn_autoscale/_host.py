@@ -29,6 +29,7 @@ from hn_autoscale._lease import RedisLease
 from hn_autoscale._policy import Decision
 from hn_autoscale._signals import YellowObserver
 from hn_runtime import get_logger
+from hn_runtime.curve import CurveKeys
 from hn_runtime.discovery import Instance
 
 __all__ = ["AutoscalerHost", "SERVICE_NAME"]
@@ -50,6 +51,8 @@ class AutoscalerHost:
         advertise_host: str = "",
         version: str = "0.1.0",
         on_decision: Callable[[Decision], None] | None = None,
+        curve_server_key: str | None = None,
+        curve_keys: CurveKeys | None = None,
         lease: RedisLease | None = None,
         ready_file: str = "",
     ) -> None:
@@ -59,7 +62,12 @@ class AutoscalerHost:
         self.lease = lease
         self.ready_file = ready_file
         self.yellow = list(yellow)
-        self.observer = YellowObserver(self.yellow, config.signals)
+        #: Yellow's CURVE key, and the key pair this autoscaler registers and asks with.
+        self._curve_server_key = curve_server_key
+        self._curve_keys = curve_keys
+        self.observer = YellowObserver(
+            self.yellow, config.signals, curve_server_key=curve_server_key, curve_keys=curve_keys
+        )
         self.autoscaler = Autoscaler(
             config.rules,
             driver=driver,
@@ -104,7 +112,8 @@ class AutoscalerHost:
                 state="draining" if self._stop.is_set() else "up",
             )
 
-        self._registration = YellowDiscovery(self.yellow).register(describe)
+        discovery = YellowDiscovery(self.yellow, curve_server_key=self._curve_server_key, curve_keys=self._curve_keys)
+        self._registration = discovery.register(describe)
         if self.lease is not None:
             self._keeper = gevent.spawn(self.lease.keep, self._stop)
         self._loop = gevent.spawn(self.autoscaler.run, self._stop)

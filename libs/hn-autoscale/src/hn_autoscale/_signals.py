@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hn_autoscale._policy import InstanceLoad, Observation
 from hn_runtime import HNError, get_logger, get_service
+from hn_runtime.curve import CurveKeys
 
 __all__ = ["Signal", "YellowLoad", "ScrapedRate", "PromQuery", "YellowObserver", "Seen"]
 
@@ -198,8 +199,13 @@ class YellowObserver:
         *,
         timeout_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        curve_server_key: str | None = None,
+        curve_keys: CurveKeys | None = None,
     ) -> None:
         self.yellow = list(yellow)
+        #: Yellow's CURVE key and the key pair to ask it with (None: plaintext / the process's).
+        self._curve_server_key = curve_server_key
+        self._curve_keys = curve_keys
         self.signals = {service: list(s) for service, s in signals.items()}
         self.timeout_s = timeout_s
         self.clock = clock
@@ -208,7 +214,14 @@ class YellowObserver:
     def find(self) -> list[Seen] | None:
         for address in self.yellow:
             try:
-                infos: Any = get_service("yellow", endpoints=[address], timeout=self.timeout_s).find("")
+                yellow = get_service(
+                    "yellow",
+                    endpoints=[address],
+                    timeout=self.timeout_s,
+                    curve_server_key=self._curve_server_key,
+                    curve_keys=self._curve_keys,
+                )
+                infos: Any = yellow.find("")
             except HNError as exc:
                 _log.info("yellow did not answer", yellow=address, error=str(exc))
                 continue

@@ -6,6 +6,10 @@ classes, process identity), `hn_runtime.server`, `hn_runtime.curve`, `hn_runtime
 `hn_runtime.metrics`, `hn_runtime.logs`, `hn_runtime.workers`, and `hn_runtime.testing`.
 """
 
+# isort: off
+import hn_runtime._sodium  # noqa: F401 - first, before anything loads libzmq: CURVE's crypto (see _sodium)
+
+# isort: on
 from hn_runtime._client import get_service, subscribe
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, current_session, new_trace_id

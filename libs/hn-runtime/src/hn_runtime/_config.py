@@ -28,9 +28,11 @@ class RuntimeConfig:
 
     CURVE (off unless a key pair is set; see docs/security.md): HN_CURVE_SECRET_KEY (Z85; with
     HN_CURVE_PUBLIC_KEY optional, checked against it) or HN_CURVE_KEY_FILE (a zmq secret
-    certificate), and the client keys let in: HN_CURVE_ALLOWED_KEYS (comma-separated Z85),
-    HN_CURVE_ALLOWED_DIR (public certificates, re-read when the directory changes), or
-    HN_CURVE_ALLOW_ANY=1 (encryption without client authentication).
+    certificate, or a file holding the Z85 secret key alone), and the client keys let in:
+    HN_CURVE_AUTHORITY (the authority file: keys, the service each acts as, grants; re-read when
+    it changes), HN_CURVE_ALLOWED_KEYS (comma-separated Z85), HN_CURVE_ALLOWED_DIR (public
+    certificates, re-read when the directory changes), or HN_CURVE_ALLOW_ANY=1 (encryption
+    without client authentication). The last three give no service identity.
     """
 
     service: str

@@ -36,6 +36,9 @@ class Session:
     #: A bound on the game client's network round trip (µs), measured by the broker that
     #: forwarded the call (Envelope.client_rtt_us); None when it did not say.
     client_rtt_us: int | None = None
+    #: The service the caller's CURVE key acts as (from the authority); None when the server
+    #: knows no identities (CURVE off, or an allow-list without an authority) or the key has none.
+    peer_service: str | None = None
 
     def open_session(self, account_id: int, display_name: str) -> None:
         """The game client that made this call now holds `account_id`'s session (a login): the

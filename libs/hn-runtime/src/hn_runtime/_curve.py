@@ -7,18 +7,22 @@ socket of the runtime: no thread, and nothing on the hub between handshakes. One
 a zmq context; each server registers its allow-list under a ZAP domain of its own, so servers
 sharing a context (tests, a process with several services) keep separate lists.
 
+With an authority (`_authority`), the handler also tells libzmq which service a client key acts
+as: the ZAP User-Id, which every message of that connection carries and the server reads (see
+`Server`). Keys let in by an allow-list alone get an empty User-Id: no service identity.
+
 With CURVE off nothing here runs: no handler is bound, no socket gets a ZAP domain, and libzmq
 skips ZAP for NULL-mechanism sockets without one. Messages cost the same either way once the
 handshake is over, except for the encryption itself.
 
 Keys are Z85 text (40 characters), as `zmq.curve_keypair()` makes them; key files are zmq's
-certificate format (`python -m hn_runtime.curve keygen DIR NAME`, or `zmq.auth.create_certificates`).
+certificate format (`python -m hn_runtime.curve keygen DIR NAME`, or `zmq.auth.create_certificates`),
+or a file holding the Z85 secret key alone (as a deploy writes it from a secret store).
 """
 
 from __future__ import annotations
 
 import os
-import struct
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +33,7 @@ import zmq.auth
 import zmq.utils.z85
 from prometheus_client import Counter
 
+from hn_runtime._authority import Authority, check_key
 from hn_runtime._logging import get_logger
 from hn_runtime._pump import Pump
 from hn_runtime._throttle import LogThrottle
@@ -58,16 +63,6 @@ _log = get_logger("hn.curve")
 z85_encode: Any = zmq.utils.z85.encode
 
 
-def _check_key(key: str, what: str) -> str:
-    if len(key) != 40:
-        raise ValueError(f"{what} must be a 40-character Z85 CURVE key, got {len(key)} characters")
-    try:
-        zmq.utils.z85.decode(key.encode("ascii"))  # type: ignore[no-untyped-call]
-    except (ValueError, KeyError, struct.error, UnicodeEncodeError) as exc:
-        raise ValueError(f"{what} is not a Z85 CURVE key: {exc}") from None
-    return key
-
-
 @dataclass(frozen=True)
 class CurveKeys:
     """One CURVE key pair, Z85 text. The secret never shows in a repr (logs, tracebacks)."""
@@ -76,8 +71,8 @@ class CurveKeys:
     secret: str = field(repr=False)
 
     def __post_init__(self) -> None:
-        _check_key(self.public, "the CURVE public key")
-        _check_key(self.secret, "the CURVE secret key")
+        check_key(self.public, "the CURVE public key")
+        check_key(self.secret, "the CURVE secret key")
         if zmq.curve_public(self.secret.encode("ascii")).decode("ascii") != self.public:
             raise ValueError("the CURVE public key does not belong to the secret key")
 
@@ -88,12 +83,17 @@ class CurveKeys:
 
     @classmethod
     def from_secret(cls, secret: str) -> CurveKeys:
-        secret = _check_key(secret.strip(), "the CURVE secret key")
+        secret = check_key(secret.strip(), "the CURVE secret key")
         return cls(zmq.curve_public(secret.encode("ascii")).decode("ascii"), secret)
 
     @classmethod
     def load(cls, path: str) -> CurveKeys:
-        """From a zmq secret certificate file (`NAME.key_secret`)."""
+        """From a zmq secret certificate file (`NAME.key_secret`), or a file holding only the Z85
+        secret key (one line of 40 characters)."""
+        with open(path, "rb") as fh:
+            text = fh.read().strip()
+        if len(text) == 40 and b"\n" not in text:
+            return cls.from_secret(text.decode("ascii", errors="replace"))
         public, secret = zmq.auth.load_certificate(path)
         if not secret:
             raise ValueError(f"{path} holds no secret key (a `.key_secret` file is needed, not `.key`)")
@@ -128,25 +128,32 @@ def read_public_keys(directory: str) -> frozenset[str]:
 class CurveConfig:
     """A server's CURVE settings: its key pair and which client keys it lets in.
 
-    `allowed`: client public keys; `allowed_dir`: a directory of public certificate files, read
-    again whenever an entry is added, removed or renamed in it (key rotation without a restart);
-    `allow_any`: encryption without client authentication (any key gets in; explicit opt-in).
+    `authority`: the CURVE authority file (see `_authority`): its keys get in, each with the
+    service identity it names, and the server applies the identity rules (session ids only from
+    holders of the session grant, `Service.required_grants`). `allowed`: client public keys;
+    `allowed_dir`: a directory of public certificate files, read again whenever an entry is added,
+    removed or renamed in it (key rotation without a restart); `allow_any`: encryption without
+    client authentication (any key gets in; explicit opt-in). Keys let in by these three have no
+    service identity.
     """
 
     keys: CurveKeys
     allowed: frozenset[str] = frozenset()
     allowed_dir: str = ""
     allow_any: bool = False
+    authority: str = ""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "allowed", frozenset(_check_key(k, "an allowed key") for k in self.allowed))
-        if not self.allowed and not self.allowed_dir and not self.allow_any:
+        object.__setattr__(self, "allowed", frozenset(check_key(k, "an allowed key") for k in self.allowed))
+        if not self.allowed and not self.allowed_dir and not self.allow_any and not self.authority:
             raise ValueError(
-                "CURVE is on but no client may connect: set HN_CURVE_ALLOWED_KEYS or HN_CURVE_ALLOWED_DIR "
-                "(or HN_CURVE_ALLOW_ANY=1 for encryption without client authentication)"
+                "CURVE is on but no client may connect: set HN_CURVE_AUTHORITY (or HN_CURVE_ALLOWED_KEYS, "
+                "HN_CURVE_ALLOWED_DIR, or HN_CURVE_ALLOW_ANY=1 for encryption without client authentication)"
             )
         if self.allowed_dir:
             read_public_keys(self.allowed_dir)  # fail at start, not at the first handshake
+        if self.authority:
+            Authority(self.authority)  # likewise
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CurveConfig | None:
@@ -155,24 +162,38 @@ class CurveConfig:
         allowed = frozenset(k.strip() for k in env.get("HN_CURVE_ALLOWED_KEYS", "").split(",") if k.strip())
         allowed_dir = env.get("HN_CURVE_ALLOWED_DIR", "")
         allow_any = env.get("HN_CURVE_ALLOW_ANY", "") not in ("", "0")
+        authority = env.get("HN_CURVE_AUTHORITY", "")
         if keys is None:
-            if allowed or allowed_dir or allow_any:
-                raise ValueError("a CURVE allow-list is set but no key pair (HN_CURVE_SECRET_KEY or HN_CURVE_KEY_FILE)")
+            if allowed or allowed_dir or allow_any or authority:
+                raise ValueError(
+                    "a CURVE authority or allow-list is set but no key pair (HN_CURVE_SECRET_KEY or HN_CURVE_KEY_FILE)"
+                )
             return None
-        return cls(keys, allowed, allowed_dir, allow_any)
+        return cls(keys, allowed, allowed_dir, allow_any, authority)
 
 
 class AllowList:
-    """Which client keys one server accepts (asked once per handshake, never per message)."""
+    """Which client keys one server accepts, and as which service (asked once per handshake,
+    never per message)."""
 
-    def __init__(self, config: CurveConfig) -> None:
+    def __init__(self, config: CurveConfig, authority: Authority | None = None) -> None:
         self._static = config.allowed
         self._dir = config.allowed_dir
         self._any = config.allow_any
+        self._authority = authority or (Authority(config.authority) if config.authority else None)
         self._dir_keys: frozenset[str] = frozenset()
         self._dir_stamp: tuple[int, int] | None = None
 
+    def identify(self, key: str) -> str | None:
+        """The service `key` acts as ("" when it is let in without an identity), or None: refused."""
+        if self._authority is not None:
+            service = self._authority.service_of(key)
+            if service is not None:
+                return service
+        return "" if self.allows(key) else None
+
     def allows(self, key: str) -> bool:
+        """Whether the allow-list alone (not the authority) lets `key` in."""
         if self._any or key in self._static:
             return True
         if not self._dir:
@@ -259,9 +280,11 @@ class ZapHandler:
         else:
             raw_key = credentials[0]
             client_key = z85_encode(raw_key).decode("ascii") if len(raw_key) == 32 else ""
-            if client_key and entry.allow.allows(client_key):
+            identity = entry.allow.identify(client_key) if client_key else None
+            if identity is not None:
                 entry.accepted.inc()
-                status, text, user = b"200", b"OK", client_key.encode("ascii")
+                # The User-Id every message of this connection carries: the service it acts as.
+                status, text, user = b"200", b"OK", identity.encode("ascii")
                 reason = ""
             else:
                 entry.unknown_key.inc()

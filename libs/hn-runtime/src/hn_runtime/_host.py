@@ -36,6 +36,12 @@ class ServiceHost(Protocol):
     def draining(self) -> bool: ...
 
     @property
+    def knows_callers(self) -> bool:
+        """True when each request carries its caller's service identity (`Session.peer_service`):
+        CURVE with an authority. False: identities are unknown and their rules not applied."""
+        ...
+
+    @property
     def in_flight(self) -> int:
         """Handlers running now."""
         ...

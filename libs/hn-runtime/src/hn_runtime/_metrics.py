@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY, Counter, Gauge, Info, disable_created_me
 
 from hn_runtime._stats import client_stats, server_stats
 
-__all__ = ["ServerMetrics", "ClientMetrics", "serve_metrics", "BUILD_INFO"]
+__all__ = ["ServerMetrics", "ClientMetrics", "serve_metrics", "BUILD_INFO", "UNAUTHORIZED_CALLS"]
 
 # prometheus_client would add a `<name>_created` gauge (a creation timestamp) beside every counter
 # and histogram child: as many series again, which nothing reads. Process-wide, at scrape time.
@@ -32,6 +32,11 @@ CLIENT_RETRIES = Counter(
 )
 EVENTS_PUBLISHED = Counter("hn_events_published_total", "Pub-sub events published.", ["service", "topic"])
 EVENTS_RECEIVED = Counter("hn_events_received_total", "Pub-sub events delivered to handlers.", ["service", "outcome"])
+UNAUTHORIZED_CALLS = Counter(
+    "hn_unauthorized_calls_total",
+    "Requests refused UNAUTHENTICATED: the caller's service identity lacks the grant the method requires.",
+    ["service", "method", "caller"],
+)
 BUILD_INFO = Info("hn_build", "The service, instance and version this process runs.")
 
 

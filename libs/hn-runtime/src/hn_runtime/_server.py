@@ -4,6 +4,11 @@ The talk's loop — read (session, request), look up `on_<method>`, spawn the ha
 hot path arranged for CPython: messages are read in batches from the hub (see `_pump`), and each
 handler starts in a fresh greenlet entered directly from the loop, so a handler that never blocks
 runs to completion and queues its reply without a single trip through the scheduler.
+
+With a CURVE authority, every request comes with its caller's service identity (the ZAP User-Id
+of its connection), and two rules apply before a handler runs: a session id (and client address)
+in the envelope is kept only from callers granted "session" (brokers), and a method the service
+lists in `required_grants` answers UNAUTHENTICATED to callers without that grant.
 """
 
 from __future__ import annotations
@@ -19,14 +24,16 @@ import zmq
 from thrift.protocol.TProtocol import TProtocolException
 
 from hn_codec import DecodeError, Method, decode, encode, load_idl, spec_of
+from hn_runtime._authority import SESSION_GRANT, Authority
 from hn_runtime._config import RuntimeConfig
 from hn_runtime._context import Session, _current, current_session, new_trace_id
 from hn_runtime._curve import AllowList, ZapHandler, configure_server_socket, zap_handler
 from hn_runtime._errors import RemoteError, code_name
 from hn_runtime._logging import get_logger
-from hn_runtime._metrics import BUILD_INFO, ServerMetrics
+from hn_runtime._metrics import BUILD_INFO, UNAUTHORIZED_CALLS, ServerMetrics
 from hn_runtime._pump import Pump, tune_context
 from hn_runtime._service import Service
+from hn_runtime._sodium import SYSTEM_LIBSODIUM
 from hn_runtime._throttle import LogThrottle
 from hn_runtime._tracing import TraceSampler
 from hn_runtime._wire import ERROR, EVENT, REPLY, REQUEST, Envelope, ErrorCode, decode_envelope, encode_envelope
@@ -83,9 +90,15 @@ class Server:
         #: The Z85 CURVE public key clients need (registered in discovery), "" with CURVE off.
         self.curve_public_key = self.config.curve.keys.public if self.config.curve is not None else ""
         self._zap: ZapHandler | None = None
+        curve = self.config.curve
+        #: The CURVE authority: with it each request carries its caller's service identity.
+        self._authority = Authority(curve.authority) if curve is not None and curve.authority else None
         self._context = tune_context(context or zmq.Context.instance())
         self._idl = load_idl(service.idl)
         self._handlers = self._bind_handlers()
+        unknown = set(service.required_grants) - set(self._idl.methods)
+        if unknown:
+            raise TypeError(f"{type(service).__name__}.required_grants names no method of its IDL: {sorted(unknown)}")
         self._log = get_logger("hn.server").bind(service=service.name, instance=self.instance)
         self._sampler = TraceSampler(self.config.trace_sample)
         self._throttle = LogThrottle()
@@ -95,7 +108,7 @@ class Server:
         self._hub = gevent.get_hub()
         self._workers = Workers()
         self._event_specs: dict[type, Sequence[Any]] = {}
-        self._parked_push: tuple[Envelope, bytes] | None = None
+        self._parked_push: tuple[Envelope, bytes, str | None] | None = None
         self._rep: Pump | None = None
         self._pull: Pump | None = None
         self._pub: zmq.Socket[Any] | None = None
@@ -116,6 +129,11 @@ class Server:
             handlers[old] = handlers[new]  # callers of the old name (older clients) are served
         return handlers
 
+    @property
+    def knows_callers(self) -> bool:
+        """True when every request carries its caller's service identity (CURVE with an authority)."""
+        return self._authority is not None
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -123,7 +141,7 @@ class Server:
         if config.curve is not None:
             # Before the first socket: libzmq lets a CURVE client in unasked while no handler listens.
             self._zap = zap_handler(self._context)
-            self._zap.register(_zap_domain(config), self.service.name, AllowList(config.curve))
+            self._zap.register(_zap_domain(config), self.service.name, AllowList(config.curve, self._authority))
         rep = _socket(self._context, zmq.ROUTER, config)
         # Without it a ROUTER drops replies to vanished peers silently; with it we count them.
         rep.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -137,10 +155,18 @@ class Server:
         self.service.on_start()
         BUILD_INFO.info({"service": self.service.name, "instance": self.instance, "version": self.service.version})
         # Drained in worker greenlets, which run the handlers inline (see `_dispatch`).
-        self._rep = Pump(rep, self._on_request, on_undeliverable=self._on_undeliverable, workers=self._workers)
-        self._pull = Pump(pull, self._on_push, workers=self._workers)
+        identify = self.knows_callers
+        self._rep = Pump(
+            rep, self._on_request, on_undeliverable=self._on_undeliverable, workers=self._workers, identify=identify
+        )
+        self._pull = Pump(pull, self._on_push, workers=self._workers, identify=identify)
+        crypto = {"libsodium": SYSTEM_LIBSODIUM or "bundled with pyzmq"} if config.curve is not None else {}
         self._log.info(
-            "serving", endpoints=self.endpoints, pool_size=self.pool_size, curve=self.curve_public_key or "off"
+            "serving",
+            endpoints=self.endpoints,
+            pool_size=self.pool_size,
+            curve=self.curve_public_key or "off",
+            **crypto,
         )
 
     def drain(self, timeout: float) -> bool:
@@ -180,7 +206,7 @@ class Server:
 
     # -- requests ----------------------------------------------------------------------------
 
-    def _on_request(self, frames: list[bytes]) -> None:
+    def _on_request(self, frames: list[bytes], peer: str | None = None) -> None:
         if len(frames) != 3:
             self._protocol_error("frame_count", f"{len(frames)} frames, expected identity+envelope+body")
             if len(frames) >= 2:
@@ -197,9 +223,9 @@ class Server:
             self._protocol_error("unexpected_kind", f"kind {env.kind}")
             self._refuse(ident, env, ErrorCode.BAD_REQUEST, f"expected a request, got kind {env.kind}")
             return
-        self._dispatch(ident, env, body, inline=True)
+        self._dispatch(ident, env, body, inline=True, peer=peer)
 
-    def _on_push(self, frames: list[bytes]) -> None:
+    def _on_push(self, frames: list[bytes], peer: str | None = None) -> None:
         if len(frames) != 2:
             self._protocol_error("frame_count", f"pushed work with {len(frames)} frames, expected 2")
             return
@@ -212,17 +238,20 @@ class Server:
             # Pushed work has no one to answer OVERLOADED to: stop reading instead, so the
             # backlog stays in zmq's queues and pushers feel the high-water mark.
             assert self._pull is not None
-            self._parked_push = (env, frames[1])
+            self._parked_push = (env, frames[1], peer)
             self._pull.pause()
             return
-        self._dispatch(None, env, frames[1], inline=True)
+        self._dispatch(None, env, frames[1], inline=True, peer=peer)
 
-    def _dispatch(self, ident: bytes | None, env: Envelope, body: bytes, *, inline: bool = False) -> None:
+    def _dispatch(
+        self, ident: bytes | None, env: Envelope, body: bytes, *, inline: bool = False, peer: str | None = None
+    ) -> None:
         """Run the request's handler, or refuse the request.
 
         `inline`: we are in a pump's worker greenlet (`Pump(workers=...)`), which runs the handler
         itself: a switch into another greenlet and back costs more than most handlers. From the
-        hub (a parked push), the handler gets a worker of its own.
+        hub (a parked push), the handler gets a worker of its own. `peer`: the caller's service
+        identity ("" for none) when the server knows callers, else None.
         """
         entry = self._handlers.get(env.method)
         if entry is None:
@@ -240,15 +269,49 @@ class Server:
         if self.in_flight >= self.pool_size:
             self._refuse(ident, env, ErrorCode.OVERLOADED, f"all {self.pool_size} handler slots busy")
             return
+        if peer is not None and not self._admit(ident, env, peer):
+            return
         self.in_flight += 1
         self._idle.clear()
         if inline:
             # A fresh context per request, as `Workers.spawn` gives each task.
-            contextvars.Context().run(self._run, ident, env, body, entry)  # type: ignore[arg-type]
+            contextvars.Context().run(self._run, ident, env, body, entry, peer)  # type: ignore[arg-type]
         else:
-            self._workers.spawn(self._run, ident, env, body, entry)
+            self._workers.spawn(self._run, ident, env, body, entry, peer)
 
-    def _run(self, ident: bytes | None, env: Envelope, body: bytes, entry: tuple[Method, Handler]) -> None:
+    def _admit(self, ident: bytes | None, env: Envelope, peer: str) -> bool:
+        """The identity rules: False (and the caller answered) when `peer` may not call this method.
+
+        A session id, client address or client round trip from a caller without the session grant
+        is dropped, not refused: services pass their own callers' sessions on in nested calls,
+        which is no claim.
+        """
+        authority = self._authority
+        assert authority is not None
+        grant = self.service.required_grants.get(env.method)
+        if grant is not None and not authority.granted(peer, grant):
+            caller = peer or "unidentified"
+            UNAUTHORIZED_CALLS.labels(self.service.name, env.method, caller).inc()
+            self._refuse(
+                ident,
+                env,
+                ErrorCode.UNAUTHENTICATED,
+                f"{self.service.name}.{env.method} is for services granted {grant!r} in the CURVE authority; "
+                f"this caller is {caller}",
+            )
+            return False
+        stamped = env.session_id is not None or env.client is not None or env.client_rtt_us is not None
+        if stamped and not authority.granted(peer, SESSION_GRANT):
+            # What a broker stamps about the game client (who, from where, how far) is believed
+            # from brokers only.
+            env.session_id = None
+            env.client = None
+            env.client_rtt_us = None
+        return True
+
+    def _run(
+        self, ident: bytes | None, env: Envelope, body: bytes, entry: tuple[Method, Handler], peer: str | None = None
+    ) -> None:
         # Runs in a worker greenlet entered from the hub: nothing may escape from here.
         started = time.perf_counter()
         method, handler = entry
@@ -263,6 +326,7 @@ class Server:
                 env.sender,
                 env.client,
                 client_rtt_us=env.client_rtt_us,
+                peer_service=peer or None,
             )
             _current.set(session)
             try:
@@ -339,7 +403,8 @@ class Server:
         self._parked_push = None
         assert self._pull is not None
         self._pull.resume()
-        self._dispatch(None, *parked)
+        env, body, peer = parked
+        self._dispatch(None, env, body, peer=peer)
 
     # -- replies and errors ------------------------------------------------------------------
 
@@ -360,17 +425,16 @@ class Server:
         if not counted:
             # Garbage method names must not become unbounded label values.
             self._metrics.requests.record(method if method in self._handlers else "?", name, None)
-            suppressed = self._throttle.allow(name)
-            if suppressed is not None:
-                self._log.warning(
-                    "request refused",
-                    code=name,
-                    reason=message,
-                    method=method,
-                    trace_id=trace_id,
-                    pushed=ident is None,
-                    suppressed=suppressed,
-                )
+            self._throttle.warning(
+                self._log,
+                name,
+                "request refused",
+                code=name,
+                reason=message,
+                method=method,
+                trace_id=trace_id,
+                pushed=ident is None,
+            )
         if ident is None:
             return
         reply = Envelope(

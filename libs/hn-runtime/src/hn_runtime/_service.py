@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -34,6 +35,10 @@ class Service:
     #: Methods still served while the instance drains (e.g. a broker's pushes to the clients it
     #: still holds); every other request is refused DRAINING and goes to another instance.
     drain_exempt: ClassVar[frozenset[str]] = frozenset()
+    #: Methods only callers holding a grant of the CURVE authority may call: {method: grant}.
+    #: Others are answered UNAUTHENTICATED. Applied when the server knows its callers (CURVE with
+    #: an authority); with CURVE off every caller is trusted, as on a private test socket.
+    required_grants: ClassVar[Mapping[str, str]] = {}
 
     #: The server running this instance, from just before `on_start` on.
     server: ServiceHost | None = None

@@ -33,3 +33,9 @@ class LogThrottle:
             return 0
         window[2] += 1
         return None
+
+    def warning(self, log: Any, key: Any, event: str, **fields: Any) -> None:
+        """`log.warning(event, **fields)` unless `key` is over its burst (counted on the next line)."""
+        suppressed = self.allow(key)
+        if suppressed is not None:
+            log.warning(event, **fields, suppressed=suppressed)

@@ -1,12 +1,15 @@
-"""CURVE for inter-service traffic: key pairs, server settings, this process's client identity.
+"""CURVE for inter-service traffic: key pairs, the authority, server settings, client identity.
 
     python -m hn_runtime.curve keygen DIR NAME    # DIR/NAME.key (public) + DIR/NAME.key_secret
     python -m hn_runtime.curve public FILE        # the Z85 public key of a certificate file
+    python -m hn_runtime.curve secret FILE        # its Z85 secret key (for a secret store)
+    python -m hn_runtime.curve check AUTHORITY    # read an authority file as a server would
 
-A server turns CURVE on with `RuntimeConfig(curve=CurveConfig(keys, allowed=...))`, or from the
-environment (HN_CURVE_SECRET_KEY or HN_CURVE_KEY_FILE, plus HN_CURVE_ALLOWED_KEYS or
-HN_CURVE_ALLOWED_DIR); it registers its public key in discovery, where clients find it. See
-docs/security.md for key generation, distribution and rotation.
+A server turns CURVE on with `RuntimeConfig(curve=CurveConfig(keys, authority=path))`, or from
+the environment (HN_CURVE_SECRET_KEY or HN_CURVE_KEY_FILE, plus HN_CURVE_AUTHORITY, or the
+allow-lists HN_CURVE_ALLOWED_KEYS / HN_CURVE_ALLOWED_DIR); it registers its public key in
+discovery, where clients find it. The authority (`Authority`) says which keys act as which
+service and what each service may do. See docs/security.md for keys, the authority, rotation.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 
 import zmq.auth
 
+from hn_runtime._authority import SESSION_GRANT, Authority, AuthorityDocument, write_authority
 from hn_runtime._curve import (
     CURVE_HANDSHAKES,
     AllowList,
@@ -25,10 +29,16 @@ from hn_runtime._curve import (
     configure_client_socket,
     set_client_keys,
 )
+from hn_runtime._identities import LocalIdentities
 
 __all__ = [
     "CURVE_HANDSHAKES",
+    "SESSION_GRANT",
     "AllowList",
+    "Authority",
+    "AuthorityDocument",
+    "LocalIdentities",
+    "write_authority",
     "CurveConfig",
     "CurveKeys",
     "client_keys",
@@ -54,6 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) == 2 and args[0] == "public":
         public, _ = zmq.auth.load_certificate(args[1])
         print(public.decode("ascii"))
+        return 0
+    if len(args) == 2 and args[0] == "secret":
+        print(CurveKeys.load(args[1]).secret)
+        return 0
+    if len(args) == 2 and args[0] == "check":
+        document = AuthorityDocument.read(args[1])
+        for key, service in sorted(document.services_by_key.items(), key=lambda item: (item[1], item[0])):
+            print(f"{service:<16} {key}")
+        for grant, holders in sorted(document.grants.items()):
+            print(f"grant {grant}: {', '.join(sorted(holders)) or '(nobody)'}")
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -8,13 +8,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
-from gevent.monkey import get_original
 from prometheus_client import Counter, Gauge
 
 from hn_broker._bindings import BindingWatch
 from hn_broker._config import BrokerConfig
 from hn_broker._connection import ClientConnection
-from hn_broker._packets import code_name, error_packet, prefixed, reply, shown
+from hn_broker._listener import Listener, Scheme, schemes
+from hn_broker._packets import code_name, prefixed, reply, shown
 from hn_broker._routes import RouteTable
 from hn_edge import BOUND, LOGIN, LOGOUT, RESUME, Edge, Route, SessionState
 from hn_idl.broker.ttypes import BrokerError, Resumed
@@ -44,7 +44,6 @@ from hn_runtime.workers import Workers
 __all__ = ["Broker"]
 
 _log = get_logger("hn.broker")
-_socket: type[socket.socket] = get_original("socket", "socket")
 CONNECTIONS = Gauge("hn_broker_connections", "Game-client connections open.")
 CAPACITY = Gauge("hn_broker_capacity", "Game-client connections this broker accepts at most.")
 SESSIONS = Gauge("hn_broker_sessions", "Logged-in sessions held by this broker.")
@@ -77,13 +76,16 @@ def _remote_code(exc: HNError) -> int:
     return int(ClientError.INTERNAL)
 
 
-def _turn_away(sock: socket.socket, code: int, message: str, reason: str) -> None:
-    """Refuse a connection just accepted: one error packet (best effort), then close, counted."""
+def _turn_away(scheme: Scheme, sock: socket.socket, code: int, message: str, reason: str) -> None:
+    """Refuse a connection just accepted: what its scheme can say at once (best effort), then
+    close, counted."""
     REFUSALS.labels(code_name(code)).inc()
-    try:
-        sock.send(error_packet(code, message, trace_id=new_trace_id()))
-    except OSError:
-        pass
+    refusal = scheme.refusal(code, message)
+    if refusal:
+        try:
+            sock.send(refusal)
+        except OSError:
+            pass
     sock.close()
     CLOSES.labels(reason).inc()
 
@@ -123,9 +125,10 @@ class Broker:
         # Routes and bindings follow discovery from the start: a client's first packet may come
         # before the listener's first accept returns to this greenlet.
         self._unwatch: Callable[[], None] | None = (directory or default_directory()).watch_all(self._instances_changed)
-        self._listener: socket.socket | None = None
-        self._acceptor: Any = None
+        #: scheme name ("tcp" or "tls", "ws" or "wss") -> its listener, once started
+        self.listeners: dict[str, Listener] = {}
         self._sweeper: gevent.Greenlet | None = None
+        #: the client port (TCP, or TLS), once started
         self.port = 0
         self.draining = False
         self._tracing = tracing or TraceSampler(0.0)
@@ -140,19 +143,18 @@ class Broker:
         that took clients before would answer their first messages UNKNOWN_MESSAGE."""
         if not (self._directory or default_directory()).wait_synced(sync_timeout):
             _log.warning("starting before discovery answered: no client routes yet", waited_s=sync_timeout)
-        # Plain sockets, not gevent's: nothing ever blocks on them (the hub's watchers wait for
-        # them), and gevent's wrappers would cost a Python call on every send and recv.
-        listener = _socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self.config.bind_host, self.config.port))
-        listener.listen(4096)
-        listener.setblocking(False)
-        self._listener = listener
-        self.port = listener.getsockname()[1]
-        self._acceptor = self.loop.io(listener.fileno(), 1)
-        self._acceptor.start(self._accept)
+        for scheme, port in schemes(self.config):
+            listener = Listener(self.loop, scheme, self._admit)
+            listener.start(self.config.bind_host, port)
+            self.listeners[scheme.name] = listener
+        self.port = next(iter(self.listeners.values())).port
         self._sweeper = gevent.spawn(self._sweep)
-        _log.info("accepting game clients", port=self.port, routes=self.routes.types())
+        _log.info(
+            "accepting game clients",
+            port=self.port,
+            listeners={name: listener.port for name, listener in self.listeners.items()},
+            routes=self.routes.types(),
+        )
 
     def _instances_changed(self, service: str, instances: Sequence[Instance]) -> None:
         self.routes.update(service, instances)
@@ -167,13 +169,8 @@ class Broker:
         return proxy
 
     def stop_accepting(self) -> None:
-        if self._acceptor is not None:
-            self._acceptor.stop()
-            self._acceptor.close()
-            self._acceptor = None
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        for listener in self.listeners.values():
+            listener.stop()
 
     def drain(self, timeout: float) -> None:
         """Leave without failing a player's call: accept no one new; refuse each new request
@@ -216,58 +213,29 @@ class Broker:
 
     # -- accepting ---------------------------------------------------------------------------
 
-    def _accept(self) -> None:
-        listener = self._listener
-        assert listener is not None
-        for _ in range(256):
-            try:
-                # `accept()` would wrap the new socket in gevent's class: take the descriptor.
-                fd, addr = listener._accept()  # type: ignore[attr-defined]
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                # Out of descriptors (EMFILE) or memory: the listener stays readable, so pause
-                # instead of spinning on it; clients wait in the backlog meanwhile.
-                suppressed = self._log_throttle.allow("accept")
-                if suppressed is not None:
-                    _log.warning("accept failed, pausing", error=str(exc), suppressed=suppressed)
-                self._pause_accepting(0.1)
-                return
-            sock = _socket(socket.AF_INET, socket.SOCK_STREAM, 0, fd)
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if len(self.connections) >= self.config.capacity:
-                _turn_away(
-                    sock, ClientError.BROKER_UNAVAILABLE, "broker full: pick another from brokerlist", "broker full"
-                )
-                continue
-            address = addr[0]
-            held = self.per_address.get(address, 0)
-            cap = self.config.max_connections_per_address
-            if cap and held >= cap:
-                _turn_away(
-                    sock,
-                    ClientError.TOO_MANY_CONNECTIONS,
-                    f"{cap} connections from your address already: close one, or pick another broker",
-                    "too many connections from address",
-                )
-                continue
-            self.per_address[address] = held + 1
-            self.connections.add(ClientConnection(self, self.limits, self.loop, sock, f"{address}:{addr[1]}"))
-
-    def _pause_accepting(self, seconds: float) -> None:
-        acceptor = self._acceptor
-        if acceptor is None or not acceptor.active:
+    def _admit(self, listener: Listener, sock: socket.socket, addr: tuple[str, int]) -> None:
+        """A client just accepted on `listener`: turned away if the broker is full or its address
+        holds too many connections, else a connection of the listener's scheme."""
+        scheme = listener.scheme
+        if len(self.connections) >= self.config.capacity:
+            _turn_away(
+                scheme, sock, ClientError.BROKER_UNAVAILABLE, "broker full: pick another from brokerlist", "broker full"
+            )
             return
-        acceptor.stop()
-        timer = self.loop.timer(seconds)
-
-        def resume() -> None:
-            timer.close()
-            if self._acceptor is acceptor:
-                acceptor.start(self._accept)
-
-        timer.start(resume)
+        address = addr[0]
+        held = self.per_address.get(address, 0)
+        cap = self.config.max_connections_per_address
+        if cap and held >= cap:
+            _turn_away(
+                scheme,
+                sock,
+                ClientError.TOO_MANY_CONNECTIONS,
+                f"{cap} connections from your address already: close one, or pick another broker",
+                "too many connections from address",
+            )
+            return
+        self.per_address[address] = held + 1
+        self.connections.add(scheme.connection(self, self.limits, self.loop, sock, f"{address}:{addr[1]}"))
 
     def closed(self, conn: ClientConnection, reason: str) -> None:
         if conn in self.connections:

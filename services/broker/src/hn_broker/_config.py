@@ -49,6 +49,15 @@ class BrokerConfig:
     limits: ClientLimits = field(default_factory=ClientLimits)
     idle_timeout_s: float = 60.0
     call_timeout_s: float = 10.0
+    #: Game clients' WebSocket port (one Packet per binary message): None, no WebSocket
+    #: listener (HN_BROKER_WS_PORT unset or empty); 0, any free port.
+    ws_port: int | None = None
+    #: PEM certificate chain and key: with both, the client port speaks TLS and the WebSocket
+    #: port wss (empty: plain TCP and ws)
+    tls_cert: str = ""
+    tls_key: str = ""
+    #: how long a connection's TLS and WebSocket handshakes may take before it is closed
+    handshake_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BrokerConfig:
@@ -78,4 +87,8 @@ class BrokerConfig:
             ),
             idle_timeout_s=float(get("IDLE_TIMEOUT_S", defaults.idle_timeout_s)),
             call_timeout_s=float(get("CALL_TIMEOUT_S", defaults.call_timeout_s)),
+            ws_port=int(get("WS_PORT", "")) if get("WS_PORT", "") else None,
+            tls_cert=get("TLS_CERT", ""),
+            tls_key=get("TLS_KEY", ""),
+            handshake_timeout_s=float(get("HANDSHAKE_TIMEOUT_S", defaults.handshake_timeout_s)),
         )

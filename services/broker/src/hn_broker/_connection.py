@@ -1,4 +1,6 @@
-"""One game client's TCP connection, driven from gevent's hub.
+"""One game client's connection, driven from gevent's hub: packets after their 4-byte length on
+plain TCP here; the TLS and WebSocket layers (_tls.py, _websocket.py) subclass it and change only
+how bytes become packets and back, so every scheme shares the packet handling and its limits.
 
 No greenlet exists for a connection while it is idle: the hub watches its socket, reads and
 parses packets in the watcher callback and hands requests to reusable worker greenlets. Writes go
@@ -81,9 +83,22 @@ class ClientConnection:
         "_strikes_since",
         "_resume_timer",
         "_backlog",
+        "_handshakes",
+        "_handshake_timer",
     )
 
-    def __init__(self, owner: ConnectionOwner, limits: ClientLimits, loop: Any, sock: socket.socket, peer: str) -> None:
+    def __init__(
+        self,
+        owner: ConnectionOwner,
+        limits: ClientLimits,
+        loop: Any,
+        sock: socket.socket,
+        peer: str,
+        *,
+        handshake_timeout_s: float = 0.0,
+    ) -> None:
+        """`handshake_timeout_s`: how long the handshakes of the layers under the packets (TLS,
+        WebSocket: the subclasses) may take before the connection is closed; 0: no limit."""
         self.owner = owner
         self.limits = limits
         #: gevent's event loop, whose watchers drive the socket
@@ -117,6 +132,11 @@ class ClientConnection:
         #: but not yet handled
         self._resume_timer: Any = None
         self._backlog = b""
+        #: handshakes not yet complete (see _expect_handshake), and the timer that ends their time
+        self._handshakes = 0
+        self._handshake_timer: Any = None
+        if handshake_timeout_s > 0:
+            self._handshake_timer = loop.timer(handshake_timeout_s)
         self._writer: Any = None
         self._reader = loop.io(sock.fileno(), _READ)
         self._reader.start(self._on_readable)
@@ -124,36 +144,31 @@ class ClientConnection:
     # -- reading (in the hub) ----------------------------------------------------------------
 
     def _on_readable(self) -> None:
+        data = self._receive()
+        if data:
+            self.feed(data)
+
+    def _receive(self) -> bytes:
+        """What the socket holds (b"" if nothing yet); a reset or the client's close closes."""
         try:
             data = self.sock.recv(65536)
         except BlockingIOError:
-            return
+            return b""
         except OSError:
             self.close("reset")
-            return
+            return b""
         if not data:
             self.close("closed by client")
-            return
-        self.feed(data)
+        return data
 
     def feed(self, data: bytes) -> None:
         """Take bytes read from the client: split them into frames and handle each packet.
 
         Call it from the hub (requests are dispatched to worker greenlets from here).
         """
-        parts = self._parts
-        if parts is not None:
-            # A packet is still incomplete: collect the pieces and join them once, when it is
-            # whole; joining at every read would cost a client trickling a large packet one
-            # byte at a time quadratic work (a slowloris that burns CPU).
-            parts.append(data)
-            self._have += len(data)
-            if self._have < self._need:
-                return
-            buf = b"".join(parts)
-            self._parts = None
-        else:
-            buf = data
+        buf = data if self._parts is None else self._gather(data)
+        if not buf:
+            return
         limit = self.limits.max_packet_bytes
         end = len(buf)
         if end >= 4:
@@ -180,19 +195,53 @@ class ClientConnection:
                     held = self._held = []
                 self._on_frame(buf[offset + 4 : offset + 4 + size])
                 offset += 4 + size
-                if self.closed:
-                    return
-                if self._resume_timer is not None:
-                    # Over its rate: the rest waits, unread, until the bucket has refilled.
-                    self._backlog = buf[offset:]
-                    return
+                if self.closed or self._resume_timer is not None:
+                    break
         finally:
             if held is not None:
                 self._release()
-        if offset < end:
-            self._parts = [buf[offset:] if offset else buf]
-            self._have = end - offset
-            self._need = need
+        self._rest(buf, offset, need)
+
+    def _gather(self, data: bytes) -> bytes:
+        """`data` added to the pieces of an incomplete frame: the whole buffer once it holds the
+        `_need` bytes the frame needs, else b"" (nothing to handle yet).
+
+        The pieces are joined once, when the frame is whole; joining at every read would cost a
+        client trickling a large packet one byte at a time quadratic work (a slowloris that
+        burns CPU)."""
+        parts = self._parts
+        assert parts is not None
+        parts.append(data)
+        self._have += len(data)
+        if self._have < self._need:
+            return b""
+        self._parts = None
+        return b"".join(parts)
+
+    def _rest(self, buf: bytes, offset: int, need: int) -> None:
+        """What follows `offset` in `buf` once a read's frames are handled: nothing to keep if the
+        connection closed; if it went over its rate, the rest waits, unread, until the bucket
+        has refilled (_resume); else it is the start of a frame that needs `need` bytes."""
+        end = len(buf)
+        if self.closed or offset >= end:
+            return
+        if self._resume_timer is not None:
+            self._backlog = buf[offset:]
+            return
+        self._parts = [buf[offset:] if offset else buf]
+        self._have = end - offset
+        self._need = need
+
+    def _kept(self, data: bytes) -> bool:
+        """For a framing's `send`: True if `data` goes no further now (the connection is closed,
+        or answers are held while a read's packets are handled: `data` joins them)."""
+        if self.closed:
+            return True
+        held = self._held
+        if held is not None:
+            held.append(data)
+            return True
+        return False
 
     def buffered(self) -> int:
         """Bytes received of a packet not yet complete (at most max_packet_bytes + 3)."""
@@ -201,19 +250,11 @@ class ClientConnection:
     def _on_frame(self, data: bytes) -> None:
         # Only whole packets count as signs of life: a client trickling the bytes of a packet it
         # never finishes (slowloris) is idle, and the sweeper closes it.
-        limits = self.limits
         now = self.loop.now()
         self.last_seen = now
-        # Token bucket: `rate` packets a second, `burst` at once.
-        tokens = self._tokens + (now - self._stamp) * limits.rate
-        if tokens > limits.burst:
-            tokens = limits.burst
-        self._stamp = now
-        if tokens < 1.0:
-            self._tokens = tokens
+        if not self._spend(now):
             self._over_rate(data, now)
             return
-        self._tokens = tokens - 1.0
         try:
             packet = parse(data)
         except DecodeError as exc:
@@ -233,6 +274,21 @@ class ClientConnection:
             self.send(frame(Packet(PACKET_VERSION, _PONG, "", packet.seq, None, None, None, None, b"")))
         else:
             self._on_malformed(f"clients send requests and pings, not kind {kind}")
+
+    def _spend(self, now: float) -> bool:
+        """Take a token for one packet (or one WebSocket ping); False when the bucket is empty.
+
+        Token bucket: `rate` packets a second, `burst` at once."""
+        limits = self.limits
+        tokens = self._tokens + (now - self._stamp) * limits.rate
+        if tokens > limits.burst:
+            tokens = limits.burst
+        self._stamp = now
+        if tokens < 1.0:
+            self._tokens = tokens
+            return False
+        self._tokens = tokens - 1.0
+        return True
 
     def _over_rate(self, data: bytes, now: float) -> None:
         """The bucket is empty: refuse this packet, then stop reading until the bucket is half
@@ -330,12 +386,23 @@ class ClientConnection:
     # -- writing (any greenlet) --------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
+        """Send framed packets (each with its 4-byte length, as _packets makes them); the
+        framings and layers that subclasses add turn them into what their client reads."""
         if self.closed:
             return
         held = self._held
         if held is not None:
             held.append(data)
             return
+        self._write(data)
+
+    def _transmit(self, data: bytes) -> None:
+        """Bytes of a layer's own (a WebSocket frame, a handshake's answer) to the layer below it:
+        never held, never framed again. Here, the socket; TLS encrypts them first."""
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        """Bytes to the socket as they are: written now if the socket takes them, else queued."""
         if self._out is None:
             try:
                 sent = self.sock.send(data)
@@ -387,6 +454,33 @@ class ClientConnection:
             self._writer.close()
             self._writer = None
 
+    # -- handshakes (of the TLS and WebSocket layers) ----------------------------------------
+
+    def _expect_handshake(self) -> None:
+        """A layer's handshake has begun: the connection carries packets once every begun one is
+        done (_handshake_done), and is closed if they are not done in `handshake_timeout_s`."""
+        self._handshakes += 1
+        timer = self._handshake_timer
+        if timer is not None and not timer.active:
+            timer.start(self._handshake_late)
+
+    def _handshake_done(self) -> None:
+        self._handshakes -= 1
+        if self._handshakes == 0:
+            self._stop_handshake_timer()
+
+    def _stop_handshake_timer(self) -> None:
+        timer = self._handshake_timer
+        if timer is not None:
+            self._handshake_timer = None
+            timer.stop()
+            timer.close()
+
+    def _handshake_late(self) -> None:
+        # A slowloris on the handshake: nothing it sent yet is a packet, so the idle sweep would
+        # hold it for the whole idle timeout.
+        self.close("handshake timeout")
+
     # -- the end -----------------------------------------------------------------------------
 
     def close(self, reason: str) -> None:
@@ -405,6 +499,7 @@ class ClientConnection:
             self._resume_timer.close()
             self._resume_timer = None
         self._backlog = b""
+        self._stop_handshake_timer()
         if self._writer is not None:
             self._writer.stop()
             self._writer.close()

@@ -1,4 +1,5 @@
-"""The broker service: game clients on TCP, the logic layer on ZeroMQ, and the two in between."""
+"""The broker service: game clients on TCP and WebSocket (TLS optional), the logic layer on ZeroMQ,
+and the two in between."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ class BrokerService(Service):
     idl = BrokerIdl
     # While it drains, a broker still holds clients: services' pushes must still reach them.
     drain_exempt = frozenset({"deliver", "bound", "end_session"})
+    # Only services the CURVE authority lets push to players (hn_edge's callers) reach a client,
+    # and only those it lets end players' sessions (sso, and brokers passing it on) close one.
+    required_grants = {"deliver": "push", "bound": "push", "end_session": "kick"}
 
     def __init__(self, config: BrokerConfig | None = None, *, directory: Directory | None = None) -> None:
         super().__init__()
@@ -52,7 +56,12 @@ class BrokerService(Service):
     def endpoints(self) -> dict[str, str]:
         assert self.broker is not None
         host = self.config.public_host or self.config.bind_host
-        return {"client": f"{host}:{self.broker.port}"}
+        # "client" is the address brokerlist's seed document lists (TCP, or TLS with a
+        # certificate); each scheme's own kind ("tcp" or "tls", "ws" or "wss") goes to its richer one.
+        endpoints = {"client": f"{host}:{self.broker.port}"}
+        for name, listener in self.broker.listeners.items():
+            endpoints[name] = listener.scheme.address(host, listener.port)
+        return endpoints
 
     def load(self) -> float:
         return 0.0 if self.broker is None else self.broker.load()

@@ -18,7 +18,9 @@ UP = "up"
 DRAINING = "draining"
 DOWN = "down"
 STATES = (UP, DRAINING, DOWN)
-ENDPOINT_KINDS = ("rep", "pull", "pub", "metrics", "http", "client")
+#: "client" is a broker's game-client address (brokerlist's seed document); "tcp", "tls", "ws" and
+#: "wss" are its addresses by scheme (host:port, or a ws:// or wss:// URL)
+ENDPOINT_KINDS = ("rep", "pull", "pub", "metrics", "http", "client", "tcp", "tls", "ws", "wss")
 #: Every broker keeps the routes of every service: a registration cannot make that table large.
 MAX_CLIENT_ROUTES = 256
 

@@ -1,4 +1,9 @@
-"""The yellow service: heartbeats in, numbered changes out, snapshots and lookups on request."""
+"""The yellow service: heartbeats in, numbered changes out, snapshots and lookups on request.
+
+With a CURVE authority, an instance of service X is registered (or changed, or marked down) only
+by a caller whose key acts as X: a key of another service cannot add an instance to X, so no
+impostor is ever handed X's traffic.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import time
 from typing import Any
 
 import gevent
+from prometheus_client import Counter
 
 from hn_idl.yellow import Yellow  # pants: no-infer-dep (generated service module)
-from hn_idl.yellow.ttypes import InstanceInfo, Snapshot, Tick
+from hn_idl.yellow.ttypes import InstanceInfo, InvalidRegistration, Snapshot, Tick
 from hn_runtime import Service, Session
+from hn_runtime.logs import LogThrottle
 from hn_yellow._http import make_app
 from hn_yellow._registry import Registry
 
@@ -18,6 +25,12 @@ __all__ = ["YellowService", "TOPIC"]
 
 #: Every change and tick goes out on this one topic: consumers want the whole view.
 TOPIC = "yellow"
+
+REGISTRATIONS_REFUSED = Counter(
+    "hn_yellow_registrations_refused_total",
+    "Heartbeats refused because the caller's service identity (CURVE authority) is not the service it registers.",
+    ["caller"],
+)
 
 
 class YellowService(Service):
@@ -31,6 +44,7 @@ class YellowService(Service):
         )
         self.registry: Registry | None = None
         self._loops: list[gevent.Greenlet] = []
+        self._throttle = LogThrottle()
 
     def on_start(self) -> None:
         assert self.server is not None
@@ -72,13 +86,31 @@ class YellowService(Service):
     # -- IDL methods -------------------------------------------------------------------------
 
     def on_heartbeat(self, session: Session, request: Any) -> int:
-        assert self.registry is not None
+        assert self.registry is not None and self.server is not None
+        if self.server.knows_callers:
+            self._check_identity(session, request.instance)
         change = self.registry.heartbeat(request.instance)
         if change is not None:
             info = change.instance
             self.log.debug("instance changed", instance=info.instance_id, of=info.service_name, state=info.state)
             self.publish(TOPIC, change)
         return int(self.registry.heartbeat_interval * 1000)
+
+    def _check_identity(self, session: Session, info: InstanceInfo) -> None:
+        if info is not None and session.peer_service is not None and session.peer_service == info.service_name:
+            return
+        caller = session.peer_service or "unidentified"
+        REGISTRATIONS_REFUSED.labels(caller).inc()
+        claimed = str(info.service_name if info is not None else None)[:64]
+        self._throttle.warning(
+            self.log,
+            caller,
+            "registration refused: the caller's key does not act as that service",
+            caller=caller,
+            claimed_service=claimed,
+            claimed_instance=str(info.instance_id if info is not None else None)[:128],
+        )
+        raise InvalidRegistration(reason=f"this caller ({caller}) may not register instances of {claimed!r}")
 
     def on_snapshot(self, session: Session, request: Any) -> Snapshot:
         assert self.registry is not None and self.server is not None

@@ -42,7 +42,9 @@ def _up(args: argparse.Namespace) -> int:
         else:
             config = AutoscaleConfig.load(args.autoscale)
     extra_env = dict(item.split("=", 1) for item in args.env)
-    spec = ClusterSpec(brokers=args.brokers, sso=args.sso, match=args.match, run_dir=args.run_dir, extra_env=extra_env)
+    spec = ClusterSpec(
+        brokers=args.brokers, sso=args.sso, match=args.match, run_dir=args.run_dir, extra_env=extra_env, tls=args.tls
+    )
     cluster = Cluster(spec)
     autoscaler = None
     if config is not None:
@@ -64,6 +66,10 @@ def _up(args: argparse.Namespace) -> int:
         print(f"hn up: healthy after {time.monotonic() - started:.1f}s", flush=True)
         print(f"  yellow status page  http://{cluster.yellow_http}/", flush=True)
         print(f"  brokerlist          {cluster.brokerlist_url}", flush=True)
+        if cluster.ca_file:
+            print(
+                f"  brokers' CA         {cluster.ca_file}   (TLS and wss: trust it, e.g. hn bots --ca-file)", flush=True
+            )
         print(f"  yellow              {cluster.yellow_address}   (HN_YELLOW for hn call / hn status)", flush=True)
         print(f"  logs                {cluster.run_dir}/*.log   (hn logs --trace ID)", flush=True)
         if config is not None:
@@ -74,7 +80,14 @@ def _up(args: argparse.Namespace) -> int:
         if args.bots > 0:
             from hn_cli._bots import run_bots
 
-            run_bots(cluster.brokerlist_url, players=args.bots, rate=args.rate, duration=None, stop=stop)
+            run_bots(
+                cluster.brokerlist_url,
+                players=args.bots,
+                rate=args.rate,
+                duration=None,
+                stop=stop,
+                ca_file=cluster.ca_file or None,
+            )
         else:
             print("hn up: running; Ctrl-C stops everything", flush=True)
         stop.wait()
@@ -108,19 +121,25 @@ def _down(args: argparse.Namespace) -> int:
     return 1
 
 
-def _yellow(args: argparse.Namespace) -> str:
-    from hn_cli._inspect import read_cluster
+def _yellow(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The yellow to ask and its CURVE key: --yellow or HN_YELLOW (with HN_YELLOW_CURVE_KEY, and
+    this process's key from HN_CURVE_KEY_FILE), else the current run's, as its "hn" identity."""
+    from hn_cli._inspect import read_cluster, use_cluster
 
-    return args.yellow or os.environ.get("HN_YELLOW", "").split(",")[0] or read_cluster(args.run_dir)["yellow"]
+    explicit = args.yellow or os.environ.get("HN_YELLOW", "").split(",")[0]
+    if explicit:
+        return explicit, os.environ.get("HN_YELLOW_CURVE_KEY") or None
+    return use_cluster(read_cluster(args.run_dir))
 
 
 def _status(args: argparse.Namespace) -> int:
     from hn_cli._inspect import status_document, status_table
 
+    yellow, key = _yellow(args)
     if args.json:
-        print(json.dumps(status_document(_yellow(args)), sort_keys=True))
+        print(json.dumps(status_document(yellow, key), sort_keys=True))
     else:
-        print(status_table(_yellow(args)))
+        print(status_table(yellow, key))
     return 0
 
 
@@ -130,7 +149,8 @@ def _call(args: argparse.Namespace) -> int:
 
     arguments = json_arguments(args.arguments or "{}")
     trace_id = new_trace_id()
-    result = to_jsonable(call(_yellow(args), args.service, args.method, arguments, trace_id=trace_id))
+    yellow, key = _yellow(args)
+    result = to_jsonable(call(yellow, args.service, args.method, arguments, trace_id=trace_id, curve_server_key=key))
     if args.json:
         print(json.dumps({"result": result, "trace_id": trace_id}, sort_keys=True))
     else:
@@ -168,7 +188,7 @@ def _bots(args: argparse.Namespace) -> int:
     from hn_cli._bots import parse_ramp, run_bots, run_ramp
 
     if args.ramp:
-        stats = run_ramp(args.brokerlist, parse_ramp(args.ramp))
+        stats = run_ramp(args.brokerlist, parse_ramp(args.ramp), ca_file=args.ca_file or None)
         return 0 if stats.ok else 1
     summary = run_bots(
         args.brokerlist,
@@ -177,6 +197,7 @@ def _bots(args: argparse.Namespace) -> int:
         duration=args.duration,
         duels=args.duels,
         plot=args.plot,
+        ca_file=args.ca_file or None,
     )
     finished = args.duels is None or summary.everyone_played(args.duels)
     return 0 if summary.ok and finished else 1
@@ -214,6 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the autoscaler on the local cluster (CONFIG: a JSON file or document, see hn_autoscale)",
     )
     up.add_argument(
+        "--tls",
+        action="store_true",
+        help="brokers speak TLS and wss, with a certificate from a local CA made in the run directory",
+    )
+    up.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for every service"
     )
     up.set_defaults(run=_up)
@@ -245,6 +271,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="end once every bot finished this many duels; exit 1 unless all did, without errors",
     )
     bots.add_argument("--plot", default="", help="write a PNG latency plot here")
+    bots.add_argument(
+        "--ca-file", default="", help="the brokers speak TLS: verify them against this CA (hn up --tls prints its path)"
+    )
     bots.add_argument(
         "--ramp",
         default="",

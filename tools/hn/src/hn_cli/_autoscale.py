@@ -62,7 +62,15 @@ def start_autoscaler(
     if unknown:
         raise ValueError(f"the local cluster scales {', '.join(SCALABLE)}; not {', '.join(sorted(unknown))}")
     driver = ClusterDriver(cluster)
-    return AutoscalerHost(config, driver=driver, yellow=[cluster.yellow_address], on_decision=on_decision).start()
+    assert cluster.identities is not None
+    return AutoscalerHost(
+        config,
+        driver=driver,
+        yellow=[cluster.yellow_address],
+        on_decision=on_decision,
+        curve_server_key=cluster.yellow_key,
+        curve_keys=cluster.identities.keys("autoscaler"),
+    ).start()
 
 
 def describe(decision: Decision) -> str:

@@ -98,13 +98,14 @@ def play(
     stats: BotStats,
     until: Callable[[], bool],
     leaving: Callable[[], bool] = lambda: False,
+    ca_file: str | None = None,
 ) -> None:
     """One bot's life: connect, log in, then duel until `until()`.
 
     A bot asked to leave (`leaving()`, a ramp going down) finishes its duel, or leaves the queue,
     and logs out, as a player quitting the game does.
     """
-    client = GameClient(brokerlist, timeout=30)
+    client = GameClient(brokerlist, timeout=30, ca_file=ca_file)  # ca_file: brokers speaking TLS
     stats.active += 1
     try:
         stats.timed("connect", client.connect)
@@ -178,6 +179,7 @@ def run_ramp(
     stop: gevent.event.Event | None = None,
     out: Any = None,
     tick: float = 0.1,
+    ca_file: str | None = None,
 ) -> BotStats:
     """Bots following `ramp` ((seconds, bots) points): new ones join as it rises, random ones
     leave (finish their duel, log out) as it falls. Ends once the ramp is over and every bot
@@ -201,7 +203,9 @@ def run_ramp(
         if len(staying) < target:
             for _ in range(target - len(staying)):
                 leave = gevent.event.Event()
-                playing.append((gevent.spawn(play, brokerlist, stats.players, stats, finished, leave.is_set), leave))
+                playing.append(
+                    (gevent.spawn(play, brokerlist, stats.players, stats, finished, leave.is_set, ca_file), leave)
+                )
                 stats.players += 1
         elif len(staying) > target:
             # Players quit in no particular order (the newest first would empty the newest
@@ -235,6 +239,7 @@ def run_bots(
     duels: int | None = None,
     plot: str = "",
     out: Any = None,
+    ca_file: str | None = None,
 ) -> BotStats:
     """Start `players` bots at `rate` per second; play `duration` seconds (or until `stop`).
 
@@ -259,7 +264,7 @@ def run_bots(
         for n in range(players):
             if over():
                 break
-            bots.append(gevent.spawn(play, brokerlist, n, stats, over))
+            bots.append(gevent.spawn(play, brokerlist, n, stats, over, ca_file=ca_file))
             stats.players += 1
             gevent.sleep(1.0 / rate if rate > 0 else 0)
         spawner_done.set()

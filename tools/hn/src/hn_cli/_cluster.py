@@ -4,6 +4,10 @@ The same class serves `hn up`, the end-to-end tests and anyone scripting a local
 service runs as its own supervised process with its log in the run directory; the data tier
 comes from hn_datatier's launcher. `cluster.json` in the run directory describes what runs, for
 `hn status`, `hn down`, `hn call` and `hn logs`.
+
+Every ZeroMQ link is CURVE: each kind of process gets a key pair of its own under `curve/` in the
+run directory, and `curve/authority.json` says which key acts as which service (docs/security.md).
+This process, and the `hn` commands pointed at the run, act as the "hn" identity.
 """
 
 from __future__ import annotations
@@ -18,14 +22,22 @@ from hn_cli._supervisor import Supervised
 from hn_datatier.local import DataTier, DataTierConfig
 from hn_process import free_port, time_factor
 from hn_runtime import HNError, get_logger, get_service
+from hn_runtime.curve import LocalIdentities, set_client_keys
 
-__all__ = ["ClusterSpec", "Cluster", "SCALABLE"]
+__all__ = ["ClusterSpec", "Cluster", "SCALABLE", "IDENTITIES", "GRANTS"]
 
 _log = get_logger("hn.cli")
 
 #: the kinds of process `Cluster.add_instance` / `remove_instance` scale (yellow and brokerlist
 #: have fixed addresses: the one piece of configuration everything else needs)
 SCALABLE = ("sso", "match", "broker")
+#: the identities of the CURVE authority: one per kind of process, plus the `hn` commands and
+#: the autoscaler `hn up --autoscale` runs
+IDENTITIES = ("yellow", "sso", "match", "broker", "brokerlist", "hn", "autoscaler")
+#: what each identity may do beyond calling and registering itself: brokers speak for players
+#: (session ids); the services with client routes push to them (broker.deliver / bound); sso ends
+#: players' sessions, and brokers pass that on (broker.end_session)
+GRANTS = {"session": ["broker"], "push": ["broker", "match", "sso"], "kick": ["broker", "sso"]}
 
 
 @dataclass
@@ -38,6 +50,8 @@ class ClusterSpec:
     hash_profile: str = "test"
     log_level: str = "info"
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: brokers speak TLS (and wss) with a certificate from a local CA made in the run directory
+    tls: bool = False
 
 
 class Cluster:
@@ -46,10 +60,13 @@ class Cluster:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.run_dir = os.path.abspath(os.path.join(spec.run_dir, f"{stamp}-{os.getpid()}"))
         self.tier: DataTier | None = None
+        self.identities: LocalIdentities | None = None
         self.processes: list[Supervised] = []
         self.yellow_address = ""
         self.yellow_http = ""
         self.brokerlist_url = ""
+        #: the local CA the brokers' certificate comes from, with `spec.tls` ("" without)
+        self.ca_file = ""
         self._base: dict[str, str] = {}
         #: the highest instance number used per kind: a removed instance's name is never reused
         self._numbers: dict[str, int] = {}
@@ -63,6 +80,9 @@ class Cluster:
     def start(self) -> None:
         os.makedirs(self.run_dir, exist_ok=True)
         self._link_current()
+        self.identities = LocalIdentities(os.path.join(self.run_dir, "curve"), IDENTITIES, grants=GRANTS)
+        # This process calls yellow (health, the autoscaler's view) as the platform's tools do.
+        set_client_keys(self.identities.keys("hn"))
         self.tier = DataTier(DataTierConfig(workdir=self.run_dir, start_timeout=120 * time_factor()))
         self.tier.start()
         yellow_port, yellow_http_port, brokerlist_port = free_port(), free_port(), free_port()
@@ -83,6 +103,9 @@ class Cluster:
             "HN_RUN_DIR": self.run_dir,
             # Every bot connects from this host: no per-address connection cap on the brokers.
             "HN_BROKER_MAX_CONNECTIONS_PER_ADDRESS": "0",
+            # Browsers and the TypeScript SDK connect over WebSocket: each broker on a free port.
+            "HN_BROKER_WS_PORT": "0",
+            **self._edge_tls(),
             **self.spec.extra_env,
         }
         self._base = base
@@ -93,8 +116,23 @@ class Cluster:
         self._add("brokerlist-1", "hn_brokerlist", base, HN_HTTP_PORT=str(brokerlist_port))
         self._describe()
 
+    def _edge_tls(self) -> dict[str, str]:
+        """The brokers' certificate variables: a local CA and a certificate for this machine,
+        made in the run directory, when the spec asks for TLS."""
+        if not self.spec.tls:
+            return {}
+        from hn_broker import make_local_ca
+
+        made = make_local_ca(os.path.join(self.run_dir, "tls"))
+        self.ca_file = made.ca_file
+        return made.env()
+
     def _add(self, name: str, module: str, base: dict[str, str], **env: str) -> None:
-        proc = Supervised(name, module, {**base, "HN_INSTANCE": name, **env}, os.path.join(self.run_dir, f"{name}.log"))
+        assert self.identities is not None
+        identity = self.identities.env(module.removeprefix("hn_"))
+        proc = Supervised(
+            name, module, {**base, **identity, "HN_INSTANCE": name, **env}, os.path.join(self.run_dir, f"{name}.log")
+        )
         proc.start()
         self.processes.append(proc)
 
@@ -162,15 +200,30 @@ class Cluster:
         except OSError:
             pass  # a convenience only
 
+    @property
+    def yellow_key(self) -> str:
+        """Yellow's CURVE public key (HN_YELLOW_CURVE_KEY)."""
+        assert self.identities is not None
+        return self.identities.keys("yellow").public
+
     def _describe(self) -> None:
-        assert self.tier is not None
+        assert self.tier is not None and self.identities is not None
+        tools = self.identities.env("hn")
         document = {
             "pid": os.getpid(),
             "run_dir": self.run_dir,
             "yellow": self.yellow_address,
             "yellow_status_page": f"http://{self.yellow_http}/",
             "brokerlist": self.brokerlist_url,
-            "env": self.tier.env | {"HN_YELLOW": self.yellow_address},
+            "ca_file": self.ca_file,
+            # What a tool needs to reach the platform: addresses, and the "hn" identity's key.
+            "env": self.tier.env
+            | {
+                "HN_YELLOW": self.yellow_address,
+                "HN_YELLOW_CURVE_KEY": tools["HN_YELLOW_CURVE_KEY"],
+                "HN_CURVE_KEY_FILE": tools["HN_CURVE_KEY_FILE"],
+            },
+            "curve": {"authority": self.identities.path, "yellow_key": self.yellow_key},
             "processes": {p.name: p.module for p in self.processes},
             "removed": list(self.removed),
             "data_tier": self.tier.describe(),
@@ -187,7 +240,8 @@ class Cluster:
 
     def instances(self) -> list[Any]:
         """Every instance yellow knows (the InstanceInfo structs)."""
-        return list(get_service("yellow", endpoints=[self.yellow_address], timeout=2).find(""))
+        yellow = get_service("yellow", endpoints=[self.yellow_address], timeout=2, curve_server_key=self.yellow_key)
+        return list(yellow.find(""))
 
     def healthy(self) -> bool:
         """Every process up in yellow, and brokerlist listing every broker."""

@@ -17,10 +17,12 @@ from thrift.Thrift import TType
 from hn_cli._errors import INVALID, CliError, declared_error, explain
 from hn_codec import Method, decode, encode
 from hn_runtime import HNError, get_service
+from hn_runtime.curve import CurveKeys, set_client_keys
 from hn_runtime.wire import load_idl
 
 __all__ = [
     "read_cluster",
+    "use_cluster",
     "status_document",
     "status_table",
     "autoscale_status",
@@ -45,6 +47,17 @@ def read_cluster(run_dir: str = "run") -> dict[str, Any]:
             code="NO_CLUSTER",
             status=INVALID,
         ) from None
+
+
+def use_cluster(cluster: dict[str, Any]) -> tuple[str, str | None]:
+    """Act as the run's "hn" identity (unless HN_CURVE_KEY_FILE / HN_CURVE_SECRET_KEY say
+    otherwise); returns the run's yellow address and yellow's CURVE public key."""
+    env = cluster.get("env", {})
+    if env.get("HN_CURVE_KEY_FILE") and not (
+        os.environ.get("HN_CURVE_KEY_FILE") or os.environ.get("HN_CURVE_SECRET_KEY")
+    ):
+        set_client_keys(CurveKeys.load(env["HN_CURVE_KEY_FILE"]))
+    return cluster["yellow"], env.get("HN_YELLOW_CURVE_KEY") or None
 
 
 def _table(rows: Sequence[Sequence[str]]) -> str:
@@ -89,9 +102,9 @@ def autoscale_table(instances: list[Any], status: dict[str, Any]) -> str:
     return _table(rows)
 
 
-def _instances(yellow: str) -> list[Any]:
+def _instances(yellow: str, curve_server_key: str | None) -> list[Any]:
     try:
-        return list(get_service("yellow", endpoints=[yellow], timeout=5).find(""))
+        return list(get_service("yellow", endpoints=[yellow], timeout=5, curve_server_key=curve_server_key).find(""))
     except HNError as exc:
         error = explain(exc)
         raise CliError(
@@ -99,10 +112,10 @@ def _instances(yellow: str) -> list[Any]:
         ) from None
 
 
-def status_document(yellow: str) -> dict[str, Any]:
+def status_document(yellow: str, curve_server_key: str | None = None) -> dict[str, Any]:
     """`hn status --json`: every instance yellow knows (its InstanceInfo's fields), and the active
     autoscaler's /status when one is registered (else null)."""
-    instances = _instances(yellow)
+    instances = _instances(yellow, curve_server_key)
     ordered = sorted(instances, key=lambda i: (i.service_name, i.instance_id))
     return {
         "yellow": yellow,
@@ -111,10 +124,10 @@ def status_document(yellow: str) -> dict[str, Any]:
     }
 
 
-def status_table(yellow: str) -> str:
+def status_table(yellow: str, curve_server_key: str | None = None) -> str:
     """Services, instances, state, load and last heartbeat, as yellow sees them; with an
     autoscaler registered, desired vs actual per service below."""
-    instances = _instances(yellow)
+    instances = _instances(yellow, curve_server_key)
     now_ms = time.time() * 1000
     rows = [("SERVICE", "INSTANCE", "STATE", "LOAD", "VERSION", "LAST BEAT")]
     for i in sorted(instances, key=lambda i: (i.service_name, i.instance_id)):
@@ -184,7 +197,14 @@ def json_arguments(text: str) -> dict[str, Any]:
 
 
 def call(
-    yellow: str, service: str, method: str, arguments: dict[str, Any], timeout: float = 10.0, *, trace_id: str
+    yellow: str,
+    service: str,
+    method: str,
+    arguments: dict[str, Any],
+    timeout: float = 10.0,
+    *,
+    trace_id: str,
+    curve_server_key: str | None = None,
 ) -> Any:
     """Call any service method by name with JSON arguments (structs given as JSON objects), under
     `trace_id` (which `hn logs --trace` follows). Every failure raises CliError carrying it."""
@@ -196,7 +216,7 @@ def call(
         body = encode(from_jsonable(spec.args_cls, arguments), spec.args_spec)
     except (ValueError, TypeError, OverflowError, AttributeError, struct.error) as exc:
         raise CliError(f"{where}: bad arguments: {exc}", code="BAD_ARGUMENTS", status=INVALID) from None
-    discovery = YellowDiscovery([yellow])
+    discovery = YellowDiscovery([yellow], curve_server_key=curve_server_key)
     try:
         if not discovery.directory.wait_synced(timeout):
             raise CliError(
