@@ -67,7 +67,7 @@ class Pgpool:
             )
             for i, node in enumerate(nodes)
         )
-        script, settings = self._failover_script(psql, check_user)
+        script, settings = self._failover_script(psql, check_user, nodes)
         commands = {
             event: f"{script} {settings} {event} {FAILOVER_ARGS}" if cfg.pg_failover else ""
             for event in ("failover", "failback")
@@ -124,8 +124,9 @@ class Pgpool:
         ).start()
         self.wait_up("SHOW POOL_NODES: primary and standby up")
 
-    def _failover_script(self, psql: str, check_user: str) -> tuple[str, str]:
-        """pg-failover.sh, its settings file and the check user's password file, in `run_dir`."""
+    def _failover_script(self, psql: str, check_user: str, nodes: Sequence[PgNode]) -> tuple[str, str]:
+        """pg-failover.sh, its settings file, the check user's password file and the fence script,
+        in `run_dir`."""
         script = os.path.join(self.run_dir, "pg-failover.sh")
         with open(script, "w") as fh:
             fh.write((resources.files("hn_datatier") / "templates" / "pg-failover.sh").read_text(encoding="utf-8"))
@@ -136,9 +137,27 @@ class Pgpool:
         settings = write_private(
             os.path.join(self.run_dir, "pg-failover.env"),
             f"HN_PSQL={psql}\nHN_PG_USER={check_user}\nHN_SYNC_MODE={self.config.pg_synchronous}\n"
-            f"PGPASSFILE={passfile}\n",
+            f"PGPASSFILE={passfile}\nHN_FENCE={self._fence_script(nodes)}\n",
         )
         return script, settings
+
+    def _fence_script(self, nodes: Sequence[PgNode]) -> str:
+        """pg-fence.sh HOST PORT: the local tier's power switch (what a forced stop of its instance
+        is in production): kill -9 of the node's postmaster and of every process it forked (its
+        backends lead sessions of their own). Nothing to do when the node is gone already."""
+        cases = "".join(f"{HOST}:{node.port}) data='{node.data_dir}' ;;\n" for node in nodes)
+        path = os.path.join(self.run_dir, "pg-fence.sh")
+        with open(path, "w") as fh:
+            fh.write(
+                "#!/bin/sh\n# Written by hn_datatier.local (_pgpool.py): kill -9 a lost PostgreSQL primary.\n"
+                f'case "$1:$2" in\n{cases}*) exit 0 ;;\nesac\n'
+                'pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null) || exit 0\n'
+                '[ -n "$pid" ] || exit 0\n'
+                'pkill -KILL -P "$pid"\nkill -KILL "$pid" 2>/dev/null\n'
+                "exit 0\n"
+            )
+        os.chmod(path, 0o700)
+        return path
 
     def _write_pool_passwd(self, key_file: str, check_user: str) -> None:
         """pool_passwd: every role that logs in through Pgpool, its password AES-encrypted with the

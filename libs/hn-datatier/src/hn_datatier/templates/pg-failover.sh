@@ -11,6 +11,13 @@
 #   HN_SYNC_MODE    available | durable | off: what the primary waits for while it has no replica
 #                   ("available": nothing, writes go on acknowledged by the primary alone;
 #                   "durable": the replica, writes wait for it; "off": asynchronous always)
+#   HN_FENCE        a command run with the lost primary's host and port before the promotion: it
+#                   powers that node off (STONITH) so that it cannot take a write and so that no
+#                   connection to it hangs (a frozen or cut-off primary holds Pgpool's
+#                   replication check, and with it Pgpool's search for the new primary, for as long
+#                   as it stays frozen). Local tier: kill -9 of its postmaster's process group;
+#                   infra/terraform: a forced stop and start of its EC2 instance. It must succeed
+#                   when the node is already gone. Empty: no fencing beyond synchronous replication.
 #   PGPASSFILE      the check user's password (libpq reads it)
 #
 # Events (Pgpool's placeholders, in this order: failed node, its host and port, old primary node,
@@ -67,6 +74,12 @@ failover)
     if [ "$new_main" -lt 0 ]; then
       say "primary node $failed_node ($failed_host:$failed_port) lost and no node left to promote"
       exit 0
+    fi
+    if [ -n "${HN_FENCE:-}" ]; then
+      say "fencing node $failed_node ($failed_host:$failed_port)"
+      # A failed fence does not stop the promotion: the old primary still cannot acknowledge a
+      # commit (it waits for a synchronous standby that follows another primary now).
+      $HN_FENCE "$failed_host" "$failed_port" || say "fencing node $failed_node failed"
     fi
     in_recovery=$(sql "$new_host" "$new_port" "SELECT pg_is_in_recovery()") || {
       say "primary node $failed_node lost; node $new_main ($new_host:$new_port) does not answer"
