@@ -192,6 +192,11 @@ class DataTier:
         """A pgBackRest base backup of the primary (full, diff, incr): its info."""
         return self.postgres.backup(kind)
 
+    def pg_archive_now(self) -> str:
+        """Close the primary's WAL segment and wait until pgBackRest has archived it: every commit
+        so far can be restored. Returns the segment's name."""
+        return self.postgres.archive_now()
+
     def pg_restore(self, target_time: str) -> PgNode:
         """A fresh PostgreSQL node restored to `target_time` from backups and archived WAL (see
         PostgresNodes.restore); `tier.pg_direct_dsn(node)` reaches it."""
