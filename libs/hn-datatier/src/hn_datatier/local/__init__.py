@@ -15,8 +15,8 @@
 """
 
 from hn_datatier.local._config import SYNC_MODES, DataTierConfig
-from hn_datatier.local._ports import PortPool
 from hn_datatier.local._pgnode import NodeState, PgNode
+from hn_datatier.local._ports import PortPool
 from hn_datatier.local._postgres import find_pg_bin_dir
 from hn_datatier.local._redis import RedisNode, SentinelNode, Shard, direct_redis_port
 from hn_datatier.local._secrets import Secrets

@@ -95,7 +95,7 @@ class PgBackRest:
             raise ProcessFailed(f"{' '.join(argv[3:])} timed out after {self.timeout:.0f}s") from None
         if done.returncode != 0:
             raise ProcessFailed(f"pgbackrest {' '.join(args)} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-        return done.stdout
+        return str(done.stdout)
 
     def stanza_create(self, config: str) -> None:
         """Make the repository's stanza (once, from the primary): archiving works from then on."""

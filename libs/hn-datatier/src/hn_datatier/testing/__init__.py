@@ -31,8 +31,8 @@ Timeouts scale with HN_TEST_TIME_FACTOR (`hn_process.time_factor`).
 from hn_datatier.local import direct_redis_port
 from hn_datatier.testing._chaos import FailoverReport, direct_redis, key_on_shard, kill_redis_master, restore_redis_node
 from hn_datatier.testing._fixtures import data_tier, data_tier_env, start_data_tier, test_config
-from hn_datatier.testing._pgchaos import PgFailoverReport, fail_pg_primary, freeze, pg_rejoined, timed_write
 from hn_datatier.testing._imports import first_party_imports, imports_beyond_the_client
+from hn_datatier.testing._pgchaos import PgFailoverReport, fail_pg_primary, freeze, pg_rejoined, timed_write
 
 __all__ = [
     "FailoverReport",
