@@ -37,3 +37,8 @@ output "pg_max_connections" {
   description = "max_connections of the PostgreSQL nodes (sized for every Pgpool child)."
   value       = module.config.pg_max_connections
 }
+
+output "pg_backup_bucket" {
+  description = "S3 bucket of the pgBackRest repository (stanza highnoon, path /pgbackrest): see the restore runbook in infra/terraform/README.md."
+  value       = aws_s3_bucket.pg_backups.id
+}
