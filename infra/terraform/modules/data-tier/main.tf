@@ -232,14 +232,19 @@ data "aws_iam_policy_document" "assume" {
   }
 }
 
+locals {
+  # The PostgreSQL hosts' and the Pgpool hosts' passwords (the roles', pool_passwd's).
+  postgres_password_arns = [
+    "${local.ssm_arn}${local.ssm_prefix}/postgres/*",
+    "${local.ssm_arn}${local.client_env_path}/PGPASSWORD",
+  ]
+}
+
 data "aws_iam_policy_document" "postgres" {
   statement {
-    sid     = "ReadPasswords"
-    actions = ["ssm:GetParameter"]
-    resources = [
-      "${local.ssm_arn}${local.ssm_prefix}/postgres/*",
-      "${local.ssm_arn}${local.client_env_path}/PGPASSWORD",
-    ]
+    sid       = "ReadPasswords"
+    actions   = ["ssm:GetParameter"]
+    resources = local.postgres_password_arns
   }
 
   # pgBackRest: WAL archiving and base backups into the repository, restores from it.
@@ -260,12 +265,9 @@ data "aws_iam_policy_document" "postgres" {
 # primary: a forced stop and a start of a PostgreSQL instance, nothing else (pg-fence.sh).
 data "aws_iam_policy_document" "pgpool" {
   statement {
-    sid     = "ReadPasswords"
-    actions = ["ssm:GetParameter"]
-    resources = [
-      "${local.ssm_arn}${local.ssm_prefix}/postgres/*",
-      "${local.ssm_arn}${local.client_env_path}/PGPASSWORD",
-    ]
+    sid       = "ReadPasswords"
+    actions   = ["ssm:GetParameter"]
+    resources = local.postgres_password_arns
   }
 
   statement {
