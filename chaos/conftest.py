@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -49,7 +51,12 @@ answer: it may have happened), then checked against PostgreSQL and Redis themsel
 
 kill -9 leaves restarting to the supervisor (services; Twemproxy's agent respawns nutcracker) or
 restarts at once (PostgreSQL, Pgpool: the launcher, as systemd would); a Redis master is not
-restarted: Sentinel promotes its replica and it comes back as a replica. SIGSTOP freezes the
+restarted: Sentinel promotes its replica and it comes back as a replica. The PostgreSQL primary's
+host is lost instead (chaos/test_postgres_failover.py): killed or frozen (the postmaster and every
+backend), it stays so until Pgpool's failover_command has fenced it (kill -9 of a frozen one) and
+promoted the synchronous replica and Pgpool writes to it; then the keeper rewinds it (pg_rewind)
+into the new primary's replica. Its "served again after" is the outage a player sees, from the
+fault to the first guest login (a write) through the new primary. SIGSTOP freezes the
 process (its whole process group for PostgreSQL and Pgpool) for the time in the notes, then
 SIGCONT. Only correctness is asserted (the "must be 0" columns, and **failed** for the rolling
 restart: a deploy of every service fails nothing); the times are figures of one run on a shared
@@ -113,8 +120,24 @@ def platform() -> Iterator[Platform]:
             print(f"\nthe run's logs are kept in {cluster.run_dir}")
 
 
+def _every_file_rows(repo: str, test_file: str, rows: list[Figures]) -> list[Figures]:
+    """This test file's rows saved beside the page (docs/reliability.json, one entry per file:
+    Pants runs each file in its own process), and every file's rows, in file order."""
+    path = os.path.join(repo, "docs", "reliability.json")
+    saved: dict[str, list[dict[str, Any]]] = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            saved = json.load(fh)
+    saved[test_file] = [dataclasses.asdict(row) for row in rows]
+    with open(f"{path}.tmp", "w") as fh:
+        json.dump(saved, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    os.replace(f"{path}.tmp", path)
+    return [Figures(**row) for name in sorted(saved) for row in saved[name]]
+
+
 @pytest.fixture(scope="session")
-def report() -> Iterator[list[Figures]]:
+def report(request: pytest.FixtureRequest) -> Iterator[list[Figures]]:
     rows: list[Figures] = []
     yield rows
     if not rows:
@@ -122,6 +145,8 @@ def report() -> Iterator[list[Figures]]:
     print("\n" + markdown_table(rows))
     repo = os.environ.get(REPORT_ENV)
     if repo:
+        test_file = "+".join(sorted({item.path.name for item in request.session.items}))
+        every = _every_file_rows(repo, test_file, rows)
         page = os.path.join(repo, "docs", "reliability.md")
-        write_report(page, rows, title="Reliability: faults under load", command=COMMAND, preamble=PREAMBLE)
-        write_summary(os.path.join(repo, "README.md"), rows, command=COMMAND)
+        write_report(page, every, title="Reliability: faults under load", command=COMMAND, preamble=PREAMBLE)
+        write_summary(os.path.join(repo, "README.md"), every, command=COMMAND)

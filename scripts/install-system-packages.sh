@@ -19,6 +19,7 @@ packages=(
   build-essential   # thrift's fastbinary C extension is built from its sdist
   postgresql        # PostgreSQL 15 server binaries (/usr/lib/postgresql/15/bin): primary + replica
   pgpool2           # Pgpool-II: pooling, read load balancing, in front of PostgreSQL
+  pgbackrest        # pgBackRest: WAL archiving, base backups and point-in-time restores of PostgreSQL
   redis-server      # Redis shards (masters and replicas)
   redis-sentinel    # Sentinel: watches each shard's master, promotes its replica
   nutcracker        # Twemproxy: consistent hashing (ketama) over the Redis shards

@@ -4,6 +4,8 @@ tier's configuration rendered from libs/hn-datatier's templates."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import re
 import socket
@@ -38,7 +40,13 @@ def cloud_config(text: str) -> dict[str, Any]:
 
 
 def written(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f["path"]: f for f in doc["write_files"]}
+    """write_files by path, each one's content as the host gets it (gz+b64 decoded)."""
+    files = {}
+    for f in doc["write_files"]:
+        if f.get("encoding") == "gz+b64":
+            f = {**f, "content": gzip.decompress(base64.b64decode(f["content"])).decode()}
+        files[f["path"]] = f
+    return files
 
 
 def unit_directives(text: str) -> list[tuple[str, str, str]]:
@@ -556,3 +564,129 @@ def test_twemproxy_hosts_run_the_sentinel_agent(rendered: dict[str, Any]) -> Non
     assert doc["runcmd"].index("systemctl disable --now nutcracker.service") < doc["runcmd"].index(
         "systemctl enable --now hn-twemproxy-agent.service"
     )
+
+
+# -- PostgreSQL failover and backups --------------------------------------------------------------
+
+
+def test_pgpool_fails_over_with_hn_datatiers_script(rendered: dict[str, Any]) -> None:
+    data = rendered["datatier"]
+    pgpool = data["files"]["pgpool.conf"]
+    args = "%d %h %p %P %m %H %r %N %S"
+    script, env = "/usr/local/lib/highnoon/pg-failover.sh", "/etc/highnoon/pgpool/pg-failover.env"
+    assert f"failover_command = '{script} {env} failover {args}'" in pgpool
+    assert f"failback_command = '{script} {env} failback {args}'" in pgpool
+    assert "detach_false_primary = on" in pgpool and "auto_failback = on" in pgpool
+    files = written(cloud_config(data["cloud_config"]["pgpool"]))
+    # The very script the local tier runs, byte for byte.
+    assert files[script]["content"] == (DATATIER_TEMPLATES / "pg-failover.sh").read_text()
+    assert files[script]["permissions"] == "0755"
+    settings = dict(line.split("=", 1) for line in files[env]["content"].splitlines())
+    assert settings == {
+        "HN_PSQL": "/usr/bin/psql",
+        "HN_PG_USER": "hn_pgpool",
+        "HN_SYNC_MODE": "available",
+        "PGPASSFILE": "/var/lib/postgresql/.pgpass-failover",
+        "HN_FENCE": "/usr/local/lib/highnoon/pg-fence.sh",
+    }
+    fence = files["/usr/local/lib/highnoon/pg-fence.sh"]["content"]
+    assert "aws ec2 stop-instances --force" in fence and "AWS_DEFAULT_REGION=eu-west-1" in fence
+    assert "Values=postgres_primary,postgres_replica" in fence
+    assert "/var/lib/postgresql/.pgpass-failover" in data["scripts"]["pgpool-init.sh"]
+
+
+def test_postgres_replicates_synchronously_and_archives_to_s3(rendered: dict[str, Any]) -> None:
+    data = rendered["datatier"]
+    conf = data["files"]["postgresql.conf"]
+    assert "synchronous_standby_names = 'ANY 1 (pg0, pg1)'" in conf
+    assert "synchronous_commit = on" in conf and "wal_log_hints = on" in conf
+    assert "archive_mode = on" in conf
+    assert "archive_command = 'pgbackrest --stanza=highnoon archive-push %p'" in conf
+    assert "restore_command = 'pgbackrest --stanza=highnoon archive-get %f \"%p\"'" in conf
+    backrest = data["files"]["pgbackrest.conf"]
+    for line in (
+        "repo1-type = s3",
+        "repo1-s3-bucket = hn-staging-pg-backups-123456789012",
+        "repo1-s3-region = eu-west-1",
+        "repo1-s3-endpoint = s3.eu-west-1.amazonaws.com",
+        "repo1-s3-key-type = auto",
+        "repo1-retention-full = 4",
+        "archive-async = y",
+        "[highnoon]",
+        "pg1-path = /var/lib/postgresql/15/main",
+    ):
+        assert line in backrest.splitlines(), line
+    assert "secret" not in backrest.lower() and "key = " not in backrest  # the instance role, no keys
+
+
+def test_postgres_hosts_run_the_keeper_and_the_backups(rendered: dict[str, Any], tmp_path: Path) -> None:
+    data = rendered["datatier"]
+    for role, peer in (("primary", "10.20.201.10"), ("replica", "10.20.200.10")):
+        doc = cloud_config(data["cloud_config"][f"postgres_{role}"])
+        assert "pgbackrest" in doc["packages"]
+        files = written(doc)
+        assert files["/etc/pgbackrest/pgbackrest.conf"]["content"] == data["files"]["pgbackrest.conf"]
+        keeper = files["/usr/local/lib/highnoon/pg-keeper.sh"]["content"]
+        assert keeper == data["scripts"][f"pg-keeper-{role}.sh"]
+        assert f"host={peer} port=5432 user=replicator" in keeper
+        assert "pg_rewind" in keeper and "--write-recovery-conf" in keeper
+        drop_in = unit_directives(files["/etc/systemd/system/postgresql@.service.d/highnoon.conf"]["content"])
+        assert values(drop_in, "ExecStartPre") == ["/usr/local/lib/highnoon/pg-keeper.sh before-start"]
+        assert values(drop_in, "Restart") == ["on-failure"]
+        timers = {p: f for p, f in files.items() if p.endswith(".timer")}
+        assert set(timers) == {
+            f"/etc/systemd/system/{name}.timer" for name in ("hn-pg-keeper", "hn-pg-backup-full", "hn-pg-backup-diff")
+        }
+        init = files["/usr/local/lib/highnoon/datatier-init.sh"]["content"]
+        assert "systemctl enable --now hn-pg-keeper.timer hn-pg-backup-full.timer hn-pg-backup-diff.timer" in init
+        for name in ("hn-pg-keeper.service", "hn-pg-backup@.service"):
+            unit = tmp_path / role / name
+            unit.parent.mkdir(exist_ok=True)
+            unit.write_text(files[f"/etc/systemd/system/{name}"]["content"])
+    primary_init = data["scripts"]["postgres-primary-init.sh"]
+    assert "pgbackrest --stanza=highnoon stanza-create" in primary_init
+    assert "GRANT EXECUTE ON FUNCTION pg_catalog.pg_promote(boolean, integer) TO hn_pgpool;" in primary_init
+    assert "GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names TO hn_pgpool;" in primary_init
+    assert "stanza-create" not in data["scripts"]["postgres-replica-init.sh"]
+    backup = data["scripts"]["pg-backup.sh"]
+    assert "pg_is_in_recovery()" in backup and 'pgbackrest --stanza=highnoon --type="$1" backup' in backup
+
+
+def test_the_failover_script_promotes_fences_and_sets_what_the_primary_waits_for(tmp_path: Path) -> None:
+    """pg-failover.sh as Pgpool runs it, with a stand-in psql that records each statement and
+    answers like a standby: the lost primary is fenced first, then the replica is promoted and
+    stops waiting for the lost node; a failback makes the primary wait for its replica again."""
+    log = tmp_path / "log"
+    psql = tmp_path / "psql"
+    psql.write_text(
+        "#!/bin/sh\n"
+        f'for a in "$@"; do echo "$a" >>{log}; done\n'
+        'case "$*" in *pg_is_in_recovery*) echo t ;; *pg_promote*) echo t ;; esac\n'
+    )
+    fence = tmp_path / "fence"
+    fence.write_text(f'#!/bin/sh\necho "fence $1 $2" >>{log}\n')
+    for tool in (psql, fence):
+        tool.chmod(0o755)
+    settings = tmp_path / "settings"
+    settings.write_text(f"HN_PSQL={psql}\nHN_PG_USER=hn_pgpool\nHN_SYNC_MODE=available\nPGPASSFILE=/dev/null\nHN_FENCE={fence}\n")
+    script = DATATIER_TEMPLATES / "pg-failover.sh"
+
+    def run(*args: str) -> list[str]:
+        log.write_text("")
+        subprocess.run(["sh", str(script), str(settings), *args], check=True, capture_output=True, timeout=30)
+        return log.read_text().splitlines()
+
+    # Primary node 0 (10.0.0.10) lost: node 1 (10.0.0.11) is the new main.
+    seen = run("failover", "0", "10.0.0.10", "5432", "0", "1", "10.0.0.11", "5432", "10.0.0.10", "5432")
+    assert seen[0] == "fence 10.0.0.10 5432", seen
+    statements = [line for line in seen if line.startswith(("SELECT", "ALTER"))]
+    assert statements == [
+        "SELECT pg_is_in_recovery()",
+        "SELECT pg_promote(true, 60)",
+        "ALTER SYSTEM SET synchronous_standby_names = ''",
+        "SELECT pg_reload_conf()",
+    ]
+    assert "10.0.0.11" in seen and "10.0.0.10" not in seen[1:]
+    # The replica (node 1) streams again and Pgpool attaches it: the primary (node 0) waits for it.
+    seen = run("failback", "1", "10.0.0.11", "5432", "0", "0", "10.0.0.10", "5432", "10.0.0.10", "5432")
+    assert "ALTER SYSTEM RESET synchronous_standby_names" in seen and "fence" not in " ".join(seen)

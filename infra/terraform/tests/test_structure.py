@@ -332,3 +332,23 @@ def test_data_tier_renders_every_hn_datatier_template() -> None:
 def test_shell_scripts_parse(path: Path) -> None:
     proc = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_backup_repository_bucket_is_private_versioned_and_ages_out_only_old_versions() -> None:
+    """pgBackRest expires its own backups; the bucket's lifecycle must never expire a current
+    object (a backup's chain) and must drop old versions and abandoned uploads."""
+    directory = TF_ROOT / "modules" / "data-tier"
+    resources = {tuple(labels): body for labels, body, _ in dir_blocks(directory, "resource")}
+    assert ("aws_s3_bucket", "pg_backups") in resources
+    block = resources[("aws_s3_bucket_public_access_block", "pg_backups")]
+    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"))
+    assert unquote(resources[("aws_s3_bucket_versioning", "pg_backups")]["versioning_configuration"][0]["status"]) == "Enabled"
+    rules = resources[("aws_s3_bucket_lifecycle_configuration", "pg_backups")]["rule"]
+    assert len(rules) == 1 and unquote(rules[0]["status"]) == "Enabled"
+    assert "expiration" not in rules[0]
+    assert "noncurrent_version_expiration" in rules[0] and "abort_incomplete_multipart_upload" in rules[0]
+    assert unquote(rules[0]["transition"][0]["storage_class"]) == "STANDARD_IA"
+    text = dir_text(directory)
+    assert "backup_bucket            = aws_s3_bucket.pg_backups.id" in text
+    assert '"s3:GetObject", "s3:PutObject", "s3:DeleteObject"' in text
+    assert 'values   = ["postgres_primary", "postgres_replica"]' in text  # the fence touches PostgreSQL hosts only

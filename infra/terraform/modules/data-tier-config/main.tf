@@ -32,6 +32,9 @@ locals {
   # (pgpool.conf.tmpl's rule); the rest is for superusers, replication and maintenance.
   pg_max_connections = var.pgpool_count * var.pgpool_children * var.pgpool_max_pool + 20
 
+  # pgBackRest: the stanza (one PostgreSQL cluster) and the commands PostgreSQL runs.
+  stanza = "highnoon"
+
   postgresql_conf = templatefile("${local.templates}/postgresql.conf.tmpl", {
     listen_addresses   = "*"
     port               = var.ports.postgres
@@ -41,6 +44,38 @@ locals {
     wal_keep_size      = var.pg_wal_keep_size
     fsync              = "on"
     synchronous_commit = "on"
+    # Every node names every node, so the same file serves whichever is the primary.
+    synchronous_standby_names = var.pg_synchronous == "off" ? "" : "ANY 1 (${join(", ", [for node in local.pg_nodes : node.name])})"
+    archive_mode              = "on"
+    archive_command           = "pgbackrest --stanza=${local.stanza} archive-push %p"
+    archive_timeout           = "60s"
+    restore_command           = "pgbackrest --stanza=${local.stanza} archive-get %f \"%p\""
+  })
+
+  # The node's pgBackRest configuration: the repository in S3, reached with the instance role.
+  pgbackrest_conf = templatefile("${local.templates}/pgbackrest.conf.tmpl", {
+    stanza = local.stanza
+    repository = join("\n", [
+      "repo1-type = s3",
+      "repo1-path = /pgbackrest",
+      "repo1-s3-bucket = ${var.backup_bucket}",
+      "repo1-s3-region = ${var.region}",
+      "repo1-s3-endpoint = s3.${var.region}.amazonaws.com",
+      "repo1-s3-key-type = auto",
+    ])
+    retention_full = var.backup_retention_full
+    # archive_command returns once the segment is in the local spool; pgBackRest pushes it to
+    # S3 in parallel batches, so a slow S3 does not hold up the primary's WAL.
+    archive_async  = "y"
+    spool_path     = "/var/spool/pgbackrest"
+    process_max    = 4
+    log_path       = "/var/log/pgbackrest"
+    lock_path      = "/tmp/pgbackrest"
+    log_level_file = "info"
+    pg_path        = "/var/lib/postgresql/${var.pg_major}/main"
+    pg_port        = var.ports.postgres
+    pg_socket      = "/var/run/postgresql"
+    pg_user        = "postgres"
   })
 
   # The template wants a password from everyone; the boot script needs the postgres superuser
@@ -85,7 +120,95 @@ locals {
     health_check_max_retries = 3
     auto_failback_interval   = 30
     check_user               = "hn_pgpool"
+    # Pgpool's failover and failback commands: libs/hn-datatier's pg-failover.sh, as locally.
+    failover_command            = "${local.failover_script} ${local.failover_env} failover ${local.failover_args}"
+    failback_command            = "${local.failover_script} ${local.failover_env} failback ${local.failover_args}"
+    search_primary_node_timeout = 300
   })
+
+  failover_script = "/usr/local/lib/highnoon/pg-failover.sh"
+  failover_env    = "/etc/highnoon/pgpool/pg-failover.env"
+  fence_script    = "/usr/local/lib/highnoon/pg-fence.sh"
+  # hn_datatier.local._pgpool.FAILOVER_ARGS: the order pg-failover.sh reads them in.
+  failover_args = "%d %h %p %P %m %H %r %N %S"
+  failover_settings = join("", [
+    "HN_PSQL=/usr/bin/psql\n",
+    "HN_PG_USER=hn_pgpool\n",
+    "HN_SYNC_MODE=${var.pg_synchronous}\n",
+    "PGPASSFILE=/var/lib/postgresql/.pgpass-failover\n",
+    "HN_FENCE=${var.pg_fence ? local.fence_script : ""}\n",
+  ])
+  fence = templatefile("${path.module}/templates/pg-fence-ec2.sh.tftpl", { region = var.region })
+
+  # The keeper, and the base backups, on both PostgreSQL hosts (hn-pg-keeper and hn-pg-backup).
+  pg_keeper = {
+    for role, node in { primary = local.pg_nodes[0], replica = local.pg_nodes[1] } : role => templatefile("${path.module}/templates/pg-keeper.sh.tftpl", {
+      application_name = node.name
+      peer_ip          = role == "primary" ? var.pg_replica_ip : var.pg_primary_ip
+      pg_major         = var.pg_major
+      port             = var.ports.postgres
+      sync_mode        = var.pg_synchronous
+    })
+  }
+  pg_backup = templatefile("${path.module}/templates/pg-backup.sh.tftpl", { port = var.ports.postgres, stanza = local.stanza })
+  pg_units = {
+    # systemd starts a dead PostgreSQL again, through the keeper's check.
+    "/etc/systemd/system/postgresql@.service.d/highnoon.conf" = join("\n", [
+      "[Service]",
+      "ExecStartPre=/usr/local/lib/highnoon/pg-keeper.sh before-start",
+      "Restart=on-failure",
+      "RestartSec=2s",
+      "",
+    ])
+    "/etc/systemd/system/hn-pg-keeper.service" = join("\n", [
+      "[Unit]",
+      "Description=HighNoon: an old PostgreSQL primary becomes the new primary's replica",
+      "[Service]",
+      "Type=oneshot",
+      "ExecStart=/usr/local/lib/highnoon/pg-keeper.sh watch",
+      "",
+    ])
+    "/etc/systemd/system/hn-pg-keeper.timer" = join("\n", [
+      "[Unit]",
+      "Description=HighNoon: hn-pg-keeper every 15 s",
+      "[Timer]",
+      "OnBootSec=60s",
+      "OnUnitActiveSec=15s",
+      "[Install]",
+      "WantedBy=timers.target",
+      "",
+    ])
+    "/etc/systemd/system/hn-pg-backup@.service" = join("\n", [
+      "[Unit]",
+      "Description=HighNoon: pgBackRest %i backup when this node is the primary",
+      "[Service]",
+      "Type=oneshot",
+      "ExecStart=/usr/local/lib/highnoon/pg-backup.sh %i",
+      "",
+    ])
+    "/etc/systemd/system/hn-pg-backup-full.timer" = join("\n", [
+      "[Unit]",
+      "Description=HighNoon: weekly full pgBackRest backup",
+      "[Timer]",
+      "OnCalendar=Sun 03:00",
+      "Persistent=true",
+      "Unit=hn-pg-backup@full.service",
+      "[Install]",
+      "WantedBy=timers.target",
+      "",
+    ])
+    "/etc/systemd/system/hn-pg-backup-diff.timer" = join("\n", [
+      "[Unit]",
+      "Description=HighNoon: daily differential pgBackRest backup",
+      "[Timer]",
+      "OnCalendar=Mon..Sat 03:00",
+      "Persistent=true",
+      "Unit=hn-pg-backup@diff.service",
+      "[Install]",
+      "WantedBy=timers.target",
+      "",
+    ])
+  }
 
   # pool_passwd is written at boot from SSM (templates/pgpool-init.sh.tftpl).
   pool_hba_conf = templatefile("${local.templates}/pool_hba.conf.tmpl", { client_cidr = var.vpc_cidr })
@@ -166,6 +289,8 @@ locals {
       app_user         = var.pg_app_user
       secrets          = local.secrets
       ssm              = local.ssm
+      peer_ip          = role == "primary" ? var.pg_replica_ip : var.pg_primary_ip
+      stanza           = local.stanza
     })
   }
 
@@ -241,26 +366,35 @@ locals {
 
   role_files = {
     postgres_primary = {
-      packages = concat(local.base_packages, ["postgresql-client-${var.pg_major}"])
-      files = {
+      packages = concat(local.base_packages, ["postgresql-client-${var.pg_major}", "pgbackrest"])
+      files = merge(local.pg_units, {
         "/etc/highnoon/postgres/highnoon.conf"     = local.postgresql_conf
         "/etc/highnoon/postgres/pg_hba.conf"       = local.pg_hba_conf
+        "/etc/pgbackrest/pgbackrest.conf"          = local.pgbackrest_conf
+        "/usr/local/lib/highnoon/pg-keeper.sh"     = local.pg_keeper["primary"]
+        "/usr/local/lib/highnoon/pg-backup.sh"     = local.pg_backup
         "/usr/local/lib/highnoon/datatier-init.sh" = local.postgres_init["primary"]
-      }
+      })
     }
     postgres_replica = {
-      packages = concat(local.base_packages, ["postgresql-client-${var.pg_major}"])
-      files = {
+      packages = concat(local.base_packages, ["postgresql-client-${var.pg_major}", "pgbackrest"])
+      files = merge(local.pg_units, {
         "/etc/highnoon/postgres/highnoon.conf"     = local.postgresql_conf
         "/etc/highnoon/postgres/pg_hba.conf"       = local.pg_hba_conf
+        "/etc/pgbackrest/pgbackrest.conf"          = local.pgbackrest_conf
+        "/usr/local/lib/highnoon/pg-keeper.sh"     = local.pg_keeper["replica"]
+        "/usr/local/lib/highnoon/pg-backup.sh"     = local.pg_backup
         "/usr/local/lib/highnoon/datatier-init.sh" = local.postgres_init["replica"]
-      }
+      })
     }
     pgpool = {
       packages = concat(local.base_packages, ["pgpool2", "postgresql-client-${var.pg_major}"])
       files = {
         "/etc/highnoon/pgpool/pgpool.conf"         = local.pgpool_conf
         "/etc/highnoon/pgpool/pool_hba.conf"       = local.pool_hba_conf
+        (local.failover_env)                       = local.failover_settings
+        (local.failover_script)                    = file("${local.templates}/pg-failover.sh")
+        (local.fence_script)                       = local.fence
         "/usr/local/lib/highnoon/datatier-init.sh" = local.pgpool_init
       }
     }
@@ -307,7 +441,9 @@ locals {
           path        = path
           owner       = "root:root"
           permissions = length(regexall("\\.sh$", path)) > 0 ? "0755" : "0644"
-          content     = doc.files[path]
+          # Compressed: EC2 takes 16 KiB of user data, and Pgpool's files alone come near it.
+          encoding = "gz+b64"
+          content  = base64gzip(doc.files[path])
         }
       ]
       runcmd = concat(

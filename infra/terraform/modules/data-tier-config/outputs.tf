@@ -6,6 +6,8 @@ output "files" {
       "pg_hba.conf"     = local.pg_hba_conf
       "pgpool.conf"     = local.pgpool_conf
       "pool_hba.conf"   = local.pool_hba_conf
+      "pgbackrest.conf" = local.pgbackrest_conf
+      "pg-failover.env" = local.failover_settings
       "sentinel.conf"   = local.sentinel_conf
       "nutcracker.yml"  = local.nutcracker_yml
     },
@@ -29,6 +31,16 @@ output "scripts" {
     "twemproxy-agent-prepare"   = module.agent.prepare_script
     "postgres-exporter-init.sh" = local.exporter_init["prometheus-postgres-exporter"]
     "redis-exporter-init.sh"    = local.exporter_init["prometheus-redis-exporter"]
+    "postgres-primary-init.sh"  = local.postgres_init["primary"]
+    "postgres-replica-init.sh"  = local.postgres_init["replica"]
+    "pgpool-init.sh"            = local.pgpool_init
+    "pg-fence.sh"               = local.fence
+    "pg-keeper-primary.sh"      = local.pg_keeper["primary"]
+    "pg-keeper-replica.sh"      = local.pg_keeper["replica"]
+    "pg-backup.sh"              = local.pg_backup
+    "redis-init.sh"             = local.redis_init
+    "sentinel-init.sh"          = local.sentinel_init
+    "twemproxy-agent-prepare"   = module.agent.prepare_script
   }
 }
 

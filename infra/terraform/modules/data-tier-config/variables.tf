@@ -190,3 +190,35 @@ variable "log_host" {
   type        = string
   default     = ""
 }
+
+variable "pg_synchronous" {
+  description = "What the PostgreSQL primary waits for before acknowledging a commit (hn_datatier's SYNC_MODES): available (the replica while it streams; alone once Pgpool detaches it), durable (always the replica: writes wait while it is gone), off (asynchronous)."
+  type        = string
+  default     = "available"
+  validation {
+    condition     = contains(["available", "durable", "off"], var.pg_synchronous)
+    error_message = "The pg_synchronous variable must be one of available, durable, off."
+  }
+}
+
+variable "pg_fence" {
+  description = "Pgpool's failover script fences a lost primary (a forced stop of its instance, then a start: it comes back rewound into the new primary's replica) before promoting the replica."
+  type        = bool
+  default     = true
+}
+
+variable "region" {
+  description = "AWS region of the tier (the fence's EC2 calls, pgBackRest's S3 endpoint)."
+  type        = string
+}
+
+variable "backup_bucket" {
+  description = "S3 bucket of the pgBackRest repository (WAL archive and base backups)."
+  type        = string
+}
+
+variable "backup_retention_full" {
+  description = "Full backups pgBackRest keeps (older ones expire with their WAL); a full backup runs weekly, a differential one daily."
+  type        = number
+  default     = 4
+}

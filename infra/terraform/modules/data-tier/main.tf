@@ -74,7 +74,7 @@ locals {
     {
       for k in range(var.pgpool_count) : "pgpool${k}" => {
         role = "pgpool", zone = k % local.zones, ip = cidrhost(var.fixed_cidrs[k % local.zones], 20 + k)
-        type = var.pgpool_instance_type, sg = "pgpool", profile = "postgres", user_data = local.config.cloud_config["pgpool"]
+        type = var.pgpool_instance_type, sg = "pgpool", profile = "pgpool", user_data = local.config.cloud_config["pgpool"]
       }
     },
     merge([
@@ -121,6 +121,75 @@ resource "aws_volume_attachment" "postgres" {
   instance_id = aws_instance.host[each.key].id
 }
 
+# -- the pgBackRest repository: base backups and archived WAL ------------------------------------
+
+resource "aws_s3_bucket" "pg_backups" {
+  #checkov:skip=CKV_AWS_144:One region's repository; a second one (pgBackRest repo2, or bucket replication) is left out of this first cut (README, restore runbook).
+  #checkov:skip=CKV_AWS_18:Access logging is left out of this first cut, as for the artifact bucket.
+  #checkov:skip=CKV2_AWS_62:No event notifications: pgBackRest's own logs and the backup timers report.
+  #checkov:skip=CKV_AWS_145:Encrypted with S3's managed keys (SSE-S3); a customer-managed KMS key is left out of this first cut, as for the EBS volumes.
+  bucket = "${var.name}-pg-backups-${data.aws_caller_identity.current.account_id}"
+  tags   = merge(var.tags, { "highnoon:role" = "pg-backups" })
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "pg_backups" {
+  bucket                  = aws_s3_bucket.pg_backups.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "pg_backups" {
+  bucket = aws_s3_bucket.pg_backups.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+# Versioning keeps what pgBackRest expires (or someone deletes) for a while: the lifecycle rule
+# drops those old versions after pg_backup_noncurrent_days.
+resource "aws_s3_bucket_versioning" "pg_backups" {
+  bucket = aws_s3_bucket.pg_backups.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+# pgBackRest expires backups and their WAL itself (repo1-retention-full); the bucket's lifecycle
+# only moves what has aged to cheaper storage, drops expired versions and abandoned uploads. It
+# never expires a current object: that would break the chain of a backup pgBackRest still lists.
+resource "aws_s3_bucket_lifecycle_configuration" "pg_backups" {
+  bucket = aws_s3_bucket.pg_backups.id
+
+  rule {
+    id     = "pgbackrest-repository"
+    status = "Enabled"
+    filter {}
+
+    transition {
+      days          = var.pg_backup_infrequent_access_days
+      storage_class = "STANDARD_IA"
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.pg_backup_noncurrent_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.pg_backups]
+}
+
 module "config" {
   source = "../data-tier-config"
 
@@ -133,6 +202,10 @@ module "config" {
   ports                    = var.ports
   pg_primary_ip            = local.ip.pg0
   pg_replica_ip            = local.ip.pg1
+  region                   = data.aws_region.current.name
+  backup_bucket            = aws_s3_bucket.pg_backups.id
+  backup_retention_full    = var.pg_backup_retention_full
+  pg_synchronous           = var.pg_synchronous
   pg_primary_volume_id     = aws_ebs_volume.postgres["pg0"].id
   pg_replica_volume_id     = aws_ebs_volume.postgres["pg1"].id
   pg_shared_buffers        = var.postgres_shared_buffers
@@ -161,14 +234,59 @@ data "aws_iam_policy_document" "assume" {
   }
 }
 
+locals {
+  # The PostgreSQL hosts' and the Pgpool hosts' passwords (the roles', pool_passwd's).
+  postgres_password_arns = [
+    "${local.ssm_arn}${local.ssm_prefix}/postgres/*",
+    "${local.ssm_arn}${local.client_env_path}/PGPASSWORD",
+  ]
+}
+
 data "aws_iam_policy_document" "postgres" {
   statement {
-    sid     = "ReadPasswords"
-    actions = ["ssm:GetParameter"]
-    resources = [
-      "${local.ssm_arn}${local.ssm_prefix}/postgres/*",
-      "${local.ssm_arn}${local.client_env_path}/PGPASSWORD",
-    ]
+    sid       = "ReadPasswords"
+    actions   = ["ssm:GetParameter"]
+    resources = local.postgres_password_arns
+  }
+
+  # pgBackRest: WAL archiving and base backups into the repository, restores from it.
+  statement {
+    sid       = "BackupRepositoryList"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.pg_backups.arn]
+  }
+
+  statement {
+    sid       = "BackupRepositoryObjects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.pg_backups.arn}/*"]
+  }
+}
+
+# Pgpool hosts read the same passwords (pool_passwd, the failover script's) and fence a lost
+# primary: a forced stop and a start of a PostgreSQL instance, nothing else (pg-fence.sh).
+data "aws_iam_policy_document" "pgpool" {
+  statement {
+    sid       = "ReadPasswords"
+    actions   = ["ssm:GetParameter"]
+    resources = local.postgres_password_arns
+  }
+
+  statement {
+    sid       = "FindPostgresHosts"
+    actions   = ["ec2:DescribeInstances"]
+    resources = ["*"] # DescribeInstances takes no resource
+  }
+
+  statement {
+    sid       = "FencePostgresHosts"
+    actions   = ["ec2:StopInstances", "ec2:StartInstances"]
+    resources = ["arn:${local.partition}:ec2:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:instance/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/highnoon:role"
+      values   = ["postgres_primary", "postgres_replica"]
+    }
   }
 }
 
@@ -212,6 +330,7 @@ data "aws_iam_policy_document" "twemproxy" {
 locals {
   policies = {
     postgres  = data.aws_iam_policy_document.postgres.json
+    pgpool    = data.aws_iam_policy_document.pgpool.json
     redis     = data.aws_iam_policy_document.redis.json
     sentinel  = data.aws_iam_policy_document.sentinel.json
     twemproxy = data.aws_iam_policy_document.twemproxy.json

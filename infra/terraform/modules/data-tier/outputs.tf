@@ -54,3 +54,8 @@ output "monitoring_targets" {
     twemproxy_agents = [for k in range(var.twemproxy_count) : "${local.hosts["twemproxy${k}"].ip}:${var.ports.agent_metrics}"]
   }
 }
+
+output "pg_backup_bucket" {
+  description = "S3 bucket of the pgBackRest repository (stanza highnoon, path /pgbackrest): see the restore runbook in infra/terraform/README.md."
+  value       = aws_s3_bucket.pg_backups.id
+}

@@ -183,3 +183,27 @@ variable "log_host" {
   type        = string
   default     = ""
 }
+
+variable "pg_synchronous" {
+  description = "What the PostgreSQL primary waits for before acknowledging a commit: available (the replica while it streams), durable (always the replica), off (asynchronous). See libs/hn-datatier's README."
+  type        = string
+  default     = "available"
+}
+
+variable "pg_backup_retention_full" {
+  description = "Full pgBackRest backups kept (weekly); older ones expire with their WAL: the restore window is about this many weeks."
+  type        = number
+  default     = 4
+}
+
+variable "pg_backup_infrequent_access_days" {
+  description = "Age (days) at which backup and WAL objects move to S3 Standard-IA."
+  type        = number
+  default     = 30
+}
+
+variable "pg_backup_noncurrent_days" {
+  description = "Days an object pgBackRest expired (or someone deleted) stays as a noncurrent version before the lifecycle rule drops it."
+  type        = number
+  default     = 30
+}

@@ -1,6 +1,7 @@
 """The data tier on one machine, for tests and the local cluster (`hn up`).
 
-- `DataTier` starts PostgreSQL (primary + streaming replica) behind Pgpool-II and pre-sharded
+- `DataTier` starts PostgreSQL (primary + synchronous streaming replica, automatic failover, WAL
+  archiving and base backups with pgBackRest) behind Pgpool-II and pre-sharded
   Redis (master + replica per shard, three Sentinels) behind Twemproxy, which the Sentinel agent
   (`hn_datatier.agent`) runs and repoints, on free loopback ports (`PortPool`); `tier.env`
   carries HN_PG_DSN (Pgpool) and HN_REDIS_URL (Twemproxy), with the services' passwords.
@@ -16,10 +17,11 @@
   `render_config` writes a Twemproxy configuration from them.
 """
 
-from hn_datatier.local._config import DataTierConfig
 from hn_datatier.local._exporters import EXPORTER_JOBS, Exporter, Exporters
+from hn_datatier.local._config import SYNC_MODES, DataTierConfig
+from hn_datatier.local._pgnode import NodeState, PgNode
 from hn_datatier.local._ports import PortPool
-from hn_datatier.local._postgres import PgNode, find_pg_bin_dir
+from hn_datatier.local._postgres import find_pg_bin_dir
 from hn_datatier.local._redis import RedisNode, SentinelNode, Shard, direct_redis_port
 from hn_datatier.local._secrets import Secrets
 from hn_datatier.local._templates import TEMPLATES, render, template_text
@@ -33,9 +35,11 @@ __all__ = [
     "DataTierConfig",
     "Exporter",
     "Exporters",
+    "NodeState",
     "PgNode",
     "PortPool",
     "RedisNode",
+    "SYNC_MODES",
     "Secrets",
     "SentinelNode",
     "Shard",

@@ -1,13 +1,19 @@
-"""The tier's PostgreSQL half: a primary and its streaming replica behind Pgpool-II.
+"""The tier's PostgreSQL half: a primary and its synchronous streaming replica behind Pgpool-II,
+which fails over to the replica by itself; WAL archived and backed up by pgBackRest.
 
 ```
- HN_PG_DSN ──> Pgpool-II ──writes──> PostgreSQL primary ──streaming WAL──> PostgreSQL replica
-                   └──────reads (balanced by weight)─────────────┴─────────────────┘
+ HN_PG_DSN ──> Pgpool-II ──writes──> PostgreSQL primary ══sync WAL══> PostgreSQL replica
+                   │ └──────reads (balanced by weight)───┴─────────────────┘
+                   └─ primary lost: failover_command promotes the replica (pg-failover.sh)
+ keeper: restarts a dead node; rewinds an old primary onto the new one (pg_rewind) as its replica
+ pgBackRest: archive_command of the primary, base backups, point-in-time restores (a directory)
 ```
 
 Every role logs in with a password (scram-sha-256), locally as in production: the services'
-role, the superuser, `replicator` (streaming replication) and `hn_pgpool` (Pgpool's checks).
-Clients prove their password to Pgpool, which logs in to PostgreSQL with it (`pool_passwd`).
+role, the superuser, `replicator` (streaming replication, and pg_rewind's reads of the new
+primary) and `hn_pgpool` (Pgpool's checks, and its failover script: promote, and what the primary
+waits for). Clients prove their password to Pgpool, which logs in to PostgreSQL with it
+(`pool_passwd`).
 """
 
 from __future__ import annotations
@@ -20,23 +26,41 @@ import shutil
 import signal
 import subprocess
 import urllib.parse
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from hn_datatier.local._backup import PgBackRest
 from hn_datatier.local._config import HOST, DataTierConfig
+from hn_datatier.local._keeper import PgKeeper, newest_primary
+from hn_datatier.local._pgnode import NodeState, PgNode, connect, node_state
+from hn_datatier.local._pgpool import Pgpool, sync_standby_names
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._secrets import Secrets, write_private
 from hn_datatier.local._templates import render
-from hn_process import ManagedProcess, ProcessFailed, Watchdog
+from hn_process import ManagedProcess, ProcessFailed, Watchdog, wait_until
 
 __all__ = ["CHECK_USER", "REPLICATION_USER", "SUPERUSER", "PgNode", "PostgresNodes", "find_pg_bin_dir"]
 
 SUPERUSER = "postgres"
-#: The role the replica streams as (REPLICATION, nothing else), as in production.
+#: The role the replica streams as (REPLICATION), and pg_rewind reads the new primary's files as.
 REPLICATION_USER = "replicator"
-#: The role of Pgpool's health and replication checks (pg_monitor: reads pg_stat_replication).
+#: The role of Pgpool's health and replication checks (pg_monitor: reads pg_stat_replication),
+#: and of its failover script.
 CHECK_USER = "hn_pgpool"
+
+#: What each role may do beyond logging in, on top of its attributes (the same in production:
+#: infra/terraform's postgres-init.sh).
+GRANTS = (
+    # pg_rewind, reading the new primary as an ordinary (non-replication) connection.
+    f"GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO {REPLICATION_USER}",
+    f"GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO {REPLICATION_USER}",
+    f"GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO {REPLICATION_USER}",
+    f"GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO {REPLICATION_USER}",
+    # Pgpool's failover script: promote the replica, and set what the primary waits for.
+    f"GRANT EXECUTE ON FUNCTION pg_catalog.pg_promote(boolean, integer) TO {CHECK_USER}",
+    f"GRANT EXECUTE ON FUNCTION pg_catalog.pg_reload_conf() TO {CHECK_USER}",
+    f"GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names TO {CHECK_USER}",
+)
 
 
 def find_pg_bin_dir() -> str:
@@ -53,18 +77,6 @@ def find_pg_bin_dir() -> str:
     raise FileNotFoundError("PostgreSQL server binaries not found: run scripts/install-system-packages.sh")
 
 
-@dataclass
-class PgNode:
-    name: str  # pg0 (the first primary), pg1 (its replica)
-    port: int
-    data_dir: str
-    process: ManagedProcess
-
-    @property
-    def address(self) -> str:
-        return f"{HOST}:{self.port}"
-
-
 class PostgresNodes:
     """PostgreSQL primary + replica and Pgpool-II, on ports from `ports`, in a scratch directory."""
 
@@ -72,9 +84,11 @@ class PostgresNodes:
         self.config = config
         self.ports = ports
         self.nodes: list[PgNode] = []
-        self.pgpool: ManagedProcess | None = None
-        self.pgpool_port = 0
-        self.pcp_port = 0
+        #: nodes started by `restore()` (not part of the tier: stopped with it)
+        self.restored: list[PgNode] = []
+        self.pool: Pgpool | None = None
+        self.keeper: PgKeeper | None = None
+        self.backups: PgBackRest | None = None
         self.bin_dir = ""
         self._user: tuple[int, int] | None = None
         self._scratch = ""
@@ -95,6 +109,18 @@ class PostgresNodes:
         return f"postgresql://{user}:{password}@{HOST}:{port}/{database}"
 
     @property
+    def pgpool(self) -> ManagedProcess | None:
+        return self.pool.process if self.pool else None
+
+    @property
+    def pgpool_port(self) -> int:
+        return self.pool.port if self.pool else 0
+
+    @property
+    def pcp_port(self) -> int:
+        return self.pool.pcp_port if self.pool else 0
+
+    @property
     def dsn(self) -> str:
         """Services' DSN: Pgpool, as the services' role, with its password."""
         return self._dsn(self.pgpool_port, admin=False)
@@ -107,100 +133,232 @@ class PostgresNodes:
     def direct_dsn(self, node: PgNode, *, admin: bool = False) -> str:
         return self._dsn(node.port, admin=admin)
 
+    def state(self, node: PgNode, *, timeout: float = 2.0) -> NodeState:
+        """What `node` says it is now (primary or standby, timeline), or that it does not answer."""
+        return node_state(self.direct_dsn(node, admin=True), timeout=timeout)
+
     @property
     def primary(self) -> PgNode:
-        return self.nodes[0]
+        """The primary now: the node that says so, on the newest timeline (after a failover, the
+        promoted one); while none answers, the last one the keeper saw."""
+        states = {n.name: self.state(n, timeout=1.0) for n in self.nodes if n.process.alive}
+        found = newest_primary(self.nodes, states)
+        if found is None and self.keeper is not None:
+            found = self.keeper.primary
+        return found or self.nodes[0]
 
     @property
     def replica(self) -> PgNode:
-        return self.nodes[1]
+        """The other node (the primary's replica once the keeper has brought it back)."""
+        primary = self.primary
+        return next(n for n in self.nodes if n is not primary)
 
     def env(self) -> dict[str, str]:
         if not self.nodes:
             return {}
+        primary = self.primary
+        replica = next(n for n in self.nodes if n is not primary)
         return {
             "HN_PG_DSN": self.dsn,
-            "HN_PG_PRIMARY_DSN": self.direct_dsn(self.primary),
-            "HN_PG_REPLICA_DSN": self.direct_dsn(self.replica),
-            "HN_PG_PRIMARY": self.primary.address,
-            "HN_PG_REPLICA": self.replica.address,
+            "HN_PG_PRIMARY_DSN": self.direct_dsn(primary),
+            "HN_PG_REPLICA_DSN": self.direct_dsn(replica),
+            "HN_PG_PRIMARY": primary.address,
+            "HN_PG_REPLICA": replica.address,
             "HN_PGPOOL": f"{HOST}:{self.pgpool_port}",
             "HN_PGPOOL_PCP": f"{HOST}:{self.pcp_port}",
         }
 
     def processes(self) -> list[ManagedProcess]:
-        return [n.process for n in self.nodes] + ([self.pgpool] if self.pgpool else [])
+        return [n.process for n in self.nodes + self.restored] + ([self.pgpool] if self.pgpool else [])
+
+    def quiesce(self) -> None:
+        """Before a stop: the keeper stops restarting what is about to be stopped."""
+        if self.keeper is not None:
+            self.keeper.stop()
 
     def stop_order(self) -> list[ManagedProcess]:
-        """Front first (no new work), the replica before its primary."""
-        return ([self.pgpool] if self.pgpool else []) + [n.process for n in reversed(self.nodes)]
+        """Front first (no new work), then restored copies, then the replica before its primary."""
+        primary = self.keeper.primary if self.keeper else None
+        nodes = sorted(self.nodes, key=lambda n: n is primary)
+        return ([self.pgpool] if self.pgpool else []) + [n.process for n in self.restored + nodes]
 
     def listening_ports(self) -> list[int]:
-        return [n.port for n in self.nodes] + ([self.pgpool_port, self.pcp_port] if self.pgpool else [])
+        return [n.port for n in self.nodes] + ([self.pgpool_port, self.pcp_port] if self.pool else [])
 
     def describe(self) -> dict[str, Any]:
         return {
             "postgres": [{"name": n.name, "address": n.address, "pid": n.process.pid} for n in self.nodes],
             "pgpool": {"address": f"{HOST}:{self.pgpool_port}", "pid": self.pgpool.pid if self.pgpool else None},
+            "backups": self.backups.repo if self.backups else None,
         }
 
     def pool_nodes(self) -> list[dict[str, str]]:
         """Pgpool's `SHOW POOL_NODES`, one dict per backend."""
-        with contextlib.closing(_connect(self.admin_dsn)) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("SHOW POOL_NODES")
-                names = [d[0] for d in cur.description or ()]
-                return [dict(zip(names, map(str, row), strict=False)) for row in cur.fetchall()]
+        assert self.pool is not None
+        return self.pool.pool_nodes()
 
     # -- chaos ---------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def hold(self, node: PgNode) -> Iterator[None]:
+        """Keep the keeper's hands off `node` inside the block: a node killed there stays down
+        (a lost host) until the block ends, when the keeper brings it back (as a replica of
+        whichever node is the primary by then)."""
+        if self.keeper is None:
+            yield
+            return
+        with self.keeper.hold(node):
+            yield
+
     def restart(self, node: PgNode, *, kill: bool = False) -> None:
-        """Stop a PostgreSQL node (fast shutdown, or kill -9) and start it again on its port; the
-        replica resumes streaming. Waits until Pgpool sees every backend up again."""
-        if kill:
-            node.process.kill()
-        else:
-            node.process.stop(timeout=self.config.stop_timeout)
-        node.process.start()
-        recovery = node is not self.primary
-        node.process.wait_ready(
-            lambda: self._in_recovery(node.port, recovery), timeout=self.config.start_timeout, what="PostgreSQL"
-        )
-        if self.pgpool is not None and self.pgpool.alive:
-            # A node Pgpool detached meanwhile comes back through auto_failback once it streams.
-            self.pgpool.wait_ready(
-                self._pool_nodes_up, timeout=self.config.start_timeout, what="Pgpool sees every backend up"
-            )
+        """Stop a PostgreSQL node (fast shutdown, or kill -9) and start it again on its port, in the
+        role it had (a crash and a restart too quick for a failover). Waits until Pgpool sees every
+        backend up again."""
+        with self.hold(node):
+            recovery = not self.state(node).primary
+            if kill:
+                node.process.kill()
+            else:
+                node.process.stop(timeout=self.config.stop_timeout)
+            node.process.start()
+            self._wait_role(node, recovery=recovery)
+        self.wait_pool_up()
+
+    def wait_pool_up(self) -> None:
+        """Until Pgpool sees one primary and the other backends up (a node it detached comes back
+        through auto_failback once it streams)."""
+        if self.pool is not None and self.pgpool is not None and self.pgpool.alive:
+            self.pool.wait_up()
 
     def restart_pgpool(self, *, kill: bool = False) -> None:
         """Stop Pgpool (fast shutdown, or kill -9) and start it again on its port."""
-        assert self.pgpool is not None
-        if kill:
-            self.pgpool.kill()
-        else:
-            self.pgpool.stop(timeout=self.config.stop_timeout)
-        self.pgpool.start()
-        self.pgpool.wait_ready(self._pool_nodes_up, timeout=self.config.start_timeout, what="Pgpool up")
+        assert self.pool is not None
+        self.pool.restart(kill=kill)
 
-    def _pool_nodes_up(self) -> bool:
-        rows = self.pool_nodes()
-        roles = sorted(r["role"] for r in rows)
+    # -- the keeper's actions ------------------------------------------------------------
+
+    def _start_node(self, node: PgNode, primary: PgNode | None) -> None:
+        """Start a dead node; rewound onto `primary` first when that is another node and this one
+        is not its standby already (an old primary must never come back as a second one)."""
+        if primary is not None and primary is not node and not self._is_standby(node):
+            self._rewind(node, primary)
+        node.process.start()
+
+    def _rejoin(self, node: PgNode, primary: PgNode) -> None:
+        """A running old primary: stopped, rewound onto `primary`, started as its replica."""
+        node.process.stop(timeout=self.config.stop_timeout)
+        self._rewind(node, primary)
+        node.process.start()
+
+    @staticmethod
+    def _is_standby(node: PgNode) -> bool:
+        return os.path.exists(os.path.join(node.data_dir, "standby.signal"))
+
+    def _source(self, primary: PgNode, name: str) -> str:
+        """A connection string to `primary` as the replication role; application_name `name` (the
+        name the synchronous_standby_names list and Pgpool's auto_failback know it by)."""
+        passfile = os.path.join(self._scratch, "replication.pgpass")
         return (
-            len(rows) == len(self.nodes)
-            and roles == ["primary", "standby"]
-            and all(r["status"] in ("up", "waiting") for r in rows)
+            f"host={HOST} port={primary.port} user={REPLICATION_USER} passfile={passfile} dbname=postgres "
+            f"application_name={name}"
         )
+
+    def _rewind(self, node: PgNode, primary: PgNode) -> None:
+        """pg_rewind `node` (stopped) onto `primary` and make it its standby; a fresh base backup
+        when rewinding fails (WAL it needs gone, a damaged directory)."""
+        argv = [
+            os.path.join(self.bin_dir, "pg_rewind"),
+            f"--target-pgdata={node.data_dir}",
+            f"--source-server={self._source(primary, node.name)}",
+            "--write-recovery-conf",
+            "--no-sync",
+        ]
+        if self.backups is not None:
+            argv.append("--restore-target-wal")  # WAL the target lacks, from the archive
+        try:
+            self._run("pg_rewind", argv, os.path.join(node.node_dir, "rewind.log"))
+        except ProcessFailed:
+            shutil.rmtree(node.data_dir)
+            self._clone(node, primary)
+        # pg_rewind copied the primary's configuration files over this node's: its own again.
+        self._write_conf(node)
+
+    def _wait_role(self, node: PgNode, *, recovery: bool) -> None:
+        def ready() -> bool:
+            state = self.state(node)
+            return state.answers and state.primary is not recovery
+
+        node.process.wait_ready(
+            ready,
+            timeout=self.config.start_timeout,
+            what="replica" if recovery else "primary",
+        )
+
+    # -- backups -------------------------------------------------------------------------
+
+    def backup(self, kind: str = "full") -> dict[str, Any]:
+        """A pgBackRest base backup of the primary (full, diff, incr): the backup's info."""
+        assert self.backups is not None, "the tier runs without backups (DataTierConfig.pg_backups)"
+        return self.backups.backup(os.path.join(self.primary.node_dir, "pgbackrest.conf"), kind)
+
+    def archive_now(self) -> str:
+        """Close the primary's current WAL segment and wait until it is in the repository: every
+        commit so far can then be restored. Returns the segment's name."""
+        primary = self.primary
+        with connect(self.direct_dsn(primary, admin=True)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_walfile_name(pg_switch_wal())")
+            row = cur.fetchone()
+            assert row is not None
+            segment = str(row[0])
+
+            def archived() -> bool:
+                cur.execute("SELECT last_archived_wal, last_failed_wal FROM pg_stat_archiver")
+                done = cur.fetchone()
+                return done is not None and done[0] is not None and str(done[0]) >= segment
+
+            wait_until(archived, timeout=self.config.start_timeout, interval=0.1, message=f"{segment} archived")
+        return segment
+
+    def restore(self, target_time: str, *, name: str = "restored") -> PgNode:
+        """A new PostgreSQL node on a fresh data directory, restored from the backups and archived
+        WAL to `target_time` (a timestamp with a time zone) and promoted: started, answering on its
+        own port, not part of the tier (no Pgpool, no archiving, no replica). Stopped with the tier."""
+        assert self.backups is not None, "the tier runs without backups (DataTierConfig.pg_backups)"
+        node_dir = self._dir(f"{name}-{len(self.restored)}")
+        data = os.path.join(node_dir, "data")
+        self.backups.restore(os.path.join(self.primary.node_dir, "pgbackrest.conf"), data, target_time=target_time)
+        node = PgNode(name, self.ports.allocate(), data, self._process(name, node_dir, data))
+        self._write_conf(node, archive=False, synchronous=False)
+        self.restored.append(node)
+        node.process.start()
+        self._wait_role(node, recovery=False)  # replayed up to the target, then promoted
+        return node
 
     # -- start ---------------------------------------------------------------------------
 
     def start(self, scratch: str, watchdog: Watchdog, secrets: Secrets) -> None:
-        """initdb and start the primary, a base backup of it streaming as the replica, then Pgpool."""
+        """initdb and start the primary, a base backup of it streaming as the (synchronous)
+        replica, Pgpool in front, then the keeper."""
         self._scratch = scratch
         self._watchdog = watchdog
         self._secrets = secrets
         self._start_postgres()
-        self._start_pgpool()
+        self.pool = Pgpool(
+            self.config,
+            self.ports,
+            secrets,
+            watchdog,
+            os.path.join(scratch, "pgpool"),
+            admin_dsn=lambda port: self._dsn(port, admin=True),
+        )
+        self.pool.start(self.nodes, os.path.join(self.bin_dir, "psql"), CHECK_USER)
+        self.keeper = PgKeeper(
+            self.nodes,
+            state=self.state,
+            start=self._start_node,
+            rejoin=self._rejoin,
+            interval=self.config.pg_keeper_interval,
+        ).start()
 
     def _identity(self) -> tuple[int, int] | None:
         """PostgreSQL refuses to run as root: when we are root, it runs as `postgres` (Debian's)."""
@@ -240,23 +398,37 @@ class PostgresNodes:
         if code != 0:
             raise ProcessFailed(f"{name} failed ({code}):\n{proc.log_tail()}")
 
-    def _write_conf(self, data_dir: str, port: int, socket_dir: str) -> None:
+    def _write_conf(self, node: PgNode, *, archive: bool = True, synchronous: bool = True) -> None:
+        """The node's own settings (highnoon.conf, pg_hba.conf in its data directory)."""
+        archiving = archive and self.backups is not None
+        backrest = os.path.join(node.node_dir, "pgbackrest.conf")
+        if archiving:
+            assert self.backups is not None
+            self.backups.write_config(node.node_dir, node.data_dir, node.port, node.node_dir)
         files = {
             "highnoon.conf": render(
                 "postgresql.conf.tmpl",
                 listen_addresses=HOST,
-                port=port,
-                socket_dir=socket_dir,
+                port=node.port,
+                socket_dir=node.node_dir,
                 max_connections=self.config.pg_max_connections,
                 shared_buffers="32MB",
                 wal_keep_size="256MB",
                 fsync="on" if self.config.fsync else "off",
-                synchronous_commit="on" if self.config.fsync else "off",
+                # On whenever a replica is synchronous: off would not wait for it.
+                synchronous_commit="on" if self.config.fsync or self.config.pg_synchronous != "off" else "off",
+                synchronous_standby_names=(
+                    sync_standby_names(["pg0", "pg1"], self.config.pg_synchronous) if synchronous else ""
+                ),
+                archive_mode="on" if archiving else "off",
+                archive_command=PgBackRest.archive_command(backrest) if archiving else "",
+                archive_timeout="60s",
+                restore_command=PgBackRest.restore_command(backrest) if archiving else "",
             ),
             "pg_hba.conf": render("pg_hba.conf.tmpl", client_cidr=f"{HOST}/32", replication_user=REPLICATION_USER),
         }
         for name, text in files.items():
-            path = os.path.join(data_dir, name)
+            path = os.path.join(node.data_dir, name)
             with open(path, "w") as fh:
                 fh.write(text)
             if self._user:
@@ -274,13 +446,55 @@ class PostgresNodes:
             watchdog=self._watchdog,
         )
 
+    def _clone(self, node: PgNode, source: PgNode) -> None:
+        """`node`'s data directory: a base backup of `source`, streaming from it as its standby
+        (-R writes primary_conninfo, naming the password file, and standby.signal)."""
+        self._run(
+            "pg_basebackup",
+            [
+                os.path.join(self.bin_dir, "pg_basebackup"),
+                "-d",
+                self._source(source, node.name),
+                "-D",
+                node.data_dir,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+            os.path.join(node.node_dir, "basebackup.log"),
+        )
+
     def _start_postgres(self) -> None:
         cfg = self.config
         assert self._secrets is not None
         secrets = self._secrets
         self.bin_dir = cfg.pg_bin_dir or find_pg_bin_dir()
         self._user = self._identity()
-        timeout = cfg.start_timeout
+
+        # The password files the PostgreSQL user's tools read: the replication role's (replicas'
+        # primary_conninfo, pg_rewind, pg_basebackup) and the superuser's (pgBackRest's backups).
+        write_private(
+            os.path.join(self._scratch, "replication.pgpass"),
+            f"{HOST}:*:*:{REPLICATION_USER}:{secrets[Secrets.PG_REPLICATION]}\n",
+            owner=self._user,
+        )
+        superuser_pass = write_private(
+            os.path.join(self._scratch, "superuser.pgpass"),
+            f"*:*:*:{SUPERUSER}:{secrets[Secrets.PG_SUPERUSER]}\n",
+            owner=self._user,
+        )
+        if cfg.pg_backups:
+            self.backups = PgBackRest(
+                repo=cfg.pg_backup_repo or os.path.join(self._scratch, "backups"),
+                work=self._dir("pgbackrest"),
+                passfile=superuser_pass,
+                user=self._user,
+                timeout=cfg.start_timeout,
+            )
+            self.backups.prepare()
 
         # Primary: initdb (the superuser's password from a file the PostgreSQL user reads, gone
         # afterwards), our settings (included from postgresql.conf), start.
@@ -307,172 +521,49 @@ class PostgresNodes:
         os.unlink(pwfile)
         with open(os.path.join(data0, "postgresql.conf"), "a") as fh:
             fh.write("\n# HighNoon settings (hn_datatier/templates/postgresql.conf.tmpl)\ninclude 'highnoon.conf'\n")
-        port0 = self.ports.allocate()
-        self._write_conf(data0, port0, dir0)
-        primary = PgNode("pg0", port0, data0, self._process("pg0", dir0, data0))
+        primary = PgNode("pg0", self.ports.allocate(), data0, self._process("pg0", dir0, data0))
+        # No replica yet: the primary waits for none while the tier is being made.
+        self._write_conf(primary, synchronous=False)
         self.nodes.append(primary)
         primary.process.start()
-        primary.process.wait_ready(lambda: self._in_recovery(port0, False), timeout=timeout, what="primary")
-        with contextlib.closing(_connect(self.direct_dsn(primary, admin=True))) as conn:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                for role, options, secret in (
-                    (cfg.user, "LOGIN", Secrets.PG_APP),
-                    (REPLICATION_USER, "LOGIN REPLICATION", Secrets.PG_REPLICATION),
-                    (CHECK_USER, "LOGIN IN ROLE pg_monitor", Secrets.PG_CHECK),
-                ):
-                    cur.execute(
-                        f'CREATE ROLE "{role}" {options} PASSWORD %s', (_scram_verifier(conn, role, secrets[secret]),)
-                    )
-                cur.execute(f'CREATE DATABASE "{cfg.database}" OWNER "{cfg.user}"')
+        self._wait_role(primary, recovery=False)
+        with connect(self.direct_dsn(primary, admin=True)) as conn, conn.cursor() as cur:
+            for role, options, secret in (
+                (cfg.user, "LOGIN", Secrets.PG_APP),
+                (REPLICATION_USER, "LOGIN REPLICATION", Secrets.PG_REPLICATION),
+                (CHECK_USER, "LOGIN IN ROLE pg_monitor", Secrets.PG_CHECK),
+            ):
+                cur.execute(
+                    f'CREATE ROLE "{role}" {options} PASSWORD %s', (_scram_verifier(conn, role, secrets[secret]),)
+                )
+            for grant in GRANTS:
+                cur.execute(grant)
+            cur.execute(f'CREATE DATABASE "{cfg.database}" OWNER "{cfg.user}"')
+        if self.backups is not None:
+            self.backups.stanza_create(os.path.join(dir0, "pgbackrest.conf"))
 
-        # Replica: a base backup of the primary, streaming from it as `replicator` (-R writes
-        # primary_conninfo, naming the password file, and standby.signal; application_name lets
-        # Pgpool match it in pg_stat_replication).
+        # Replica: a base backup of the primary, streaming from it as `replicator`
+        # (application_name pg1: the synchronous_standby_names list and Pgpool know it by it).
         dir1 = self._dir("pg1")
         data1 = os.path.join(dir1, "data")
-        passfile = write_private(
-            os.path.join(dir1, "replication.pgpass"),
-            f"{HOST}:{port0}:*:{REPLICATION_USER}:{secrets[Secrets.PG_REPLICATION]}\n",
-            owner=self._user,
-        )
-        self._run(
-            "pg_basebackup",
-            [
-                os.path.join(self.bin_dir, "pg_basebackup"),
-                "-d",
-                f"host={HOST} port={port0} user={REPLICATION_USER} passfile={passfile} application_name=pg1",
-                "-D",
-                data1,
-                "-R",
-                "-X",
-                "stream",
-                "-c",
-                "fast",
-                "--no-sync",
-            ],
-            os.path.join(dir1, "basebackup.log"),
-        )
-        port1 = self.ports.allocate()
-        self._write_conf(data1, port1, dir1)
-        replica = PgNode("pg1", port1, data1, self._process("pg1", dir1, data1))
+        replica = PgNode("pg1", self.ports.allocate(), data1, self._process("pg1", dir1, data1))
+        self._clone(replica, primary)
+        self._write_conf(replica)
         self.nodes.append(replica)
         replica.process.start()
-        replica.process.wait_ready(lambda: self._in_recovery(port1, True), timeout=timeout, what="replica")
+        self._wait_role(replica, recovery=True)
 
         def streaming() -> bool:
-            with contextlib.closing(_connect(self.direct_dsn(primary, admin=True))) as conn:
-                with conn.cursor() as cur:
-                    cur.execute("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
-                    row = cur.fetchone()
-                    return row is not None and row[0] >= 1
-
-        replica.process.wait_ready(streaming, timeout=timeout, what="replica streaming")
-
-    def _start_pgpool(self) -> None:
-        cfg = self.config
-        assert self._secrets is not None
-        run_dir = os.path.join(self._scratch, "pgpool")
-        os.makedirs(run_dir, mode=0o700)  # pool_passwd, and pg_enc's input while it runs
-        self.pgpool_port = self.ports.allocate()
-        self.pcp_port = self.ports.allocate()
-        backends = "\n".join(
-            render(
-                "pgpool-backend.conf.tmpl",
-                index=i,
-                host=HOST,
-                port=node.port,
-                weight=cfg.read_weights[min(i, 1)],
-                application_name=node.name,
-            )
-            for i, node in enumerate(self.nodes)
-        )
-        conf = render(
-            "pgpool.conf.tmpl",
-            listen_addresses=HOST,
-            port=self.pgpool_port,
-            pcp_port=self.pcp_port,
-            run_dir=run_dir,
-            backends=backends,
-            num_init_children=cfg.pgpool_children,
-            max_pool=cfg.pgpool_max_pool,
-            pool_passwd=os.path.join(run_dir, "pool_passwd"),
-            delay_threshold=10 * 1024 * 1024,
-            check_period=cfg.pgpool_check_period,
-            health_check_timeout=5,
-            health_check_max_retries=3,
-            auto_failback_interval=5,
-            check_user=CHECK_USER,
-        )
-        paths = {
-            "pgpool.conf": conf,
-            "pcp.conf": "# no PCP users: no one can use PCP\n",
-            "pool_hba.conf": render("pool_hba.conf.tmpl", client_cidr=f"{HOST}/32"),
-        }
-        for name, text in paths.items():
-            with open(os.path.join(run_dir, name), "w") as fh:
-                fh.write(text)
-        key_file = self._secrets.path(Secrets.PGPOOL_KEY)
-        self._write_pool_passwd(run_dir, key_file)
-        self.pgpool = ManagedProcess(
-            "pgpool",
-            [
-                "pgpool",
-                "-n",  # stay in the foreground: we are its supervisor
-                "-D",  # forget node states of an earlier run (pgpool_status)
-                "-f",
-                os.path.join(run_dir, "pgpool.conf"),
-                "-F",
-                os.path.join(run_dir, "pcp.conf"),
-                "-a",
-                os.path.join(run_dir, "pool_hba.conf"),
-                "-k",
-                key_file,
-            ],
-            log_path=os.path.join(run_dir, "pgpool.log"),
-            stop_signal=signal.SIGINT,  # "fast" mode
-            deathsig=signal.SIGINT,
-            watchdog=self._watchdog,
-        ).start()
-
-        self.pgpool.wait_ready(
-            self._pool_nodes_up, timeout=cfg.start_timeout, what="SHOW POOL_NODES: primary and standby up"
-        )
-
-    def _write_pool_passwd(self, run_dir: str, key_file: str) -> None:
-        """pool_passwd: every role that logs in through Pgpool, its password AES-encrypted with the
-        key file by Pgpool's own `pg_enc` (from an input file that exists only while it runs)."""
-        assert self._secrets is not None
-        roles = {self.config.user: Secrets.PG_APP, SUPERUSER: Secrets.PG_SUPERUSER, CHECK_USER: Secrets.PG_CHECK}
-        pairs = "".join(f"{role}:{self._secrets[secret]}\n" for role, secret in roles.items())
-        pairs_file = os.path.join(run_dir, "pool_passwd.input")
-        write_private(pairs_file, pairs)
-        try:
-            result = subprocess.run(
-                ["pg_enc", "-m", "-k", key_file, "-f", os.path.join(run_dir, "pgpool.conf"), "-i", pairs_file],
-                capture_output=True,
-                text=True,
-                timeout=self.config.start_timeout,
-            )
-        finally:
-            os.unlink(pairs_file)
-        if result.returncode != 0:
-            raise ProcessFailed(f"pg_enc failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-        os.chmod(os.path.join(run_dir, "pool_passwd"), 0o600)
-
-    def _in_recovery(self, port: int, recovery: bool) -> bool:
-        """True when the server on `port` answers and is (recovery) or is not a replica."""
-        with contextlib.closing(_connect(self._dsn(port, admin=True))) as conn:
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_is_in_recovery()")
+            with connect(self.direct_dsn(primary, admin=True)) as conn, conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")
                 row = cur.fetchone()
-                return row is not None and row[0] is recovery
+                return row is not None and row[0] >= 1
 
-
-def _connect(dsn: str) -> Any:
-    import psycopg2
-
-    return psycopg2.connect(dsn, connect_timeout=5)
+        replica.process.wait_ready(streaming, timeout=cfg.start_timeout, what="replica streaming")
+        # From now on the primary acknowledges a commit once the replica has it.
+        self._write_conf(primary)
+        with connect(self.direct_dsn(primary, admin=True)) as conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_reload_conf()")
 
 
 def _scram_verifier(conn: Any, role: str, password: str) -> str:

@@ -23,6 +23,7 @@ TEMPLATES = (
     "sentinel.conf.tmpl",
     "sentinel-monitor.conf.tmpl",
     "nutcracker.yml.tmpl",
+    "pgbackrest.conf.tmpl",
 )
 
 

@@ -5,8 +5,8 @@ launcher (`hn_process.dies_with_parent` and a `Watchdog`). Every server wants a 
 tier makes its own at start (`Secrets`, in `<scratch>/secrets`, files readable by their owner
 only) and hands them out only inside the URLs and DSNs of `tier.env`. The configuration files are rendered
 from the templates production uses (`hn_datatier/templates`), so this is also the reference for
-how the tier is wired: PostgreSQL and Pgpool in `_postgres`, Redis, Sentinel and Twemproxy in
-`_redis`.
+how the tier is wired: PostgreSQL in `_postgres` (its failover keeper in `_keeper`, pgBackRest in
+`_backup`), Pgpool in `_pgpool`, Redis, Sentinel and Twemproxy in `_redis`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,7 @@ class DataTier:
         if not self._started:
             return
         errors = []
+        self.postgres.quiesce()
         for proc in self.exporters.stop_order() + self.redis.stop_order() + self.postgres.stop_order():
             try:
                 proc.stop(timeout=self.config.stop_timeout)
@@ -192,6 +194,25 @@ class DataTier:
     def restart_pgpool(self, *, kill: bool = False) -> None:
         """Stop Pgpool (fast shutdown, or kill -9) and start it again on its port."""
         self.postgres.restart_pgpool(kill=kill)
+
+    def hold_postgres(self, node: PgNode) -> AbstractContextManager[None]:
+        """Keep the keeper's hands off a node inside the block (a lost host: killed there, it
+        stays down; on leaving, the keeper brings it back as the primary's replica)."""
+        return self.postgres.hold(node)
+
+    def pg_backup(self, kind: str = "full") -> dict[str, Any]:
+        """A pgBackRest base backup of the primary (full, diff, incr): its info."""
+        return self.postgres.backup(kind)
+
+    def pg_archive_now(self) -> str:
+        """Close the primary's WAL segment and wait until pgBackRest has archived it: every commit
+        so far can be restored. Returns the segment's name."""
+        return self.postgres.archive_now()
+
+    def pg_restore(self, target_time: str) -> PgNode:
+        """A fresh PostgreSQL node restored to `target_time` from backups and archived WAL (see
+        PostgresNodes.restore); `tier.pg_direct_dsn(node)` reaches it."""
+        return self.postgres.restore(target_time)
 
     # -- Redis, Sentinel, Twemproxy (see RedisNodes) -------------------------------------
 

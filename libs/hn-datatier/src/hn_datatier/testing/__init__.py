@@ -14,6 +14,11 @@ for `data_tier` by naming it, with no import.
   replica, the agent repointed Twemproxy and SET/GET through Twemproxy work again; returns the
   timings (`FailoverReport`) and, by default, brings the killed node back as the new replica
   (`restore_redis_node`).
+- `fail_pg_primary(tier, "kill" | "stop")`: lose the PostgreSQL primary (kill -9 with its host
+  then lost, or SIGSTOP then SIGCONT) under a writer through Pgpool; wait until the replica is
+  promoted, writes are served again and the old primary is back as its replica (pg_rewind);
+  returns the timings and the acknowledged writes lost (`PgFailoverReport`). `timed_write` is one
+  bounded write; `freeze(node, SIGSTOP)` stops a node and every process it forked; `pg_rejoined` says whether a node streams from the primary again.
 - `key_on_shard(tier, "shard1")`: a key Twemproxy routes to that shard; `direct_redis(node)`: a
   client of one Redis node (as its `admin` user), not through Twemproxy; `sentinel.client()` of a
   Sentinel; `direct_redis_port(port, password=...)`: of any server, credentials given.
@@ -27,18 +32,24 @@ from hn_datatier.local import direct_redis_port
 from hn_datatier.testing._chaos import FailoverReport, direct_redis, key_on_shard, kill_redis_master, restore_redis_node
 from hn_datatier.testing._fixtures import data_tier, data_tier_env, start_data_tier, test_config
 from hn_datatier.testing._imports import first_party_imports, imports_beyond_the_client
+from hn_datatier.testing._pgchaos import PgFailoverReport, fail_pg_primary, freeze, pg_rejoined, timed_write
 
 __all__ = [
     "FailoverReport",
+    "PgFailoverReport",
     "data_tier",
     "data_tier_env",
     "direct_redis",
     "direct_redis_port",
+    "fail_pg_primary",
     "first_party_imports",
+    "freeze",
     "imports_beyond_the_client",
     "key_on_shard",
     "kill_redis_master",
+    "pg_rejoined",
     "restore_redis_node",
     "start_data_tier",
     "test_config",
+    "timed_write",
 ]
