@@ -66,9 +66,11 @@ class RawClient:
         tls: ssl.SSLContext | None = None,
         subprotocols: tuple[str, ...] = (),
         upgrade: bool = True,
+        source: str | None = None,
     ) -> None:
         """`upgrade=False`: a WebSocket connection that has not sent its upgrade request yet
-        (send it, or bytes of it, yourself)."""
+        (send it, or bytes of it, yourself). `source`: the local IP address to connect from (any
+        of 127.0.0.0/8 reaches a loopback broker, which then sees a client of that address)."""
         scheme, _, rest = address.rpartition("://")
         location = rest.split("/", 1)
         host, _, port = location[0].rpartition(":")
@@ -78,6 +80,8 @@ class RawClient:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connecting: sets the window
+        if source is not None:
+            sock.bind((source, 0))
         sock.connect((host, int(port)))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(15 * time_factor())
