@@ -5,7 +5,7 @@ The attacker stands on the network: it opens TCP connections to brokers from add
 (any of 127.0.0.0/8 reaches a loopback broker, which then sees a client of that address, so an
 attacker and its victim are told apart by address as they would be on the internet), talks to the
 ZeroMQ ports with a key pair of its own, a service's key pair, or none, and dials the data tier.
-What it may have changed is read back directly from PostgreSQL (the tier's superuser) and Redis
+What it may have changed is read back directly from PostgreSQL (the primary, as the superuser) and Redis
 (the services' password), as an operator would, never through the service under attack.
 """
 
@@ -106,7 +106,8 @@ class Account:
 
 def _rows(tier: DataTier, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     database = urllib.parse.urlsplit(tier.env["HN_PG_DSN"]).path.lstrip("/")
-    with psycopg2.connect(tier.postgres.admin_dsn, dbname=database) as conn, conn.cursor() as cur:
+    # The primary itself: through Pgpool a read may go to the replica, a moment behind.
+    with psycopg2.connect(tier.pg_direct_dsn(tier.pg_primary, admin=True), dbname=database) as conn, conn.cursor() as cur:
         cur.execute(sql, args)
         return list(cur.fetchall())
 
