@@ -40,9 +40,11 @@ __all__ = [
     "as_service",
     "connect",
     "deliver_body",
+    "devices_named",
     "fresh_address",
     "listening_sockets",
     "registered",
+    "rows",
     "session_state",
     "token_of",
 ]
@@ -104,7 +106,8 @@ class Account:
     devices: frozenset[str]
 
 
-def _rows(tier: DataTier, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+def rows(tier: DataTier, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    """The rows of `sql` on the platform's database, as its superuser."""
     database = urllib.parse.urlsplit(tier.env["HN_PG_DSN"]).path.lstrip("/")
     # The primary itself: through Pgpool a read may go to the replica, a moment behind.
     with psycopg2.connect(tier.pg_direct_dsn(tier.pg_primary, admin=True), dbname=database) as conn, conn.cursor() as cur:
@@ -113,16 +116,22 @@ def _rows(tier: DataTier, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 
 
 def account(tier: DataTier, account_id: int) -> Account:
-    ((name, password_hash, guest),) = _rows(
+    ((name, password_hash, guest),) = rows(
         tier, "SELECT display_name, password_hash, guest FROM sso_accounts WHERE account_id = %s", account_id
     )
-    devices = _rows(tier, "SELECT device_id FROM sso_devices WHERE account_id = %s", account_id)
+    devices = rows(tier, "SELECT device_id FROM sso_devices WHERE account_id = %s", account_id)
     return Account(account_id, name, password_hash, guest, frozenset(d for (d,) in devices))
 
 
 def accounts_named(tier: DataTier, pattern: str) -> int:
-    """How many accounts have a display name LIKE `pattern`."""
-    ((count,),) = _rows(tier, "SELECT count(*) FROM sso_accounts WHERE display_name LIKE %s", pattern)
+    """How many accounts have a display name LIKE `pattern` (case-insensitive, as names are unique)."""
+    ((count,),) = rows(tier, "SELECT count(*) FROM sso_accounts WHERE display_name ILIKE %s", pattern)
+    return int(count)
+
+
+def devices_named(tier: DataTier, pattern: str) -> int:
+    """How many devices (each made a guest account, or was bound to one) have an id LIKE `pattern`."""
+    ((count,),) = rows(tier, "SELECT count(*) FROM sso_devices WHERE device_id LIKE %s", pattern)
     return int(count)
 
 
