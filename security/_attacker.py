@@ -40,9 +40,11 @@ __all__ = [
     "as_service",
     "connect",
     "deliver_body",
+    "descendants",
     "devices_named",
     "fresh_address",
     "listening_sockets",
+    "redis_command",
     "registered",
     "rows",
     "session_state",
@@ -90,6 +92,18 @@ def deliver_body(session_id: str, event: Any) -> bytes:
         body=encode(event, spec_of(type(event))),
     )
     return encode(DELIVER.args_cls(session_id=session_id, packet=encode(packet, spec_of(Packet))), DELIVER.args_spec)
+
+
+def redis_command(port: int, *commands: tuple[str, ...]) -> list[bytes]:
+    """Each command sent to a Redis-speaking port as RESP, as any TCP client could, on one
+    connection: the first line of each reply (an error is "-..."; a value is its first line)."""
+    replies = []
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock, sock.makefile("rb") as answers:
+        for command in commands:
+            parts = [part.encode() for part in command]
+            sock.sendall(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts))
+            replies.append(answers.readline().rstrip(b"\r\n"))
+    return replies
 
 
 # -- reading what the attack may have changed ------------------------------------------------------
@@ -167,6 +181,19 @@ def _address(hex_address: str, family: int) -> str:
         return socket.inet_ntop(family, raw[::-1])
     # /proc/net/tcp6 writes the address as four host-order 32-bit words.
     return socket.inet_ntop(family, b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4)))
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it."""
+    found = [pid]
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                for child in children.read().split():
+                    found.extend(descendants(int(child)))
+        except OSError:  # gone meanwhile
+            continue
+    return found
 
 
 def listening_sockets(pids: list[int]) -> set[tuple[str, int]]:
