@@ -124,7 +124,10 @@ def rows(tier: DataTier, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     """The rows of `sql` on the platform's database, as its superuser."""
     database = urllib.parse.urlsplit(tier.env["HN_PG_DSN"]).path.lstrip("/")
     # The primary itself: through Pgpool a read may go to the replica, a moment behind.
-    with psycopg2.connect(tier.pg_direct_dsn(tier.pg_primary, admin=True), dbname=database) as conn, conn.cursor() as cur:
+    with (
+        psycopg2.connect(tier.pg_direct_dsn(tier.pg_primary, admin=True), dbname=database) as conn,
+        conn.cursor() as cur,
+    ):
         cur.execute(sql, args)
         return list(cur.fetchall())
 

@@ -53,7 +53,9 @@ def no_ambient_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def refused(replies: list[bytes]) -> bool:
     """Every reply an error about authentication."""
-    return all(r.startswith(b"-") and any(w in r.upper() for w in (b"AUTH", b"PASSWORD", b"WRONGPASS")) for r in replies)
+    return all(
+        r.startswith(b"-") and any(w in r.upper() for w in (b"AUTH", b"PASSWORD", b"WRONGPASS")) for r in replies
+    )
 
 
 def test_no_redis_door_gives_or_takes_a_token_without_the_password(platform: Platform, victim: RawClient) -> None:
@@ -101,7 +103,9 @@ def test_no_postgresql_door_opens_without_the_password(platform: Platform, victi
 def test_nothing_of_the_platform_listens_beyond_the_loopback(platform: Platform) -> None:
     """Every listening socket of this process (yellow, sso, the brokers, brokerlist) and of the data
     tier's processes (and theirs: nutcracker under its agent) is bound to 127.0.0.1."""
-    pids = {pid for root in (os.getpid(), *(p.pid for p in platform.tier.processes() if p.pid)) for pid in descendants(root)}
+    pids = {
+        pid for root in (os.getpid(), *(p.pid for p in platform.tier.processes() if p.pid)) for pid in descendants(root)
+    }
     listening = listening_sockets(sorted(pids))
     ports = {port for _, port in listening}
     assert set(platform.tier.listening_ports()) <= ports, "the tier's own ports are among those read"

@@ -44,7 +44,10 @@ def player(platform: Platform) -> Iterator[RawClient]:
 def still_served(platform: Platform, player: RawClient) -> None:
     player.ping()
     assert player.pushes == []
-    assert session_state(platform.tier).broker_of(str(player.account.account_id)) == platform.brokers[0].instance.instance_id
+    assert (
+        session_state(platform.tier).broker_of(str(player.account.account_id))
+        == platform.brokers[0].instance.instance_id
+    )
 
 
 def test_a_ping_flood_that_reads_its_answers_is_cut_off(platform: Platform, player: RawClient) -> None:

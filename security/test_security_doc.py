@@ -43,7 +43,9 @@ def test_every_test_the_page_names_exists() -> None:
     named = references(DOC.read_text())
     assert len(named) > 20, "the page's references were found"
     missing = sorted(
-        f"{path}::{name}" for path, name in named if not (REPO / path).is_file() or name not in _test_functions(REPO / path)
+        f"{path}::{name}"
+        for path, name in named
+        if not (REPO / path).is_file() or name not in _test_functions(REPO / path)
     )
     assert not missing, f"docs/security.md names tests that do not exist: {missing}"
 

@@ -168,7 +168,7 @@ def test_only_match_hosts_a_duel(platform: Platform) -> None:
             stranger(platform, "match").host_duel(**forged)  # type: ignore[attr-defined]
         queue = redis_from_url(platform.tier.env["HN_REDIS_URL"])
         state = session_state(platform.tier)
-        for player, client in zip(players, (a, b)):
+        for player, client in zip(players, (a, b), strict=True):
             assert queue.get(f"hn:match:room:{player}") is None, "no room recorded"
             assert state.bindings(str(player)) == {}, "no duel bound"
             client.ping()  # the next packet is the pong: no MatchFound came first
@@ -275,4 +275,3 @@ def test_sso_answers_no_one_without_a_key(platform: Platform) -> None:
         victim.ping()  # the victim's session goes on
     finally:
         victim.close()
-
