@@ -167,8 +167,12 @@ def session_state(tier: DataTier) -> SessionState:
 
 
 def _socket_inodes(pid: int) -> set[str]:
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    inodes: set[str] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:  # a short-lived child, gone
+        return inodes
+    for fd in fds:
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:  # closed meanwhile
@@ -189,7 +193,11 @@ def _address(hex_address: str, family: int) -> str:
 def descendants(pid: int) -> list[int]:
     """`pid` and every process below it."""
     found = [pid]
-    for task in os.listdir(f"/proc/{pid}/task"):
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:  # gone meanwhile
+        return found
+    for task in tasks:
         try:
             with open(f"/proc/{pid}/task/{task}/children") as children:
                 for child in children.read().split():
