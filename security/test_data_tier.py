@@ -13,34 +13,18 @@ users and grants in more depth.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import psycopg2
 import pytest
 
 from hn_client.testing import RawClient
-from hn_datatier.local import DataTier
 
-from _attacker import account, connect, descendants, listening_sockets, redis_command, token_of
-from _platform import Platform, platform_on
+from _attacker import account, descendants, listening_sockets, redis_command, token_of
+from _platform import Platform
 
 pytestmark = pytest.mark.security
 
 WRONG = "not-the-password-0123456789"
-
-
-@pytest.fixture(scope="module")
-def platform(data_tier: DataTier) -> Iterator[Platform]:
-    with platform_on(data_tier) as p:
-        yield p
-
-
-@pytest.fixture
-def victim(platform: Platform) -> Iterator[RawClient]:
-    client = connect(platform)
-    client.guest_login()
-    yield client
-    client.close()
 
 
 @pytest.fixture(autouse=True)
@@ -58,11 +42,11 @@ def refused(replies: list[bytes]) -> bool:
     )
 
 
-def test_no_redis_door_gives_or_takes_a_token_without_the_password(platform: Platform, victim: RawClient) -> None:
+def test_no_redis_door_gives_or_takes_a_token_without_the_password(platform: Platform, guest: RawClient) -> None:
     tier = platform.tier
-    account_id = victim.account.account_id
+    account_id = guest.account.account_id
     token = token_of(tier, account_id)
-    assert token == victim.token
+    assert token == guest.token
     token_keys = (f"sso:acct:{account_id}:tok", f"sso:tok:{token}")
     steal = [("GET", key) for key in token_keys] + [("SET", token_keys[0], f"{account_id}.planted")]
     masters = {shard.name: tier.sentinel_master(shard.name) for shard in tier.shards}
@@ -80,12 +64,12 @@ def test_no_redis_door_gives_or_takes_a_token_without_the_password(platform: Pla
 
     assert token_of(tier, account_id) == token, "the token neither read nor replaced"
     assert {shard.name: tier.sentinel_master(shard.name) for shard in tier.shards} == masters, "no failover"
-    victim.ping()  # the player's session goes on
+    guest.ping()  # the player's session goes on
 
 
-def test_no_postgresql_door_opens_without_the_password(platform: Platform, victim: RawClient) -> None:
+def test_no_postgresql_door_opens_without_the_password(platform: Platform, guest: RawClient) -> None:
     tier = platform.tier
-    before = account(tier, victim.account.account_id)
+    before = account(tier, guest.account.account_id)
     database = "highnoon"
     ports = [tier.pgpool_port, *(node.port for node in tier.pg_nodes)]
     for port in ports:
@@ -97,7 +81,7 @@ def test_no_postgresql_door_opens_without_the_password(platform: Platform, victi
                         host="127.0.0.1", port=port, user=user, dbname=database, connect_timeout=5, **options
                     )
                 assert "authentication failed" in str(failed.value) or "no password" in str(failed.value)
-    assert account(tier, victim.account.account_id) == before
+    assert account(tier, guest.account.account_id) == before
 
 
 def test_nothing_of_the_platform_listens_beyond_the_loopback(platform: Platform) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import zmq.green as zmq
@@ -61,6 +62,17 @@ def player(platform: Platform) -> Iterator[GameClient]:
 def refusals(method: str, caller: str, service: str = "broker") -> float:
     labels = {"service": service, "method": method, "caller": caller}
     return REGISTRY.get_sample_value("hn_unauthorized_calls_total", labels) or 0.0
+
+
+def refused_to(platform: Platform, caller: str, method: Any, body: bytes, broker_id: str | None, grant: str) -> None:
+    """`broker.<method>` from `caller`'s key: refused UNAUTHENTICATED as a call, and as a push
+    dropped and counted (which is how services send it)."""
+    keys = platform.identities.keys(caller)
+    with pytest.raises(Unauthenticated, match=f"broker.{method.name} is for services granted '{grant}'"):
+        as_service(platform, "broker", keys, raw=True).forward(method, body, instance_id=broker_id)
+    before = refusals(method.name, caller)
+    as_service(platform, "broker", keys, "PUSH", raw=True).push_raw(method, body, instance_id=broker_id)
+    wait_for(lambda: refusals(method.name, caller) == before + 1, message=f"the forged {method.name} refused, counted")
 
 
 def stranger(platform: Platform, service: str, **options: object) -> object:
@@ -186,13 +198,7 @@ def test_only_services_granted_push_reach_a_players_client(platform: Platform, p
     broker_id = session_state(platform.tier).broker_of(account_id)
     assert broker_id is not None
     forged = deliver_body(account_id, DuelResult(match_id="forged", winner_id=int(account_id), verdict=Verdict.FASTER))
-    brokerlist = platform.identities.keys("brokerlist")  # a service of the platform, not granted push
-
-    with pytest.raises(Unauthenticated, match="broker.deliver is for services granted 'push'"):
-        as_service(platform, "broker", brokerlist, raw=True).forward(DELIVER, forged, instance_id=broker_id)
-    before = refusals("deliver", "brokerlist")
-    as_service(platform, "broker", brokerlist, "PUSH", raw=True).push_raw(DELIVER, forged, instance_id=broker_id)
-    wait_for(lambda: refusals("deliver", "brokerlist") == before + 1, message="the forged push refused and counted")
+    refused_to(platform, "brokerlist", DELIVER, forged, broker_id, "push")  # a service not granted push
     genuine = deliver_body(account_id, DuelResult(match_id="genuine", verdict=Verdict.DRAW))
     as_service(platform, "broker", platform.identities.keys("match"), "PUSH", raw=True).push_raw(
         DELIVER, genuine, instance_id=broker_id
@@ -211,12 +217,7 @@ def test_a_binding_from_a_service_not_granted_push_routes_nothing(platform: Plat
             BOUND.args_cls(session_id=account_id, family="duel", instance_id="match-attacker", fate="forged"),
             BOUND.args_spec,
         )
-        brokerlist = platform.identities.keys("brokerlist")
-        with pytest.raises(Unauthenticated, match="broker.bound is for services granted 'push'"):
-            as_service(platform, "broker", brokerlist, raw=True).forward(BOUND, body, instance_id=broker_id)
-        before = refusals("bound", "brokerlist")
-        as_service(platform, "broker", brokerlist, "PUSH", raw=True).push_raw(BOUND, body, instance_id=broker_id)
-        wait_for(lambda: refusals("bound", "brokerlist") == before + 1, message="the forged binding refused")
+        refused_to(platform, "brokerlist", BOUND, body, broker_id, "push")
         # The player's duel message still reaches match (which has no duel of theirs), not a
         # binding to an instance that is not there (which the broker would answer SessionLost).
         answer = victim.call("match.duel_shoot", match_id="any", reaction_ms=250)
@@ -235,12 +236,7 @@ def test_only_sso_and_brokers_end_a_players_session(platform: Platform) -> None:
             END_SESSION.args_cls(session_id=account_id, code=ClientError.SESSION_ENDED, reason="forged"),
             END_SESSION.args_spec,
         )
-        match = platform.identities.keys("match")  # pushes to players, but ends no one's session
-        with pytest.raises(Unauthenticated, match="broker.end_session is for services granted 'kick'"):
-            as_service(platform, "broker", match, raw=True).forward(END_SESSION, body, instance_id=broker_id)
-        before = refusals("end_session", "match")
-        as_service(platform, "broker", match, "PUSH", raw=True).push_raw(END_SESSION, body, instance_id=broker_id)
-        wait_for(lambda: refusals("end_session", "match") == before + 1, message="the forged end_session refused")
+        refused_to(platform, "match", END_SESSION, body, broker_id, "kick")  # match pushes, but ends no session
         raw.ping()  # still served
         sso = platform.identities.keys("sso")
         as_service(platform, "broker", sso, "PUSH", raw=True).push_raw(END_SESSION, body, instance_id=broker_id)
