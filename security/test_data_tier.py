@@ -13,6 +13,7 @@ users and grants in more depth.
 from __future__ import annotations
 
 import os
+import urllib.parse
 
 import psycopg2
 import pytest
@@ -62,6 +63,9 @@ def test_no_redis_door_gives_or_takes_a_token_without_the_password(platform: Pla
             fail_over = [("SENTINEL", "FAILOVER", shard.name) for shard in tier.shards]
             assert refused(redis_command(sentinel.port, *login, ("SENTINEL", "MASTERS"), *fail_over)), sentinel.port
 
+    # The same commands with the services' password are answered: the refusals above are the password's.
+    services = urllib.parse.urlsplit(tier.env["HN_REDIS_URL"]).password or ""
+    assert redis_command(tier.twemproxy_port, ("AUTH", services), steal[0])[1] == b"$%d" % len(token)
     assert token_of(tier, account_id) == token, "the token neither read nor replaced"
     assert {shard.name: tier.sentinel_master(shard.name) for shard in tier.shards} == masters, "no failover"
     guest.ping()  # the player's session goes on
