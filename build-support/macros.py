@@ -41,6 +41,18 @@ def fixture_plugins(*names):
     return [known[name] for name in names]
 
 
+def platform_test_dependencies():
+    """What tests of the whole platform run in one process (e2e/, security/) need: every
+    service's code, yellow's client, the game-client SDK, hn, and the data tier's fixtures."""
+    return [
+        *[f"//services/{name}/src:src" for name in ("yellow", "brokerlist", "broker", "sso", "match")],
+        "//libs/hn-yellow-client/src:src",
+        "//clients/python/src:src",
+        "//tools/hn/src:src",
+        *fixture_plugins("datatier"),
+    ]
+
+
 def hn_tests(*, test_utils=False, fixtures=(), dependencies=(), **kwargs):
     """<package>/tests/BUILD. test_utils: the folder has conftest.py and _helper.py modules (True),
     or the globs of those it has (a glob matching nothing makes Pants warn on every run).

@@ -10,6 +10,7 @@ between separate processes are what `hn up`, the chaos tier and the tests of eac
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -91,7 +92,8 @@ def _identities() -> Iterator[LocalIdentities]:
     directory = tempfile.mkdtemp(prefix="hn-e2e-curve-")
     before = client_keys()
     try:
-        identities = LocalIdentities(directory, IDENTITIES, grants=GRANTS)
+        # The services here call with the broker's key (above), so it also holds match's grant.
+        identities = LocalIdentities(directory, IDENTITIES, grants={**GRANTS, "host": [*GRANTS["host"], "broker"]})
         set_client_keys(identities.keys("broker"))
         yield identities
     finally:
@@ -101,8 +103,15 @@ def _identities() -> Iterator[LocalIdentities]:
 
 @contextlib.contextmanager
 def platform_on(
-    tier: DataTier, *, brokers: int = 1, matches: int = 0, trace_sample: float = 0.0, **broker_options: object
+    tier: DataTier,
+    *,
+    brokers: int = 1,
+    matches: int = 0,
+    trace_sample: float = 0.0,
+    sso_options: dict[str, Any] | None = None,
+    **broker_options: object,
 ) -> Iterator[Platform]:
+    """`sso_options`: SsoConfig fields over the platform's (the security tier's production limits)."""
     with contextlib.ExitStack() as stack:
         ids = stack.enter_context(_identities())
         yellow = stack.enter_context(running(YellowService(), curve=ids.curve_config("yellow")))
@@ -121,6 +130,7 @@ def platform_on(
             # Every test's players come from 127.0.0.1: one address making hundreds of accounts.
             account_creations_per_address=10**9,
         )
+        sso_config = dataclasses.replace(sso_config, **(sso_options or {}))
         serve(SsoService(sso_config), trace_sample=trace_sample)
         broker_config = BrokerConfig(redis_url=tier.env["HN_REDIS_URL"], **broker_options)  # type: ignore[arg-type]
         started = [serve(BrokerService(broker_config), trace_sample=trace_sample) for _ in range(brokers)]

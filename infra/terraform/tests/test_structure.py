@@ -86,6 +86,7 @@ def test_the_platform_publishes_the_curve_authority() -> None:
         "session": ["broker"],
         "push": ["broker", "match", "sso"],
         "kick": ["broker", "sso"],
+        "host": ["match"],
     }
 
 

@@ -15,6 +15,8 @@ import socket
 import ssl
 from typing import Any
 
+import gevent
+
 from hn_codec import decode, encode, load_idl, spec_of
 from hn_idl.client.constants import PACKET_VERSION
 from hn_idl.client.ttypes import Packet, PacketKind
@@ -66,9 +68,11 @@ class RawClient:
         tls: ssl.SSLContext | None = None,
         subprotocols: tuple[str, ...] = (),
         upgrade: bool = True,
+        source: str | None = None,
     ) -> None:
         """`upgrade=False`: a WebSocket connection that has not sent its upgrade request yet
-        (send it, or bytes of it, yourself)."""
+        (send it, or bytes of it, yourself). `source`: the local IP address to connect from (any
+        of 127.0.0.0/8 reaches a loopback broker, which then sees a client of that address)."""
         scheme, _, rest = address.rpartition("://")
         location = rest.split("/", 1)
         host, _, port = location[0].rpartition(":")
@@ -78,6 +82,8 @@ class RawClient:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connecting: sets the window
+        if source is not None:
+            sock.bind((source, 0))
         sock.connect((host, int(port)))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(15 * time_factor())
@@ -254,6 +260,29 @@ class RawClient:
         if success is not None:
             return success
         return next((getattr(result, f) for f in result.__slots__ if getattr(result, f) is not None), None)
+
+    def flood_pings(self, *, rounds: int = 1000, per_round: int = 1000) -> tuple[list[Packet], int]:
+        """Pings as fast as the socket takes them (`rounds` writes of `per_round` each, from a
+        greenlet) while every answer is read, until the broker hangs up: (the answers read, the
+        rounds written). A flood that reads its answers, which the broker must cut off."""
+        pings = b"".join(self.packet(kind=PacketKind.PING) for _ in range(per_round))
+        sent = [0]
+
+        def flood() -> None:
+            try:
+                while sent[0] < rounds:
+                    self.send(pings)
+                    sent[0] += 1
+            except OSError:
+                pass  # cut off
+
+        flooding = gevent.spawn(flood)
+        try:
+            answers = list(iter(self.read, None))
+            flooding.join(timeout=10 * time_factor())
+        finally:
+            flooding.kill()
+        return answers, sent[0]
 
     def guest_login(self, device_id: str | None = None) -> Any:
         login = self.call("sso.guest_login", device_id=device_id or f"device-{fresh_name()}")

@@ -188,11 +188,12 @@ variable "curve_services" {
 }
 
 variable "curve_grants" {
-  description = "Grants of the CURVE authority, grant => the services holding it: session (may tell a service which player a request is for: the brokers), push (may call broker.deliver / broker.bound: the services with client routes), kick (may call broker.end_session: sso, and brokers passing it on)."
+  description = "Grants of the CURVE authority, grant => the services holding it: session (may tell a service which player a request is for: the brokers), push (may call broker.deliver / broker.bound: the services with client routes), kick (may call broker.end_session: sso, and brokers passing it on), host (may call match.host_duel: match, whose matchmaker opens rooms on its peers)."
   type        = map(list(string))
   default = {
     session = ["broker"]
     push    = ["broker", "match", "sso"]
     kick    = ["broker", "sso"]
+    host    = ["match"]
   }
 }

@@ -60,6 +60,9 @@ class MatchService(Service):
     idl = Match
     # The rooms it holds play to their end while it drains; everything else goes elsewhere.
     drain_exempt = frozenset({"duel_ready", "duel_shoot", "duel_leave"})
+    # Rooms are opened by the matchmaker, which runs on match instances: no other service (a
+    # broker, a compromised brokerlist host) may force two players into a duel.
+    required_grants = {"host_duel": "host"}
 
     def __init__(self, config: MatchConfig | None = None, *, directory: Directory | None = None) -> None:
         super().__init__()

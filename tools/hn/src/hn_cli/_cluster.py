@@ -36,8 +36,14 @@ SCALABLE = ("sso", "match", "broker")
 IDENTITIES = ("yellow", "sso", "match", "broker", "brokerlist", "hn", "autoscaler")
 #: what each identity may do beyond calling and registering itself: brokers speak for players
 #: (session ids); the services with client routes push to them (broker.deliver / bound); sso ends
-#: players' sessions, and brokers pass that on (broker.end_session)
-GRANTS = {"session": ["broker"], "push": ["broker", "match", "sso"], "kick": ["broker", "sso"]}
+#: players' sessions, and brokers pass that on (broker.end_session); match instances open duel
+#: rooms on each other (match.host_duel)
+GRANTS = {
+    "session": ["broker"],
+    "push": ["broker", "match", "sso"],
+    "kick": ["broker", "sso"],
+    "host": ["match"],
+}
 
 
 @dataclass

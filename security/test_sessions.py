@@ -25,7 +25,7 @@ from hn_runtime.testing import time_factor, wait_for
 
 from _platform import Platform, platform_on
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.security]
 
 #: the broker's word to the first connection comes within a heartbeat of the second login
 HEARTBEAT_S = 1.0
