@@ -75,7 +75,12 @@ def test_a_healthy_tier_every_shard_with_its_master_replica_lag_and_every_sentin
         assert (shard.agree, shard.answered, shard.quorum) == (3, 3, data_tier.config.quorum)
         master, replica = shard.nodes
         assert (master.role, master.up) == ("master", True)
-        assert (replica.address, replica.role, replica.up, replica.link) == (started.nodes[1].address, "replica", True, "ok")
+        assert (replica.address, replica.role, replica.up, replica.link) == (
+            started.nodes[1].address,
+            "replica",
+            True,
+            "ok",
+        )
         assert replica.lag_seconds is not None and 0 <= replica.lag_seconds < 10
         assert replica.lag_bytes is not None and replica.lag_bytes >= 0
     assert report.pgpool_error == ""
@@ -123,5 +128,7 @@ def test_after_a_failover_the_replica_is_master_and_the_old_master_a_down_replic
             and not nodes[old].up
         )
 
-    wait_until(settled, timeout=30, interval=0.2, message="every Sentinel names the new master, the old one down", scaled=True)
+    wait_until(
+        settled, timeout=30, interval=0.2, message="every Sentinel names the new master, the old one down", scaled=True
+    )
     assert merge_shards([]) == []

@@ -80,7 +80,7 @@ def test_rate_errors_and_p99_of_a_service_from_its_instances_metrics(
 
         view = _view(yellow)
         assert view["data_tier"]["configured"] is False
-        (instance,) = [i for i in view["instances"] if i["service"] == "echo"]
+        (instance,) = (i for i in view["instances"] if i["service"] == "echo")
         assert instance["state"] == "up" and instance["metrics_error"] == ""
         page = _get(yellow, "/")
         assert "data-service='echo'" in page and "p99" in page

@@ -32,9 +32,7 @@ class Family:
 #: choice), and a broker's game-client packets (anything but `ok` failed the player).
 FAMILIES = (
     Family("requests", "hn_requests", "hn_request_duration_seconds", frozenset({"ok", "exception", "draining"})),
-    Family(
-        "client packets", "hn_broker_requests", "hn_broker_request_duration_seconds", frozenset({"ok"})
-    ),
+    Family("client packets", "hn_broker_requests", "hn_broker_request_duration_seconds", frozenset({"ok"})),
 )
 
 
