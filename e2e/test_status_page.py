@@ -55,9 +55,9 @@ return {
 class Browser:
     """One WebDriver session of chromedriver."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, profile: str) -> None:
         self.base = base
-        options = {"binary": CHROMIUM, "args": [*FLAGS, f"--user-data-dir={tempfile.mkdtemp(prefix='hn-chromium-')}"]}
+        options = {"binary": CHROMIUM, "args": [*FLAGS, f"--user-data-dir={profile}"]}
         caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": options}}}
         self.session = self._call("POST", "/session", caps)["sessionId"]
 
@@ -81,20 +81,22 @@ class Browser:
 @contextlib.contextmanager
 def chromium() -> Iterator[Browser]:
     port = free_port()
+    scratch = tempfile.TemporaryDirectory(prefix="hn-chromium-")
     driver = ManagedProcess(
         "chromedriver",
         [CHROMEDRIVER, f"--port={port}"],
-        log_path=os.path.join(tempfile.mkdtemp(prefix="hn-chromedriver-"), "chromedriver.log"),
+        log_path=os.path.join(scratch.name, "chromedriver.log"),
     ).start()
     try:
         wait_for(lambda: port_accepts(port), timeout=30, message="chromedriver listening")
-        browser = Browser(f"http://127.0.0.1:{port}")
+        browser = Browser(f"http://127.0.0.1:{port}", os.path.join(scratch.name, "profile"))
         try:
             yield browser
         finally:
             browser.quit()
     finally:
         driver.stop()
+        scratch.cleanup()
 
 
 @pytest.mark.integration
