@@ -31,6 +31,7 @@ def test_importing_the_client_loads_only_the_client() -> None:
         "hn_datatier._guard",
         "hn_datatier._migrate",
         "hn_datatier._pg",
+        "hn_datatier._probe",
     ]
     assert not {"redis", "psycopg2", "prometheus_client"} & set(loaded)
 

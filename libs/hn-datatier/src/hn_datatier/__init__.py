@@ -4,6 +4,8 @@
   the database cannot be reached. Versioned SQL migrations: `load_migrations`, `apply_migrations`.
 - `redis_from_url` / `redis_client`: redis-py configured for Twemproxy (HN_REDIS_URL).
 - `GetBatcher`: concurrent GETs of one greenlet hub batched into MGETs.
+- `probe_data_tier(ProbeConfig)`: the tier's health for a status page (shard masters and
+  replicas with their lag and the Sentinels' agreement, Pgpool's nodes), time-bounded.
 - `DependencyGuard`: a failed database or cache under a handler becomes the service's own
   retryable error, logged (throttled) and counted in `hn_dependency_errors_total`.
 
@@ -20,17 +22,21 @@ from hn_datatier._client import redis_client, redis_from_url
 from hn_datatier._guard import DependencyGuard
 from hn_datatier._migrate import Migration, apply_migrations, load_migrations
 from hn_datatier._pg import PgPool, StoreUnavailable
+from hn_datatier._probe import DataTierReport, ProbeConfig, probe_data_tier
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DataTierReport",
     "DependencyGuard",
     "GetBatcher",
     "Migration",
     "PgPool",
+    "ProbeConfig",
     "StoreUnavailable",
     "apply_migrations",
     "load_migrations",
+    "probe_data_tier",
     "redis_client",
     "redis_from_url",
 ]

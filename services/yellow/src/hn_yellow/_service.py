@@ -20,6 +20,7 @@ from hn_runtime import Service, Session
 from hn_runtime.logs import LogThrottle
 from hn_yellow._http import make_app
 from hn_yellow._registry import Registry
+from hn_yellow._status import StatusCollector, StatusConfig
 
 __all__ = ["YellowService", "TOPIC"]
 
@@ -37,8 +38,18 @@ class YellowService(Service):
     name = "yellow"
     idl = Yellow
 
-    def __init__(self, *, heartbeat_interval: float = 1.0, missed_beats: int = 3, forget_after: float = 300.0) -> None:
+    def __init__(
+        self,
+        *,
+        heartbeat_interval: float = 1.0,
+        missed_beats: int = 3,
+        forget_after: float = 300.0,
+        status: StatusConfig | None = None,
+    ) -> None:
         super().__init__()
+        #: what the status page gathers besides the registry (rates, the data tier)
+        self.status_config = status or StatusConfig.from_env()
+        self.status: StatusCollector | None = None
         self._settings = dict(
             heartbeat_interval=heartbeat_interval, missed_beats=missed_beats, forget_after=forget_after
         )
@@ -54,14 +65,18 @@ class YellowService(Service):
         server_id = f"{self.server.instance}/{os.urandom(4).hex()}"
         self.registry = Registry(server_id=server_id, **self._settings)  # type: ignore[arg-type]
         interval = self.registry.heartbeat_interval
+        self.status = StatusCollector(self.registry, self.status_config)
+        self.status.start()
         self._loops = [gevent.spawn(self._every, interval / 2, self._sweep), gevent.spawn(self._every, 1.0, self._tick)]
 
     def on_stop(self) -> None:
         gevent.killall(self._loops)
+        if self.status is not None:
+            self.status.stop()
 
     def http_app(self) -> Any:
-        assert self.registry is not None
-        return make_app(self.registry)
+        assert self.registry is not None and self.status is not None
+        return make_app(self.registry, self.status)
 
     @staticmethod
     def _every(seconds: float, fn: Any) -> None:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hn_cli._supervisor import Supervised
-from hn_datatier.local import DataTier, DataTierConfig
+from hn_datatier.local import DataTier, DataTierConfig, Secrets
 from hn_process import free_port, time_factor
 from hn_runtime import HNError, get_logger, get_service
 from hn_runtime.curve import LocalIdentities, set_client_keys
@@ -116,7 +116,8 @@ class Cluster:
             **self.spec.extra_env,
         }
         self._base = base
-        self._add("yellow-1", "hn_yellow", base, HN_REP_PORT=str(yellow_port), HN_HTTP_PORT=str(yellow_http_port))
+        yellow_env = {"HN_REP_PORT": str(yellow_port), "HN_HTTP_PORT": str(yellow_http_port), **self._status_env()}
+        self._add("yellow-1", "hn_yellow", base, **yellow_env)
         for kind, count in (("sso", self.spec.sso), ("match", self.spec.match), ("broker", self.spec.brokers)):
             for _ in range(count):
                 self._add(self._next_name(kind), f"hn_{kind}", base)
@@ -133,6 +134,16 @@ class Cluster:
         made = make_local_ca(os.path.join(self.run_dir, "tls"))
         self.ca_file = made.ca_file
         return made.env()
+
+    def _status_env(self) -> dict[str, str]:
+        """What yellow's status page needs to probe the data tier (`hn_datatier.ProbeConfig`): the
+        Sentinels' password and Pgpool's health-check role (pg_monitor), as files."""
+        assert self.tier is not None and self.tier.secrets is not None
+        return {
+            "HN_SENTINEL_PASSWORD_FILE": self.tier.secrets.path(Secrets.SENTINEL),
+            "HN_PGPOOL_MONITOR_USER": "hn_pgpool",
+            "HN_PGPOOL_MONITOR_PASSWORD_FILE": self.tier.secrets.path(Secrets.PG_CHECK),
+        }
 
     def _add(self, name: str, module: str, base: dict[str, str], **env: str) -> None:
         assert self.identities is not None
