@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import gevent
 import zmq
 
+from hn_runtime._sockopt import speed_up_getsockopt
+
 if TYPE_CHECKING:
     from hn_runtime._workers import Workers
 
@@ -33,6 +35,8 @@ _send_frame = zmq.backend.Socket.send
 _recv_frame = zmq.backend.Socket.recv
 _frame_property: Any = zmq.backend.Frame.get
 _getsockopt = zmq.backend.Socket.get
+# RCVMORE after every frame, EVENTS at every drain: each get() cost an enum lookup first.
+speed_up_getsockopt()
 _RCVMORE = int(zmq.RCVMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
