@@ -39,7 +39,10 @@ def encode_envelope(envelope: Envelope) -> bytes:
 
 
 # Thrift binary field headers (type, then the field id as i16) of the Envelope's fields.
-_STRING = {4: b"\x0b\x00\x04", 5: b"\x0b\x00\x05", 7: b"\x0b\x00\x07", 10: b"\x0b\x00\x0a"}
+_SESSION_ID = b"\x0b\x00\x04"
+_TRACE_ID = b"\x0b\x00\x05"
+_SENDER = b"\x0b\x00\x07"
+_CLIENT = b"\x0b\x00\x0a"
 _DEADLINE = b"\x0a\x00\x06"
 _CLIENT_RTT = b"\x0a\x00\x0c"
 _STOP = b"\x00"
@@ -61,11 +64,6 @@ def _head(kind: int, method: str) -> bytes:
     return head
 
 
-def _string(parts: list[bytes], field: int, value: str) -> None:
-    data = value.encode()
-    parts += (_STRING[field], len(data).to_bytes(4, "big"), data)
-
-
 def encode_request_envelope(
     method: str,
     request_id: int,
@@ -79,16 +77,21 @@ def encode_request_envelope(
     """encode_envelope(Envelope(REQUEST, method, request_id, session_id, trace_id, deadline_ms,
     sender, client=client, client_rtt_us=client_rtt_us)), without building the Envelope."""
     parts = [_head(REQUEST, method), request_id.to_bytes(8, "big", signed=True)]
+    # Written out field by field (no helper): a call per field cost a fifth of the whole.
     if session_id is not None:
-        _string(parts, 4, session_id)
+        data = session_id.encode()
+        parts += (_SESSION_ID, len(data).to_bytes(4, "big"), data)
     if trace_id is not None:
-        _string(parts, 5, trace_id)
+        data = trace_id.encode()
+        parts += (_TRACE_ID, len(data).to_bytes(4, "big"), data)
     if deadline_ms is not None:
         parts += (_DEADLINE, deadline_ms.to_bytes(8, "big", signed=True))
     if sender is not None:
-        _string(parts, 7, sender)
+        data = sender.encode()
+        parts += (_SENDER, len(data).to_bytes(4, "big"), data)
     if client is not None:
-        _string(parts, 10, client)
+        data = client.encode()
+        parts += (_CLIENT, len(data).to_bytes(4, "big"), data)
     if client_rtt_us is not None:
         parts += (_CLIENT_RTT, client_rtt_us.to_bytes(8, "big", signed=True))
     parts.append(_STOP)
@@ -102,7 +105,7 @@ def encode_reply_envelope(method: str, request_id: int, trace_id: str | None) ->
     if trace_id is None:
         return b"".join((_head(REPLY, method), rid, _STOP))
     data = trace_id.encode()
-    return b"".join((_head(REPLY, method), rid, _STRING[5], len(data).to_bytes(4, "big"), data, _STOP))
+    return b"".join((_head(REPLY, method), rid, _TRACE_ID, len(data).to_bytes(4, "big"), data, _STOP))
 
 
 def decode_envelope(data: bytes) -> Envelope:
