@@ -111,6 +111,8 @@ class Server:
             raise TypeError(f"{type(service).__name__}.required_grants names no method of its IDL: {sorted(unknown)}")
         self._log = get_logger("hn.server").bind(service=service.name, instance=self.instance)
         self._sampler = TraceSampler(self.config.trace_sample)
+        #: the sampler's truth read once: `bool()` on it is a Python call per request
+        self._sampling = bool(self._sampler)
         self._throttle = LogThrottle()
         self._metrics = ServerMetrics(service.name, lambda: self.in_flight, self.pool_size)
         #: Set when the last handler finishes, for `drain` only: made when drain waits, so a
@@ -400,7 +402,7 @@ class Server:
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.requests.record(env.method, outcome, elapsed)
-            if self._sampler and self._sampler.sampled(env.trace_id):
+            if self._sampling and self._sampler.sampled(env.trace_id):
                 self._log.info(
                     "handled",
                     method=env.method,
