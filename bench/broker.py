@@ -352,10 +352,16 @@ def main() -> None:
 
     parser = load_arguments(__doc__)
     parser.add_argument(
-        "--connections", type=int, default=100, help="requests in flight: connections (broker) or DEALER sockets (proxy)"
+        "--connections",
+        type=int,
+        default=100,
+        help="requests in flight: connections (broker) or DEALER sockets (proxy)",
     )
     parser.add_argument(
-        "--generators", type=int, default=2, help="load-generator processes per contender, the connections split among them"
+        "--generators",
+        type=int,
+        default=2,
+        help="load-generator processes per contender, the connections split among them",
     )
     readme_argument(parser)
     args = parser.parse_args()

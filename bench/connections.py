@@ -40,7 +40,17 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from _harness import arguments, child_env, note, readme_argument, ready_path, report, run_role, wait_ready, write_figures
+from _harness import (
+    arguments,
+    child_env,
+    note,
+    readme_argument,
+    ready_path,
+    report,
+    run_role,
+    wait_ready,
+    write_figures,
+)
 
 #: descriptors a process keeps beyond its connections (its own files, sockets to Redis...)
 _FD_HEADROOM = 1024
@@ -149,7 +159,11 @@ def serve_broker(ready: str, redis_url: str, login: str, capacity: str) -> None:
 
     _raise_fd_limit(int(capacity) + _FD_HEADROOM)
     directory = StaticDirectory(
-        {"greeter": [Instance("greeter", "greeter-bench", {"rep": login}, client_routes=declared_client_routes("greeter"))]}
+        {
+            "greeter": [
+                Instance("greeter", "greeter-bench", {"rep": login}, client_routes=declared_client_routes("greeter"))
+            ]
+        }
     )
     # Production limits (the per-address cap included), but no idle timeout: they are idle on purpose.
     config = BrokerConfig(redis_url=redis_url, capacity=int(capacity), idle_timeout_s=3600.0)
@@ -312,7 +326,11 @@ def measure(count: int, per_address: int) -> dict[str, Any]:
                 argv = [__file__, "hold", address, str(1_000_000 + first), str(n), str(per_address), str(sources_used)]
                 holders.append(
                     subprocess.Popen(
-                        [sys.executable, *argv], env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+                        [sys.executable, *argv],
+                        env=child_env(),
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        text=True,
                     )
                 )
                 sources_used += (n + per_address - 1) // per_address
@@ -340,8 +358,8 @@ def measure(count: int, per_address: int) -> dict[str, Any]:
                 assert holder.stdin is not None and holder.stdout is not None
                 holder.stdin.write("ping\n")
                 holder.stdin.flush()
-                _, ok, n = holder.stdout.readline().split()
-                pinged_ok, sampled = pinged_ok + int(ok), sampled + int(n)
+                _, ok, tried = holder.stdout.readline().split()
+                pinged_ok, sampled = pinged_ok + int(ok), sampled + int(tried)
             per_connection_kb = (rss_after - rss_before) / max(1, held)
             kernel = {key: kernel_after[key] - kernel_before.get(key, 0) for key in kernel_after}
             slab_bytes = sum(v for k, v in kernel.items() if k.startswith("slab_"))
@@ -370,11 +388,7 @@ def measure(count: int, per_address: int) -> dict[str, Any]:
                 "idle_sample_pinged": f"{pinged_ok}/{sampled}",
             }
             result["targets_met"] = (
-                held >= 100_000
-                and sessions >= 100_000
-                and per_connection_kb <= 2
-                and fresh_ok
-                and pinged_ok == sampled
+                held >= 100_000 and sessions >= 100_000 and per_connection_kb <= 2 and fresh_ok and pinged_ok == sampled
             )
             return result
         finally:
@@ -430,7 +444,9 @@ def main() -> None:
     args = parser.parse_args()
     result = measure(args.connections, args.per_address)
     report(result, args.json)
-    write_figures(args, "connections", figures_table(result), "./pants run bench/connections.py -- --json --readme README.md")
+    write_figures(
+        args, "connections", figures_table(result), "./pants run bench/connections.py -- --json --readme README.md"
+    )
 
 
 if __name__ == "__main__":

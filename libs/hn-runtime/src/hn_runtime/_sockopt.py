@@ -31,9 +31,10 @@ def speed_up_getsockopt() -> bool:
     from zmq.constants import SocketOption
 
     try:
-        from zmq.backend.cython import _zmq as backend
+        from zmq.backend.cython import _zmq
     except ImportError:  # the CFFI backend (PyPy): another code path altogether
         return False
+    backend: Any = _zmq
     current = getattr(backend, "SocketOption", None)
     if getattr(current, "__self__", None).__class__ is _Options:
         return True
