@@ -23,6 +23,12 @@ __all__ = [
     "child",
     "child_env",
     "cpu_seconds",
+    "generator",
+    "generators_go",
+    "readme_argument",
+    "readme_path",
+    "run_loads",
+    "write_figures",
     "load_dealer",
     "load_arguments",
     "load_role",
@@ -155,6 +161,106 @@ def child(script: str, role: str, *args: str) -> Iterator[dict[str, Any]]:
     finally:
         proc.kill()
         proc.wait()
+
+
+#: set by `run_loads` in each load generator it starts: "k/n" (this is generator k of n)
+_GENERATOR_ENV = "HN_BENCH_GENERATOR"
+#: the folder where `run_loads`' generators say they are ready and wait for the word to go
+_BARRIER_ENV = "HN_BENCH_BARRIER"
+
+
+def generator() -> tuple[int, int]:
+    """(k, n): this load generator is the k-th (from 0) of the n that `run_loads` started."""
+    k, _, n = os.environ.get(_GENERATOR_ENV, "0/1").partition("/")
+    return int(k), int(n)
+
+
+def generators_go() -> None:
+    """A load generator of several (`run_loads`) waits here, its connections open, until every
+    other one is ready too: their loaded phases then run at the same time. Alone, returns at once."""
+    barrier = os.environ.get(_BARRIER_ENV)
+    if not barrier:
+        return
+    k, _ = generator()
+    write_ready(os.path.join(barrier, f"ready-{k}"), {})
+    go = os.path.join(barrier, "go")
+    deadline = time.monotonic() + 600
+    while not os.path.exists(go):
+        if time.monotonic() > deadline:
+            raise SystemExit("the other load generators never got ready")
+        time.sleep(0.005)
+
+
+def run_loads(
+    script: str,
+    role: str,
+    target: str,
+    seconds: float,
+    concurrency: int,
+    payload: int,
+    processes: int,
+    on_go: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    """`run_load` from `processes` load generators at once, `concurrency` split between them
+    (the first one measures latency at concurrency 1 while the others wait: see `generator`,
+    `generators_go`); the figures each printed, the first one's first. `on_go` is called just
+    before they start their loaded phases together (to read a process's CPU time then)."""
+    barrier = tempfile.mkdtemp(prefix="hn-bench-barrier-")
+    shares = [concurrency // processes + (1 if k < concurrency % processes else 0) for k in range(processes)]
+    procs = []
+    for k, share in enumerate(shares):
+        env = child_env({_GENERATOR_ENV: f"{k}/{processes}", _BARRIER_ENV: barrier})
+        argv = [sys.executable, script, role, target, str(seconds), str(share), str(payload)]
+        procs.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True))
+    try:
+        deadline = time.monotonic() + 120 + 3 * seconds
+        while not all(os.path.exists(os.path.join(barrier, f"ready-{k}")) for k in range(processes)):
+            if time.monotonic() > deadline or any(p.poll() not in (None, 0) for p in procs):
+                raise SystemExit(f"{role}: a load generator did not get ready")
+            time.sleep(0.01)
+        if on_go is not None:
+            on_go()
+        with open(os.path.join(barrier, "go"), "w"):
+            pass
+        results = []
+        for proc in procs:
+            out, _ = proc.communicate(timeout=120 + 3 * seconds)
+            if proc.returncode != 0:
+                raise SystemExit(f"{role}: a load generator failed ({proc.returncode})")
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        return results
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def readme_argument(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add `--readme PATH` to a benchmark's command line (see `write_figures`)."""
+    parser.add_argument(
+        "--readme",
+        metavar="PATH",
+        help="rewrite this benchmark's figures block in this markdown file (default: $HN_BENCH_README, else none)",
+    )
+    return parser
+
+
+def readme_path(args: argparse.Namespace) -> str | None:
+    """The markdown file whose figure blocks a benchmark rewrites: `--readme PATH`, else the
+    HN_BENCH_README environment variable, else none (the figures are only printed)."""
+    return getattr(args, "readme", None) or os.environ.get("HN_BENCH_README") or None
+
+
+def write_figures(args: argparse.Namespace, name: str, body: str, command: str) -> None:
+    """Rewrite the figures block `name` of the README (`readme_path`) with `body`, if one is given."""
+    path = readme_path(args)
+    if path is None:
+        return
+    from hn_figures import write_block
+
+    write_block(path, name, body, command=command)
+    note(f"wrote the figures block {name!r} in {path}")
 
 
 def serial_latencies(call: Callable[[], object], seconds: float) -> list[float]:

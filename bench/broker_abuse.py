@@ -2,6 +2,7 @@
 core, beside a process that abuses the same broker, and beside one connection flooding it.
 
     ./pants run bench/broker_abuse.py -- --json [--seconds 3] [--bystanders 20] [--payload 64] [--rounds 3]
+        [--readme README.md]
 
 A broker with every production limit, in front of the echo worker (`_broker_rig.py`, `_echo.py`):
 `bystanders` logged-in players each send an echo 50 times a second (within the rate limit) and
@@ -11,7 +12,9 @@ connections; a caller the broker cuts off for flooding comes back at once). Targ
 bystanders' p99 under abuse within 2x of their p99 alone (`bystander_abused_vs_normal_p99` <= 2).
 The abuser is a process of its own on the same 2 cores: part of what it costs the bystanders is
 the core it takes, so a control runs too, a process that only burns a core (`hogged`), and
-`bystander_abused_vs_hogged_p99` is what the abuse costs beyond that.
+`bystander_abused_vs_hogged_p99` is what the abuse costs beyond that: held to the same 2x (issue
+20: against a noisy normal run the first ratio flattered the broker, 1.38x where the same run's
+control said 2.05x). Both ratios are reported, and both count for `targets_met`.
 
 The flood (`flooded`, issue 16's attack): one connection sending pings as fast as the broker
 takes them and reading every answer, connecting again whenever the broker cuts it off. Targets:
@@ -22,7 +25,8 @@ process's CPU time per second while the flood runs, less the same while the byst
 
 The four alternate over `rounds` rounds and each figure is the median of its rounds.
 
-The broker's throughput against zmq.proxy is broker.py's.
+With `--readme PATH` (or HN_BENCH_README) the figures replace the "broker-abuse" block of that
+file. The broker's throughput against zmq.proxy is broker.py's.
 """
 
 from __future__ import annotations
@@ -39,7 +43,17 @@ from typing import Any
 from hn_stats import percentile
 
 from _broker_rig import backends, broker, logged_in
-from _harness import child_env, cpu_seconds, load_arguments, load_role, report, run_load, run_role
+from _harness import (
+    child_env,
+    cpu_seconds,
+    load_arguments,
+    load_role,
+    readme_argument,
+    report,
+    run_load,
+    run_role,
+    write_figures,
+)
 
 #: echo requests per second from each bystander player: half the broker's production rate limit
 _PLAYER_RATE = 50.0
@@ -317,6 +331,7 @@ def _bystander_under_abuse(address: str, broker_pid: int, args: argparse.Namespa
 def main() -> None:
     parser = load_arguments(__doc__)
     parser.add_argument("--bystanders", type=int, default=20, help="players timed, normal and under abuse")
+    readme_argument(parser)
     args = parser.parse_args()
 
     with backends() as to, broker(to, 20_000, "production") as guarded:
@@ -324,10 +339,45 @@ def main() -> None:
     result = {"payload_bytes": args.payload, "rounds": args.rounds, "seconds": args.seconds, **figures}
     result["targets_met"] = (
         result["bystander_abused_vs_normal_p99"] <= 2.0
+        and result["bystander_abused_vs_hogged_p99"] <= 2.0
         and result["bystander_flooded_vs_normal_p99"] <= 2.0
         and result["broker_flood_cost_cores"] < 0.3
     )
     report(result, args.json)
+    command = "./pants run bench/broker_abuse.py -- --json --readme README.md"
+    write_figures(args, "broker-abuse", figures_table(result), command)
+
+
+def figures_table(r: dict[str, Any]) -> str:
+    """The README's figures block for a result of `main`."""
+
+    def ms(key: str) -> str:
+        return f"{r[key] / 1000:.1f} ms"
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "missed"
+
+    return f"""\
+{r['bystanders']} logged-in players, each sending a {r['payload_bytes']} B echo 50 times a second, on one broker
+with every production limit (median of {r['rounds']} alternating rounds of {r['seconds']:g} s).
+
+| beside the players | their p50 | their p99 | p99 vs alone | p99 vs the core-burner | broker CPU |
+|---|---|---|---|---|---|
+| nothing (alone) | {ms('bystander_p50_us')} | {ms('bystander_p99_us')} | 1x | | {r['broker_cpu_cores_normal']} cores |
+| a process burning a core (control) | {ms('bystander_hogged_p50_us')} | {ms('bystander_hogged_p99_us')} \
+| {round(r['bystander_hogged_p99_us'] / r['bystander_p99_us'], 2)}x | 1x | {r['broker_cpu_cores_hogged']} cores |
+| an abuser process ({r['abuse_packets_per_s']:,} packets/s: unauthenticated calls, malformed and oversized \
+frames, a flood past the rate limit, 50 slowloris) | {ms('bystander_abused_p50_us')} | {ms('bystander_abused_p99_us')} \
+| **{r['bystander_abused_vs_normal_p99']}x** | **{r['bystander_abused_vs_hogged_p99']}x** | {r['broker_cpu_cores_abused']} cores |
+| one connection flooding pings ({r['flood_pings_per_s']:,}/s sent, {r['flood_answers_per_s']:,}/s answered, \
+cut off {r['flood_cut_off_per_s']}/s) | {ms('bystander_flooded_p50_us')} | {ms('bystander_flooded_p99_us')} \
+| **{r['bystander_flooded_vs_normal_p99']}x** | | {r['broker_cpu_cores_flooded']} cores |
+
+Targets (p99 within 2x): abuse vs alone {verdict(r['bystander_abused_vs_normal_p99'] <= 2)}, abuse vs the \
+same run's core-burning control {verdict(r['bystander_abused_vs_hogged_p99'] <= 2)}, flood vs alone \
+{verdict(r['bystander_flooded_vs_normal_p99'] <= 2)}; the flood costs the broker {r['broker_flood_cost_cores']} of \
+a core (target < 0.3): {verdict(r['broker_flood_cost_cores'] < 0.3)}. Errors seen by the players: {r['bystander_errors']}.
+"""
 
 
 if __name__ == "__main__":

@@ -10,7 +10,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hn_runtime import _wire
-from hn_runtime.wire import DecodeError, Envelope, decode_envelope, encode_envelope
+from hn_runtime.wire import (
+    DecodeError,
+    Envelope,
+    decode_envelope,
+    encode_envelope,
+    encode_reply_envelope,
+    encode_request_envelope,
+)
 
 # Property tests without wall-clock limits: a busy CI host must not turn them red.
 modest = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -67,3 +74,50 @@ def test_envelopes_are_encoded_by_the_c_extension():
     from thrift.protocol import fastbinary
 
     assert _wire._encode_binary is fastbinary.encode_binary
+
+
+@modest
+@given(
+    method=st.text(max_size=40),
+    request_id=i64,
+    session_id=st.none() | st.text(max_size=40),
+    trace_id=st.none() | st.text(max_size=40),
+    deadline_ms=st.none() | i64,
+    sender=st.none() | st.text(max_size=40),
+    client=st.none() | st.text(max_size=40),
+    client_rtt_us=st.none() | i64,
+)
+def test_request_envelope_by_hand_is_the_c_encoders_bytes(
+    method: str,
+    request_id: int,
+    session_id: str | None,
+    trace_id: str | None,
+    deadline_ms: int | None,
+    sender: str | None,
+    client: str | None,
+    client_rtt_us: int | None,
+) -> None:
+    expected = encode_envelope(
+        Envelope(
+            _wire.REQUEST,
+            method,
+            request_id,
+            session_id,
+            trace_id,
+            deadline_ms,
+            sender,
+            client=client,
+            client_rtt_us=client_rtt_us,
+        )
+    )
+    by_hand = encode_request_envelope(
+        method, request_id, session_id, trace_id, deadline_ms, sender, client, client_rtt_us
+    )
+    assert by_hand == expected
+
+
+@modest
+@given(method=st.text(max_size=40), request_id=i64, trace_id=st.none() | st.text(max_size=40))
+def test_reply_envelope_by_hand_is_the_c_encoders_bytes(method: str, request_id: int, trace_id: str | None) -> None:
+    expected = encode_envelope(Envelope(_wire.REPLY, method, request_id, None, trace_id))
+    assert encode_reply_envelope(method, request_id, trace_id) == expected

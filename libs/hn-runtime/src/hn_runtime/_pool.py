@@ -97,6 +97,12 @@ class Pool:
             return pinned if pinned is not None and only not in exclude else None
         if self._retiring:
             self._reap()
+        if len(self._conns) == 1:
+            # One instance (the common case of a pinned endpoint, or a one-instance service):
+            # whatever its state, the scan below would pick it; skip the scan on every call.
+            (conn,) = self._conns.values()
+            iid = conn.instance.instance_id
+            return None if iid in exclude or iid in self._draining else conn
         best: Connection | None = None
         connecting: Connection | None = None
         down: Connection | None = None

@@ -22,7 +22,15 @@ from hn_runtime._context import current_session, new_trace_id
 from hn_runtime._errors import CallTimeout, HNError, ServiceUnavailable, error_for
 from hn_runtime._metrics import ClientMetrics
 from hn_runtime._pool import Pool
-from hn_runtime._wire import ERROR, REPLY, REQUEST, Envelope, ErrorCode, encode_envelope
+from hn_runtime._wire import (
+    ERROR,
+    REPLY,
+    REQUEST,
+    Envelope,
+    ErrorCode,
+    encode_envelope,
+    encode_request_envelope,
+)
 
 __all__ = ["MethodRef", "Forwarded", "ServiceProxy", "PushProxy", "set_identity", "set_default_timeout"]
 
@@ -235,20 +243,8 @@ class ServiceProxy:
                 )
                 continue
             rid = next(_request_ids)
-            head = encode_envelope(
-                Envelope(
-                    REQUEST,
-                    method.name,
-                    rid,
-                    session_id,
-                    trace_id,
-                    deadline_ms,
-                    _identity,
-                    None,
-                    None,
-                    client,
-                    client_rtt_us=client_rtt_us,
-                )
+            head = encode_request_envelope(
+                method.name, rid, session_id, trace_id, deadline_ms, _identity, client, client_rtt_us
             )
             result = conn.request(rid, head, body, deadline - time.time())
             if result is TIMED_OUT:

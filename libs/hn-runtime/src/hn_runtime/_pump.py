@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import gevent
 import zmq
 
+from hn_runtime._sockopt import speed_up_getsockopt
+
 if TYPE_CHECKING:
     from hn_runtime._workers import Workers
 
@@ -33,6 +35,8 @@ _send_frame = zmq.backend.Socket.send
 _recv_frame = zmq.backend.Socket.recv
 _frame_property: Any = zmq.backend.Frame.get
 _getsockopt = zmq.backend.Socket.get
+# RCVMORE after every frame, EVENTS at every drain: each get() cost an enum lookup first.
+speed_up_getsockopt()
 _RCVMORE = int(zmq.RCVMORE)
 _NOBLOCK = int(zmq.NOBLOCK)
 _SNDMORE = int(zmq.SNDMORE)
@@ -180,8 +184,16 @@ class Pump:
                     on_message(frames, user_id)
                 else:
                     on_message(frames)
-                if len(outbox) >= flush_every and not self._flush():
-                    flush_every = self._max_outbox  # at the high-water mark: wait for the end
+                if n == 0 and outbox:
+                    # Maybe a quiet socket (a lone caller): what the first message produced leaves
+                    # now, and the ZMQ_EVENTS below (a system call: the costliest step of a lone
+                    # request) then says both whether more waits and whether these sends took in
+                    # the readable signal of a message that arrived meanwhile: the drain ends
+                    # without asking it a second time after its burst.
+                    if not self._flush():
+                        flush_every = self._max_outbox  # at the high-water mark: wait for the end
+                elif len(outbox) >= flush_every and not self._flush():
+                    flush_every = self._max_outbox
                 # A drain of one or two messages (a quiet socket, a lone caller) ends cheaper by
                 # asking ZMQ_EVENTS than by provoking the EAGAIN (an exception, ~6 us here).
                 if n < 2 and not int(_getsockopt(sock, _EVENTS)) & _POLLIN:
@@ -192,7 +204,8 @@ class Pump:
         finally:
             if self._drainer == token:
                 self._drainer = None
-        # Replies (or follow-up requests) produced while draining leave in one burst.
+        # Replies (or follow-up requests) produced while draining leave in one burst (unless
+        # they left already, followed by the ZMQ_EVENTS that ended the drain).
         if self._outbox and not self.closed:
             self._flush()
             # A send can swallow the "readable" signal of messages that arrived meanwhile.

@@ -36,7 +36,17 @@ from hn_runtime._service import Service
 from hn_runtime._sodium import SYSTEM_LIBSODIUM
 from hn_runtime._throttle import LogThrottle
 from hn_runtime._tracing import TraceSampler
-from hn_runtime._wire import ERROR, EVENT, REPLY, REQUEST, Envelope, ErrorCode, decode_envelope, encode_envelope
+from hn_runtime._wire import (
+    ERROR,
+    EVENT,
+    REPLY,
+    REQUEST,
+    Envelope,
+    ErrorCode,
+    decode_envelope,
+    encode_envelope,
+    encode_reply_envelope,
+)
 from hn_runtime._workers import Workers
 
 __all__ = ["Server"]
@@ -101,10 +111,13 @@ class Server:
             raise TypeError(f"{type(service).__name__}.required_grants names no method of its IDL: {sorted(unknown)}")
         self._log = get_logger("hn.server").bind(service=service.name, instance=self.instance)
         self._sampler = TraceSampler(self.config.trace_sample)
+        #: the sampler's truth read once: `bool()` on it is a Python call per request
+        self._sampling = bool(self._sampler)
         self._throttle = LogThrottle()
         self._metrics = ServerMetrics(service.name, lambda: self.in_flight, self.pool_size)
-        self._idle = gevent.event.Event()
-        self._idle.set()
+        #: Set when the last handler finishes, for `drain` only: made when drain waits, so a
+        #: request (which takes the server from idle to busy and back) does not pay for an Event.
+        self._idle: gevent.event.Event | None = None
         self._hub = gevent.get_hub()
         self._workers = Workers()
         self._event_specs: dict[type, Sequence[Any]] = {}
@@ -179,7 +192,10 @@ class Server:
         except Exception as exc:  # noqa: BLE001 - a failed hand-over must not keep the process alive
             self._log.error("on_drain failed", exc_info=exc)
         replying = self.in_flight > 0
-        drained = self._idle.wait(max(0.0, deadline - time.monotonic()))
+        idle = self._idle = gevent.event.Event()
+        if not replying:
+            idle.set()
+        drained = idle.wait(max(0.0, deadline - time.monotonic()))
         if not drained:
             self._log.warning("drain timed out", in_flight=self.in_flight)
         elif replying:
@@ -272,7 +288,6 @@ class Server:
         if peer is not None and not self._admit(ident, env, peer):
             return
         self.in_flight += 1
-        self._idle.clear()
         if inline:
             # A fresh context per request, as `Workers.spawn` gives each task.
             contextvars.Context().run(self._run, ident, env, body, entry, peer)  # type: ignore[arg-type]
@@ -359,8 +374,15 @@ class Server:
                     result = method.result_cls(success=value) if method.returns_value else method.result_cls()
                     reply = encode(result, method.result_spec)  # type: ignore[arg-type]
             if ident is not None and reply is not None:
-                head = Envelope(REPLY, env.method, env.request_id, None, env.trace_id, session_change=session.change)
-                self._send(ident, head, reply)
+                change = session.change
+                if change is None and env.request_id is not None:
+                    head = encode_reply_envelope(env.method, env.request_id, env.trace_id)
+                else:
+                    head = encode_envelope(
+                        Envelope(REPLY, env.method, env.request_id, None, env.trace_id, session_change=change)
+                    )
+                assert self._rep is not None
+                self._rep.send((ident, head, reply))
         except BaseException as exc:  # noqa: BLE001 - a handler greenlet must never die into the hub
             outcome = "internal"
             self._log.error(
@@ -380,7 +402,7 @@ class Server:
         finally:
             elapsed = time.perf_counter() - started
             self._metrics.requests.record(env.method, outcome, elapsed)
-            if self._sampler and self._sampler.sampled(env.trace_id):
+            if self._sampling and self._sampler.sampled(env.trace_id):
                 self._log.info(
                     "handled",
                     method=env.method,
@@ -391,7 +413,7 @@ class Server:
                     outcome=outcome,
                 )
             self.in_flight -= 1
-            if self.in_flight == 0:
+            if self.in_flight == 0 and self._idle is not None:
                 self._idle.set()
             if self._parked_push is not None:
                 self._hub.loop.run_callback(self._unpark)

@@ -5,7 +5,18 @@ Most code never needs this: proxies and `Service` handlers encode and decode for
 """
 
 from hn_codec import DecodeError, Method, ServiceIdl, decode, encode, load_idl, spec_of
-from hn_runtime._wire import ERROR, EVENT, REPLY, REQUEST, Envelope, ErrorCode, decode_envelope, encode_envelope
+from hn_runtime._wire import (
+    ERROR,
+    EVENT,
+    REPLY,
+    REQUEST,
+    Envelope,
+    ErrorCode,
+    decode_envelope,
+    encode_envelope,
+    encode_reply_envelope,
+    encode_request_envelope,
+)
 
 __all__ = [
     "ERROR",
@@ -21,6 +32,8 @@ __all__ = [
     "decode_envelope",
     "encode",
     "encode_envelope",
+    "encode_reply_envelope",
+    "encode_request_envelope",
     "load_idl",
     "spec_of",
 ]

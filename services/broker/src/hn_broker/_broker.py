@@ -132,6 +132,8 @@ class Broker:
         self.port = 0
         self.draining = False
         self._tracing = tracing or TraceSampler(0.0)
+        #: the sampler's truth read once: `bool()` on it is a Python call per packet
+        self._sampling = bool(self._tracing)
         CAPACITY.set(config.capacity)
         CONNECTIONS.set_function(lambda: len(self.connections))
         SESSIONS.set_function(lambda: len(self.sessions))
@@ -365,7 +367,7 @@ class Broker:
             conn.in_flight -= 1
             elapsed = time.perf_counter() - started
             self._stats.record(packet.type, outcome, elapsed)
-            if self._tracing and self._tracing.sampled(trace_id):
+            if self._sampling and self._tracing.sampled(trace_id):
                 # The first hop of a sampled trace: `hn logs --trace` starts here.
                 _log.info(
                     "packet",

@@ -40,6 +40,8 @@ _PONG = PacketKind.PONG
 _TCP_INFO = getattr(socket, "TCP_INFO", None)
 _TCP_INFO_RTT = struct.Struct("=II")
 _TCP_INFO_LENGTH = 76
+#: seconds a connection's round trip, read from the kernel, is stamped on requests before it is read again
+_RTT_FRESH_S = 1.0
 
 
 class ConnectionOwner(Protocol):
@@ -85,6 +87,8 @@ class ClientConnection:
         "_backlog",
         "_handshakes",
         "_handshake_timer",
+        "_rtt",
+        "_rtt_at",
     )
 
     def __init__(
@@ -137,6 +141,9 @@ class ClientConnection:
         self._handshake_timer: Any = None
         if handshake_timeout_s > 0:
             self._handshake_timer = loop.timer(handshake_timeout_s)
+        #: the last round trip read from the kernel, and when (loop time; see round_trip_us)
+        self._rtt: int | None = None
+        self._rtt_at = -_RTT_FRESH_S
         self._writer: Any = None
         self._reader = loop.io(sock.fileno(), _READ)
         self._reader.start(self._on_readable)
@@ -349,7 +356,20 @@ class ClientConnection:
         The kernel times every segment the broker sends until the client's TCP acknowledges it,
         so this needs no cooperation from the client's code, unlike timing pings the client
         would answer (and could answer late on purpose to widen its bound).
+
+        Read again at most every `_RTT_FRESH_S` seconds: the kernel's figure is itself smoothed
+        over many segments, and asking it is a system call, which cost every forwarded request
+        more than a microsecond.
         """
+        now = self.loop.now()
+        if now - self._rtt_at < _RTT_FRESH_S:
+            return self._rtt
+        rtt = self._read_round_trip_us()
+        if rtt is not None:
+            self._rtt, self._rtt_at = rtt, now
+        return rtt
+
+    def _read_round_trip_us(self) -> int | None:
         if _TCP_INFO is None:
             return None
         try:
