@@ -28,6 +28,7 @@ __all__ = [
     "load_role",
     "note",
     "quiet_logs",
+    "readme_option",
     "ready_path",
     "report",
     "run_json",
@@ -37,6 +38,7 @@ __all__ = [
     "service",
     "wait_ready",
     "write_ready",
+    "write_figures",
 ]
 
 
@@ -208,3 +210,24 @@ def report(result: Mapping[str, Any], as_json: bool) -> None:
     width = max((len(key) for key in result), default=0)
     for key, value in result.items():
         print(f"{key:>{width}}: {value}")
+
+
+def readme_option(parser: argparse.ArgumentParser) -> None:
+    """`--readme PATH`: the benchmark also writes its figures into its block of that file."""
+    parser.add_argument("--readme", metavar="PATH", help="write the figures into this markdown file's block")
+
+
+def write_figures(readme: str | None, name: str, rows: Sequence[Sequence[object]], footer: str = "") -> None:
+    """Write `rows` (a header row, then figures) as a table, then `footer`, into the block `name`
+    of the markdown file `readme` (hn_figures: with the date, this command and the load average);
+    nothing when no file was given."""
+    if not readme:
+        return
+    from hn_figures import write_block
+
+    header, *body = [[str(cell) for cell in row] for row in rows]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    script = os.path.relpath(os.path.abspath(sys.argv[0]), os.path.dirname(os.path.abspath(__file__)))
+    command = " ".join([f"./pants run bench/{script} --", *sys.argv[1:]])
+    write_block(readme, name, "\n".join(lines) + ("\n\n" + footer.strip() if footer else ""), command=command)
