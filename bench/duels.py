@@ -1,6 +1,7 @@
 """Duels benchmark: concurrent duels through one broker, and a plain session call beside them.
 
     ./pants run bench/duels.py -- --json [--pairs 25,50,100,250,500] [--seconds 5] [--duel-rounds 1] [--keep]
+                                    [--readme README.md]
 
 Starts the platform as processes (data tier, yellow, 1 broker, 1 sso, 1 match, brokerlist: the
 `hn up` cluster); the load runs in a separate child process.
@@ -13,7 +14,7 @@ within that window are timed (`duel_p99_ms`). Baseline in the same run: the same
 (`status_p99_ms`). Also per level: duels/s, queue wait (`found_p50_ms`), and the CPU the match
 and broker processes used (from /proc: what other tenants of the machine do not skew).
 `concurrent_duels_p99_under_50ms` is the largest N whose duel p99 stayed under 50 ms without
-errors.
+errors. Targets: 500 concurrent duels at duel p99 < 50 ms, and at most 1 ms of match CPU per duel.
 
 Matching a full queue, and pairing's scaling, are match.py's.
 Figures swing about 2x between runs on a shared 2-core machine; compare the ratios within one run.
@@ -34,9 +35,11 @@ from typing import Any
 
 from hn_stats import percentile
 
-from _harness import arguments, cpu_seconds, note, quiet_logs, report, run_json, run_role
+from _harness import arguments, cpu_seconds, note, quiet_logs, readme_option, report, run_json, run_role, write_figures
 
 P99_TARGET_MS = 50.0
+PAIRS_TARGET = 500
+CPU_PER_DUEL_TARGET_MS = 1.0
 
 
 # -- concurrent duels through the broker (child process) ------------------------------------
@@ -253,6 +256,7 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment for the services (what-ifs)"
     )
+    readme_option(parser)
     args = parser.parse_args()
 
     from gevent import monkey
@@ -307,6 +311,42 @@ def main() -> None:
             shutil.rmtree(scratch, ignore_errors=True)
     result["total_s"] = round(time.monotonic() - started, 1)
     report(result, args.json)
+    _write(args.readme, result)
+
+
+def _write(readme: str | None, result: dict[str, Any]) -> None:
+    rows: list[tuple[object, ...]] = [
+        (
+            "concurrent pairs",
+            "duel p50 / p99 (ms)",
+            "status p99, same rate (ms)",
+            "duels/s",
+            "enqueue p99 (ms)",
+            "match CPU per duel (ms)",
+            "match / broker CPU (% of a core)",
+        )
+    ]
+    for level in result["duel_levels"]:
+        rows.append(
+            (
+                level["pairs"],
+                f"{level['duel_p50_ms']} / **{level['duel_p99_ms']}**" + (" (errors)" if "errors" in level else ""),
+                level["status_p99_ms"],
+                level["duels_per_s"],
+                level["enqueue_p99_ms"],
+                f"**{level['match_cpu_ms_per_duel']}**",
+                f"{level['match_cpu_pct']} / {level['broker_cpu_pct']}",
+            )
+        )
+    held = result["concurrent_duels_p99_under_50ms"]
+    cpu = min((level["match_cpu_ms_per_duel"] for level in result["duel_levels"]), default=0)
+    footer = (
+        f"Concurrent duels one match instance held with duel p99 < {P99_TARGET_MS:.0f} ms through one broker: "
+        f"**{held}** pairs (target {PAIRS_TARGET}: {'met' if held >= PAIRS_TARGET else 'missed'}); match CPU per "
+        f"duel at best {cpu} ms (target ≤ {CPU_PER_DUEL_TARGET_MS:.0f} ms: "
+        f"{'met' if cpu <= CPU_PER_DUEL_TARGET_MS else 'missed'})."
+    )
+    write_figures(readme, "duels", rows, footer)
 
 
 if __name__ == "__main__":
