@@ -225,9 +225,9 @@ def write_figures(readme: str | None, name: str, rows: Sequence[Sequence[object]
         return
     from hn_figures import write_block
 
-    header, *body = [[str(cell) for cell in row] for row in rows]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
+    cells = [[str(cell) for cell in row] for row in rows]
+    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
     script = os.path.relpath(os.path.abspath(sys.argv[0]), os.path.dirname(os.path.abspath(__file__)))
     command = " ".join([f"./pants run bench/{script} --", *sys.argv[1:]])
     write_block(readme, name, "\n".join(lines) + ("\n\n" + footer.strip() if footer else ""), command=command)

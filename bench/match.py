@@ -254,7 +254,12 @@ def drain(contender: str, redis_url: str, players: int, seed: float) -> dict[str
         drained = _drain_matchmaker(redis)
         if drained["calls"] != _expected_calls(players):
             raise SystemExit(f"the matchmaker issued {dict(drained['calls'])}, not {dict(_expected_calls(players))}")
-        return {"s": drained["s"], "pairs": drained["pairs"], "ticks": drained["ticks"], "round_trips": drained["round_trips"]}
+        return {
+            "s": drained["s"],
+            "pairs": drained["pairs"],
+            "ticks": drained["ticks"],
+            "round_trips": drained["round_trips"],
+        }
     if contender == "bare":
         return _drain_bare(redis, _expected_calls(players))
     return {"s": _drain_pipelined(redis)}
@@ -317,7 +322,9 @@ def main() -> None:
     )
     result["match_vs_bare_redis"] = round(result["match_10k_s"] / result["bare_redis_10k_s"], 2)
     result["match_vs_pipelined"] = round(result["match_10k_s"] / result["pipelined_10k_s"], 1)
-    result["redis_round_trip_us"] = round(result["bare_redis_10k_s"] / sum(_expected_calls(args.players).values()) * 1e6)
+    result["redis_round_trip_us"] = round(
+        result["bare_redis_10k_s"] / sum(_expected_calls(args.players).values()) * 1e6
+    )
     if args.players != 10_000:
         result["queue_players"] = args.players
     result["total_s"] = round(time.monotonic() - started, 1)

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from hn_stats import percentile
@@ -166,7 +167,7 @@ def password_logins(brokerlist: str, seconds: str) -> dict[str, Any]:
 
 
 #: what this file runs as in a child process (`_harness.run_role`)
-ROLES = {"bots": bots, "password-logins": password_logins}
+ROLES: dict[str, Callable[..., Any]] = {"bots": bots, "password-logins": password_logins}
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -215,7 +216,9 @@ def _window(path_of: list[str], since: float, until: float) -> dict[str, list[tu
     return calls
 
 
-def _step_figures(players: int, calls: dict[str, list[tuple[float, bool]]], seconds: float, cpu_pct: float) -> dict[str, Any]:
+def _step_figures(
+    players: int, calls: dict[str, list[tuple[float, bool]]], seconds: float, cpu_pct: float
+) -> dict[str, Any]:
     p99 = {t: round(percentile([ms for ms, _ in v], 0.99), 1) for t, v in sorted(calls.items())}
     total = sum(len(v) for v in calls.values())
     failed = sum(1 for v in calls.values() for _, ok in v if not ok)

@@ -27,6 +27,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from hn_stats import percentile
@@ -119,7 +120,7 @@ def subscriber(pub: str, start_at: str, seconds: str) -> dict[str, Any]:
 
 
 #: what this file runs as in a child process (`_harness.run_role`)
-ROLES = {"beater": beater, "subscriber": subscriber}
+ROLES: dict[str, Callable[..., Any]] = {"beater": beater, "subscriber": subscriber}
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:

@@ -148,6 +148,7 @@ class MatchQueue:
         """On the caller's pipeline: copy ratings a duel just stored."""
         for account_id, rating in ratings.items():
             pipe.set(f"hn:match:rating:{account_id}", rating, ex=RATING_COPY_TTL_S)
+
     def position(self, mode: str, account_id: int) -> tuple[int | None, int]:
         """(ms the player joined, or None if not queued; players queued in `mode`)."""
         queue, since = self.keys(mode)
