@@ -13,9 +13,12 @@ call every 10 s as the game's own heartbeat ("ping"; the SDK also sends its prot
 and after an idle spell of 20-60 s it queues and plays a duel (ready, the signal after 1-3 s,
 shoot after a human reaction, the result); every ping has a 2% chance of a reconnect (the
 connection dropped, a new one made through brokerlist, the session resumed: about once in eight
-minutes a player). The ramp adds `step` players per step (logged in over the first seconds of
-the step, spread over the bot processes) and measures each step whole: it stops once any message
-type's p99 passes 100 ms or more than 1% of calls fail, or at `max_players`.
+minutes a player). The ramp adds `step` players per step (logged in over the first half of the
+step, spread over the bot processes) and measures each step whole: it stops once any in-game
+message type's p99 (status, enqueue, cancel, duel_ready, duel_shoot) passes 100 ms or more than
+1% of calls fail, or at `max_players`. Logins, connects and reconnects are reported beside it, not
+held to the limit: a first guest login creates an account in PostgreSQL, a password login hashes
+with argon2id on purpose (tens of ms of CPU each), and a connect is TCP plus brokerlist's HTTP.
 
 Prints, for the last step that held: players, messages/s (client requests), CPU per 1,000 players
 (% of one core, all platform processes), each type's p99; the step that broke and why; and
@@ -91,7 +94,7 @@ def bots(brokerlist: str, index: str, of: str, control: str, spread_s: str, out:
         except Exception:  # noqa: BLE001 - counted as failed
             return
         duelist = Duelist(client)
-        next_duel = time.monotonic() + random.uniform(*IDLE_S)
+        next_duel = time.monotonic() + random.uniform(0, IDLE_S[1] / 2)
         while True:
             until = min(next_duel, time.monotonic() + PING_EVERY_S)
             gevent.sleep(max(0.0, until - time.monotonic()))
@@ -234,8 +237,13 @@ def _step_figures(
     }
 
 
+#: not held to the p99 limit, reported beside it: a login makes an account (guest) or hashes a
+#: password on purpose, and connecting is TCP plus brokerlist's HTTP
+UNLIMITED = ("connect", "reconnect", "sso.guest_login")
+
+
 def _broken(step: dict[str, Any]) -> str | None:
-    over = {t: ms for t, ms in step["p99_ms"].items() if t not in ("connect", "reconnect") and ms > P99_LIMIT_MS}
+    over = {t: ms for t, ms in step["p99_ms"].items() if t not in UNLIMITED and ms > P99_LIMIT_MS}
     if over:
         return f"p99 over {P99_LIMIT_MS:.0f} ms: " + ", ".join(f"{t} {ms} ms" for t, ms in over.items())
     if step["calls"] and step["failed"] / step["calls"] > ERROR_LIMIT:
@@ -249,7 +257,7 @@ def _broken(step: dict[str, Any]) -> str | None:
 def _ramp(cluster: Any, args: Any, scratch: str) -> dict[str, Any]:
     control = os.path.join(scratch, "players.json")
     outs = [os.path.join(scratch, f"bots-{k}.jsonl") for k in range(args.bots)]
-    spread = str(min(10.0, args.step_seconds / 3))
+    spread = str(args.step_seconds / 2)  # new players arrive over the first half of a step
     procs = [
         subprocess.Popen(
             [sys.executable, __file__, "bots", cluster.brokerlist_url, str(k), str(args.bots), control, spread, out],
@@ -338,18 +346,18 @@ def _write(args: Any, result: dict[str, Any]) -> None:
     logins = result["production_logins"]
     rows: list[tuple[str, str]] = [("figure", "measured")]
     if held is None:
-        rows.append(("players held (every message type's p99 ≤ 100 ms)", f"none: the first step of {args.step} broke"))
+        rows.append(("players held (in-game messages' p99 ≤ 100 ms)", f"none: the first step of {args.step} broke"))
     else:
         per_cpu = held["players"] / max(held["platform_cpu_pct"] / 100, 1e-9)
         rows += [
             (
-                "players one 2-core machine held, every message type's p99 ≤ 100 ms (whole platform, bots on the "
-                "same machine in their own processes)",
+                "players one 2-core machine held, every in-game message type's p99 ≤ 100 ms (whole platform, "
+                "bots on the same machine in their own processes)",
                 f"**{held['players']:,}**; {held['messages_per_s']:,} client messages/s; platform CPU "
                 f"{held['platform_cpu_pct']} % of a core: **{held['cpu_pct_per_1000_players']} % of a core per "
                 f"1,000 players** (about {per_cpu:,.0f} players per busy core)",
             ),
-            ("p99 per message type at that step (ms)", ", ".join(f"{t} {ms}" for t, ms in held["p99_ms"].items())),
+            ("p99 per call type at that step (ms; logins and connects not held to the limit)", ", ".join(f"{t} {ms}" for t, ms in held["p99_ms"].items())),
         ]
     if broke is not None:
         rows.append((f"the step that broke: {broke['step']['players']:,} players", broke["why"]))
