@@ -357,7 +357,10 @@ def _write(args: Any, result: dict[str, Any]) -> None:
                 f"{held['platform_cpu_pct']} % of a core: **{held['cpu_pct_per_1000_players']} % of a core per "
                 f"1,000 players** (about {per_cpu:,.0f} players per busy core)",
             ),
-            ("p99 per call type at that step (ms; logins and connects not held to the limit)", ", ".join(f"{t} {ms}" for t, ms in held["p99_ms"].items())),
+            (
+                "p99 per call type at that step (ms; logins and connects not held to the limit)",
+                ", ".join(f"{t} {ms}" for t, ms in held["p99_ms"].items()),
+            ),
         ]
     if broke is not None:
         rows.append((f"the step that broke: {broke['step']['players']:,} players", broke["why"]))
