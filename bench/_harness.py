@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ __all__ = [
     "load_arguments",
     "load_role",
     "note",
+    "platform",
     "quiet_logs",
     "readme_option",
     "ready_path",
@@ -231,3 +233,28 @@ def write_figures(readme: str | None, name: str, rows: Sequence[Sequence[object]
     script = os.path.relpath(os.path.abspath(sys.argv[0]), os.path.dirname(os.path.abspath(__file__)))
     command = " ".join([f"./pants run bench/{script} --", *sys.argv[1:]])
     write_block(readme, name, "\n".join(lines) + ("\n\n" + footer.strip() if footer else ""), command=command)
+
+
+@contextmanager
+def platform(name: str, *, keep: bool = False, **spec: Any) -> Iterator[Any]:
+    """The whole platform as `hn up` starts it (hn_cli's Cluster: 1 broker, 1 sso, 1 match and
+    `spec`'s changes), healthy, in a fresh run directory removed afterwards unless `keep`."""
+    from hn_cli import Cluster, ClusterSpec  # pants: no-infer-dep (the benchmarks that start it depend on it)
+
+    # PostgreSQL runs as "postgres" when this runs as root: the run directory must be traversable.
+    scratch = tempfile.mkdtemp(prefix=f"hn-bench-{name}-")
+    os.chmod(scratch, 0o755)
+    cluster = Cluster(
+        ClusterSpec(**{"brokers": 1, "sso": 1, "match": 1, "log_level": "info", **spec, "run_dir": scratch})
+    )
+    try:
+        cluster.start()
+        cluster.wait_healthy()
+        note(f"platform up in {cluster.run_dir}")
+        yield cluster
+    finally:
+        cluster.stop()
+        if keep:
+            note(f"logs kept in {cluster.run_dir}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)

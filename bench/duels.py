@@ -25,9 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import statistics
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,7 +33,18 @@ from typing import Any
 
 from hn_stats import percentile
 
-from _harness import arguments, cpu_seconds, note, quiet_logs, readme_option, report, run_json, run_role, write_figures
+from _harness import (
+    arguments,
+    cpu_seconds,
+    note,
+    platform,
+    quiet_logs,
+    readme_option,
+    report,
+    run_json,
+    run_role,
+    write_figures,
+)
 
 P99_TARGET_MS = 50.0
 PAIRS_TARGET = 500
@@ -263,33 +272,18 @@ def main() -> None:
 
     monkey.patch_all()
     quiet_logs("duels")
-    from hn_cli import Cluster, ClusterSpec
-
     started = time.monotonic()
-    # PostgreSQL runs as "postgres" when this runs as root: the run directory must be traversable.
-    scratch = tempfile.mkdtemp(prefix="hn-bench-duels-")
-    os.chmod(scratch, 0o755)
-    spec = ClusterSpec(
-        brokers=1,
-        sso=1,
-        match=1,
-        run_dir=scratch,
-        log_level="info",  # production's level: its cost is part of what a duel costs
-        extra_env={
-            "HN_MATCH_SIGNAL_DELAY_S": "0.05,0.15",
-            # A player who cancels at the end of a phase just as they are matched leaves a room
-            # waiting for their ready: shorter than production's 15 s, so phases end sooner.
-            "HN_MATCH_READY_TIMEOUT_S": "5",
-            "HN_DRAIN_SECONDS": "2",
-            **dict(item.split("=", 1) for item in args.env),
-        },
-    )
-    cluster = Cluster(spec)
+    settings = {
+        "HN_MATCH_SIGNAL_DELAY_S": "0.05,0.15",
+        # A player who cancels at the end of a phase just as they are matched leaves a room
+        # waiting for their ready: shorter than production's 15 s, so phases end sooner.
+        "HN_MATCH_READY_TIMEOUT_S": "5",
+        "HN_DRAIN_SECONDS": "2",
+        **dict(item.split("=", 1) for item in args.env),
+    }
     result: dict[str, Any] = {}
-    try:
-        cluster.start()
-        cluster.wait_healthy()
-        note(f"platform up in {cluster.run_dir}")
+    # log_level info: production's level, its cost is part of what a duel costs
+    with platform("duels", keep=args.keep, extra_env=settings) as cluster:
         pids = {}
         for name in ("match", "broker"):
             process = cluster.process(f"{name}-1").process
@@ -303,12 +297,6 @@ def main() -> None:
             "pids": pids,
         }
         result.update(run_json([__file__, "duel-load", json.dumps(load)], timeout=900))
-    finally:
-        cluster.stop()
-        if args.keep:
-            note(f"logs kept in {cluster.run_dir}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
     result["total_s"] = round(time.monotonic() - started, 1)
     report(result, args.json)
     _write(args.readme, result)

@@ -1,6 +1,6 @@
 """Platform benchmark: the most concurrent players one machine carries with a realistic mix.
 
-    ./pants run bench/platform_capacity.py -- --json [--step 250] [--max-players 5000]
+    ./pants run bench/platform_capacity.py -- --json [--step 500] [--max-players 10000]
                                      [--step-seconds 30] [--bots 4] [--readme README.md]
 
 Starts the whole platform as `hn up` does (hn_cli's Cluster: data tier, yellow, 1 broker, 1 sso
@@ -30,10 +30,8 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -41,7 +39,18 @@ from typing import Any
 
 from hn_stats import percentile
 
-from _harness import arguments, child_env, cpu_seconds, note, quiet_logs, readme_option, report, run_role, write_figures
+from _harness import (
+    arguments,
+    child_env,
+    cpu_seconds,
+    note,
+    platform,
+    quiet_logs,
+    readme_option,
+    report,
+    run_role,
+    write_figures,
+)
 
 P99_LIMIT_MS = 100.0
 ERROR_LIMIT = 0.01
@@ -299,8 +308,8 @@ def _ramp(cluster: Any, args: Any, scratch: str) -> dict[str, Any]:
 
 def main() -> None:
     parser = arguments(__doc__)
-    parser.add_argument("--step", type=int, default=250, help="players added per step")
-    parser.add_argument("--max-players", type=int, default=5000)
+    parser.add_argument("--step", type=int, default=500, help="players added per step")
+    parser.add_argument("--max-players", type=int, default=10_000, help="the ramp's ceiling")
     parser.add_argument("--step-seconds", type=float, default=30.0, help="how long each step is measured")
     parser.add_argument("--bots", type=int, default=4, help="bot processes per step")
     parser.add_argument("--login-seconds", type=float, default=10.0)
@@ -311,19 +320,10 @@ def main() -> None:
 
     monkey.patch_all()
     quiet_logs("platform")
-    from hn_cli import Cluster, ClusterSpec
-
     started = time.monotonic()
-    scratch = tempfile.mkdtemp(prefix="hn-bench-platform-")
-    os.chmod(scratch, 0o755)  # PostgreSQL runs as "postgres" when this runs as root
-    spec = ClusterSpec(brokers=1, sso=1, match=1, run_dir=scratch, log_level="info", hash_profile="production")
-    cluster = Cluster(spec)
     result: dict[str, Any] = {}
-    try:
-        cluster.start()
-        cluster.wait_healthy()
-        note(f"platform up in {cluster.run_dir}")
-        result.update(_ramp(cluster, args, scratch))
+    with platform("platform", hash_profile="production") as cluster:
+        result.update(_ramp(cluster, args, cluster.run_dir))
         logins = subprocess.run(
             [sys.executable, __file__, "password-logins", cluster.brokerlist_url, str(args.login_seconds)],
             env=child_env(),
@@ -333,9 +333,6 @@ def main() -> None:
             timeout=600,
         ).stdout
         result["production_logins"] = {k: round(v, 1) for k, v in json.loads(logins.strip().splitlines()[-1]).items()}
-    finally:
-        cluster.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
     result["total_s"] = round(time.monotonic() - started, 1)
     report(result, args.json)
     _write(args, result)
@@ -364,6 +361,8 @@ def _write(args: Any, result: dict[str, Any]) -> None:
         ]
     if broke is not None:
         rows.append((f"the step that broke: {broke['step']['players']:,} players", broke["why"]))
+    elif held is not None:
+        rows.append(("the step that broke", f"none: the ramp reached its ceiling ({args.max_players:,} players)"))
     rows.append(
         (
             "password logins/s through the broker, production argon2id (50 at once)",

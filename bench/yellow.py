@@ -242,7 +242,7 @@ def main() -> None:
             (
                 "beats answered / s (offered: one per instance per second); heartbeat p99",
                 f"{result['beats_per_s']:,} ({'kept up' if result['beat_rate_ok'] else 'fell behind'}); "
-                f"{result['beat_p99_ms']} ms",
+                f"{result['beat_p99_ms']:.1f} ms",
             ),
             (
                 "changes / s the slowest subscriber received",
@@ -250,7 +250,7 @@ def main() -> None:
             ),
             (
                 "heartbeats / s at most (100 in flight, one client); find / snapshot p99",
-                f"{result['heartbeats_per_s']:,}; {result['find_p99_us']} µs / {result['snapshot_p99_us']} µs",
+                f"{result['heartbeats_per_s']:,}; {result['find_p99_us']:,} µs / {result['snapshot_p99_us']:,} µs",
             ),
         ],
     )
