@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,9 @@ __all__ = [
     "load_arguments",
     "load_role",
     "note",
+    "platform",
     "quiet_logs",
+    "readme_option",
     "ready_path",
     "report",
     "run_json",
@@ -43,6 +46,7 @@ __all__ = [
     "service",
     "wait_ready",
     "write_ready",
+    "write_figures",
 ]
 
 
@@ -314,3 +318,49 @@ def report(result: Mapping[str, Any], as_json: bool) -> None:
     width = max((len(key) for key in result), default=0)
     for key, value in result.items():
         print(f"{key:>{width}}: {value}")
+
+
+def readme_option(parser: argparse.ArgumentParser) -> None:
+    """`--readme PATH`: the benchmark also writes its figures into its block of that file."""
+    parser.add_argument("--readme", metavar="PATH", help="write the figures into this markdown file's block")
+
+
+def write_figures(readme: str | None, name: str, rows: Sequence[Sequence[object]], footer: str = "") -> None:
+    """Write `rows` (a header row, then figures) as a table, then `footer`, into the block `name`
+    of the markdown file `readme` (hn_figures: with the date, this command and the load average);
+    nothing when no file was given."""
+    if not readme:
+        return
+    from hn_figures import write_block
+
+    cells = [[str(cell) for cell in row] for row in rows]
+    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+    script = os.path.relpath(os.path.abspath(sys.argv[0]), os.path.dirname(os.path.abspath(__file__)))
+    command = " ".join([f"./pants run bench/{script} --", *sys.argv[1:]])
+    write_block(readme, name, "\n".join(lines) + ("\n\n" + footer.strip() if footer else ""), command=command)
+
+
+@contextmanager
+def platform(name: str, *, keep: bool = False, **spec: Any) -> Iterator[Any]:
+    """The whole platform as `hn up` starts it (hn_cli's Cluster: 1 broker, 1 sso, 1 match and
+    `spec`'s changes), healthy, in a fresh run directory removed afterwards unless `keep`."""
+    from hn_cli import Cluster, ClusterSpec  # pants: no-infer-dep (the benchmarks that start it depend on it)
+
+    # PostgreSQL runs as "postgres" when this runs as root: the run directory must be traversable.
+    scratch = tempfile.mkdtemp(prefix=f"hn-bench-{name}-")
+    os.chmod(scratch, 0o755)
+    cluster = Cluster(
+        ClusterSpec(**{"brokers": 1, "sso": 1, "match": 1, "log_level": "info", **spec, "run_dir": scratch})
+    )
+    try:
+        cluster.start()
+        cluster.wait_healthy()
+        note(f"platform up in {cluster.run_dir}")
+        yield cluster
+    finally:
+        cluster.stop()
+        if keep:
+            note(f"logs kept in {cluster.run_dir}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)

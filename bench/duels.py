@@ -1,6 +1,7 @@
 """Duels benchmark: concurrent duels through one broker, and a plain session call beside them.
 
     ./pants run bench/duels.py -- --json [--pairs 25,50,100,250,500] [--seconds 5] [--duel-rounds 1] [--keep]
+                                    [--readme README.md]
 
 Starts the platform as processes (data tier, yellow, 1 broker, 1 sso, 1 match, brokerlist: the
 `hn up` cluster); the load runs in a separate child process.
@@ -13,7 +14,7 @@ within that window are timed (`duel_p99_ms`). Baseline in the same run: the same
 (`status_p99_ms`). Also per level: duels/s, queue wait (`found_p50_ms`), and the CPU the match
 and broker processes used (from /proc: what other tenants of the machine do not skew).
 `concurrent_duels_p99_under_50ms` is the largest N whose duel p99 stayed under 50 ms without
-errors.
+errors. Targets: 500 concurrent duels at duel p99 < 50 ms, and at most 1 ms of match CPU per duel.
 
 Matching a full queue, and pairing's scaling, are match.py's.
 Figures swing about 2x between runs on a shared 2-core machine; compare the ratios within one run.
@@ -24,9 +25,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import statistics
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -34,9 +33,22 @@ from typing import Any
 
 from hn_stats import percentile
 
-from _harness import arguments, cpu_seconds, note, quiet_logs, report, run_json, run_role
+from _harness import (
+    arguments,
+    cpu_seconds,
+    note,
+    platform,
+    quiet_logs,
+    readme_option,
+    report,
+    run_json,
+    run_role,
+    write_figures,
+)
 
 P99_TARGET_MS = 50.0
+PAIRS_TARGET = 500
+CPU_PER_DUEL_TARGET_MS = 1.0
 
 
 # -- concurrent duels through the broker (child process) ------------------------------------
@@ -253,39 +265,25 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment for the services (what-ifs)"
     )
+    readme_option(parser)
     args = parser.parse_args()
 
     from gevent import monkey
 
     monkey.patch_all()
     quiet_logs("duels")
-    from hn_cli import Cluster, ClusterSpec
-
     started = time.monotonic()
-    # PostgreSQL runs as "postgres" when this runs as root: the run directory must be traversable.
-    scratch = tempfile.mkdtemp(prefix="hn-bench-duels-")
-    os.chmod(scratch, 0o755)
-    spec = ClusterSpec(
-        brokers=1,
-        sso=1,
-        match=1,
-        run_dir=scratch,
-        log_level="info",  # production's level: its cost is part of what a duel costs
-        extra_env={
-            "HN_MATCH_SIGNAL_DELAY_S": "0.05,0.15",
-            # A player who cancels at the end of a phase just as they are matched leaves a room
-            # waiting for their ready: shorter than production's 15 s, so phases end sooner.
-            "HN_MATCH_READY_TIMEOUT_S": "5",
-            "HN_DRAIN_SECONDS": "2",
-            **dict(item.split("=", 1) for item in args.env),
-        },
-    )
-    cluster = Cluster(spec)
+    settings = {
+        "HN_MATCH_SIGNAL_DELAY_S": "0.05,0.15",
+        # A player who cancels at the end of a phase just as they are matched leaves a room
+        # waiting for their ready: shorter than production's 15 s, so phases end sooner.
+        "HN_MATCH_READY_TIMEOUT_S": "5",
+        "HN_DRAIN_SECONDS": "2",
+        **dict(item.split("=", 1) for item in args.env),
+    }
     result: dict[str, Any] = {}
-    try:
-        cluster.start()
-        cluster.wait_healthy()
-        note(f"platform up in {cluster.run_dir}")
+    # log_level info: production's level, its cost is part of what a duel costs
+    with platform("duels", keep=args.keep, extra_env=settings) as cluster:
         pids = {}
         for name in ("match", "broker"):
             process = cluster.process(f"{name}-1").process
@@ -299,14 +297,44 @@ def main() -> None:
             "pids": pids,
         }
         result.update(run_json([__file__, "duel-load", json.dumps(load)], timeout=900))
-    finally:
-        cluster.stop()
-        if args.keep:
-            note(f"logs kept in {cluster.run_dir}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
     result["total_s"] = round(time.monotonic() - started, 1)
     report(result, args.json)
+    _write(args.readme, result)
+
+
+def _write(readme: str | None, result: dict[str, Any]) -> None:
+    rows: list[tuple[object, ...]] = [
+        (
+            "concurrent pairs",
+            "duel p50 / p99 (ms)",
+            "status p99, same rate (ms)",
+            "duels/s",
+            "enqueue p99 (ms)",
+            "match CPU per duel (ms)",
+            "match / broker CPU (% of a core)",
+        )
+    ]
+    for level in result["duel_levels"]:
+        rows.append(
+            (
+                level["pairs"],
+                f"{level['duel_p50_ms']} / **{level['duel_p99_ms']}**" + (" (errors)" if "errors" in level else ""),
+                level["status_p99_ms"],
+                level["duels_per_s"],
+                level["enqueue_p99_ms"],
+                f"**{level['match_cpu_ms_per_duel']}**",
+                f"{level['match_cpu_pct']} / {level['broker_cpu_pct']}",
+            )
+        )
+    held = result["concurrent_duels_p99_under_50ms"]
+    cpu = min((level["match_cpu_ms_per_duel"] for level in result["duel_levels"]), default=0)
+    footer = (
+        f"Concurrent duels one match instance held with duel p99 < {P99_TARGET_MS:.0f} ms through one broker: "
+        f"**{held}** pairs (target {PAIRS_TARGET}: {'met' if held >= PAIRS_TARGET else 'missed'}); match CPU per "
+        f"duel at best {cpu} ms (target ≤ {CPU_PER_DUEL_TARGET_MS:.0f} ms: "
+        f"{'met' if cpu <= CPU_PER_DUEL_TARGET_MS else 'missed'})."
+    )
+    write_figures(readme, "duels", rows, footer)
 
 
 if __name__ == "__main__":

@@ -1,21 +1,25 @@
 """match benchmark: matching 10,000 queued players, and pairing's scaling.
 
-    ./pants run bench/match.py -- --json [--players 10000] [--rounds 1]
+    ./pants run bench/match.py -- --json [--players 10000] [--rounds 1] [--readme README.md]
 
-Starts the data tier's Redis (shards, Sentinel, Twemproxy: what the matchmaker's queue lives in);
-the load runs in a child process.
+Starts the data tier's Redis (shards, Sentinel, Twemproxy: what the matchmaker's queue lives in).
+Every contender runs in a child process of its own.
 
-A child fills the real queue (Redis through Twemproxy) with `players` players (ratings spread,
-waits past the tolerance ceiling) and times `Matchmaker.tick` until the queue is empty
-(`match_10k_s`); the host callback only counts, presence is all true. Baselines in the same run,
-the same commands (both drains' commands are counted and must agree) with redis-py against the
-same Twemproxy: `bare_redis_10k_s`, one round trip per command (the two reads, then a ZREM, HDEL
-and DEL per player), and `pipelined_10k_s`, the same in pipelines (the floor). The matchmaker
-pipelines its takes in batches (`match_10k_redis_round_trips`): `match_vs_pipelined` is
-matchmaking's own overhead over that floor. Contenders alternate over `rounds` rounds (medians;
-one by default, since a drain is 30,000 round trips: tens of seconds on a busy machine).
-`pair_*_ms`: `pair()` alone, CPU only, on shuffled input; `pair_100k_vs_10k` beside
-`sort_100k_vs_10k` (the sort it starts with, alone) shows it scales as its sort, O(n log n).
+Each drain child fills the real queue (Redis through Twemproxy) with `players` players (ratings
+spread, waits past the tolerance ceiling), then drains it (`drain` role): `match` times
+`Matchmaker.tick` until the queue is empty (`match_10k_s`; the host callback only counts, presence
+is all true). Baselines, the same commands (both drains' commands are counted and must agree)
+with redis-py against the same Twemproxy: `bare_redis_10k_s`, one round trip per command (the two
+reads, then a ZREM, HDEL and DEL per player), and `pipelined_10k_s`, the same in pipelines (the
+floor). The matchmaker pipelines its takes in batches (`match_10k_redis_round_trips`):
+`match_vs_pipelined` is matchmaking's own overhead over that floor. Contenders alternate over
+`rounds` rounds (medians; one by default).
+
+Scaling (`scaling` role, one child per function): `pair()` alone, its CPU time (the least of five
+runs), on shuffled queues of five sizes from 12,500 to 200,000 players, and the sort it starts
+with alone; `*_loglog_slope` is
+the least-squares slope of log(time) over log(size) (1 linear, 2 quadratic, n log n about 1.1 over
+this range): a complexity is claimed only from that fit.
 
 Concurrent duels through a broker are duels.py's.
 Figures swing about 2x between runs on a shared 2-core machine; compare the ratios within one run.
@@ -30,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from _harness import arguments, note, quiet_logs, report, run_json, run_role
+from _harness import arguments, note, quiet_logs, readme_option, report, run_json, run_role, write_figures
 
 #: a mode no match instance runs, so no matchmaker but this benchmark's touches this queue
 QUEUE_MODE = "bench"
@@ -191,73 +195,122 @@ def _drain_pipelined(redis: Any) -> float:
     return time.perf_counter() - started
 
 
-def _scaling(rng: random.Random) -> dict[str, Any]:
-    """pair() on 10k and 100k players, and the sort it starts with alone (the floor)."""
+#: queue sizes pair()'s scaling is fitted over (a 16x range, five points)
+SCALING_SIZES = (12_500, 25_000, 50_000, 100_000, 200_000)
+
+
+def scaling(name: str) -> dict[str, Any]:
+    """`pair()` (or the sort it starts with, the floor) on shuffled queues of SCALING_SIZES
+    players: the least CPU time (this process's, so other tenants of a busy machine barely
+    count) of five runs per size."""
     import gc
 
     from hn_match import Waiting, pair
 
+    rng = random.Random(6)
     now_ms = 10**12
-    inputs = {}
-    for players in (10_000, 100_000):
-        waiting = [Waiting(k, rng.randint(0, 3000), now_ms - rng.randint(0, 120_000)) for k in range(players)]
-        # ZRANGE hands pair() its input sorted (Timsort is then linear): shuffled is the worst case.
-        rng.shuffle(waiting)
-        inputs[players] = waiting
 
     def sort(waiting: list[Any]) -> Any:
         return sorted(waiting, key=lambda w: (w.rating, w.since_ms, w.account_id))
 
-    def pair_(waiting: list[Any]) -> Any:
-        return pair(waiting, now_ms)
-
-    times: dict[tuple[str, int], list[float]] = {}
-    for _ in range(5):
-        for players, waiting in inputs.items():
-            for name, fn in (("pair", pair_), ("sort", sort)):
-                gc.collect()  # a collection left over from building the input is not pair()'s
-                started = time.perf_counter()
-                fn(waiting)
-                times.setdefault((name, players), []).append(time.perf_counter() - started)
-    ms = {key: statistics.median(values) * 1000 for key, values in times.items()}
-    return {
-        "pair_10k_ms": round(ms["pair", 10_000], 2),
-        "pair_100k_ms": round(ms["pair", 100_000], 2),
-        "pair_100k_vs_10k": round(ms["pair", 100_000] / ms["pair", 10_000], 1),
-        "sort_100k_vs_10k": round(ms["sort", 100_000] / ms["sort", 10_000], 1),
-    }
+    fn = sort if name == "sort" else (lambda waiting: pair(waiting, now_ms))
+    ms = {}
+    for players in SCALING_SIZES:
+        waiting = [Waiting(k, rng.randint(0, 3000), now_ms - rng.randint(0, 120_000)) for k in range(players)]
+        # ZRANGE hands pair() its input sorted (Timsort is then linear): shuffled is the worst case.
+        rng.shuffle(waiting)
+        times = []
+        for _ in range(5):
+            gc.collect()  # a collection left over from building the input is not pair()'s
+            started = time.process_time()
+            fn(waiting)
+            times.append(time.process_time() - started)
+        ms[str(players)] = min(times) * 1000
+    return ms
 
 
-def queue_worker(redis_url: str, players: int, rounds: int) -> dict[str, Any]:
+def loglog_slope(points: dict[int, float]) -> float:
+    """The least-squares slope of log(time) against log(size): 1 is linear, 2 quadratic;
+    n log n over a 16x range reads about 1.1."""
+    import math
+
+    xs = [math.log(n) for n in points]
+    ys = [math.log(t) for t in points.values()]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+
+
+def drain(contender: str, redis_url: str, players: int, seed: float) -> dict[str, Any]:
+    """Fill the queue alike, then drain it as `contender` (match, bare, pipelined): seconds."""
     from gevent import monkey
 
     monkey.patch_all()
     quiet_logs("match")
     from hn_datatier import redis_from_url
 
-    rng = random.Random(6)
-    result = _scaling(rng)
-    note(f"pair(): {result}")
     redis = redis_from_url(redis_url, socket_timeout=30, socket_connect_timeout=5)
+    _fill(redis, players, random.Random(seed))
+    if contender == "match":
+        drained = _drain_matchmaker(redis)
+        if drained["calls"] != _expected_calls(players):
+            raise SystemExit(f"the matchmaker issued {dict(drained['calls'])}, not {dict(_expected_calls(players))}")
+        return {
+            "s": drained["s"],
+            "pairs": drained["pairs"],
+            "ticks": drained["ticks"],
+            "round_trips": drained["round_trips"],
+        }
+    if contender == "bare":
+        return _drain_bare(redis, _expected_calls(players))
+    return {"s": _drain_pipelined(redis)}
+
+
+#: what this file runs as in a child process (`_harness.run_role`)
+ROLES: dict[str, Callable[..., Any]] = {
+    "drain": lambda contender, url, players, seed: drain(contender, url, int(players), float(seed)),
+    "scaling": scaling,
+}
+
+
+# -- orchestration --------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    parser.add_argument("--players", type=int, default=10_000, help="players queued")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per contender (medians)")
+    readme_option(parser)
+    args = parser.parse_args()
+    if args.players % 2:
+        parser.error("--players must be even (an odd one out waits for a partner forever)")
+
+    from hn_datatier.local import DataTier, DataTierConfig
+
+    started = time.monotonic()
+    result: dict[str, Any] = {}
+    fits = {}
+    for name in ("pair", "sort"):
+        points = {int(n): ms for n, ms in run_json([__file__, "scaling", name], timeout=600).items()}
+        fits[name] = points
+        result[f"{name}_ms"] = {n: round(ms, 1) for n, ms in points.items()}
+        result[f"{name}_loglog_slope"] = round(loglog_slope(points), 2)
+    note(f"scaling: {result}")
+    rng = random.Random(6)
     runs: dict[str, list[float]] = {"match": [], "bare": [], "pipelined": []}
     made = set()
-    for round_ in range(rounds):
-        seed = rng.random()
-        # Every contender drains a queue filled alike, in an order that flips every round.
-        for contender in list(runs) if round_ % 2 == 0 else list(runs)[::-1]:
-            _fill(redis, players, random.Random(seed))
-            if contender == "match":
-                drained = _drain_matchmaker(redis)
-                runs["match"].append(drained["s"])
-                calls = drained["calls"]
-                made.add((drained["pairs"], drained["ticks"], drained["round_trips"]))
-            elif contender == "bare":
-                runs["bare"].append(_drain_bare(redis, _expected_calls(players))["s"])
-            else:
-                runs["pipelined"].append(_drain_pipelined(redis))
-        note(f"drain {players}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in runs.items()))
-    if calls != _expected_calls(players):
-        raise SystemExit(f"the matchmaker issued {dict(calls)}, the baseline {dict(_expected_calls(players))}")
+    with DataTier(DataTierConfig(postgres=False)) as tier:
+        note("data tier up")
+        url = tier.env["HN_REDIS_URL"]
+        for round_ in range(args.rounds):
+            seed = rng.random()
+            # Every contender, each in a process of its own, drains a queue filled alike, in an
+            # order that flips every round.
+            for contender in list(runs) if round_ % 2 == 0 else list(runs)[::-1]:
+                drained = run_json([__file__, "drain", contender, url, str(args.players), str(seed)], timeout=600)
+                runs[contender].append(drained["s"])
+                if contender == "match":
+                    made.add((drained["pairs"], drained["ticks"], drained["round_trips"]))
+            note(f"drain {args.players}: " + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in runs.items()))
     pairs, ticks, round_trips = sorted(made)[0]
     result.update(
         match_10k_s=round(statistics.median(runs["match"]), 3),
@@ -269,38 +322,50 @@ def queue_worker(redis_url: str, players: int, rounds: int) -> dict[str, Any]:
     )
     result["match_vs_bare_redis"] = round(result["match_10k_s"] / result["bare_redis_10k_s"], 2)
     result["match_vs_pipelined"] = round(result["match_10k_s"] / result["pipelined_10k_s"], 1)
-    result["redis_round_trip_us"] = round(result["bare_redis_10k_s"] / sum(_expected_calls(players).values()) * 1e6)
-    if players != 10_000:
-        result["queue_players"] = players
-    return result
-
-
-#: what this file runs as in a child process (`_harness.run_role`)
-ROLES: dict[str, Callable[..., Any]] = {
-    "queue-worker": lambda url, players, rounds: queue_worker(url, int(players), int(rounds))
-}
-
-
-# -- orchestration --------------------------------------------------------------------------
-
-
-def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--players", type=int, default=10_000, help="players queued")
-    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per contender (medians)")
-    args = parser.parse_args()
-    if args.players % 2:
-        parser.error("--players must be even (an odd one out waits for a partner forever)")
-
-    from hn_datatier.local import DataTier, DataTierConfig
-
-    started = time.monotonic()
-    with DataTier(DataTierConfig(postgres=False)) as tier:
-        note("data tier up")
-        queue_args = [__file__, "queue-worker", tier.env["HN_REDIS_URL"], str(args.players), str(args.rounds)]
-        result = run_json(queue_args, timeout=600)
+    result["redis_round_trip_us"] = round(
+        result["bare_redis_10k_s"] / sum(_expected_calls(args.players).values()) * 1e6
+    )
+    if args.players != 10_000:
+        result["queue_players"] = args.players
     result["total_s"] = round(time.monotonic() - started, 1)
     report(result, args.json)
+    sizes = f"{SCALING_SIZES[0]:,} to {SCALING_SIZES[-1]:,}"
+    write_figures(
+        args.readme,
+        "match",
+        [
+            ("figure", "measured"),
+            (
+                f"matching {args.players:,} queued players (Redis through Twemproxy), each contender in its own process",
+                f"**{result['match_10k_s']} s**, {round_trips} Redis round trips: {result['match_vs_bare_redis']}x the "
+                f"same commands one round trip each ({result['bare_redis_10k_s']} s), "
+                f"{result['match_vs_pipelined']}x them pipelined ({result['pipelined_10k_s']} s)",
+            ),
+            (
+                f"`pair()` on {len(SCALING_SIZES)} queue sizes, {sizes} players: log-log slope (1 linear, 2 quadratic)",
+                f"**{result['pair_loglog_slope']}** ({result['pair_ms'][SCALING_SIZES[0]]} → "
+                f"{result['pair_ms'][SCALING_SIZES[-1]]} ms); the sort it starts with alone: "
+                f"{result['sort_loglog_slope']}",
+            ),
+        ],
+        _scaling_verdict(result["pair_loglog_slope"], result["sort_loglog_slope"]),
+    )
+
+
+def _scaling_verdict(pair_slope: float, sort_slope: float) -> str:
+    """What the fit supports, and no more."""
+    like_sort = abs(pair_slope - sort_slope) <= 0.25 * sort_slope
+    verdict = (
+        f"pair() scales as the sort it starts with (slopes {pair_slope} and {sort_slope})"
+        if like_sort
+        else f"pair()'s slope ({pair_slope}) departs from its sort's ({sort_slope})"
+    )
+    if max(pair_slope, sort_slope) <= 1.25:
+        return verdict + ": the fit is consistent with n log n (about 1.1 over this range)."
+    return (
+        verdict + ": steeper than n log n (about 1.1 over this range) in this run, so no complexity is claimed; "
+        "sorting Python objects slows as the working set outgrows the CPU caches, and a busy machine adds noise."
+    )
 
 
 if __name__ == "__main__":

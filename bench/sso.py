@@ -1,6 +1,6 @@
 """sso benchmark: login throughput per instance, event-loop responsiveness while hashing, validate rate.
 
-    ./pants run bench/sso.py -- --json [--seconds 5]
+    ./pants run bench/sso.py -- --json [--seconds 5] [--readme README.md]
 
 Starts a data tier (PostgreSQL+Pgpool, Redis+Sentinel+Twemproxy) and one sso process per hash
 profile; the load comes from this process. Prints:
@@ -21,7 +21,7 @@ from typing import Any
 
 from hn_stats import percentile
 
-from _harness import arguments, report, service
+from _harness import arguments, readme_option, report, service, write_figures
 
 
 @contextmanager
@@ -95,6 +95,7 @@ def measure(env: dict[str, str], profile: str, seconds: float) -> dict[str, Any]
 def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
+    readme_option(parser)
     args = parser.parse_args()
 
     from gevent import monkey
@@ -109,6 +110,27 @@ def main() -> None:
             result.update(measure(tier.env, profile, args.seconds))
     result["targets_met"] = result["loop_lag_p99_ms"] < 20 and result["validate_per_s"] >= 5000
     report(result, args.json)
+    validate_met = "met" if result["validate_per_s"] >= 5000 else "missed"
+    lag_met = "met" if result["loop_lag_p99_ms"] < 20 else "missed"
+    write_figures(
+        args.readme,
+        "sso",
+        [
+            ("figure", "measured"),
+            (
+                "token validations/s one sso instance answers (100 in flight)",
+                f"**{result['validate_per_s']:,}** (target ≥ 5,000: {validate_met})",
+            ),
+            (
+                "password logins/s one instance completes (50 in flight): test / production argon2id",
+                f"{result['logins_per_s_test']} / {result['logins_per_s_production']}",
+            ),
+            (
+                "event-loop lag p99 while 50 production logins hash",
+                f"**{result['loop_lag_p99_ms']} ms** (target < 20: {lag_met}; p50 {result['loop_lag_p50_ms']} ms)",
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -19,8 +19,11 @@ class Host:
         self.result: tuple[Judgement | None, str] | None = None
         self.done = gevent.event.Event()
 
-    def push(self, account_id: int, kind: str, event: Any) -> None:
+    def push(self, account_id: int, kind: str, event: Any, *, broker: str | None = None, located: bool = False) -> None:
         self.pushes.append((account_id, kind, event))
+
+    def locate(self, players: Any) -> None:
+        return None  # unknown: each push looks for its player
 
     def finished(self, room: Room, judgement: Judgement | None, reason: str) -> None:
         self.result = (judgement, reason)

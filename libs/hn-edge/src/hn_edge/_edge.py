@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from hn_edge._state import DECIDED, Binding, SessionState
@@ -59,8 +60,12 @@ class Edge:
             self._pusher = get_service("broker", "PUSH", directory=self._directory)
         return self._pusher
 
-    def push(self, session_id: str, kind: str, event: Any) -> None:
-        """Send `event` (a struct of the caller's IDL) to the session's client as a `kind` push."""
+    def push(self, session_id: str, kind: str, event: Any, *, broker: str | None = None, located: bool = False) -> None:
+        """Send `event` (a struct of the caller's IDL) to the session's client as a `kind` push.
+
+        `located`: `broker` is where the session was found a moment ago (`locate`, `bind_all`,
+        `unbind_all`; None: nowhere), so no lookup is made.
+        """
         session = current_session()
         packet = encode(
             Packet(
@@ -73,7 +78,8 @@ class Edge:
             ),
             _PACKET,
         )
-        broker = self.state.broker_of(session_id)
+        if not located:
+            broker = self.state.broker_of(session_id)
         if broker is not None:
             body = encode(self._deliver.args_cls(session_id=session_id, packet=packet), self._deliver.args_spec)
             try:
@@ -95,6 +101,47 @@ class Edge:
     def unbind(self, session_id: str, family: str) -> None:
         self.state.unbind(session_id, family, self.instance_id)
         self._tell_broker(session_id, family, "", "")
+
+    def locate(self, session_ids: Sequence[str]) -> list[str | None]:
+        """The broker holding each session (None: none), in one round trip: for `push(located=True)`."""
+        return self.state.brokers_of(list(session_ids))
+
+    def bind_all(
+        self, session_ids: Sequence[str], family: str, *, fate: str = "", also: Callable[[Any], None] | None = None
+    ) -> list[str | None]:
+        """`bind` for several sessions in one Redis round trip, with `also(pipeline)`'s commands
+        (the caller's own writes; their replies are not read). Each session's broker, as `locate`."""
+        pipe = self.state.redis.pipeline(transaction=False)
+        if also is not None:
+            also(pipe)
+        for session_id in session_ids:
+            self.state.queue_bind(pipe, session_id, family, Binding(self.instance_id, fate))
+        brokers = self._brokers_after(pipe, session_ids)
+        for session_id, broker in zip(session_ids, brokers, strict=True):
+            self._tell(broker, session_id, family, self.instance_id, fate)
+        return brokers
+
+    def unbind_all(
+        self, session_ids: Sequence[str], family: str, *, also: Callable[[Any], None] | None = None
+    ) -> list[str | None]:
+        """`unbind` for several sessions in one Redis round trip, with `also(pipeline)`'s commands.
+        Each session's broker, as `locate`."""
+        pipe = self.state.redis.pipeline(transaction=False)
+        if also is not None:
+            also(pipe)
+        for session_id in session_ids:
+            self.state.queue_unbind(pipe, session_id, family, self.instance_id)
+        brokers = self._brokers_after(pipe, session_ids)
+        for session_id, broker in zip(session_ids, brokers, strict=True):
+            self._tell(broker, session_id, family, "", "")
+        return brokers
+
+    def _brokers_after(self, pipe: Any, session_ids: Sequence[str]) -> list[str | None]:
+        """Queue the sessions' broker lookups last on `pipe`, run it: their answers."""
+        for session_id in session_ids:
+            self.state.queue_broker_of(pipe, session_id)
+        replies = pipe.execute()
+        return [self.state.broker_from(reply) for reply in replies[len(replies) - len(session_ids) :]]
 
     def settle(self, fate: str) -> bool:
         """Claim the end of the bound state `fate` before making it count (recording a result).
@@ -147,9 +194,11 @@ class Edge:
         return True
 
     def _tell_broker(self, session_id: str, family: str, instance_id: str, fate: str) -> None:
+        self._tell(self.state.broker_of(session_id), session_id, family, instance_id, fate)
+
+    def _tell(self, broker: str | None, session_id: str, family: str, instance_id: str, fate: str) -> None:
         # The broker holding the session caches its bindings, to route without a lookup and to
         # tell the client at once when the bound instance dies.
-        broker = self.state.broker_of(session_id)
         if broker is None:
             return
         body = encode(

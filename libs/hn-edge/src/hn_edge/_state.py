@@ -22,6 +22,11 @@ DECIDED = "decided"
 #: an edge gave the bound state up with its instance (its clients were told SessionLost)
 LOST = "lost"
 _FATE = "#fate"
+#: `unbind` with its check in Redis: one key (Twemproxy proxies EVAL of scripts whose keys hash alike)
+_UNBIND_IF_MINE = (
+    "if redis.call('hget', KEYS[1], ARGV[1]) == ARGV[2] then"
+    " return redis.call('hdel', KEYS[1], ARGV[1], ARGV[1] .. ARGV[3]) end return 0"
+)
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,16 @@ class SessionState:
             self.redis.delete(key)
 
     def broker_of(self, session_id: str) -> str | None:
-        value = self.redis.get(f"hn:sess:{session_id}:broker")
-        return None if value is None else _text(value)
+        return self.broker_from(self.redis.get(f"hn:sess:{session_id}:broker"))
+
+    @staticmethod
+    def queue_broker_of(pipe: Any, session_id: str) -> None:
+        """`broker_of` on the caller's pipeline; its reply read by `broker_from`."""
+        pipe.get(f"hn:sess:{session_id}:broker")
+
+    @staticmethod
+    def broker_from(reply: Any) -> str | None:
+        return None if reply is None else _text(reply)
 
     def brokers_of(self, session_ids: list[str], *, chunk: int = 500) -> list[str | None]:
         """`broker_of` for many sessions, in MGETs (Twemproxy splits them over the shards)."""
@@ -89,13 +102,17 @@ class SessionState:
     # -- dynamic routing ---------------------------------------------------------------------
 
     def bind(self, session_id: str, family: str, binding: Binding) -> None:
-        key = f"hn:sess:{session_id}:bind"
         pipe = self.redis.pipeline(transaction=False)  # one round trip; Twemproxy has no MULTI
+        self.queue_bind(pipe, session_id, family, binding)
+        pipe.execute()
+
+    def queue_bind(self, pipe: Any, session_id: str, family: str, binding: Binding) -> None:
+        """`bind`'s commands on the caller's pipeline (two replies)."""
+        key = f"hn:sess:{session_id}:bind"
         # The fate in a field of its own: a broker that predates fates reads the family's field
         # as before and skips "<family>#fate" as a family no service routes.
         pipe.hset(key, mapping={family: binding.instance_id, f"{family}{_FATE}": binding.fate})
         pipe.expire(key, self.session_ttl_s)
-        pipe.execute()
 
     def unbind(self, session_id: str, family: str, instance_id: str | None = None) -> None:
         """Drop the binding (only if it still names `instance_id`, when given)."""
@@ -105,6 +122,12 @@ class SessionState:
             if current is None or _text(current) != instance_id:
                 return
         self.redis.hdel(key, family, f"{family}{_FATE}")
+
+    @staticmethod
+    def queue_unbind(pipe: Any, session_id: str, family: str, instance_id: str) -> None:
+        """`unbind(session_id, family, instance_id)` on the caller's pipeline, as one script: the
+        check and the delete in one step (one reply)."""
+        pipe.eval(_UNBIND_IF_MINE, 1, f"hn:sess:{session_id}:bind", family, instance_id, _FATE)
 
     def bindings(self, session_id: str) -> dict[str, Binding]:
         fields = {_text(k): _text(v) for k, v in self.redis.hgetall(f"hn:sess:{session_id}:bind").items()}

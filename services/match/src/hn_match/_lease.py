@@ -11,7 +11,11 @@ from typing import Any
 
 __all__ = ["Lease"]
 
-_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+#: take the lease if free, renew it if ours: one round trip per matchmaking tick
+_HOLD = (
+    "local v = redis.call('get', KEYS[1]) if not v then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end"
+    " if v == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
@@ -24,9 +28,7 @@ class Lease:
 
     def hold(self) -> bool:
         """Take the lease if free, renew it if ours; True while we hold it."""
-        if self.redis.set(self.key, self.holder, nx=True, px=self.ttl_ms):
-            return True
-        return bool(self.redis.eval(_RENEW, 1, self.key, self.holder, self.ttl_ms))
+        return bool(self.redis.eval(_HOLD, 1, self.key, self.holder, self.ttl_ms))
 
     def release(self) -> None:
         self.redis.eval(_RELEASE, 1, self.key, self.holder)

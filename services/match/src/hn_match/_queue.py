@@ -4,8 +4,11 @@
     hn:match:{<mode>}:since   hash: account id -> when it joined (ms, wall clock)
     hn:match:player:<id>      the mode a player is queued in (status without knowing the mode)
     hn:match:room:<id>        "<instance> <match id>" of the player's duel while it lasts
+    hn:match:rating:<id>      the player's rating as their last duel left it (PostgreSQL holds it;
+                              this copy spares a query per enqueue, read with the player's keys)
 
-Single-key commands only (Twemproxy). The `{mode}` hash tag keeps a mode's two keys on one shard
+Single-key commands and one-key scripts only (Twemproxy); a message's commands go in one
+pipeline (one round trip) where none depends on another's reply. The `{mode}` hash tag keeps a mode's two keys on one shard
 though no command here needs both at once. A player leaves the queue by exactly one ZREM: the
 matchmaker's take and a cancel race on it, and Redis says who won.
 """
@@ -19,6 +22,14 @@ from typing import Any
 from hn_match._pairing import Waiting
 
 __all__ = ["MatchQueue"]
+
+#: `clear_room`'s check and delete in one step: the key still names this duel
+_CLEAR_ROOM = (
+    "local v = redis.call('get', KEYS[1]) if v then local i = string.find(v, ' ', 1, true)"
+    " if i and string.sub(v, i + 1) == ARGV[1] then return redis.call('del', KEYS[1]) end end return 0"
+)
+#: how long a rating copy is trusted: a copy left stale by a failed write heals within this
+RATING_COPY_TTL_S = 600
 
 
 def _text(value: Any) -> str:
@@ -107,15 +118,36 @@ class MatchQueue:
 
     def whereabouts(self, account_id: int) -> tuple[tuple[str, str] | None, str | None]:
         """((instance, match id) of the player's duel, or None; the mode they are queued in, or None)."""
+        where, mode, _ = self.standing(account_id)
+        return where, mode
+
+    def standing(self, account_id: int) -> tuple[tuple[str, str] | None, str | None, int | None]:
+        """`whereabouts`, and the player's rating copy (None: no copy), in one round trip."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(f"hn:match:room:{account_id}")
         pipe.get(f"hn:match:player:{account_id}")
-        room, mode = pipe.execute()
+        pipe.get(f"hn:match:rating:{account_id}")
+        room, mode, rating = pipe.execute()
+        return self._where(room), None if mode is None else _text(mode), None if rating is None else _int(rating)
+
+    @staticmethod
+    def _where(room: Any) -> tuple[str, str] | None:
         where = None
         if room is not None:
             instance, _, match_id = _text(room).partition(" ")
             where = (instance, match_id)
-        return where, None if mode is None else _text(mode)
+        return where
+
+    def keep_rating(self, account_id: int, rating: int) -> None:
+        """Copy a rating read from PostgreSQL, unless a newer one was copied meanwhile (NX: the
+        duel that moved it writes its copy unconditionally)."""
+        self.redis.set(f"hn:match:rating:{account_id}", rating, ex=RATING_COPY_TTL_S, nx=True)
+
+    @staticmethod
+    def queue_ratings(pipe: Any, ratings: dict[int, int]) -> None:
+        """On the caller's pipeline: copy ratings a duel just stored."""
+        for account_id, rating in ratings.items():
+            pipe.set(f"hn:match:rating:{account_id}", rating, ex=RATING_COPY_TTL_S)
 
     def position(self, mode: str, account_id: int) -> tuple[int | None, int]:
         """(ms the player joined, or None if not queued; players queued in `mode`)."""
@@ -128,10 +160,14 @@ class MatchQueue:
         return (None if joined is None or score is None else _int(joined)), int(queued)
 
     def waiting(self, mode: str) -> list[Waiting]:
-        """Everyone queued in `mode` (two reads; a player between them is seen next tick)."""
+        """Everyone queued in `mode` (two reads in one round trip; a player between them is seen
+        next tick)."""
         queue, since = self.keys(mode)
-        ratings = self.redis.zrange(queue, 0, -1, withscores=True)
-        joined = {_int(k): _int(v) for k, v in self.redis.hgetall(since).items()}
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrange(queue, 0, -1, withscores=True)
+        pipe.hgetall(since)
+        ratings, joined_at = pipe.execute()
+        joined = {_int(k): _int(v) for k, v in joined_at.items()}
         now = None
         result = []
         for member, score in ratings:
@@ -146,9 +182,18 @@ class MatchQueue:
     # -- players in a duel (so they cannot queue twice) ------------------------------------
 
     def set_room(self, account_id: int, instance_id: str, match_id: str, ttl_s: int) -> None:
-        self.redis.set(f"hn:match:room:{account_id}", f"{instance_id} {match_id}", ex=ttl_s)
+        self.queue_set_room(self.redis, account_id, instance_id, match_id, ttl_s)
+
+    @staticmethod
+    def queue_set_room(pipe: Any, account_id: int, instance_id: str, match_id: str, ttl_s: int) -> None:
+        """`set_room` on the caller's pipeline (or client)."""
+        pipe.set(f"hn:match:room:{account_id}", f"{instance_id} {match_id}", ex=ttl_s)
 
     def clear_room(self, account_id: int, match_id: str) -> None:
-        room, _ = self.whereabouts(account_id)
-        if room is not None and room[1] == match_id:
-            self.redis.delete(f"hn:match:room:{account_id}")
+        """Free the player of the duel `match_id` (not of a newer one)."""
+        self.queue_clear_room(self.redis, account_id, match_id)
+
+    @staticmethod
+    def queue_clear_room(pipe: Any, account_id: int, match_id: str) -> None:
+        """`clear_room` on the caller's pipeline (or client): one script, check and delete."""
+        pipe.eval(_CLEAR_ROOM, 1, f"hn:match:room:{account_id}", match_id)

@@ -46,32 +46,33 @@ class Results:
         Returns both players' ratings after this duel (as first stored, for a repeat).
         """
         a, b = outcome.player_a, outcome.player_b
+        low, high = sorted((a, b))
         with self.pool.transaction() as cur:
-            # Lock both players' rows, in one order: a repeat of this result, or another duel of
-            # either player, waits here until this one commits, then sees what it stored.
-            for player in sorted((a, b)):
-                cur.execute(
-                    "INSERT INTO match_ratings (account_id, rating) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                    (player, INITIAL_RATING),
-                )
+            # One round trip: create the players' missing rows and lock both, in one order (a
+            # repeat of this result, or another duel of either player, waits here until this one
+            # commits, then sees what it stored), and find this result if it was stored before.
             cur.execute(
-                "SELECT account_id, rating FROM match_ratings WHERE account_id IN (%s, %s) ORDER BY account_id"
-                " FOR UPDATE",
-                (a, b),
+                "INSERT INTO match_ratings (account_id, rating) VALUES (%s, %s), (%s, %s) ON CONFLICT DO NOTHING;"
+                " SELECT r.account_id, r.rating, s.rating_a_after, s.rating_b_after FROM match_ratings r"
+                " LEFT JOIN match_results s ON s.match_id = %s"
+                " WHERE r.account_id IN (%s, %s) ORDER BY r.account_id FOR UPDATE OF r",
+                (low, INITIAL_RATING, high, INITIAL_RATING, outcome.match_id, a, b),
             )
-            before = {int(k): int(v) for k, v in cur.fetchall()}
-            cur.execute(
-                "SELECT rating_a_after, rating_b_after FROM match_results WHERE match_id = %s", (outcome.match_id,)
-            )
-            stored = cur.fetchone()
-            if stored is not None:
-                return {a: int(stored[0]), b: int(stored[1])}
+            rows = cur.fetchall()
+            if rows[0][2] is not None:
+                return {a: int(rows[0][2]), b: int(rows[0][3])}
+            before = {int(row[0]): int(row[1]) for row in rows}
             score_a = 0.5 if outcome.winner is None else (1.0 if outcome.winner == a else 0.0)
             after_a, after_b = updated(before[a], before[b], score_a)
+            # One round trip: the result and both ratings.
             cur.execute(
                 "INSERT INTO match_results (match_id, mode, player_a, player_b, winner, verdict,"
                 " rating_a_after, rating_b_after, reaction_ms, fouls)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s);"
+                " UPDATE match_ratings SET rating = %s, duels = duels + 1, wins = wins + %s, updated_at = now()"
+                " WHERE account_id = %s;"
+                " UPDATE match_ratings SET rating = %s, duels = duels + 1, wins = wins + %s, updated_at = now()"
+                " WHERE account_id = %s",
                 (
                     outcome.match_id,
                     outcome.mode,
@@ -83,14 +84,14 @@ class Results:
                     after_b,
                     json.dumps(outcome.reaction_ms),
                     json.dumps(outcome.fouls),
+                    after_a,
+                    1 if outcome.winner == a else 0,
+                    a,
+                    after_b,
+                    1 if outcome.winner == b else 0,
+                    b,
                 ),
             )
-            for player, rating in ((a, after_a), (b, after_b)):
-                cur.execute(
-                    "UPDATE match_ratings SET rating = %s, duels = duels + 1, wins = wins + %s, updated_at = now()"
-                    " WHERE account_id = %s",
-                    (rating, 1 if outcome.winner == player else 0, player),
-                )
         return {a: after_a, b: after_b}
 
     def last(self, account_id: int) -> DuelResult | None:

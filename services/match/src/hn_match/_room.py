@@ -2,7 +2,7 @@
 
 A room lives on one instance, in memory, in its own greenlet. The server's clock decides: each
 player's signal time is taken when the push to that player has left this instance (the pushes go
-one after the other, each after a Redis lookup of the player's broker), a shot is timed when its
+one after the other, after one Redis lookup of both players' brokers), a shot is timed when its
 handler starts, the moment the broker's forwarded request is read (the handler pool refuses
 rather than queues). The shot carries the round trip the broker measured for the shooter's
 connection; `_judge` credits the reaction from these.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,7 +41,11 @@ class Timing:
 class RoomHost(Protocol):
     """What a room needs from the instance holding it."""
 
-    def push(self, account_id: int, kind: str, event: Any) -> None: ...
+    def push(self, account_id: int, kind: str, event: Any, *, broker: str | None = None, located: bool = False) -> None:
+        """Push to the player; `located`: `broker` is where they are connected (None: nowhere)."""
+
+    def locate(self, players: Sequence[int]) -> list[str | None] | None:
+        """Where each player is connected, in one lookup (None: unknown, each push looks)."""
 
     def finished(self, room: Room, judgement: Judgement | None, reason: str) -> None:
         """Store and announce the outcome (`judgement`), or the abort (`reason`); free the room."""
@@ -89,10 +93,11 @@ class Room:
     def _now_ms(self) -> float:
         return self._clock() * 1000
 
-    def open(self) -> None:
-        """Tell both players, then run the duel in its own greenlet."""
+    def open(self, brokers: Sequence[str | None] | None = None) -> None:
+        """Tell both players (connected to `brokers`, when known), then run the duel in its own
+        greenlet."""
         a, b = self.players
-        for me, them in ((a, b), (b, a)):
+        for (me, them), broker in zip(((a, b), (b, a)), brokers or (None, None), strict=True):
             found = MatchFound(
                 match_id=self.match_id,
                 opponent_id=them,
@@ -101,7 +106,7 @@ class Room:
                 mode=self.mode,
                 ready_timeout_s=int(self.timing.ready_timeout_s),
             )
-            self._host.push(me, "match.MatchFound", found)
+            self._host.push(me, "match.MatchFound", found, broker=broker, located=brokers is not None)
         self._greenlet = gevent.spawn(self._run)
 
     # -- from the players ---------------------------------------------------------------------
@@ -161,8 +166,9 @@ class Room:
             return
         self.signal_ms = self._now_ms()
         signal = DuelSignal(match_id=self.match_id, shot_window_s=int(round(self.timing.shot_window_s)))
-        for player in self.players:
-            self._host.push(player, "match.DuelSignal", signal)
+        brokers = self._host.locate(self.players)
+        for player, broker in zip(self.players, brokers or (None, None), strict=True):
+            self._host.push(player, "match.DuelSignal", signal, broker=broker, located=brokers is not None)
             self.signals_ms[player] = self._now_ms()
         self._decided.wait(self.timing.shot_window_s + self.rules.latency_allowance_ms / 1000)
         if not self.over:

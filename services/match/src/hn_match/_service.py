@@ -156,14 +156,22 @@ class MatchService(Service):
         self.queue.clear_room(player, match_id)
         return None
 
+    def _rating(self, player: int, copy: int | None) -> int:
+        """The player's rating: the copy read with their keys, else PostgreSQL's (then copied)."""
+        if copy is not None:
+            return copy
+        rating = self.results.rating(player)
+        self.queue.keep_rating(player, rating)
+        return rating
+
     def _status(self, player: int) -> QueueStatus:
-        room, mode = self.queue.whereabouts(player)
+        room, mode, copy = self.queue.standing(player)
         match_id = self._in_duel(room, player)
         if match_id is not None:
             return QueueStatus(state=QueueState.IN_DUEL, mode="", rating=0, waited_ms=0, queued=0, match_id=match_id)
         mode = mode or self.config.modes[0]
         joined, queued = self.queue.position(mode, player)
-        rating = self.results.rating(player)
+        rating = self._rating(player, copy)
         if joined is None:
             return QueueStatus(state=QueueState.IDLE, mode=mode, rating=rating, waited_ms=0, queued=queued)
         waited = max(0, self.queue.now_ms() - joined)
@@ -176,13 +184,13 @@ class MatchService(Service):
             raise _error(MatchErrorCode.INVALID_INPUT, f"no queue {request.mode!r}; modes: {list(self.config.modes)}")
 
         def enqueue() -> QueueStatus:
-            room, current = self.queue.whereabouts(player)
+            room, current, copy = self.queue.standing(player)
             match_id = self._in_duel(room, player)
             if match_id is not None:
                 raise _error(MatchErrorCode.IN_DUEL, f"finish duel {match_id} first")
             if current is not None and current != mode:
                 self.queue.remove(current, player)  # one queue at a time: the newest wish wins
-            rating = self.results.rating(player)
+            rating = self._rating(player, copy)
             joined, queued = self.queue.add(mode, player, rating)
             waited = max(0, self.queue.now_ms() - joined)
             return QueueStatus(state=QueueState.QUEUED, mode=mode, rating=rating, waited_ms=waited, queued=queued)
@@ -257,15 +265,20 @@ class MatchService(Service):
         )
         lasts_s = int(self.config.longest_duel_s) + 60
 
-        def host() -> None:
+        def host() -> list[str | None]:
             assert self.server is not None and self.edge is not None
-            for player in (a, b):
-                self.queue.set_room(player, self.server.instance, room.match_id, lasts_s)
-                self.edge.bind(str(player), "duel", fate=room.fate)
+            instance = self.server.instance
 
-        self._guarded(host)
+            def rooms(pipe: Any) -> None:
+                for player in (a, b):
+                    MatchQueue.queue_set_room(pipe, player, instance, room.match_id, lasts_s)
+
+            # One round trip: both players' room keys and bindings, and where they are connected.
+            return self.edge.bind_all([str(a), str(b)], "duel", fate=room.fate, also=rooms)
+
+        brokers = self._guarded(host)
         self.rooms[room.match_id] = room
-        room.open()
+        room.open(brokers)
         self.log.info("duel opened", match_id=room.match_id, players=[a, b], mode=room.mode)
 
     def _room(self, session: Session, match_id: str) -> tuple[Room, int]:
@@ -290,10 +303,18 @@ class MatchService(Service):
 
     # -- RoomHost: what rooms ask of the instance ------------------------------------------------
 
-    def push(self, account_id: int, kind: str, event: Any) -> None:
+    def locate(self, players: Sequence[int]) -> list[str | None] | None:
         assert self.edge is not None
         try:
-            self.edge.push(str(account_id), kind, event)
+            return self.edge.locate([str(p) for p in players])
+        except Exception as exc:  # noqa: BLE001 - each push then looks for itself
+            self._guarded.failed("redis", exc)
+            return None
+
+    def push(self, account_id: int, kind: str, event: Any, *, broker: str | None = None, located: bool = False) -> None:
+        assert self.edge is not None
+        try:
+            self.edge.push(str(account_id), kind, event, broker=broker, located=located)
         except Exception as exc:  # noqa: BLE001 - one lost push must not kill the room
             self._guarded.failed("redis", exc)
             self.log.warning("push failed", account_id=account_id, kind=kind, error=str(exc))
@@ -326,7 +347,7 @@ class MatchService(Service):
                 self._guarded(lambda: self._edge().settle(room.fate))
         # Free the players before telling them: a client that queues again the moment it hears
         # the result must not find itself still in this duel.
-        self._close(room)
+        brokers = self._close(room, ratings)
         if judgement is None or ratings is None:
             DUELS.labels("aborted").inc()
             self.log.info("duel aborted", match_id=room.match_id, reason=reason)
@@ -352,8 +373,8 @@ class MatchService(Service):
                 fouls=judgement.fouls,
                 ratings=ratings,
             )
-        for player in room.players:
-            self.push(player, kind, event)
+        for player, broker in zip(room.players, brokers or (None, None), strict=True):
+            self.push(player, kind, event, broker=broker, located=brokers is not None)
 
     def _edge(self) -> Edge:
         assert self.edge is not None
@@ -371,12 +392,20 @@ class MatchService(Service):
         self.log.error(failure, match_id=room.match_id, reason="dependency unavailable")
         return None
 
-    def _close(self, room: Room) -> None:
+    def _close(self, room: Room, ratings: dict[int, int] | None) -> list[str | None] | None:
+        """Free the players (and copy their new `ratings`) in one round trip: where they are
+        connected, or None if Redis failed."""
         self.rooms.pop(room.match_id, None)
         assert self.edge is not None
-        for player in room.players:
-            try:
-                self.edge.unbind(str(player), "duel")
-                self.queue.clear_room(player, room.match_id)
-            except Exception as exc:  # noqa: BLE001 - both keys expire anyway
-                self.log.warning("could not free a player", account_id=player, error=str(exc))
+
+        def rooms(pipe: Any) -> None:
+            for player in room.players:
+                MatchQueue.queue_clear_room(pipe, player, room.match_id)
+            if ratings:
+                MatchQueue.queue_ratings(pipe, ratings)
+
+        try:
+            return self.edge.unbind_all([str(p) for p in room.players], "duel", also=rooms)
+        except Exception as exc:  # noqa: BLE001 - the keys expire anyway
+            self.log.warning("could not free the players", account_ids=list(room.players), error=str(exc))
+            return None

@@ -69,6 +69,8 @@ class Registry:
         self.sequence = 0
         self._clock = clock
         self._records: dict[tuple[str, str], InstanceInfo] = {}
+        #: each record's `_material`, kept beside it: a heartbeat computes only its own
+        self._materials: dict[tuple[str, str], tuple[object, ...]] = {}
 
     def _change(self, info: InstanceInfo, *, removed: bool = False) -> Change:
         self.sequence += 1
@@ -88,7 +90,9 @@ class Registry:
         info.last_seen_ms = now_ms
         info.registered_ms = old.registered_ms if old is not None else now_ms
         self._records[key] = info
-        if old is None or _material(old) != _material(info):
+        material = _material(info)
+        if self._materials.get(key) != material:
+            self._materials[key] = material
             return self._change(info)
         return None
 
@@ -102,9 +106,11 @@ class Registry:
             if info.state != DOWN and silent > down_after:
                 down = InstanceInfo(**{**vars_of(info), "state": DOWN})
                 self._records[key] = down
+                self._materials[key] = _material(down)
                 changes.append(self._change(down))
             elif info.state == DOWN and silent > self.forget_after * 1000:
                 del self._records[key]
+                del self._materials[key]
                 changes.append(self._change(info, removed=True))
         return changes
 
