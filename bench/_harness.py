@@ -26,27 +26,26 @@ __all__ = [
     "cpu_seconds",
     "generator",
     "generators_go",
-    "readme_argument",
-    "readme_path",
-    "run_loads",
-    "write_figures",
-    "load_dealer",
     "load_arguments",
+    "load_dealer",
     "load_role",
     "note",
     "platform",
     "quiet_logs",
-    "readme_option",
+    "readme_argument",
+    "readme_path",
     "ready_path",
     "report",
     "run_json",
     "run_load",
+    "run_loads",
     "run_role",
     "serial_latencies",
     "service",
     "wait_ready",
-    "write_ready",
     "write_figures",
+    "write_ready",
+    "write_table",
 ]
 
 
@@ -320,15 +319,11 @@ def report(result: Mapping[str, Any], as_json: bool) -> None:
         print(f"{key:>{width}}: {value}")
 
 
-def readme_option(parser: argparse.ArgumentParser) -> None:
-    """`--readme PATH`: the benchmark also writes its figures into its block of that file."""
-    parser.add_argument("--readme", metavar="PATH", help="write the figures into this markdown file's block")
-
-
-def write_figures(readme: str | None, name: str, rows: Sequence[Sequence[object]], footer: str = "") -> None:
+def write_table(readme: str | None, name: str, rows: Sequence[Sequence[object]], footer: str = "") -> None:
     """Write `rows` (a header row, then figures) as a table, then `footer`, into the block `name`
-    of the markdown file `readme` (hn_figures: with the date, this command and the load average);
-    nothing when no file was given."""
+    of the markdown file `readme` (else $HN_BENCH_README; hn_figures: with the date, this command
+    and the load average); nothing when no file was given."""
+    readme = readme or os.environ.get("HN_BENCH_README")
     if not readme:
         return
     from hn_figures import write_block

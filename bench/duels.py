@@ -39,11 +39,11 @@ from _harness import (
     note,
     platform,
     quiet_logs,
-    readme_option,
+    readme_argument,
     report,
     run_json,
     run_role,
-    write_figures,
+    write_table,
 )
 
 P99_TARGET_MS = 50.0
@@ -265,7 +265,7 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="extra environment for the services (what-ifs)"
     )
-    readme_option(parser)
+    readme_argument(parser)
     args = parser.parse_args()
 
     from gevent import monkey
@@ -334,7 +334,7 @@ def _write(readme: str | None, result: dict[str, Any]) -> None:
         f"duel at best {cpu} ms (target ≤ {CPU_PER_DUEL_TARGET_MS:.0f} ms: "
         f"{'met' if cpu <= CPU_PER_DUEL_TARGET_MS else 'missed'})."
     )
-    write_figures(readme, "duels", rows, footer)
+    write_table(readme, "duels", rows, footer)
 
 
 if __name__ == "__main__":

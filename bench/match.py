@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from _harness import arguments, note, quiet_logs, readme_option, report, run_json, run_role, write_figures
+from _harness import arguments, note, quiet_logs, readme_argument, report, run_json, run_role, write_table
 
 #: a mode no match instance runs, so no matchmaker but this benchmark's touches this queue
 QUEUE_MODE = "bench"
@@ -279,7 +279,7 @@ def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--players", type=int, default=10_000, help="players queued")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per contender (medians)")
-    readme_option(parser)
+    readme_argument(parser)
     args = parser.parse_args()
     if args.players % 2:
         parser.error("--players must be even (an odd one out waits for a partner forever)")
@@ -330,7 +330,7 @@ def main() -> None:
     result["total_s"] = round(time.monotonic() - started, 1)
     report(result, args.json)
     sizes = f"{SCALING_SIZES[0]:,} to {SCALING_SIZES[-1]:,}"
-    write_figures(
+    write_table(
         args.readme,
         "match",
         [

@@ -46,10 +46,10 @@ from _harness import (
     note,
     platform,
     quiet_logs,
-    readme_option,
+    readme_argument,
     report,
     run_role,
-    write_figures,
+    write_table,
 )
 
 P99_LIMIT_MS = 100.0
@@ -313,7 +313,7 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=30.0, help="how long each step is measured")
     parser.add_argument("--bots", type=int, default=4, help="bot processes per step")
     parser.add_argument("--login-seconds", type=float, default=10.0)
-    readme_option(parser)
+    readme_argument(parser)
     args = parser.parse_args()
 
     from gevent import monkey
@@ -377,7 +377,7 @@ def _write(args: Any, result: dict[str, Any]) -> None:
         "and the bots run on the same two cores, and the machine is shared with other jobs: the figures are not "
         "the same measure, and compare only in kind."
     )
-    write_figures(args.readme, "platform", rows, footer)
+    write_table(args.readme, "platform", rows, footer)
 
 
 if __name__ == "__main__":

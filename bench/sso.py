@@ -21,7 +21,7 @@ from typing import Any
 
 from hn_stats import percentile
 
-from _harness import arguments, readme_option, report, service, write_figures
+from _harness import arguments, readme_argument, report, service, write_table
 
 
 @contextmanager
@@ -95,7 +95,7 @@ def measure(env: dict[str, str], profile: str, seconds: float) -> dict[str, Any]
 def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
-    readme_option(parser)
+    readme_argument(parser)
     args = parser.parse_args()
 
     from gevent import monkey
@@ -112,7 +112,7 @@ def main() -> None:
     report(result, args.json)
     validate_met = "met" if result["validate_per_s"] >= 5000 else "missed"
     lag_met = "met" if result["loop_lag_p99_ms"] < 20 else "missed"
-    write_figures(
+    write_table(
         args.readme,
         "sso",
         [

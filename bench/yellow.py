@@ -37,11 +37,11 @@ from _harness import (
     child_env,
     cpu_seconds,
     note,
-    readme_option,
+    readme_argument,
     report,
     run_role,
     service,
-    write_figures,
+    write_table,
 )
 
 CPU_TARGET_PCT = 25.0
@@ -178,7 +178,7 @@ def main() -> None:
     parser.add_argument("--beaters", type=int, default=4, help="processes the instances beat from")
     parser.add_argument("--subscribers", type=int, default=10, help="processes following the changes")
     parser.add_argument("--seconds", type=float, default=10.0, help="the measured window")
-    readme_option(parser)
+    readme_argument(parser)
     args = parser.parse_args()
 
     from gevent import monkey
@@ -229,7 +229,7 @@ def main() -> None:
     result["target_met"] = cpu_pct < CPU_TARGET_PCT and result["beat_rate_ok"] and result["subscribers_ok"]
     report(result, args.json)
     verdict = "met" if result["target_met"] else "missed"
-    write_figures(
+    write_table(
         args.readme,
         "yellow",
         [

@@ -17,8 +17,8 @@
   `render_config` writes a Twemproxy configuration from them.
 """
 
-from hn_datatier.local._exporters import EXPORTER_JOBS, Exporter, Exporters
 from hn_datatier.local._config import SYNC_MODES, DataTierConfig
+from hn_datatier.local._exporters import EXPORTER_JOBS, Exporter, Exporters
 from hn_datatier.local._pgnode import NodeState, PgNode
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._postgres import find_pg_bin_dir
