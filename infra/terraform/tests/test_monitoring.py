@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from conftest import REPO, require_tool
+from conftest import written as written_files
 
 OPS = REPO / "ops"
 LOG_HOST = "10.20.16.50"
@@ -23,7 +24,8 @@ def cloud_config(text: str) -> dict[str, Any]:
 
 
 def written(doc: dict[str, Any]) -> dict[str, str]:
-    return {f["path"]: f["content"] for f in doc.get("write_files", [])}
+    """Each written file's content by path, as the host gets it."""
+    return {path: f["content"] for path, f in written_files(doc).items()}
 
 
 def bundle(rendered: dict[str, Any], tmp_path: Path) -> Path:

@@ -367,9 +367,11 @@ resource "aws_instance" "host" {
   private_ip             = each.value.ip
   vpc_security_group_ids = [var.security_group_ids[each.value.sg]]
   iam_instance_profile   = aws_iam_instance_profile.host[each.value.profile].name
-  user_data              = each.value.user_data
-  ebs_optimized          = true
-  monitoring             = true
+  # Gzipped whole (cloud-init reads gzip user data): EC2 takes 16 KiB, and a PostgreSQL host's
+  # files (keeper, backups, failover, exporter, log shipping) pass that even compressed one by one.
+  user_data_base64 = base64gzip(each.value.user_data)
+  ebs_optimized    = true
+  monitoring       = true
 
   metadata_options {
     http_endpoint               = "enabled"
@@ -388,7 +390,7 @@ resource "aws_instance" "host" {
 
   lifecycle {
     # Stateful hosts: a new AMI or a new rendering never replaces one behind the operator's back.
-    ignore_changes = [ami, user_data]
+    ignore_changes = [ami, user_data_base64]
   }
 }
 
