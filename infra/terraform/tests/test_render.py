@@ -125,7 +125,7 @@ def test_unit_runs_the_pex_with_its_environment_and_drains_on_stop(rendered: dic
 
 
 def test_unit_holds_no_secret(rendered: dict[str, Any]) -> None:
-    for name in ("sso", "broker"):
+    for name in ("sso", "broker", "yellow"):
         for key in unit_environment(unit_directives(rendered[name]["unit"])):
             assert not re.search("(PASSWORD|PASSWD|SECRET|TOKEN)$", key), key
 
@@ -152,6 +152,45 @@ def test_broker_fetches_its_tls_certificate_into_owner_only_files(rendered: dict
     assert env["HN_BROKER_WS_PORT"] == "7001"
     assert env["HN_BROKER_TLS_CERT"] == "/var/lib/highnoon/broker/tls-cert.pem"
     assert "fetch_file" not in rendered["match"]["prepare_script"], "no files asked for, no fetch"
+
+
+PROBE = REPO / "libs" / "hn-datatier" / "src" / "hn_datatier" / "_probe.py"
+
+
+def test_yellow_status_page_is_given_the_data_tier_probe(rendered: dict[str, Any], tmp_path: Path) -> None:
+    """Issue 19: yellow's unit carries what hn_datatier.ProbeConfig.from_env reads (the Sentinels,
+    Pgpool, the role), and its prepare script fetches both passwords from SSM into files of the
+    service user that the *_FILE variables name; no password value anywhere, only names."""
+    yellow = rendered["yellow"]
+    env = unit_environment(unit_directives(yellow["unit"]))
+    assert env["HN_SENTINELS"] == "10.20.200.60:26379,10.20.201.61:26379,10.20.202.62:26379"
+    assert env["HN_PGPOOL"] == "hn-staging-pgpool-0123456789abcdef.elb.eu-west-1.amazonaws.com:9999"
+    # hn_pgpool: pg_monitor, and in Pgpool's pool_passwd (pgpool-init.sh), as `hn up` uses it.
+    assert env["HN_PGPOOL_MONITOR_USER"] == "hn_pgpool"
+    files = {
+        "HN_SENTINEL_PASSWORD_FILE": (
+            "sentinel.password",
+            "/highnoon/staging/datatier/sentinel-client/env/HN_SENTINEL_PASSWORD",
+        ),
+        "HN_PGPOOL_MONITOR_PASSWORD_FILE": (
+            "pgpool-monitor.password",
+            "/highnoon/staging/datatier/postgres/pgpool_password",
+        ),
+    }
+    script = yellow["prepare_script"]
+    bash_syntax_ok(script, tmp_path, "prepare-yellow")
+    assert "state_dir=/var/lib/highnoon/yellow\n" in script
+    for variable, (name, parameter) in files.items():
+        assert env[variable] == f"/var/lib/highnoon/yellow/{name}"
+        assert f'fetch_file "{parameter}" "$state_dir/{name}"' in script
+    assert not any(re.search("(PASSWORD|PASSWD|SECRET|TOKEN)$", key) for key in env)
+    # The names are the ones the probe reads (a rename there would silently unconfigure the page).
+    probe = PROBE.read_text()
+    for name in ("HN_SENTINELS", "HN_PGPOOL", "HN_PGPOOL_MONITOR_USER"):
+        assert f'env.get("{name}"' in probe, name
+    for name in ("HN_SENTINEL_PASSWORD", "HN_PGPOOL_MONITOR_PASSWORD"):
+        assert f'_secret(env, "{name}")' in probe, name
+    assert 'env.get(f"{name}_FILE"' in probe
 
 
 def test_prepare_script_checks_the_release_and_loads_ssm(rendered: dict[str, Any], tmp_path: Path) -> None:
@@ -236,6 +275,7 @@ def test_units_pass_systemd_analyze(rendered: dict[str, Any], tmp_path: Path) ->
     units = {
         "hn-sso.service": rendered["sso"]["unit"],
         "hn-broker.service": rendered["broker"]["unit"],
+        "hn-yellow.service": rendered["yellow"]["unit"],
         "hn-twemproxy-agent.service": rendered["datatier"]["twemproxy_unit"],
     }
     ready = written(cloud_config(rendered["sso"]["cloud_config"]))["/etc/systemd/system/hn-sso-ready.service"]
