@@ -374,8 +374,9 @@ def test_postgres_and_pgpool_wiring(rendered: dict[str, Any]) -> None:
 def test_redis_sentinel_and_twemproxy_wiring(rendered: dict[str, Any]) -> None:
     files = rendered["datatier"]["files"]
     assert "replicaof" not in files["redis-shard0-a.conf"].split("replica-priority")[1]
-    assert files["redis-shard0-b.conf"].rstrip().endswith("replicaof 10.20.200.30 6379")
-    assert files["redis-shard1-b.conf"].rstrip().endswith("replicaof 10.20.201.32 6379")
+    assert re.search(r"(?m)^replicaof 10\.20\.200\.30 6379$", files["redis-shard0-b.conf"])
+    assert re.search(r"(?m)^replicaof 10\.20\.201\.32 6379$", files["redis-shard1-b.conf"])
+    assert not re.search(r"(?m)^replicaof ", files["redis-shard0-a.conf"])
     assert "appendonly yes" in files["redis-shard0-a.conf"]
     sentinel = files["sentinel.conf"]
     assert "sentinel monitor shard0 10.20.200.30 6379 2" in sentinel
@@ -383,6 +384,33 @@ def test_redis_sentinel_and_twemproxy_wiring(rendered: dict[str, Any]) -> None:
     servers = re.findall(r"^\s+- (\S+):(\d+):(\d+) (\S+)$", files["nutcracker.yml"], re.M)
     assert servers == [("10.20.200.30", "6379", "1", "shard0"), ("10.20.201.32", "6379", "1", "shard1")]
     assert "listen: 0.0.0.0:22121" in files["nutcracker.yml"]
+
+
+def redis_directives(conf: str) -> dict[str, str]:
+    """The value each directive ends up with (redis-server reads the file top down; the last wins)."""
+    out = {}
+    for line in conf.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition(" ")
+            out[key.lower()] = value.strip()
+    return out
+
+
+def test_redis_masters_stop_writing_without_an_acknowledging_replica(rendered: dict[str, Any]) -> None:
+    """Production bounds the writes a master cut from its Sentinels acknowledges and then loses:
+    min-replicas-to-write 1, min-replicas-max-lag 10 on every node (any may be promoted); every
+    shard has its replica (the variable refuses a shard without one, which could never write)."""
+    files = rendered["datatier"]["files"]
+    nodes = sorted(name for name in files if re.fullmatch(r"redis-shard\d+-[ab]\.conf", name))
+    assert nodes == ["redis-shard0-a.conf", "redis-shard0-b.conf", "redis-shard1-a.conf", "redis-shard1-b.conf"]
+    for name in nodes:
+        directives = redis_directives(files[name])
+        assert directives["min-replicas-to-write"] == "1", name
+        assert directives["min-replicas-max-lag"] == "10", name
+        assert len(re.findall(r"(?m)^min-replicas-to-write ", files[name])) == 1, name
+    for shard in ("shard0", "shard1"):
+        assert "replicaof" in redis_directives(files[f"redis-{shard}-b.conf"]), f"{shard} has a replica"
 
 
 MARKER = re.compile(r"@@ssm:([A-Za-z0-9/_.-]+)@@")
@@ -498,6 +526,15 @@ def test_nutcracker_accepts_the_rendered_pool(rendered: dict[str, Any], tmp_path
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def resp(*args: str) -> bytes:
+    """A Redis command in RESP (the protocol's array of bulk strings)."""
+    out = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
 def test_redis_accepts_the_rendered_configuration(rendered: dict[str, Any], tmp_path: Path) -> None:
     """redis-server refuses to start on an unknown or malformed directive. Started on a unix
     socket only, in a scratch directory (command-line options win over the file), then stopped."""
@@ -536,6 +573,15 @@ def test_redis_accepts_the_rendered_configuration(rendered: dict[str, Any], tmp_
                 client.connect(str(tmp_path / "redis.sock"))
                 client.sendall(b"PING\r\n")
                 assert client.recv(100).startswith(b"-NOAUTH"), name
+                # The server took the production write bound (the admin password is the marker).
+                admin = MARKER.search(rendered["datatier"]["files"][name].split("user admin on >", 1)[1])
+                assert admin is not None
+                client.sendall(resp("AUTH", "admin", admin.group(0)))
+                assert client.recv(100) == b"+OK\r\n", name
+                client.sendall(resp("CONFIG", "GET", "min-replicas-*"))
+                reply = client.recv(1000)
+                assert b"min-replicas-to-write\r\n$1\r\n1\r\n" in reply, reply
+                assert b"min-replicas-max-lag\r\n$2\r\n10\r\n" in reply, reply
         finally:
             proc.terminate()
             proc.wait(timeout=10)
