@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Dependency audit: every requirement pinned in 3rdparty/python/default.lock (direct and transitive).
+# Dependency audit: every requirement pinned in 3rdparty/python/default.lock (direct and transitive),
+# and every npm lockfile of the repository (clients/typescript, clients/web: package-lock.json).
 #
 #   scripts/audit-dependencies.sh                    # fails on a finding not accepted in docs/security.md
 #   scripts/audit-dependencies.sh --allow-unaudited  # also passes (loudly) when some pin could not be audited
@@ -10,10 +11,13 @@
 # advisories vendored in 3rdparty/advisories (scripts/osv_audit.py prints the snapshot's date:
 # later advisories are not covered). Accepted findings are the vulnerability ids listed, with a
 # reason, in the "Accepted findings" table of docs/security.md. Pins PyPI has yanked are reported too.
+# npm lockfiles: `npm audit --package-lock-only` asks the npm registry's advisory endpoint (nothing
+# installed); a finding fails like a Python one, but there is no offline copy of npm's advisories, so
+# a lockfile the registry could not audit is reported NOT AUDITED and does not change the exit status.
 # pip-audit and the offline matcher's two packages (pinned below) live in a cached venv.
 #
 # Exit status: 0 audited, nothing unexplained (or not audited with --allow-unaudited);
-# 1 findings; 2 not audited (no service answered and a pin is not covered offline); 3 the tooling failed.
+# 1 findings (Python or npm); 2 not audited (no service answered and a pin is not covered offline); 3 the tooling failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +28,7 @@ allow_unaudited=0
 for arg in "$@"; do
   case "$arg" in
     --allow-unaudited) allow_unaudited=1 ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "audit: unknown argument $arg" >&2; exit 3 ;;
   esac
 done
@@ -145,12 +149,45 @@ print(f"audit: yanked pins: {len(yanked)} of {checked} checked on PyPI"
       + (f"; no such release file: {', '.join(unknown)}" if unknown else ""))
 EOF
 
+# npm lockfiles (tracked ones: node_modules/ holds none of ours). npm exits 1 on a finding and on an
+# unreachable registry alike: scripts.npm_audit reads the report to tell them apart.
+npm_found=0
+npm_unaudited=()
+mapfile -t locks < <(git ls-files -- '*package-lock.json' | grep -v '/node_modules/')
+for lock in "${locks[@]}"; do
+  dir="$(dirname "$lock")"
+  if ! command -v npm >/dev/null; then
+    echo "NOT AUDITED $lock: npm is not installed here"
+    npm_unaudited+=("$lock")
+    continue
+  fi
+  echo "audit: npm: asking the registry about $lock"
+  report="$work/npm-$(echo "$dir" | tr / -).json"
+  (cd "$dir" && timeout 180 npm audit --package-lock-only --json --fetch-retries=1 --fetch-timeout=30000 \
+    >"$report" 2>"$report.err") || true
+  verdict=0
+  "$venv/bin/python" -m scripts.npm_audit "$report" "$lock" || verdict=$?
+  case "$verdict" in
+    0) ;;
+    1) npm_found=1 ;;
+    10) npm_unaudited+=("$lock") ;;
+    *) cat "$report.err" >&2; exit 3 ;;
+  esac
+done
+if [ ${#npm_unaudited[@]} -gt 0 ]; then
+  echo "audit: npm: NOT AUDITED: ${npm_unaudited[*]} (no offline copy of npm's advisories; not a failure)"
+fi
+
 if [ -z "$audited" ]; then
+  [ "$npm_found" -eq 0 ] || exit 1
   echo "audit: NOT AUDITED: pins not covered by the vendored advisories (see docs/security.md, Dependency audit)"
   if [ "$allow_unaudited" -eq 1 ]; then
     echo "audit: --allow-unaudited: passing anyway"
     exit 0
   fi
   exit 2
+fi
+if [ "$npm_found" -eq 1 ] && [ "$status" -ne 3 ]; then
+  exit 1
 fi
 exit "$status"

@@ -125,7 +125,7 @@ def test_unit_runs_the_pex_with_its_environment_and_drains_on_stop(rendered: dic
 
 
 def test_unit_holds_no_secret(rendered: dict[str, Any]) -> None:
-    for name in ("sso", "broker"):
+    for name in ("sso", "broker", "yellow"):
         for key in unit_environment(unit_directives(rendered[name]["unit"])):
             assert not re.search("(PASSWORD|PASSWD|SECRET|TOKEN)$", key), key
 
@@ -152,6 +152,45 @@ def test_broker_fetches_its_tls_certificate_into_owner_only_files(rendered: dict
     assert env["HN_BROKER_WS_PORT"] == "7001"
     assert env["HN_BROKER_TLS_CERT"] == "/var/lib/highnoon/broker/tls-cert.pem"
     assert "fetch_file" not in rendered["match"]["prepare_script"], "no files asked for, no fetch"
+
+
+PROBE = REPO / "libs" / "hn-datatier" / "src" / "hn_datatier" / "_probe.py"
+
+
+def test_yellow_status_page_is_given_the_data_tier_probe(rendered: dict[str, Any], tmp_path: Path) -> None:
+    """Issue 19: yellow's unit carries what hn_datatier.ProbeConfig.from_env reads (the Sentinels,
+    Pgpool, the role), and its prepare script fetches both passwords from SSM into files of the
+    service user that the *_FILE variables name; no password value anywhere, only names."""
+    yellow = rendered["yellow"]
+    env = unit_environment(unit_directives(yellow["unit"]))
+    assert env["HN_SENTINELS"] == "10.20.200.60:26379,10.20.201.61:26379,10.20.202.62:26379"
+    assert env["HN_PGPOOL"] == "hn-staging-pgpool-0123456789abcdef.elb.eu-west-1.amazonaws.com:9999"
+    # hn_pgpool: pg_monitor, and in Pgpool's pool_passwd (pgpool-init.sh), as `hn up` uses it.
+    assert env["HN_PGPOOL_MONITOR_USER"] == "hn_pgpool"
+    files = {
+        "HN_SENTINEL_PASSWORD_FILE": (
+            "sentinel.password",
+            "/highnoon/staging/datatier/sentinel-client/env/HN_SENTINEL_PASSWORD",
+        ),
+        "HN_PGPOOL_MONITOR_PASSWORD_FILE": (
+            "pgpool-monitor.password",
+            "/highnoon/staging/datatier/postgres/pgpool_password",
+        ),
+    }
+    script = yellow["prepare_script"]
+    bash_syntax_ok(script, tmp_path, "prepare-yellow")
+    assert "state_dir=/var/lib/highnoon/yellow\n" in script
+    for variable, (name, parameter) in files.items():
+        assert env[variable] == f"/var/lib/highnoon/yellow/{name}"
+        assert f'fetch_file "{parameter}" "$state_dir/{name}"' in script
+    assert not any(re.search("(PASSWORD|PASSWD|SECRET|TOKEN)$", key) for key in env)
+    # The names are the ones the probe reads (a rename there would silently unconfigure the page).
+    probe = PROBE.read_text()
+    for name in ("HN_SENTINELS", "HN_PGPOOL", "HN_PGPOOL_MONITOR_USER"):
+        assert f'env.get("{name}"' in probe, name
+    for name in ("HN_SENTINEL_PASSWORD", "HN_PGPOOL_MONITOR_PASSWORD"):
+        assert f'_secret(env, "{name}")' in probe, name
+    assert 'env.get(f"{name}_FILE"' in probe
 
 
 def test_prepare_script_checks_the_release_and_loads_ssm(rendered: dict[str, Any], tmp_path: Path) -> None:
@@ -236,6 +275,7 @@ def test_units_pass_systemd_analyze(rendered: dict[str, Any], tmp_path: Path) ->
     units = {
         "hn-sso.service": rendered["sso"]["unit"],
         "hn-broker.service": rendered["broker"]["unit"],
+        "hn-yellow.service": rendered["yellow"]["unit"],
         "hn-twemproxy-agent.service": rendered["datatier"]["twemproxy_unit"],
     }
     ready = written(cloud_config(rendered["sso"]["cloud_config"]))["/etc/systemd/system/hn-sso-ready.service"]
@@ -334,8 +374,9 @@ def test_postgres_and_pgpool_wiring(rendered: dict[str, Any]) -> None:
 def test_redis_sentinel_and_twemproxy_wiring(rendered: dict[str, Any]) -> None:
     files = rendered["datatier"]["files"]
     assert "replicaof" not in files["redis-shard0-a.conf"].split("replica-priority")[1]
-    assert files["redis-shard0-b.conf"].rstrip().endswith("replicaof 10.20.200.30 6379")
-    assert files["redis-shard1-b.conf"].rstrip().endswith("replicaof 10.20.201.32 6379")
+    assert re.search(r"(?m)^replicaof 10\.20\.200\.30 6379$", files["redis-shard0-b.conf"])
+    assert re.search(r"(?m)^replicaof 10\.20\.201\.32 6379$", files["redis-shard1-b.conf"])
+    assert not re.search(r"(?m)^replicaof ", files["redis-shard0-a.conf"])
     assert "appendonly yes" in files["redis-shard0-a.conf"]
     sentinel = files["sentinel.conf"]
     assert "sentinel monitor shard0 10.20.200.30 6379 2" in sentinel
@@ -343,6 +384,33 @@ def test_redis_sentinel_and_twemproxy_wiring(rendered: dict[str, Any]) -> None:
     servers = re.findall(r"^\s+- (\S+):(\d+):(\d+) (\S+)$", files["nutcracker.yml"], re.M)
     assert servers == [("10.20.200.30", "6379", "1", "shard0"), ("10.20.201.32", "6379", "1", "shard1")]
     assert "listen: 0.0.0.0:22121" in files["nutcracker.yml"]
+
+
+def redis_directives(conf: str) -> dict[str, str]:
+    """The value each directive ends up with (redis-server reads the file top down; the last wins)."""
+    out = {}
+    for line in conf.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition(" ")
+            out[key.lower()] = value.strip()
+    return out
+
+
+def test_redis_masters_stop_writing_without_an_acknowledging_replica(rendered: dict[str, Any]) -> None:
+    """Production bounds the writes a master cut from its Sentinels acknowledges and then loses:
+    min-replicas-to-write 1, min-replicas-max-lag 10 on every node (any may be promoted); every
+    shard has its replica (the variable refuses a shard without one, which could never write)."""
+    files = rendered["datatier"]["files"]
+    nodes = sorted(name for name in files if re.fullmatch(r"redis-shard\d+-[ab]\.conf", name))
+    assert nodes == ["redis-shard0-a.conf", "redis-shard0-b.conf", "redis-shard1-a.conf", "redis-shard1-b.conf"]
+    for name in nodes:
+        directives = redis_directives(files[name])
+        assert directives["min-replicas-to-write"] == "1", name
+        assert directives["min-replicas-max-lag"] == "10", name
+        assert len(re.findall(r"(?m)^min-replicas-to-write ", files[name])) == 1, name
+    for shard in ("shard0", "shard1"):
+        assert "replicaof" in redis_directives(files[f"redis-{shard}-b.conf"]), f"{shard} has a replica"
 
 
 MARKER = re.compile(r"@@ssm:([A-Za-z0-9/_.-]+)@@")
@@ -458,6 +526,15 @@ def test_nutcracker_accepts_the_rendered_pool(rendered: dict[str, Any], tmp_path
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def resp(*args: str) -> bytes:
+    """A Redis command in RESP (the protocol's array of bulk strings)."""
+    out = [f"*{len(args)}\r\n".encode()]
+    for arg in args:
+        data = arg.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
 def test_redis_accepts_the_rendered_configuration(rendered: dict[str, Any], tmp_path: Path) -> None:
     """redis-server refuses to start on an unknown or malformed directive. Started on a unix
     socket only, in a scratch directory (command-line options win over the file), then stopped."""
@@ -496,6 +573,15 @@ def test_redis_accepts_the_rendered_configuration(rendered: dict[str, Any], tmp_
                 client.connect(str(tmp_path / "redis.sock"))
                 client.sendall(b"PING\r\n")
                 assert client.recv(100).startswith(b"-NOAUTH"), name
+                # The server took the production write bound (the admin password is the marker).
+                admin = MARKER.search(rendered["datatier"]["files"][name].split("user admin on >", 1)[1])
+                assert admin is not None
+                client.sendall(resp("AUTH", "admin", admin.group(0)))
+                assert client.recv(100) == b"+OK\r\n", name
+                client.sendall(resp("CONFIG", "GET", "min-replicas-*"))
+                reply = client.recv(1000)
+                assert b"min-replicas-to-write\r\n$1\r\n1\r\n" in reply, reply
+                assert b"min-replicas-max-lag\r\n$2\r\n10\r\n" in reply, reply
         finally:
             proc.terminate()
             proc.wait(timeout=10)

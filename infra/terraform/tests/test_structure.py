@@ -90,6 +90,56 @@ def test_the_platform_publishes_the_curve_authority() -> None:
     }
 
 
+def test_yellow_gets_the_data_tier_probe_from_the_contract() -> None:
+    """Issue 19: the deployed status page said "not configured". The platform publishes the
+    Sentinels, Pgpool and the names of their passwords from the data tier; yellow's root hands them
+    through modules/status-probe to its hosts (tests/test_render.py checks the rendered unit), and
+    is the one logic host in the group the Sentinels let in."""
+    contract = locals_of(TF_ROOT / "modules" / "platform")["contract"]
+    published = {
+        "hn_sentinels": "${module.data_tier.sentinel_addresses}",
+        "hn_pgpool": "${module.data_tier.pgpool_address}",
+        "sentinel_password_parameter": "${module.data_tier.sentinel_password_parameter}",
+        "pgpool_monitor_password_parameter": "${module.data_tier.pgpool_monitor_password_parameter}",
+        "yellow_security_group_id": '${module.network.security_group_ids["yellow"]}',
+    }
+    for name, value in published.items():
+        assert unquote(contract[name]) == value, name
+    read = [unquote(n) for n in locals_of(TF_ROOT / "modules" / "platform-contract")["names"]]
+    assert set(published) <= set(read)
+    # The parameters are the very ones the Sentinels and Pgpool hosts are given.
+    outputs = {labels[0]: b for labels, b, _ in dir_blocks(TF_ROOT / "modules" / "data-tier", "output")}
+    assert unquote(outputs["sentinel_password_parameter"]["value"]) == '${module.config.secret_parameters["sentinel"]}'
+    assert unquote(outputs["pgpool_monitor_password_parameter"]["value"]) == '${module.config.secret_parameters["pgpool"]}'
+
+    root = TF_ROOT / "services" / "yellow"
+    modules = {labels[0]: body for labels, body, _ in dir_blocks(root, "module")}
+    probe = modules["status_probe"]
+    assert unquote(probe["source"]) == "../../modules/status-probe"
+    assert {k: unquote(v) for k, v in probe.items() if k != "source" and not k.startswith("__")} == {
+        "sentinels": "${module.platform.hn_sentinels}",
+        "pgpool": "${module.platform.hn_pgpool}",
+        "sentinel_credential_parameter": "${module.platform.sentinel_password_parameter}",
+        "pgpool_credential_parameter": "${module.platform.pgpool_monitor_password_parameter}",
+    }
+    service = modules["service"]
+    assert unquote(service["extra_ssm_files"]) == "${module.status_probe.ssm_files}"
+    assert unquote(service["environment_variables"]) == "${merge(module.status_probe.env, var.environment_variables)}"
+    assert [unquote(g) for g in service["security_group_ids"]] == [
+        "${module.platform.service_security_group_id}",
+        "${module.platform.yellow_security_group_id}",
+    ]
+    for other in repo_services():
+        if other != "yellow":
+            text = dir_text(TF_ROOT / "services" / other)
+            assert "yellow_security_group_id" not in text and "status_probe" not in text, other
+
+    rules = {n: r for n, r in _network_rules().items() if r["sg"] == "sentinel"}
+    assert {r["source"] for r in rules.values()} == {"sentinel", "twemproxy", "yellow"}
+    assert all(r["cidr"] is None for r in rules.values())
+    assert not [n for n, r in _network_rules().items() if r["sg"] == "yellow"], "yellow's group is a source only"
+
+
 def test_no_deploy_root_without_a_service() -> None:
     roots = sorted(p.name for p in (TF_ROOT / "services").iterdir() if p.is_dir())
     assert roots == sorted(repo_services())

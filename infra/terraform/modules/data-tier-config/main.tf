@@ -220,8 +220,28 @@ locals {
     }
   ]...)
 
+  # A master keeps taking writes only while a replica acknowledged within max_lag seconds. Why:
+  # a master cut off from its Sentinels (a partition, a frozen zone) goes on acknowledging writes
+  # that vanish when Sentinel promotes its replica on the other side; with these settings it stops
+  # after at most 10 s without its replica, which bounds that loss. Every shard here has exactly one
+  # replica (redis_shards: a master and a replica in another zone), so "1" means that replica; the
+  # price is that a shard refuses writes (NOREPLICAS) while its replica is down or more than 10 s
+  # behind, until it is back. Set on every node: any node may be promoted. The local tier keeps 0.
+  redis_min_replicas = { to_write = 1, max_lag = 10 }
+  # Appended after redis.conf.tmpl, unless the template carries the directives itself (its
+  # placeholders, passed below, then set them).
+  redis_template_has_min_replicas = length(regexall("(?m)^min-replicas-to-write ", file("${local.templates}/redis.conf.tmpl"))) > 0
+  redis_min_replicas_lines = local.redis_template_has_min_replicas ? "" : join("\n", [
+    "",
+    "# Production (infra/terraform data-tier-config): stop taking writes after max-lag seconds",
+    "# without an acknowledging replica, bounding what a master cut from its Sentinels can lose.",
+    "min-replicas-to-write ${local.redis_min_replicas.to_write}",
+    "min-replicas-max-lag ${local.redis_min_replicas.max_lag}",
+    "",
+  ])
+
   redis_conf = {
-    for name, node in local.redis_nodes : name => templatefile("${local.templates}/redis.conf.tmpl", {
+    for name, node in local.redis_nodes : name => "${templatefile("${local.templates}/redis.conf.tmpl", {
       # Every interface, and every user wants a password: the security group decides who reaches
       # the node, the password who gets an answer.
       bind              = "0.0.0.0"
@@ -243,7 +263,10 @@ locals {
       diskless_sync_delay = 5
       replica_priority    = 100
       replicaof           = node.replicaof
-    })
+      # Unused until the template asks for them (see redis_min_replicas).
+      min_replicas_to_write = local.redis_min_replicas.to_write
+      min_replicas_max_lag  = local.redis_min_replicas.max_lag
+    })}${local.redis_min_replicas_lines}"
   }
 
   sentinel_monitors = join("\n", [

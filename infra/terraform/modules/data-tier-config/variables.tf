@@ -121,6 +121,13 @@ variable "redis_shards" {
     master_ip  = string
     replica_ip = string
   }))
+
+  validation {
+    # Masters take writes only while a replica acknowledges (min-replicas-to-write 1): a shard
+    # without its own replica would refuse every write.
+    condition     = alltrue([for s in var.redis_shards : s.replica_ip != "" && s.replica_ip != s.master_ip])
+    error_message = "Every shard needs a replica at an address of its own."
+  }
 }
 
 variable "redis_maxmemory" {

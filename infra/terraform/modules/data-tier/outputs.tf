@@ -59,3 +59,26 @@ output "pg_backup_bucket" {
   description = "S3 bucket of the pgBackRest repository (stanza highnoon, path /pgbackrest): see the restore runbook in infra/terraform/README.md."
   value       = aws_s3_bucket.pg_backups.id
 }
+
+# What yellow's status page probes (hn_datatier.ProbeConfig): the Sentinels themselves (each one's
+# own view of its shards) and Pgpool's SHOW POOL_NODES through the NLB (any Pgpool answers), with
+# the names of the SecureStrings holding their passwords.
+output "sentinel_addresses" {
+  description = "HN_SENTINELS for the status probe: every Sentinel as host:port, comma-separated."
+  value       = join(",", [for ip in local.sentinel_ips : "${ip}:${var.ports.sentinel}"])
+}
+
+output "pgpool_address" {
+  description = "HN_PGPOOL for the status probe: Pgpool through its internal NLB, host:port."
+  value       = "${aws_lb.door["pgpool"].dns_name}:${var.ports.pgpool}"
+}
+
+output "sentinel_password_parameter" {
+  description = "SecureString holding the Sentinels' requirepass (HN_SENTINEL_PASSWORD): the name only."
+  value       = module.config.secret_parameters["sentinel"]
+}
+
+output "pgpool_monitor_password_parameter" {
+  description = "SecureString holding the password of hn_pgpool (Pgpool's checks, pg_monitor), the role the status probe logs in to Pgpool as: the name only."
+  value       = module.config.secret_parameters["pgpool"]
+}

@@ -43,10 +43,11 @@ locals {
     alb        = "brokerlist's HTTPS load balancer: 443 from the internet"
     broker     = "broker hosts: the client port from the internet, ZeroMQ and metrics from the VPC"
     service    = "logic service hosts (yellow, brokerlist, sso, match, ...): ZeroMQ, metrics and HTTP from the VPC"
+    yellow     = "yellow hosts, beside service: a source only, for what yellow alone reaches (the Sentinels, for its status page)"
     pgpool     = "Pgpool-II hosts: the pool port from the VPC (services and the internal NLB)"
     postgres   = "PostgreSQL hosts: from Pgpool and from each other (replication)"
     redis      = "Redis shard nodes: from Twemproxy, Sentinel and each other (replication)"
-    sentinel   = "Redis Sentinels: from each other and from the Twemproxy agents"
+    sentinel   = "Redis Sentinels: from each other, from the Twemproxy agents and from yellow (its status page)"
     twemproxy  = "Twemproxy hosts with the Sentinel agent: the proxy port and agent metrics from the VPC"
     monitoring = "the monitoring host (Prometheus, Alertmanager, Grafana) and log host: their web faces and journal uploads from the VPC"
   }
@@ -71,6 +72,7 @@ locals {
     redis_replication       = { sg = "redis", from = local.data_ports.redis, to = local.data_ports.redis, cidr = null, source = "redis", what = "replication" }
     sentinel_peers          = { sg = "sentinel", from = local.data_ports.sentinel, to = local.data_ports.sentinel, cidr = null, source = "sentinel", what = "Sentinels among themselves" }
     sentinel_from_twemproxy = { sg = "sentinel", from = local.data_ports.sentinel, to = local.data_ports.sentinel, cidr = null, source = "twemproxy", what = "the agent follows +switch-master" }
+    sentinel_from_yellow    = { sg = "sentinel", from = local.data_ports.sentinel, to = local.data_ports.sentinel, cidr = null, source = "yellow", what = "yellow's status page asks each Sentinel (SENTINEL MASTERS, REPLICAS, INFO-CACHE)" }
     twemproxy_vpc           = { sg = "twemproxy", from = local.data_ports.twemproxy, to = local.data_ports.twemproxy, cidr = var.vpc_cidr, source = null, what = "HN_REDIS_URL through the internal NLB, which keeps client addresses" }
     twemproxy_agent_metrics = { sg = "twemproxy", from = local.data_ports.agent_metrics, to = local.data_ports.agent_metrics, cidr = var.vpc_cidr, source = null, what = "agent metrics" }
     postgres_exporter       = { sg = "postgres", from = local.monitoring_ports.postgres_exporter, to = local.monitoring_ports.postgres_exporter, cidr = null, source = "monitoring", what = "prometheus-postgres-exporter, for Prometheus" }

@@ -26,6 +26,11 @@ locals {
     "log_host",
     "monitoring_security_group_id",
     "monitoring_targets",
+    "yellow_security_group_id",
+    "hn_sentinels",
+    "hn_pgpool",
+    "sentinel_password_parameter",
+    "pgpool_monitor_password_parameter",
   ]
 }
 

@@ -112,3 +112,28 @@ output "monitoring_targets" {
   description = "What Prometheus scrapes besides yellow's /sd: file_sd groups per data-tier exporter job (postgres, pgpool, redis) and the Twemproxy agents' metrics addresses."
   value       = jsondecode(local.v.monitoring_targets)
 }
+
+output "yellow_security_group_id" {
+  description = "Security group of the yellow hosts (beside service_security_group_id): the Sentinels let it in, for the status page."
+  value       = local.v.yellow_security_group_id
+}
+
+output "hn_sentinels" {
+  description = "HN_SENTINELS for yellow's status page: every Sentinel as host:port, comma-separated."
+  value       = local.v.hn_sentinels
+}
+
+output "hn_pgpool" {
+  description = "HN_PGPOOL for yellow's status page: Pgpool's internal NLB, host:port."
+  value       = local.v.hn_pgpool
+}
+
+output "sentinel_password_parameter" {
+  description = "Name of the SecureString holding the Sentinels' password (yellow's status page reads it at each start)."
+  value       = local.v.sentinel_password_parameter
+}
+
+output "pgpool_monitor_password_parameter" {
+  description = "Name of the SecureString holding hn_pgpool's password, the role yellow's status page logs in to Pgpool as."
+  value       = local.v.pgpool_monitor_password_parameter
+}

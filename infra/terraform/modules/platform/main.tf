@@ -115,6 +115,13 @@ locals {
     log_host                     = local.log_host
     monitoring_security_group_id = module.network.security_group_ids["monitoring"]
     monitoring_targets           = jsonencode(module.data_tier.monitoring_targets)
+    # yellow's status page (hn_datatier.ProbeConfig): what it probes, the group that lets it reach
+    # the Sentinels, and the names (never the values) of the SecureStrings it reads at each start.
+    yellow_security_group_id          = module.network.security_group_ids["yellow"]
+    hn_sentinels                      = module.data_tier.sentinel_addresses
+    hn_pgpool                         = module.data_tier.pgpool_address
+    sentinel_password_parameter       = module.data_tier.sentinel_password_parameter
+    pgpool_monitor_password_parameter = module.data_tier.pgpool_monitor_password_parameter
   }
 }
 

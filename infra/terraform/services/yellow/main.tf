@@ -45,12 +45,25 @@ module "service" {
   pex_sha256      = var.pex_sha256
   instance_type   = var.instance_type
   # The addresses are the platform's (HN_YELLOW in every other process): one host per address.
-  fixed_private_ips  = module.platform.yellow_private_ips
-  subnet_ids         = module.platform.yellow_subnet_ids
-  security_group_ids = [module.platform.service_security_group_id]
+  fixed_private_ips = module.platform.yellow_private_ips
+  subnet_ids        = module.platform.yellow_subnet_ids
+  # service: what every logic host has; yellow: what lets the status page reach the Sentinels.
+  security_group_ids = [module.platform.service_security_group_id, module.platform.yellow_security_group_id]
   yellow             = ""
   log_host           = module.platform.log_host
   # Yellow's own key pair and the authority, like every service (its clients check its key).
   curve_authority_parameter = module.platform.curve_authority_parameter
-  environment_variables     = var.environment_variables
+  # The status page's view of the data tier (/status, /status.json): addresses in the unit, the
+  # passwords fetched from SSM into files at each start.
+  extra_ssm_files       = module.status_probe.ssm_files
+  environment_variables = merge(module.status_probe.env, var.environment_variables)
+}
+
+module "status_probe" {
+  source = "../../modules/status-probe"
+
+  sentinels                     = module.platform.hn_sentinels
+  pgpool                        = module.platform.hn_pgpool
+  sentinel_credential_parameter = module.platform.sentinel_password_parameter
+  pgpool_credential_parameter   = module.platform.pgpool_monitor_password_parameter
 }
