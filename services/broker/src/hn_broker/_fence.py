@@ -57,7 +57,9 @@ UNREACHABLE = Gauge(
     ["target"],
 )
 PROBES = Counter(
-    "hn_broker_fence_probes_total", "The fence's health probes of service instances, by outcome.", ["service", "outcome"]
+    "hn_broker_fence_probes_total",
+    "The fence's health probes of service instances, by outcome.",
+    ["service", "outcome"],
 )
 
 #: the target name of yellow (service names are the others)
