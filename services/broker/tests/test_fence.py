@@ -120,16 +120,29 @@ def test_a_service_with_no_live_instance_anywhere_is_not_this_brokers_cut(world:
     assert world.fences == []
 
 
-def test_silent_yellow_fences_and_the_fence_lifts_after_the_hold(world: World) -> None:
+def test_a_silent_yellow_alone_fences_nothing_while_the_services_answer(world: World) -> None:
+    """Yellow down or restarting: every broker hears the same silence, and fencing them all would
+    turn a discovery outage into a game outage."""
     world.serve("echo", **{"echo-1": True})
     world.run(1.0)
     world.yellow.speaking = False  # type: ignore[union-attr]
-    world.run(AFTER + 1.0 + 2 * world.fence.tick_s)  # its tick's one-second gap is not silence
-    assert [reason for reason, _ in world.fences] == [YELLOW]
+    world.run(3 * AFTER)
+    assert world.fences == [] and not world.fence.fenced
+    assert world.fence.yellow_silence() >= 3 * AFTER - 1.0, "the silence is still reported"
+
+
+def test_a_silent_yellow_and_unreachable_services_fence_and_the_fence_lifts_after_the_hold(world: World) -> None:
+    world.serve("echo", **{"echo-1": True})
+    world.run(1.0)
+    world.yellow.speaking = False  # type: ignore[union-attr]
+    world.answers["echo-1"] = False
+    world.run(AFTER + 4 * world.fence.tick_s)
+    assert [reason for reason, _ in world.fences] == ["services"]
     world.yellow.speaking = True  # type: ignore[union-attr]
+    world.answers["echo-1"] = True
     world.run(HOLD - 0.5)
     assert world.lifts == 0 and world.fence.fenced, "held a while first"
-    world.run(1.0 + 2 * world.fence.tick_s)
+    world.run(1.0 + 4 * world.fence.tick_s)
     assert world.lifts == 1 and not world.fence.fenced
 
 

@@ -58,9 +58,9 @@ class BrokerConfig:
     tls_key: str = ""
     #: how long a connection's TLS and WebSocket handshakes may take before it is closed
     handshake_timeout_s: float = 10.0
-    #: The fence (_fence.py): seconds this broker may go without reaching yellow, or any instance
-    #: of a service its players need that yellow lists up, before it turns its players away to
-    #: other brokers and leaves brokerlist (0: never fence).
+    #: The fence (_fence.py): seconds this broker may go unlisted by yellow (which stopped
+    #: hearing it), or without reaching any instance of a service its players need that yellow
+    #: lists up, before it turns its players away to other brokers and leaves brokerlist (0: never).
     fence_after_s: float = 5.0
     #: seconds reachability must hold, unbroken, before a fenced broker takes players again
     #: (doubled for each fence soon after the last lift, up to a minute: a flapping link)

@@ -1,7 +1,7 @@
 """The broker's fence: when this broker cannot reach the platform, it stops holding players.
 
-A broker cut off from yellow, or from every instance of a service its players need, would keep
-its players' connections and answer each of their calls with an error or a timeout, for as long
+A broker that yellow stopped hearing, or cut off from every instance of a service its players
+need, would keep its players' connections and answer each of their calls with an error or a timeout, for as long
 as the cut lasts: their SDKs see a live broker and never move. The fence decides when the broker
 is cut off and when it is back; the broker (`Broker.fence_up` / `fence_down`) then turns its
 players away to other brokers (BROKER_UNAVAILABLE, the code the SDKs already answer by
@@ -10,9 +10,12 @@ in yellow so that brokerlist stops listing it; and takes players again once the 
 
 What "reachable" means here, so that a healthy broker is never fenced:
 
-- **yellow**: some yellow answered or published within the window (yellow publishes a tick every
-  second), and yellow lists this broker (up or draining; a yellow that stopped hearing this
-  broker's heartbeats lists it down, and brokerlist and the services' pushes then pass it by).
+- **yellow**: yellow lists this broker (up or draining). A yellow that stopped hearing this
+  broker's heartbeats while it still speaks to it lists it down, and brokerlist and the services'
+  pushes then pass it by: its players must move. Yellow's silence alone does not fence: when
+  yellow itself is down or restarting every broker hears the same silence, and fencing them all
+  would turn a discovery outage into a game outage (players' calls still reach the services
+  through the last view). A broker cut from the services as well fences for them.
 - **a service its players need** (one that publishes client routes): at least one of the
   instances yellow lists "up" answered a call within the window: a client request forwarded
   (passively: costs the hot path one set insertion), or, when no request answered lately, the
@@ -200,10 +203,15 @@ class Fence:
         if self._yellow is not None:
             if self._listed:
                 self._listed_at = now
-            # Yellow speaks once a second: the gap between two ticks is not silence.
-            heard = self._yellow.last_heard() + _YELLOW_TICK_S
-            silent[YELLOW] = max(0.0, now - max(min(heard, self._listed_at), floor))
+            silent[YELLOW] = max(0.0, now - max(self._listed_at, floor))
         return silent
+
+    def yellow_silence(self) -> float:
+        """Seconds since any yellow last spoke (reported, not fenced on: see the module's doc)."""
+        if self._yellow is None:
+            return 0.0
+        # Yellow speaks once a second: the gap between two ticks is not silence.
+        return max(0.0, self._clock() - max(self._yellow.last_heard() + _YELLOW_TICK_S, self._started))
 
     def tick(self) -> None:
         """One look: refresh what was reached, probe what was not lately, fence or lift."""
@@ -225,6 +233,8 @@ class Fence:
         silent = self.silences(since_pause=not self.fenced)
         for target, seconds in silent.items():
             UNREACHABLE.labels(target).set(round(max(0.0, seconds), 3))
+        if self._yellow is not None:
+            UNREACHABLE.labels(YELLOW).set(round(self.yellow_silence(), 3))
         if not self.fenced:
             cut = {target: round(s, 2) for target, s in silent.items() if s >= self.after_s}
             if cut:
@@ -241,7 +251,7 @@ class Fence:
             self._lift(now)
 
     def _fresh(self, target: str) -> float:
-        # Yellow's silence already leaves out its tick's gap; its ticks come on time or not.
+        # Yellow's word on this broker arrives with its once-a-second tick.
         return self.fresh_s + _YELLOW_TICK_S if target == YELLOW else self.fresh_s
 
     def _fence(self, now: float, cut: dict[str, float], silent: dict[str, float]) -> None:
