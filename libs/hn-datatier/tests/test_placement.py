@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg2
 import pytest
@@ -38,7 +38,7 @@ def _host_of(role: str) -> str:
     raise KeyError(role)
 
 
-def _placement(net: Network) -> object:
+def _placement(net: Network) -> Callable[[str], Place]:
     def place(role: str) -> Place:
         host = net[_host_of(role)]
         return Place(host.address, host.command)
@@ -46,7 +46,8 @@ def _placement(net: Network) -> object:
     return place
 
 
-def _netns_of(pid: int) -> int:
+def _netns_of(pid: int | None) -> int:
+    assert pid is not None, "not running"
     return os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
@@ -81,15 +82,14 @@ def test_every_role_runs_on_its_host_and_every_address_is_that_hosts(placed: tup
         assert node.host == at["db"] and _netns_of(node.process.pid) == _namespace(net["db"])
     assert tier.pgpool is not None and tier.pgpool.pid and _netns_of(tier.pgpool.pid) == _namespace(net["proxy"])
     for shard in tier.shards:
-        for node, host in zip(shard.nodes, ("cache-a", "cache-b"), strict=True):
-            assert node.address == f"{at[host]}:{node.port}"
-            assert _netns_of(node.process.pid) == _namespace(net[host])
+        for redis_node, host in zip(shard.nodes, ("cache-a", "cache-b"), strict=True):
+            assert redis_node.address == f"{at[host]}:{redis_node.port}"
+            assert _netns_of(redis_node.process.pid) == _namespace(net[host])
     for sentinel in tier.sentinel_nodes:
         assert sentinel.host == at["watch"] and _netns_of(sentinel.process.pid) == _namespace(net["watch"])
     assert tier.agent is not None and tier.agent.pid and _netns_of(tier.agent.pid) == _namespace(net["proxy"])
     for exporter in tier.exporters.exporters:
-        host = net.host_at(exporter.place.address)
-        assert exporter.process.pid and _netns_of(exporter.process.pid) == _namespace(host)
+        assert _netns_of(exporter.process.pid) == _namespace(net.host_at(exporter.place.address))
         assert exporter.reaches_its_server()
 
     # What the tier hands out.
@@ -123,7 +123,9 @@ def test_sql_through_pgpool_and_redis_through_twemproxy_cross_the_links(placed: 
             cur.execute(
                 f"/*NO LOAD BALANCE*/ SELECT name, inet_server_addr()::text, inet_client_addr()::text FROM {table}"
             )
-            name, server, client = cur.fetchone()
+            row = cur.fetchone()
+            assert row is not None
+            name, server, client = row
     finally:
         conn.close()
     assert name == "harry"
@@ -159,7 +161,7 @@ def test_a_failover_after_the_masters_host_is_cut_off_and_twemproxy_follows(plac
             try:
                 with redis_from_url(tier.redis_url, decode_responses=True, socket_timeout=2) as client:
                     client.set("placed:after", "2")
-                    return client.get("placed:after") == "2"
+                    return bool(client.get("placed:after") == "2")
             except OSError:
                 return False
             except Exception:  # noqa: BLE001 - a redis error while nutcracker restarts
