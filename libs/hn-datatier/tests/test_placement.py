@@ -14,7 +14,7 @@ import pytest
 
 from hn_datatier import redis_from_url
 from hn_datatier.local import DataTier, Place
-from hn_datatier.testing import start_data_tier
+from hn_datatier.testing import pg_rejoined, start_data_tier
 from hn_netns import Host, Network
 from hn_process import no_process_left, wait_until
 
@@ -23,12 +23,12 @@ from _helpers import logs
 pytestmark = pytest.mark.integration
 
 # Masters and replicas on two hosts: cutting the masters' host off leaves the replicas to promote.
-HOSTS = ["db", "proxy", "cache-a", "cache-b", "watch", "client"]
+HOSTS = ["db-a", "db-b", "proxy", "cache-a", "cache-b", "watch", "client"]
 
 
 def _host_of(role: str) -> str:
     if role.startswith("postgres-"):
-        return "db"
+        return "db-a" if role.endswith("-0") else "db-b"
     if role in ("pgpool", "twemproxy"):
         return "proxy"
     if role.startswith("redis-"):
@@ -78,8 +78,8 @@ def test_every_role_runs_on_its_host_and_every_address_is_that_hosts(placed: tup
     assert tier.describe()["places"] == {r: at[_host_of(r)] for r in places}
 
     # Each process in its host's namespace (exporters with the server they export).
-    for node in tier.pg_nodes:
-        assert node.host == at["db"] and _netns_of(node.process.pid) == _namespace(net["db"])
+    for node, host in zip(tier.pg_nodes, ("db-a", "db-b"), strict=True):
+        assert node.host == at[host] and _netns_of(node.process.pid) == _namespace(net[host])
     assert tier.pgpool is not None and tier.pgpool.pid and _netns_of(tier.pgpool.pid) == _namespace(net["proxy"])
     for shard in tier.shards:
         for redis_node, host in zip(shard.nodes, ("cache-a", "cache-b"), strict=True):
@@ -101,11 +101,10 @@ def test_every_role_runs_on_its_host_and_every_address_is_that_hosts(placed: tup
     assert all(s.split(":")[0] == at["watch"] for s in env["HN_SENTINELS"].split(","))
     assert all(s.split("=")[1].split(":")[0] == at["cache-a"] for s in env["HN_REDIS_SHARDS"].split(","))
     assert all(s.split("=")[1].split(":")[0] == at["cache-b"] for s in env["HN_REDIS_REPLICAS"].split(","))
-    assert env["HN_PG_PRIMARY"].startswith(f"{at['db']}:") and env["HN_TWEMPROXY_AGENT_METRICS"].startswith(
-        f"http://{at['proxy']}:"
-    )
+    assert env["HN_PG_PRIMARY"].startswith(f"{at['db-a']}:") and env["HN_PG_REPLICA"].startswith(f"{at['db-b']}:")
+    assert env["HN_TWEMPROXY_AGENT_METRICS"].startswith(f"http://{at['proxy']}:")
     assert set(tier.twemproxy_servers().values()) <= {s.nodes[0].address for s in tier.shards}
-    assert {row["hostname"] for row in tier.pool_nodes()} == {at["db"]}
+    assert {row["hostname"] for row in tier.pool_nodes()} == {at["db-a"], at["db-b"]}
     for node in tier.pg_nodes:  # pg_hba: the hosts' subnet, not the loopback
         with open(os.path.join(node.data_dir, "pg_hba.conf")) as fh:
             assert f"{net.subnet}" in fh.read()
@@ -129,7 +128,7 @@ def test_sql_through_pgpool_and_redis_through_twemproxy_cross_the_links(placed: 
     finally:
         conn.close()
     assert name == "harry"
-    assert server.split("/")[0] == net["db"].address and client.split("/")[0] == net["proxy"].address
+    assert server.split("/")[0] == net["db-a"].address and client.split("/")[0] == net["proxy"].address
     with redis_from_url(tier.redis_url, decode_responses=True, socket_timeout=5) as client_:
         for i in range(8):
             client_.set(f"placed:{i}", str(i))
@@ -171,3 +170,45 @@ def test_a_failover_after_the_masters_host_is_cut_off_and_twemproxy_follows(plac
         assert all(node.host == net["cache-b"].address for node in replicas.values())
     finally:
         net.heal()
+
+
+def test_the_postgres_primarys_host_cut_off_pgpool_promotes_and_the_old_one_rejoins_after_the_heal(
+    placed: tuple[Network, DataTier]
+) -> None:
+    net, tier = placed
+    old, replica = tier.pg_primary, tier.pg_replica
+    assert old.host == net["db-a"].address
+    net.isolate("db-a")
+    try:
+        # Pgpool's checks give up on it, the failover script fences it and promotes the replica.
+        wait_until(
+            lambda: tier.postgres.pool is not None and tier.postgres.pool.primary_port() == replica.port,
+            timeout=90,
+            scaled=True,
+            message=f"pgpool promotes {replica.name}\n{logs(tier)}",
+        )
+        wait_until(lambda: _writes(tier.pg_dsn), timeout=30, scaled=True, message="writes through pgpool")
+    finally:
+        net.heal()
+    # The keeper rewinds (or clones) the old primary on its host, from the new one, across the link.
+    wait_until(
+        lambda: pg_rejoined(tier, old, replica), timeout=120, scaled=True, message=f"{old.name} rejoins\n{logs(tier)}"
+    )
+    assert tier.pg_primary is replica and tier.pg_replica is old
+
+
+def _writes(dsn: str) -> bool:
+    try:
+        conn = psycopg2.connect(dsn, connect_timeout=5)
+    except psycopg2.Error:
+        return False
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS placed_writes (at timestamptz DEFAULT now())")
+            cur.execute("INSERT INTO placed_writes DEFAULT VALUES")
+        return True
+    except psycopg2.Error:
+        return False
+    finally:
+        conn.close()
