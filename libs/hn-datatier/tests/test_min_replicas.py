@@ -13,7 +13,7 @@ from hn_process import wait_until
 pytestmark = pytest.mark.integration
 
 
-def _refused(client: redis.Redis) -> bool:
+def _refused(client: redis.Redis[str]) -> bool:
     try:
         client.set("min-replicas:probe", "1")
     except redis.ResponseError as exc:
