@@ -118,7 +118,9 @@ def test_hn_up_refuses_a_host_count_out_of_range_before_starting_anything() -> N
         assert "starting" not in up.stdout
 
 
-def test_hn_up_with_hosts_says_it_needs_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hn_up_with_hosts_says_it_needs_root(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from hn_cli.__main__ import main
 
     monkeypatch.setattr("os.geteuid", lambda: 1000)  # this test runs as root on CI: act as a user

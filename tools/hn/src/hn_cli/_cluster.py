@@ -194,9 +194,7 @@ class Cluster:
                 holding = [h for h, roles in self._planned.items() if any(r.rsplit("-", 1)[0] == kind for r in roles)]
                 if not holding:  # a custom layout without this kind: the hosts of any scalable kind
                     holding = [
-                        h
-                        for h, roles in self._planned.items()
-                        if any(r.rsplit("-", 1)[0] in SCALABLE for r in roles)
+                        h for h, roles in self._planned.items() if any(r.rsplit("-", 1)[0] in SCALABLE for r in roles)
                     ]
                 self._round_robin[kind] = itertools.cycle(holding)
             self._placed[name] = next(self._round_robin[kind])

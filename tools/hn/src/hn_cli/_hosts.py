@@ -74,7 +74,7 @@ Selector = Callable[[str], bool]
 
 
 def _kind(role: str) -> str:
-    """"redis-shard0-1" -> "redis", "sso-2" -> "sso", "pgpool" -> "pgpool"."""
+    """ "redis-shard0-1" -> "redis", "sso-2" -> "sso", "pgpool" -> "pgpool"."""
     return role.split("-", 1)[0]
 
 
@@ -178,7 +178,9 @@ def check_layout(layout: Mapping[str, Sequence[str]], roles: Iterable[str]) -> N
             where.setdefault(role, []).append(host)
     twice = {role: hosts for role, hosts in where.items() if len(hosts) > 1}
     if twice:
-        raise LayoutError("roles on more than one host: " + ", ".join(f"{r} ({', '.join(h)})" for r, h in twice.items()))
+        raise LayoutError(
+            "roles on more than one host: " + ", ".join(f"{r} ({', '.join(h)})" for r, h in twice.items())
+        )
     unknown = sorted(set(where) - set(wanted))
     if unknown:
         raise LayoutError(f"roles this cluster does not have: {', '.join(unknown)} (it has {', '.join(wanted)})")
