@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hn_cli._hosts import BOTS, check_layout, cluster_roles, default_layout, normalize_layout
 from hn_cli._supervisor import Supervised
-from hn_datatier.local import DataTier, DataTierConfig, Secrets
+from hn_datatier.local import DataTier, DataTierConfig, Place, Secrets
 from hn_process import free_port, time_factor
 from hn_runtime import HNError, get_logger, get_service
 from hn_runtime.curve import LocalIdentities, set_client_keys
@@ -128,15 +128,9 @@ class Cluster:
 
     def roles(self) -> list[str]:
         """Every role this cluster starts with: the data tier's, its service processes', "bots"."""
-        tier = DataTierConfig()
         spec = self.spec
         return cluster_roles(
-            yellows=spec.yellows,
-            sso=spec.sso,
-            match=spec.match,
-            brokers=spec.brokers,
-            shards=tier.shards,
-            sentinels=tier.sentinels,
+            yellows=spec.yellows, sso=spec.sso, match=spec.match, brokers=spec.brokers, data=DataTierConfig().roles()
         )
 
     def _plan(self) -> dict[str, list[str]] | None:
@@ -200,10 +194,8 @@ class Cluster:
             self._placed[name] = next(self._round_robin[kind])
         return self.host_of(name)
 
-    def _placement(self, role: str) -> Any:
+    def _placement(self, role: str) -> Place:
         """The data tier's placement: each of its roles on its host."""
-        from hn_datatier.local import Place
-
         host = self.host_of(role)
         return Place(host.address, host.command)
 
