@@ -104,7 +104,12 @@ def test_hn_up_over_five_hosts_plays_across_links_and_leaves_nothing() -> None:
         for name, host in hosts.items():
             expected = set() if name == "bots" else {host["address"]}
             assert _listening(host["namespace"]) == expected, name
-        # ...and every instance registered in yellow advertises its host's address.
+        # From the machine there is no route: hn says where to run it instead of timing out.
+        outside = hn(up.run_dir, "status")
+        assert (
+            outside.returncode == 2 and f"sudo ip netns exec {network['bots_namespace']} hn" in outside.stderr
+        ), outside.stderr
+        # Every instance registered in yellow advertises its host's address.
         status = _hn_in_host(network["bots_namespace"], up.run_dir, "status", "--json")
         assert status.returncode == 0, status.stderr
         instances = json.loads(status.stdout)["instances"]
