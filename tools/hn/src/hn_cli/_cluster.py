@@ -16,6 +16,19 @@ health checks, yellow calls and bot players cross links like every other client;
 gets a placement (`hn_datatier.local.Place`) and each service process runs inside its host,
 binding and advertising the host's address, never 127.0.0.1. `stop()` closes the network: every
 process in the hosts is killed and every namespace deleted (`hn_netns.leftovers` finds nothing).
+
+    spec = ClusterSpec(yellows=2, layout={"data": [...data-tier roles...], "y1": ["yellow-1", "brokerlist"],
+                                          "y2": ["yellow-2"], ..., "bots": ["bots"]})
+    with Cluster(spec) as cluster:            # start(); stop() on leaving, also on an exception
+        cluster.wait_healthy()
+        net = cluster.network                 # hn_netns.Network: cut / partition / heal / flap / set_link
+        net.partition([cluster.host_of("yellow-1")], [cluster.host_of("yellow-2")])
+    assert not leftovers(net.prefix, cluster.namespace_ids)
+
+`start()` moves the calling process into the bots host (`Network.enter`), which needs a process
+with one thread: start a cluster over hosts before anything makes a thread or a ZeroMQ context
+(libzmq's I/O threads). Those made while inside stay in the host's namespace, so one cluster
+over hosts per process (`stop()` brings the main thread back; the network's close does).
 """
 
 from __future__ import annotations
