@@ -42,11 +42,13 @@ answer: it may have happened), then checked against PostgreSQL and Redis themsel
   promises nothing);
 - **failed yet applied**: operations that got a clear error and happened anyway (must be 0: a
   clear error says it did not happen);
-- **served again after**: from the fault until a fresh player (brokerlist, broker, guest login,
-  queue status) got through again, probing all along: 0 s means new players never noticed;
-- **healed after**: from the fault until every part was back to normal (all services up in yellow
-  and brokerlist, both PostgreSQL backends up in Pgpool, each Redis shard with one agreed master,
-  a linked replica and Twemproxy pointing at it);
+- **served again after**: from the moment the fault landed (the killed process dead, the stopped
+  one stopped, the cut dropping packets, the proxy's fault switched on) until a fresh player
+  (brokerlist, broker, guest login, queue status) got through again, probing all along from that
+  moment (an attempt begun before it does not count): 0 s means new players never noticed;
+- **healed after**: from the moment the fault landed until every part was back to normal (all
+  services up in yellow and brokerlist, both PostgreSQL backends up in Pgpool, each Redis shard
+  with one agreed master, a linked replica and Twemproxy pointing at it);
 - **errors over**: from the first to the last operation that failed or got no answer.
 
 kill -9 leaves restarting to the supervisor (services; Twemproxy's agent respawns nutcracker) or
