@@ -5,19 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import signal
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-import gevent
 import pytest
 
 from hn_chaos import Figures, markdown_table, write_report, write_summary
-from hn_cli import Cluster, ClusterSpec
-from hn_process import Watchdog
 
+from _cluster import chaos_spec, started
 from _nemesis import Platform, green_psycopg2
 
 #: the repository to write the figures into when set (an absolute path: tests run in a sandbox):
@@ -70,56 +65,14 @@ absolute path it writes this page and the summary in the README.
 """
 
 
-def _guard(cluster: Cluster, watchdog: Watchdog) -> None:
-    """Hand every service process (each leads its own process group) to a watchdog process that
-    stops them if this process dies without stopping the cluster (a test runner's timeout, Pants
-    restarting the run after a file changed): the data tier has its own, hn's supervisor has none."""
-    watched: dict[int, Any] = {}
-    while True:
-        for supervised in cluster.processes:
-            process = supervised.process
-            if process is not None and process.pid not in watched and process.poll() is None:
-                watched[process.pid] = process
-                watchdog.watch(process.pid, signal.SIGTERM)
-        for pid, child in list(watched.items()):
-            if child.poll() is not None:  # gone: never signal its process group id again
-                watchdog.forget(pid)
-                del watched[pid]
-        gevent.sleep(0.2)
-
-
 @pytest.fixture(scope="session")
 def platform() -> Iterator[Platform]:
-    # Not pytest's tmp_path: its parents are 0700, and the data tier runs PostgreSQL as "postgres"
-    # when the tests run as root.
-    scratch = tempfile.mkdtemp(prefix="hn-chaos-")
-    os.chmod(scratch, 0o755)
-    spec = ClusterSpec(
-        run_dir=scratch,
-        extra_env={
-            # Short duels (the rules are production's): more of them per scenario.
-            "HN_MATCH_SIGNAL_DELAY_S": "0.2,0.6",
-            "HN_MATCH_READY_TIMEOUT_S": "5",
-            "HN_MATCH_TICK_S": "0.1",
-        },
-    )
-    cluster = Cluster(spec)
-    watchdog = Watchdog()
-    guard = gevent.spawn(_guard, cluster, watchdog)
-    try:
-        cluster.start()
+    """The loopback cluster (a test file may override this fixture with a cluster of its own)."""
+    with started(chaos_spec()) as cluster:
         green_psycopg2()
         platform = Platform(cluster)
         platform.wait_healthy(timeout=180, what="the platform up")
         yield platform
-    finally:
-        guard.kill()
-        cluster.stop()
-        watchdog.close()
-        if os.environ.get("HN_CHAOS_KEEP", "") in ("", "0"):
-            shutil.rmtree(scratch, ignore_errors=True)
-        else:
-            print(f"\nthe run's logs are kept in {cluster.run_dir}")
 
 
 def _every_file_rows(repo: str, test_file: str, rows: list[Figures]) -> list[Figures]:
