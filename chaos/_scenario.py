@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import gevent
 
-from hn_chaos import Figures, History
+from hn_chaos import CheckResult, Figures, History
 from hn_runtime.testing import time_factor, wait_for
 
 from _invariants import check_everything
@@ -55,6 +56,10 @@ class Scenario:
     notes: list[str] = field(default_factory=list)
     #: when the fault was in force, on the history's clock (None: not yet)
     landed_at: float | None = None
+    #: when every part was back to normal after the fault (the history's clock)
+    healed_at: float | None = None
+    #: what a fault found out, for its scenario's own checks
+    facts: dict[str, Any] = field(default_factory=dict)
     #: probes a fresh player from `landed_at` on; its value: when the first one got through
     probe: gevent.Greenlet | None = None
     _watchers: list[gevent.Greenlet] = field(default_factory=list)
@@ -124,7 +129,10 @@ def run(
     fault: Callable[[Scenario], None],
     *,
     route: Callable[[str], str] | None = None,
+    checks: Callable[[Scenario], list[CheckResult]] | None = None,
 ) -> Figures:
+    """`checks`: the scenario's own checks, run after the common ones (on the stopped workload),
+    counted in the figures and asserted the same way."""
     platform.wait_healthy(timeout=HEAL_TIMEOUT_S, what=f"the platform healthy before {name}")
     history = History(classify=classify)
     workload = Workload(platform.brokerlist_url, players=PLAYERS, route=route, history=history).start()
@@ -140,7 +148,7 @@ def run(
         fault(scenario)
         fault_at = scenario._landed(name)
         platform.wait_healthy(timeout=HEAL_TIMEOUT_S, what=f"the platform healed after {name}")
-        healed_at = history.mark("healed")
+        healed_at = scenario.healed_at = history.mark("healed")
         assert scenario.probe is not None
         recovered_at = scenario.probe.get(timeout=HEAL_TIMEOUT_S * time_factor())
         wait_for(
@@ -152,14 +160,16 @@ def run(
     finally:
         scenario.stop()
         workload.stop()
-    checks = check_everything(workload, platform.tier)
-    failing = [c for c in checks if not c.ok]
+    results = check_everything(workload, platform.tier)
+    if checks is not None:
+        results += checks(scenario)
+    failing = [c for c in results if not c.ok]
     if workload.restarts:
         scenario.notes.append(f"{workload.restarts} players started a new client")
     figures = Figures.of(
         name,
         history,
-        checks,
+        results,
         fault_at=fault_at,
         recovered_at=recovered_at,
         healed_at=healed_at,
@@ -167,7 +177,7 @@ def run(
     )
     report.append(figures)
     print(figures.line())
-    for check in checks:
+    for check in results:
         print(" ", check)
     for error, count in history.errors():
         print(f"  x{count} {error}")

@@ -12,8 +12,8 @@ import pytest
 
 from hn_chaos import Figures, markdown_table, write_report, write_summary
 
-from _cluster import chaos_spec, started
 from _nemesis import Platform, green_psycopg2
+from _started import chaos_spec, started
 
 #: the repository to write the figures into when set (an absolute path: tests run in a sandbox):
 #: the whole table to docs/reliability.md, the summary into README.md's figures block "chaos"
