@@ -5,6 +5,9 @@
   everything it made is removed by `close()`, at exit, and by its reaper process if this one dies.
 - `Host`: `address`, `popen(argv, env=...)`, `run(argv)`, `command(argv)` (a command line for a
   caller's own process runner): processes inside the host, killed when the network closes.
+- `Network.enter(host)`: the calling process moves into the host (setns): its sockets are the
+  host's, its cuts apply to them. Before starting threads (it refuses otherwise); `leave()` and
+  `close()` take it back. `Network.host_at(address)`: the host holding an address.
 - Links: `Link(delay_ms, jitter_ms, loss)` per host, both directions (default 2 ms ± 1 ms, 0.1 %),
   by `tc netem` or, on kernels without it, a userspace NFQUEUE shaper; `set_link(host, ...)`.
 - Faults: `cut(a, others, one_way=False)`, `isolate(host)`, `partition(side, side)`, `heal(...)`,

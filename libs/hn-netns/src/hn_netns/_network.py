@@ -24,6 +24,7 @@ from types import TracebackType
 
 from hn_netns._addresses import machine_networks, pick_subnet
 from hn_netns._commands import NetnsUnavailable, run, tool
+from hn_netns._enter import open_namespace, set_namespace, single_threaded
 from hn_netns._firewall import dropped_by_cuts, install_base_rules, write_cuts
 from hn_netns._flap import Flap
 from hn_netns._host import Host
@@ -86,6 +87,9 @@ class Network:
         self._namespace_ids: set[int] = set()
         self._lock = threading.RLock()
         self._closed = False
+        #: the host this process entered (`enter`), and its own namespace to return to
+        self.entered: Host | None = None
+        self._home: int | None = None
         self.shaping = shaping
         sweep_stale()
         self._reaper = Reaper(tool("ip"), child_env())
@@ -163,6 +167,48 @@ class Network:
 
     def _hosts(self, refs: HostRef | Iterable[HostRef]) -> list[Host]:
         return [self._host(refs)] if isinstance(refs, Host | str) else [self._host(ref) for ref in refs]
+
+    def host_at(self, address: str) -> Host:
+        """The host whose address `address` is (KeyError if none)."""
+        for host in self.hosts:
+            if host.address == address:
+                return host
+        raise KeyError(f"no host of {self.prefix} has address {address}")
+
+    # -- this process inside a host -------------------------------------------------------------
+
+    def enter(self, host: HostRef) -> Host:
+        """Move the calling process into `host`'s network namespace: from now on its sockets bind
+        and connect as that host (its address, its link's delay and loss, its cuts), and the
+        processes it starts run there too (`ip netns exec` still reaches any other host).
+
+        Call it before starting any thread: setns(2) moves only the calling thread (and those it
+        starts later), so this refuses while another thread runs. Entering another host of this
+        network moves again; `leave()` (and `close()`, first thing) returns to the namespace the
+        process was in before its first `enter`."""
+        target = self._host(host)
+        with self._lock:
+            self._check_open()
+            single_threaded()
+            fd = open_namespace(f"/run/netns/{target.namespace}")
+            try:
+                if self._home is None:
+                    self._home = open_namespace("/proc/thread-self/ns/net")
+                set_namespace(fd)
+            finally:
+                os.close(fd)
+            self.entered = target
+            return target
+
+    def leave(self) -> None:
+        """Back to the namespace the process was in before `enter` (nothing if it did not enter)."""
+        with self._lock:
+            if self._home is None:
+                return
+            set_namespace(self._home)
+            os.close(self._home)
+            self._home = None
+            self.entered = None
 
     def link(self, host: HostRef) -> Link:
         """The host's link as it is now."""
@@ -300,6 +346,8 @@ class Network:
         with self._lock:
             if self._closed:
                 return
+            # Out of the host first: the sweep below kills every process inside the namespaces.
+            self.leave()
             flaps = list(self._flapping)
         for flap in flaps:  # outside the lock: a flap's last step takes it
             flap.stop()

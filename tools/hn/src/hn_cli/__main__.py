@@ -2,7 +2,8 @@
 
     hn up       start the whole platform locally (data tier, yellow, brokerlist, 2 brokers,
                 2 sso, 2 match) and play bots on it until Ctrl-C; then stop everything
-                (--autoscale: the autoscaler adds and drains instances as load comes and goes)
+                (--autoscale: the autoscaler adds and drains instances as load comes and goes;
+                --hosts N: spread over N hosts, network namespaces joined by lossy links, as root)
     hn down     stop the platform `hn up` started
     hn status   services and instances as yellow sees them; desired vs actual with an autoscaler
     hn call     call a service method with JSON arguments: hn call sso health
@@ -24,7 +25,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -43,9 +44,16 @@ def _up(args: argparse.Namespace) -> int:
             config = AutoscaleConfig.load(args.autoscale)
     extra_env = dict(item.split("=", 1) for item in args.env)
     spec = ClusterSpec(
-        brokers=args.brokers, sso=args.sso, match=args.match, run_dir=args.run_dir, extra_env=extra_env, tls=args.tls
+        brokers=args.brokers,
+        sso=args.sso,
+        match=args.match,
+        yellows=args.yellows,
+        run_dir=args.run_dir,
+        extra_env=extra_env,
+        tls=args.tls,
+        hosts=args.hosts,
     )
-    cluster = Cluster(spec)
+    cluster = _cluster(Cluster, spec)
     autoscaler = None
     if config is not None:
         from hn_runtime import configure_logging
@@ -62,6 +70,8 @@ def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         cluster.start()
+        if cluster.network is not None:
+            print(_hosts_table(cluster), flush=True)
         cluster.wait_healthy()
         print(f"hn up: healthy after {time.monotonic() - started:.1f}s", flush=True)
         print(f"  yellow status page  http://{cluster.yellow_http}/", flush=True)
@@ -104,6 +114,46 @@ def _up(args: argparse.Namespace) -> int:
             autoscaler.stop()
         cluster.stop()
         print("hn up: stopped, nothing left running", flush=True)
+
+
+def _cluster(make: Any, spec: Any) -> Any:
+    """`Cluster(spec)`, with what is wrong with a spec said as a usage error: a host count out of
+    range, or hosts without root (before anything starts)."""
+    from hn_cli._errors import INVALID, CliError
+
+    try:
+        cluster = make(spec)
+    except ValueError as exc:
+        raise CliError(str(exc), code="USAGE", status=INVALID) from None
+    if spec.hosts and os.geteuid() != 0:
+        raise CliError(
+            "--hosts needs root: the hosts are network namespaces (run it as root, e.g. sudo ./hn up --hosts 5)",
+            code="NOT_ROOT",
+            status=INVALID,
+        )
+    return cluster
+
+
+def _hosts_table(cluster: Any) -> str:
+    """Which host holds what: name, address, roles; and how to reach an address from here."""
+    network = cluster.network
+    link = network.link(network.hosts[0])
+    lines = [
+        f"hn up: {len(network.hosts)} hosts on {network.subnet} (network {network.prefix}; links "
+        f"{link.delay_ms:g} ms ± {link.jitter_ms:g} ms, {link.loss:.1%} loss, shaping {network.shaping})",
+        f"  {'host':<10}{'address':<16}roles",
+    ]
+    for name, roles in cluster.layout.items():
+        held = " ".join(roles) + ("   (this process: health checks, bots)" if roles == ["bots"] else "")
+        lines.append(f"  {name:<10}{network[name].address:<16}{held}")
+    bots = cluster.host_of("bots").namespace
+    hn = f"python3.11 {os.environ['PEX']}" if os.environ.get("PEX") else "python3 -m hn_cli"
+    lines += [
+        "  The addresses below are inside the hosts: this machine has no route to them. Reach them",
+        f"  from a host, e.g.  sudo ip netns exec {bots} curl {cluster.brokerlist_url}",
+        f"                     sudo ip netns exec {bots} {hn} --run-dir {cluster.spec.run_dir} status",
+    ]
+    return "\n".join(lines)
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -219,6 +269,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("--brokers", type=int, default=2)
     up.add_argument("--sso", type=int, default=2)
     up.add_argument("--match", type=int, default=2)
+    up.add_argument("--yellows", type=int, default=1, help="yellows (peers: every instance registers in each)")
+    up.add_argument(
+        "--hosts",
+        type=int,
+        default=0,
+        metavar="N",
+        help="spread the platform over N hosts (5 to 11): network namespaces joined by links with delay "
+        "and loss; needs root (default: everything on loopback)",
+    )
     up.add_argument("--bots", type=int, default=50, help="bot players to keep playing (0: none)")
     up.add_argument("--rate", type=float, default=20.0, help="bot logins per second while ramping up")
     up.add_argument(

@@ -8,21 +8,35 @@ comes from hn_datatier's launcher. `cluster.json` in the run directory describes
 Every ZeroMQ link is CURVE: each kind of process gets a key pair of its own under `curve/` in the
 run directory, and `curve/authority.json` says which key acts as which service (docs/security.md).
 This process, and the `hn` commands pointed at the run, act as the "hn" identity.
+
+Spread over hosts (`ClusterSpec.hosts` / `layout`, root only): one `hn_netns.Network`, a host
+(network namespace) per name of the layout, joined by links that delay and lose (2 ms ± 1 ms,
+0.1 %). This process moves into the host holding "bots" before anything else starts, so its
+health checks, yellow calls and bot players cross links like every other client; the data tier
+gets a placement (`hn_datatier.local.Place`) and each service process runs inside its host,
+binding and advertising the host's address, never 127.0.0.1. `stop()` closes the network: every
+process in the hosts is killed and every namespace deleted (`hn_netns.leftovers` finds nothing).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
+from hn_cli._hosts import BOTS, check_layout, cluster_roles, default_layout, normalize_layout
 from hn_cli._supervisor import Supervised
 from hn_datatier.local import DataTier, DataTierConfig, Secrets
 from hn_process import free_port, time_factor
 from hn_runtime import HNError, get_logger, get_service
 from hn_runtime.curve import LocalIdentities, set_client_keys
+
+if TYPE_CHECKING:
+    from hn_netns import Host, Network
 
 __all__ = ["ClusterSpec", "Cluster", "SCALABLE", "IDENTITIES", "GRANTS"]
 
@@ -51,6 +65,9 @@ class ClusterSpec:
     brokers: int = 2
     sso: int = 2
     match: int = 2
+    #: yellows (yellow-1, yellow-2, ...): independent peers with one key pair; every instance
+    #: heartbeats to each and clients merge their views (hn_yellow_client), so HN_YELLOW lists all
+    yellows: int = 1
     run_dir: str = "run"
     #: "test" keeps logins cheap for bots; "production" is OWASP's argon2id
     hash_profile: str = "test"
@@ -58,11 +75,32 @@ class ClusterSpec:
     extra_env: dict[str, str] = field(default_factory=dict)
     #: brokers speak TLS (and wss) with a certificate from a local CA made in the run directory
     tls: bool = False
+    #: spread over this many hosts (network namespaces, hn-netns; root only) in the default
+    #: layout for that many (`hn_cli._hosts.default_layout`, 5 to 11); 0: everything on loopback
+    hosts: int = 0
+    #: host name -> the roles it holds, instead of a default layout (every role of the cluster,
+    #: `Cluster.roles()`, on exactly one host; "bots" is where this process runs)
+    layout: dict[str, list[str]] | None = None
 
 
 class Cluster:
+    """The platform: `start()`, `wait_healthy()`, `stop()` (or `with Cluster(spec) as cluster:`,
+    which starts it and stops it, also on an exception)."""
+
     def __init__(self, spec: ClusterSpec) -> None:
+        for kind in ("yellows", "sso", "match", "brokers"):
+            if getattr(spec, kind) < 1:
+                raise ValueError(f"a cluster needs at least one of each process: {kind}={getattr(spec, kind)}")
         self.spec = spec
+        #: the hosts' network once started with hosts, else None
+        self.network: Network | None = None
+        #: role -> name of its host (with hosts); new instances are added as they start
+        self._placed: dict[str, str] = {}
+        #: the layout asked for (checked now: a bad one fails before anything starts)
+        self._planned = self._plan()
+        self._round_robin: dict[str, itertools.cycle[str]] = {}
+        #: the hosts' namespaces' inode numbers (with hosts), for `hn_netns.leftovers`
+        self.namespace_ids: list[int] = []
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.run_dir = os.path.abspath(os.path.join(spec.run_dir, f"{stamp}-{os.getpid()}"))
         self.tier: DataTier | None = None
@@ -70,6 +108,9 @@ class Cluster:
         self.processes: list[Supervised] = []
         self.yellow_address = ""
         self.yellow_http = ""
+        #: every yellow (yellow-1 first: `yellow_address` / `yellow_http` are its)
+        self.yellow_addresses: list[str] = []
+        self.yellow_https: list[str] = []
         self.brokerlist_url = ""
         #: the local CA the brokers' certificate comes from, with `spec.tls` ("" without)
         self.ca_file = ""
@@ -83,22 +124,112 @@ class Cluster:
 
     # -- starting ----------------------------------------------------------------------------
 
+    # -- hosts ---------------------------------------------------------------------------------
+
+    def roles(self) -> list[str]:
+        """Every role this cluster starts with: the data tier's, its service processes', "bots"."""
+        tier = DataTierConfig()
+        spec = self.spec
+        return cluster_roles(
+            yellows=spec.yellows,
+            sso=spec.sso,
+            match=spec.match,
+            brokers=spec.brokers,
+            shards=tier.shards,
+            sentinels=tier.sentinels,
+        )
+
+    def _plan(self) -> dict[str, list[str]] | None:
+        """The layout the spec asks for (None: loopback); LayoutError (a ValueError) if unusable."""
+        spec = self.spec
+        if spec.layout is not None:
+            layout = normalize_layout(spec.layout)
+            if spec.hosts and spec.hosts != len(layout):
+                raise ValueError(f"hosts={spec.hosts} but the layout has {len(layout)} hosts")
+            check_layout(layout, self.roles())
+            return layout
+        if spec.hosts:
+            return default_layout(spec.hosts, self.roles())
+        return None
+
+    @property
+    def layout(self) -> dict[str, list[str]]:
+        """Host name -> the roles it holds now (instances added later included); {} on loopback."""
+        if self.network is None:
+            return {}
+        held: dict[str, list[str]] = {host.name: [] for host in self.network.hosts}
+        for role, host in self._placed.items():
+            held[host].append(role)
+        return held
+
+    def host_of(self, role: str) -> Host:
+        """The host holding `role` ("pgpool", "yellow-2", "broker-1", "bots", ...)."""
+        if self.network is None:
+            raise ValueError("this cluster runs on loopback: no hosts (ClusterSpec.hosts / layout)")
+        try:
+            return self.network[self._placed[role]]
+        except KeyError:
+            raise KeyError(f"no host holds {role!r}; roles: {', '.join(self._placed)}") from None
+
+    def _open_network(self, layout: dict[str, list[str]]) -> None:
+        from hn_netns import Network
+
+        self.network = Network(list(layout))
+        # The namespaces' inode numbers: a process still in one after the run is a leftover
+        # (`hn_netns.leftovers(prefix, namespace_ids)`), also once their names are gone.
+        names = [self.network.switch, *(host.namespace for host in self.network.hosts)]
+        self.namespace_ids = [os.stat(f"/run/netns/{name}").st_ino for name in names]
+        self._placed = {role: host for host, roles in layout.items() for role in roles}
+        # First, before any thread or ZeroMQ context exists: they stay in the namespace they
+        # were made in. From here on this process is a client on the bots host.
+        self.network.enter(self.host_of(BOTS))
+
+    def _host_for(self, name: str) -> Host:
+        """The host of a service process: its place in the layout, or (an instance added
+        later) the next of the hosts holding its kind at start, round-robin."""
+        if name not in self._placed:
+            assert self._planned is not None
+            kind = name.rsplit("-", 1)[0]
+            if kind not in self._round_robin:
+                holding = [h for h, roles in self._planned.items() if any(r.rsplit("-", 1)[0] == kind for r in roles)]
+                if not holding:  # a custom layout without this kind: the hosts of any scalable kind
+                    holding = [
+                        h for h, roles in self._planned.items() if any(r.rsplit("-", 1)[0] in SCALABLE for r in roles)
+                    ]
+                self._round_robin[kind] = itertools.cycle(holding)
+            self._placed[name] = next(self._round_robin[kind])
+        return self.host_of(name)
+
+    def _placement(self, role: str) -> Any:
+        """The data tier's placement: each of its roles on its host."""
+        from hn_datatier.local import Place
+
+        host = self.host_of(role)
+        return Place(host.address, host.command)
+
+    # -- starting ----------------------------------------------------------------------------
+
     def start(self) -> None:
         os.makedirs(self.run_dir, exist_ok=True)
         self._link_current()
+        if self._planned is not None:
+            self._open_network(self._planned)
         self.identities = LocalIdentities(os.path.join(self.run_dir, "curve"), IDENTITIES, grants=GRANTS)
         # This process calls yellow (health, the autoscaler's view) as the platform's tools do.
         set_client_keys(self.identities.keys("hn"))
-        # With its exporters: Prometheus finds them in the file_sd files `cluster.json` names.
-        self.tier = DataTier(DataTierConfig(workdir=self.run_dir, start_timeout=120 * time_factor(), exporters=True))
+        self.tier = DataTier(self._tier_config())
         self.tier.start()
-        yellow_port, yellow_http_port, brokerlist_port = free_port(), free_port(), free_port()
-        self.yellow_address = f"tcp://127.0.0.1:{yellow_port}"
-        self.yellow_http = f"127.0.0.1:{yellow_http_port}"
-        self.brokerlist_url = f"http://127.0.0.1:{brokerlist_port}/"
+        yellow_ports = [(free_port(), free_port()) for _ in range(self.spec.yellows)]
+        brokerlist_port = free_port()
+        for i, (rep_port, http_port) in enumerate(yellow_ports, start=1):
+            address = self._address(f"yellow-{i}")
+            self.yellow_addresses.append(f"tcp://{address}:{rep_port}")
+            self.yellow_https.append(f"{address}:{http_port}")
+        self.yellow_address, self.yellow_http = self.yellow_addresses[0], self.yellow_https[0]
+        self.brokerlist_url = f"http://{self._address('brokerlist-1')}:{brokerlist_port}/"
         base = {
             **self.tier.env,
-            "HN_YELLOW": self.yellow_address,
+            "HN_YELLOW": ",".join(self.yellow_addresses),
             "HN_BIND_HOST": "127.0.0.1",
             "HN_LOG_LEVEL": self.spec.log_level,
             "HN_SSO_HASH_PROFILE": self.spec.hash_profile,
@@ -116,22 +247,39 @@ class Cluster:
             **self.spec.extra_env,
         }
         self._base = base
-        yellow_env = {"HN_REP_PORT": str(yellow_port), "HN_HTTP_PORT": str(yellow_http_port), **self._status_env()}
-        self._add("yellow-1", "hn_yellow", base, **yellow_env)
+        for i, (rep_port, http_port) in enumerate(yellow_ports, start=1):
+            yellow_env = {"HN_REP_PORT": str(rep_port), "HN_HTTP_PORT": str(http_port), **self._status_env()}
+            self._add(f"yellow-{i}", "hn_yellow", base, **yellow_env)
         for kind, count in (("sso", self.spec.sso), ("match", self.spec.match), ("broker", self.spec.brokers)):
             for _ in range(count):
                 self._add(self._next_name(kind), f"hn_{kind}", base)
         self._add("brokerlist-1", "hn_brokerlist", base, HN_HTTP_PORT=str(brokerlist_port))
         self._describe()
 
+    def _tier_config(self) -> DataTierConfig:
+        config: dict[str, Any] = {"workdir": self.run_dir, "start_timeout": 120 * time_factor()}
+        if self.network is None:
+            # With its exporters: Prometheus finds them in the file_sd files `cluster.json` names.
+            return DataTierConfig(**config, exporters=True)
+        # Over hosts no Prometheus on this machine could reach exporters: none (fewer processes).
+        return DataTierConfig(**config, exporters=False, placement=self._placement)
+
+    def _address(self, role: str) -> str:
+        """Where the process of `role` binds and is reached: its host's address, or loopback."""
+        return "127.0.0.1" if self.network is None else self._host_for(role).address
+
     def _edge_tls(self) -> dict[str, str]:
-        """The brokers' certificate variables: a local CA and a certificate for this machine,
-        made in the run directory, when the spec asks for TLS."""
+        """The brokers' certificate variables: a local CA and a certificate for this machine
+        (and every host's address), made in the run directory, when the spec asks for TLS."""
         if not self.spec.tls:
             return {}
         from hn_broker import make_local_ca
 
-        made = make_local_ca(os.path.join(self.run_dir, "tls"))
+        directory = os.path.join(self.run_dir, "tls")
+        if self.network is None:
+            made = make_local_ca(directory)
+        else:
+            made = make_local_ca(directory, ["127.0.0.1", "localhost", *(h.address for h in self.network.hosts)])
         self.ca_file = made.ca_file
         return made.env()
 
@@ -148,8 +296,17 @@ class Cluster:
     def _add(self, name: str, module: str, base: dict[str, str], **env: str) -> None:
         assert self.identities is not None
         identity = self.identities.env(module.removeprefix("hn_"))
+        wrap = None
+        if self.network is not None:
+            host = self._host_for(name)
+            env = {"HN_BIND_HOST": host.address, "HN_ADVERTISE_HOST": host.address, **env}
+            wrap = host.command
         proc = Supervised(
-            name, module, {**base, **identity, "HN_INSTANCE": name, **env}, os.path.join(self.run_dir, f"{name}.log")
+            name,
+            module,
+            {**base, **identity, "HN_INSTANCE": name, **env},
+            os.path.join(self.run_dir, f"{name}.log"),
+            wrap=wrap,
         )
         proc.start()
         self.processes.append(proc)
@@ -231,13 +388,14 @@ class Cluster:
             "pid": os.getpid(),
             "run_dir": self.run_dir,
             "yellow": self.yellow_address,
+            "yellows": list(self.yellow_addresses),
             "yellow_status_page": f"http://{self.yellow_http}/",
             "brokerlist": self.brokerlist_url,
             "ca_file": self.ca_file,
             # What a tool needs to reach the platform: addresses, and the "hn" identity's key.
             "env": self.tier.env
             | {
-                "HN_YELLOW": self.yellow_address,
+                "HN_YELLOW": ",".join(self.yellow_addresses),
                 "HN_YELLOW_CURVE_KEY": tools["HN_YELLOW_CURVE_KEY"],
                 "HN_CURVE_KEY_FILE": tools["HN_CURVE_KEY_FILE"],
             },
@@ -246,6 +404,7 @@ class Cluster:
             "removed": list(self.removed),
             "data_tier": self.tier.describe(),
             "spec": asdict(self.spec),
+            **self._describe_hosts(),
         }
         # Its env carries the data tier's passwords (HN_PG_DSN, HN_REDIS_URL): owner only.
         path = os.path.join(self.run_dir, "cluster.json")
@@ -254,22 +413,45 @@ class Cluster:
         with os.fdopen(fd, "w") as fh:
             json.dump(document, fh, indent=1)
 
+    def _describe_hosts(self) -> dict[str, Any]:
+        """With hosts: each host's address, namespace and roles, and what `hn_netns.leftovers`
+        needs to tell whether anything outlived the run (prefix, namespace inode numbers)."""
+        if self.network is None:
+            return {}
+        network = self.network
+        return {
+            "hosts": {
+                host.name: {"address": host.address, "namespace": host.namespace, "roles": roles}
+                for host, roles in ((network[name], roles) for name, roles in self.layout.items())
+            },
+            "network": {
+                "prefix": network.prefix,
+                "subnet": str(network.subnet),
+                "shaping": network.shaping,
+                "bots_namespace": self.host_of(BOTS).namespace,
+                "namespace_ids": self.namespace_ids,
+            },
+        }
+
     # -- health ------------------------------------------------------------------------------
 
-    def instances(self) -> list[Any]:
-        """Every instance yellow knows (the InstanceInfo structs)."""
-        yellow = get_service("yellow", endpoints=[self.yellow_address], timeout=2, curve_server_key=self.yellow_key)
-        return list(yellow.find(""))
+    def instances(self, yellow: str = "") -> list[Any]:
+        """Every instance a yellow knows (the InstanceInfo structs); default: yellow-1."""
+        yellow_service = get_service(
+            "yellow", endpoints=[yellow or self.yellow_address], timeout=2, curve_server_key=self.yellow_key
+        )
+        return list(yellow_service.find(""))
 
     def healthy(self) -> bool:
-        """Every process up in yellow, and brokerlist listing every broker."""
-        try:
-            up = {i.instance_id for i in self.instances() if i.state == "up"}
-        except HNError:
-            return False
+        """Every process up in every yellow, and brokerlist listing every broker."""
         running = {p.name for p in self.processes if not p.name.startswith("yellow") and p.name not in self.removing}
-        if not running <= up:
-            return False
+        for yellow in self.yellow_addresses:
+            try:
+                up = {i.instance_id for i in self.instances(yellow) if i.state == "up"}
+            except HNError:
+                return False
+            if not running <= up:
+                return False
         import urllib.request
 
         try:
@@ -296,13 +478,31 @@ class Cluster:
     # -- stopping ----------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Stop the services (they drain), then the data tier; leave nothing running."""
+        """Stop the services (they drain), then the data tier, then the hosts' network (which
+        kills whatever still runs in a host and deletes the namespaces); leave nothing running."""
         import gevent
 
-        edge = [p for p in self.processes if p.module in ("hn_brokerlist", "hn_broker")]
-        logic = [p for p in self.processes if p not in edge and p.module != "hn_yellow"]
-        for group in (edge, logic, [p for p in self.processes if p.module == "hn_yellow"]):
-            gevent.joinall([gevent.spawn(p.stop) for p in group])
-        if self.tier is not None:
-            self.tier.stop()
-            self.tier = None
+        try:
+            edge = [p for p in self.processes if p.module in ("hn_brokerlist", "hn_broker")]
+            logic = [p for p in self.processes if p not in edge and p.module != "hn_yellow"]
+            for group in (edge, logic, [p for p in self.processes if p.module == "hn_yellow"]):
+                gevent.joinall([gevent.spawn(p.stop) for p in group])
+            if self.tier is not None:
+                tier, self.tier = self.tier, None
+                tier.stop()
+        finally:
+            if self.network is not None:
+                self.network.close()
+
+    def __enter__(self) -> Cluster:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

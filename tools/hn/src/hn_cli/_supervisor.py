@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import gevent
@@ -21,12 +22,17 @@ _log = get_logger("hn.cli")
 
 @dataclass
 class Supervised:
-    """`python -m module` with `env`, its output in `log_path`; restarted when it dies unasked."""
+    """`python -m module` with `env`, its output in `log_path`; restarted when it dies unasked.
+
+    `wrap` turns the command line into the one to run (a host's `hn_netns.Host.command`: the
+    process runs inside that host's network namespace; `ip netns exec` execs it, so the pid
+    signalled is the service's own)."""
 
     name: str
     module: str
     env: dict[str, str]
     log_path: str
+    wrap: Callable[[list[str]], list[str]] | None = None
     max_backoff_s: float = 30.0
     restarts: int = 0
     process: subprocess.Popen[bytes] | None = None
@@ -40,8 +46,9 @@ class Supervised:
     def _spawn(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
         try:
+            argv = [sys.executable, "-m", self.module]
             self.process = subprocess.Popen(
-                [sys.executable, "-m", self.module],
+                self.wrap(argv) if self.wrap is not None else argv,
                 env=child_env(self.env),
                 stdout=log,
                 stderr=subprocess.STDOUT,
