@@ -91,29 +91,35 @@ class Platform:
 
     # -- health ------------------------------------------------------------------------------
 
-    def instance(self, name: str) -> Any:
-        """What yellow says about instance `name` (None when it does not know it)."""
+    def instance(self, name: str, yellow: str = "") -> Any:
+        """What a yellow (default: the first) says about instance `name` (None when it does not
+        know it, or does not answer)."""
         try:
             with _bounded():
-                return next((i for i in self.cluster.instances() if i.instance_id == name), None)
+                return next((i for i in self.cluster.instances(yellow) if i.instance_id == name), None)
         except (HNError, gevent.Timeout):
             return None
 
     def services_healthy(self) -> bool:
-        """Every service process alive and up in yellow; brokerlist lists every broker (and only
-        live ones)."""
+        """Every service process alive and up in every yellow, the yellows agreeing on each one's
+        endpoints; brokerlist lists every broker (and only live ones)."""
         if not all(p.alive for p in self.cluster.processes):
             return False
         try:
             with _bounded():
-                up = {i.instance_id: i for i in self.cluster.instances() if i.state == "up"}
+                views = [self.cluster.instances(yellow) for yellow in self.cluster.yellow_addresses]
                 with urllib.request.urlopen(self.brokerlist_url, timeout=2) as response:
                     listed = set(json.load(response)["brokerList"])
         except (HNError, OSError, ValueError, gevent.Timeout):
             return False
         wanted = [p.name for p in self.cluster.processes if not p.name.startswith("yellow")]
-        if not all(i in up for i in wanted):
+        ups = [{i.instance_id: i for i in view if i.state == "up"} for view in views]
+        if not all(i in up for up in ups for i in wanted):
             return False
+        endpoints = [{i: dict(up[i].endpoints) for i in wanted} for up in ups]
+        if any(e != endpoints[0] for e in endpoints):
+            return False  # the yellows' views have not converged
+        up = ups[0]
         brokers = {up[i].endpoints.get("client") for i in wanted if up[i].service_name == "broker"}
         return listed == brokers
 
