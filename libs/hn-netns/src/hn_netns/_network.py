@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from hn_netns._addresses import machine_networks, pick_subnet
 from hn_netns._commands import NetnsUnavailable, run, tool
@@ -33,6 +34,13 @@ from hn_netns._link import Link
 from hn_netns._reaper import Reaper, sweep
 from hn_netns._shaping import SHAPINGS, NetemShaper, QueueShaper, Shaper, kernel_has_netem
 from hn_process import child_env, time_factor, wait_until
+
+if TYPE_CHECKING:
+    # Never imported at run time: tells Pants' dependency inference to ship the two programs the
+    # harness runs as `python -m` (its reaper, and the shaper daemon in each host), which a
+    # library using hn_netns (the data tier's tests) would otherwise lack.
+    import hn_netns._reaper_process  # noqa: F401
+    import hn_netns._shaper_process  # noqa: F401
 
 __all__ = ["HostRef", "Network"]
 

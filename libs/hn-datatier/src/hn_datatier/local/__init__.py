@@ -5,7 +5,9 @@
   Redis (master + replica per shard, three Sentinels) behind Twemproxy, which the Sentinel agent
   (`hn_datatier.agent`) runs and repoints, on free loopback ports (`PortPool`); `tier.env`
   carries HN_PG_DSN (Pgpool) and HN_REDIS_URL (Twemproxy), with the services' passwords.
-  `DataTierConfig` says what to start.
+  `DataTierConfig` says what to start; its `placement` (role -> `Place`: an address and a
+  command wrapper, e.g. `hn_netns.Host.command`) spreads it over several hosts, and
+  `tier.places()` says where each role runs (roles: hn_datatier.local._place).
 - `Secrets`: every server wants a password; a tier makes its own at start (`tier.secrets`, files
   readable by their owner only), named by `Secrets.REDIS_DEFAULT`, `Secrets.PG_APP`, ...
 - `python -m hn_datatier.local up` (or `datatier.pex up`): a tier until Ctrl-C.
@@ -20,6 +22,7 @@
 from hn_datatier.local._config import SYNC_MODES, DataTierConfig
 from hn_datatier.local._exporters import EXPORTER_JOBS, Exporter, Exporters
 from hn_datatier.local._pgnode import NodeState, PgNode
+from hn_datatier.local._place import Place
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._postgres import find_pg_bin_dir
 from hn_datatier.local._redis import RedisNode, SentinelNode, Shard, direct_redis_port
@@ -37,6 +40,7 @@ __all__ = [
     "Exporters",
     "NodeState",
     "PgNode",
+    "Place",
     "PortPool",
     "RedisNode",
     "SYNC_MODES",

@@ -22,7 +22,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from hn_datatier.local._config import HOST
+from hn_datatier.local._place import Place
 from hn_datatier.local._secrets import Secrets, write_private
 from hn_datatier.local._templates import template_text
 from hn_process import ManagedProcess, Watchdog
@@ -62,10 +62,12 @@ class Exporter:
     labels: dict[str, str] = field(default_factory=dict)
     #: the sample that says the exporter reached its server (`pg_up 1`, `redis_up 1`)
     up_line: str = ""
+    #: the host of the server it exports: it runs there
+    place: Place = field(default_factory=Place)
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.place.address}:{self.port}"
 
     @property
     def metrics_url(self) -> str:
@@ -108,14 +110,15 @@ class Exporters:
         if postgres is not None and postgres.nodes:
             node_queries = self._write("postgres-exporter-node.yml")
             for pg in postgres.nodes:
-                self._postgres(pg.name, "postgres", pg.port, node_queries, watchdog, secrets, defaults=True)
-            if postgres.pgpool is not None:
+                self._postgres(pg.name, "postgres", pg.place, pg.port, node_queries, watchdog, secrets, defaults=True)
+            if postgres.pool is not None:
                 pool_queries = self._write("postgres-exporter-pgpool.yml")
-                self._postgres("pgpool", "pgpool", postgres.pgpool_port, pool_queries, watchdog, secrets)
+                place = postgres.pool.place
+                self._postgres("pgpool", "pgpool", place, postgres.pgpool_port, pool_queries, watchdog, secrets)
         if redis is not None:
             for shard in redis.shards:
                 for node in shard.nodes:
-                    self._redis(node.name, shard.name, node.port, watchdog, secrets)
+                    self._redis(node.name, shard.name, node.place, node.port, watchdog, secrets)
         for exporter in self.exporters:
             exporter.process.wait_ready(exporter.reaches_its_server, timeout=timeout, what=exporter.up_line)
         self.write_file_sd(self.targets_dir)
@@ -126,16 +129,18 @@ class Exporters:
             fh.write(template_text(name))
         return path
 
-    def _spawn(self, name: str, job: str, argv: list[str], env: dict[str, str], watchdog: Watchdog) -> Exporter:
-        port = self.ports.allocate()
+    def _spawn(
+        self, name: str, job: str, place: Place, argv: list[str], env: dict[str, str], watchdog: Watchdog
+    ) -> Exporter:
+        port = self.ports.allocate(place.address)
         process = ManagedProcess(
             f"exporter-{name}",
-            [*argv, f"--web.listen-address={HOST}:{port}"],
+            place.command([*argv, f"--web.listen-address={place.address}:{port}"])[0],
             log_path=os.path.join(self.directory, f"{name}.log"),
             env=env,
             watchdog=watchdog,
         )
-        exporter = Exporter(f"exporter-{name}", job, port, process)
+        exporter = Exporter(f"exporter-{name}", job, port, process, place=place)
         self.exporters.append(exporter)
         return exporter
 
@@ -143,6 +148,7 @@ class Exporters:
         self,
         node: str,
         job: str,
+        place: Place,
         port: int,
         queries: str,
         watchdog: Watchdog,
@@ -161,25 +167,25 @@ class Exporters:
             ]
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "DATA_SOURCE_URI": f"{HOST}:{port}/postgres?sslmode=disable",
+            "DATA_SOURCE_URI": f"{place.address}:{port}/postgres?sslmode=disable",
             "DATA_SOURCE_USER": EXPORTER_PG_USER,
             "DATA_SOURCE_PASS_FILE": secrets.path(Secrets.PG_CHECK),
         }
-        exporter = self._spawn(node, job, argv, env, watchdog)
+        exporter = self._spawn(node, job, place, argv, env, watchdog)
         exporter.labels = {"node": node}
         exporter.up_line = "pg_up 1"
         exporter.process.start()
 
-    def _redis(self, node: str, shard: str, port: int, watchdog: Watchdog, secrets: Secrets) -> None:
+    def _redis(self, node: str, shard: str, place: Place, port: int, watchdog: Watchdog, secrets: Secrets) -> None:
         argv = [
             _binary(REDIS_EXPORTER),
-            f"-redis.addr=redis://{HOST}:{port}",
+            f"-redis.addr=redis://{place.address}:{port}",
             f"-redis.user={EXPORTER_REDIS_USER}",
             "-config-command=-",  # CONFIG GET would show masterauth: the monitor user may not
         ]
         # The exporter's flags double as environment variables: the password stays off argv.
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "REDIS_PASSWORD": secrets[Secrets.REDIS_MONITOR]}
-        exporter = self._spawn(node, "redis", argv, env, watchdog)
+        exporter = self._spawn(node, "redis", place, argv, env, watchdog)
         exporter.labels = {"node": node, "shard": shard}
         exporter.up_line = "redis_up 1"
         exporter.process.start()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from hn_datatier.local._config import HOST
+from hn_datatier.local._place import Place
 from hn_process import ManagedProcess
 
 __all__ = ["NodeState", "PgNode", "connect", "node_state"]
@@ -20,10 +20,16 @@ class PgNode:
     port: int
     data_dir: str
     process: ManagedProcess
+    #: its host (the role postgres-0 / postgres-1): it stays there through failovers
+    place: Place = field(default_factory=Place)
+
+    @property
+    def host(self) -> str:
+        return self.place.address
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.place.address}:{self.port}"
 
     @property
     def node_dir(self) -> str:

@@ -10,8 +10,9 @@ import subprocess
 from collections.abc import Callable, Sequence
 from importlib import resources
 
-from hn_datatier.local._config import HOST, DataTierConfig
+from hn_datatier.local._config import DataTierConfig
 from hn_datatier.local._pgnode import PgNode, connect
+from hn_datatier.local._place import Place
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._secrets import Secrets, write_private
 from hn_datatier.local._templates import render
@@ -29,8 +30,8 @@ def sync_standby_names(names: Sequence[str], mode: str) -> str:
 
 
 class Pgpool:
-    """Pgpool-II on ports from `ports`, configured in `run_dir`; `admin_dsn(port)` is the
-    superuser's DSN to a port (Pgpool's own, for SHOW POOL_NODES)."""
+    """Pgpool-II on ports from `ports`, configured in `run_dir`, on the place of role "pgpool";
+    `admin_dsn(host, port)` is the superuser's DSN to an address (Pgpool's own, for SHOW POOL_NODES)."""
 
     def __init__(
         self,
@@ -40,15 +41,16 @@ class Pgpool:
         watchdog: Watchdog | None,
         run_dir: str,
         *,
-        admin_dsn: Callable[[int], str],
+        admin_dsn: Callable[[str, int], str],
     ) -> None:
         self.config = config
         self.secrets = secrets
         self.watchdog = watchdog
         self.run_dir = run_dir
         self._admin_dsn = admin_dsn
-        self.port = ports.allocate()
-        self.pcp_port = ports.allocate()
+        self.place: Place = config.place("pgpool")
+        self.port = ports.allocate(self.place.address)
+        self.pcp_port = ports.allocate(self.place.address)
         self.process: ManagedProcess | None = None
         self.expected = 0  # backends
 
@@ -60,7 +62,7 @@ class Pgpool:
             render(
                 "pgpool-backend.conf.tmpl",
                 index=i,
-                host=HOST,
+                host=node.host,
                 port=node.port,
                 weight=cfg.read_weights[min(i, 1)],
                 application_name=node.name,
@@ -74,7 +76,7 @@ class Pgpool:
         }
         conf = render(
             "pgpool.conf.tmpl",
-            listen_addresses=HOST,
+            listen_addresses=self.place.address,
             port=self.port,
             pcp_port=self.pcp_port,
             run_dir=self.run_dir,
@@ -95,15 +97,14 @@ class Pgpool:
         files = {
             "pgpool.conf": conf,
             "pcp.conf": "# no PCP users: no one can use PCP\n",
-            "pool_hba.conf": render("pool_hba.conf.tmpl", client_cidr=f"{HOST}/32"),
+            "pool_hba.conf": render("pool_hba.conf.tmpl", client_cidr=cfg.hba_cidr()),
         }
         for name, text in files.items():
             with open(os.path.join(self.run_dir, name), "w") as fh:
                 fh.write(text)
         key_file = self.secrets.path(Secrets.PGPOOL_KEY)
         self._write_pool_passwd(key_file, check_user)
-        self.process = ManagedProcess(
-            "pgpool",
+        argv, _ = self.place.command(
             [
                 "pgpool",
                 "-n",  # stay in the foreground: we are its supervisor
@@ -117,6 +118,11 @@ class Pgpool:
                 "-k",
                 key_file,
             ],
+            deathsig="INT",
+        )
+        self.process = ManagedProcess(
+            "pgpool",
+            argv,
             log_path=os.path.join(self.run_dir, "pgpool.log"),
             stop_signal=signal.SIGINT,  # "fast" mode
             deathsig=signal.SIGINT,
@@ -145,7 +151,7 @@ class Pgpool:
         """pg-fence.sh HOST PORT: the local tier's power switch (what a forced stop of its instance
         is in production): kill -9 of the node's postmaster and of every process it forked (its
         backends lead sessions of their own). Nothing to do when the node is gone already."""
-        cases = "".join(f"{HOST}:{node.port}) data='{node.data_dir}' ;;\n" for node in nodes)
+        cases = "".join(f"{node.host}:{node.port}) data='{node.data_dir}' ;;\n" for node in nodes)
         path = os.path.join(self.run_dir, "pg-fence.sh")
         with open(path, "w") as fh:
             fh.write(
@@ -183,7 +189,7 @@ class Pgpool:
 
     def pool_nodes(self) -> list[dict[str, str]]:
         """Pgpool's `SHOW POOL_NODES`, one dict per backend."""
-        with connect(self._admin_dsn(self.port)) as conn, conn.cursor() as cur:
+        with connect(self._admin_dsn(self.place.address, self.port)) as conn, conn.cursor() as cur:
             cur.execute("SHOW POOL_NODES")
             names = [d[0] for d in cur.description or ()]
             return [dict(zip(names, map(str, row), strict=False)) for row in cur.fetchall()]

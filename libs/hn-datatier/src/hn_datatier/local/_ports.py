@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import ipaddress
 import os
 import random
 import tempfile
@@ -50,7 +51,11 @@ class PortPool:
         with contextlib.suppress(OSError):
             os.chmod(_LOCK_DIR, 0o1777)
 
-    def allocate(self) -> int:
+    def allocate(self, host: str | None = None) -> int:
+        """A free port, reserved. For a server on another host (`host` not loopback: a network
+        namespace of its own, which this process cannot probe), only the reservation is checked:
+        ports stay unique across every tier of the machine, and a fresh namespace has nothing bound."""
+        probe = host is None or ipaddress.IPv4Address(host).is_loopback
         for _ in range(2000):
             port = random.randint(self._low, self._high)
             if port in _AVOID or port in self._locks:
@@ -58,7 +63,7 @@ class PortPool:
             fd = self._reserve(port)
             if fd is None:
                 continue
-            if not port_is_free(port, self.host):
+            if probe and not port_is_free(port, host or self.host):
                 os.close(fd)
                 continue
             self._locks[port] = fd

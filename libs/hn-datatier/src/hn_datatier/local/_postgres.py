@@ -30,10 +30,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from hn_datatier.local._backup import PgBackRest
-from hn_datatier.local._config import HOST, DataTierConfig
+from hn_datatier.local._config import DataTierConfig
 from hn_datatier.local._keeper import PgKeeper, newest_primary
 from hn_datatier.local._pgnode import NodeState, PgNode, connect, node_state
 from hn_datatier.local._pgpool import Pgpool, sync_standby_names
+from hn_datatier.local._place import Place
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._secrets import Secrets, write_private
 from hn_datatier.local._templates import render
@@ -97,7 +98,7 @@ class PostgresNodes:
 
     # -- what clients and tests see ------------------------------------------------------
 
-    def _dsn(self, port: int, *, admin: bool) -> str:
+    def _dsn(self, host: str, port: int, *, admin: bool) -> str:
         """A DSN with its role's password (scram-sha-256 everywhere)."""
         assert self._secrets is not None, "the tier is not started"
         user, secret, database = (
@@ -106,7 +107,7 @@ class PostgresNodes:
             else (self.config.user, Secrets.PG_APP, self.config.database)
         )
         password = urllib.parse.quote(self._secrets[secret], safe="")
-        return f"postgresql://{user}:{password}@{HOST}:{port}/{database}"
+        return f"postgresql://{user}:{password}@{host}:{port}/{database}"
 
     @property
     def pgpool(self) -> ManagedProcess | None:
@@ -117,21 +118,26 @@ class PostgresNodes:
         return self.pool.port if self.pool else 0
 
     @property
+    def pgpool_host(self) -> str:
+        """The address Pgpool listens on (its host's)."""
+        return self.pool.place.address if self.pool else self.config.place("pgpool").address
+
+    @property
     def pcp_port(self) -> int:
         return self.pool.pcp_port if self.pool else 0
 
     @property
     def dsn(self) -> str:
         """Services' DSN: Pgpool, as the services' role, with its password."""
-        return self._dsn(self.pgpool_port, admin=False)
+        return self._dsn(self.pgpool_host, self.pgpool_port, admin=False)
 
     @property
     def admin_dsn(self) -> str:
         """Superuser through Pgpool (tests that create databases or look at pg_stat_*)."""
-        return self._dsn(self.pgpool_port, admin=True)
+        return self._dsn(self.pgpool_host, self.pgpool_port, admin=True)
 
     def direct_dsn(self, node: PgNode, *, admin: bool = False) -> str:
-        return self._dsn(node.port, admin=admin)
+        return self._dsn(node.host, node.port, admin=admin)
 
     def state(self, node: PgNode, *, timeout: float = 2.0) -> NodeState:
         """What `node` says it is now (primary or standby, timeline), or that it does not answer."""
@@ -164,8 +170,8 @@ class PostgresNodes:
             "HN_PG_REPLICA_DSN": self.direct_dsn(replica),
             "HN_PG_PRIMARY": primary.address,
             "HN_PG_REPLICA": replica.address,
-            "HN_PGPOOL": f"{HOST}:{self.pgpool_port}",
-            "HN_PGPOOL_PCP": f"{HOST}:{self.pcp_port}",
+            "HN_PGPOOL": f"{self.pgpool_host}:{self.pgpool_port}",
+            "HN_PGPOOL_PCP": f"{self.pgpool_host}:{self.pcp_port}",
         }
 
     def processes(self) -> list[ManagedProcess]:
@@ -188,7 +194,10 @@ class PostgresNodes:
     def describe(self) -> dict[str, Any]:
         return {
             "postgres": [{"name": n.name, "address": n.address, "pid": n.process.pid} for n in self.nodes],
-            "pgpool": {"address": f"{HOST}:{self.pgpool_port}", "pid": self.pgpool.pid if self.pgpool else None},
+            "pgpool": {
+                "address": f"{self.pgpool_host}:{self.pgpool_port}",
+                "pid": self.pgpool.pid if self.pgpool else None,
+            },
             "backups": self.backups.repo if self.backups else None,
         }
 
@@ -259,7 +268,7 @@ class PostgresNodes:
         name the synchronous_standby_names list and Pgpool's auto_failback know it by)."""
         passfile = os.path.join(self._scratch, "replication.pgpass")
         return (
-            f"host={HOST} port={primary.port} user={REPLICATION_USER} passfile={passfile} dbname=postgres "
+            f"host={primary.host} port={primary.port} user={REPLICATION_USER} passfile={passfile} dbname=postgres "
             f"application_name={name}"
         )
 
@@ -276,7 +285,8 @@ class PostgresNodes:
         if self.backups is not None:
             argv.append("--restore-target-wal")  # WAL the target lacks, from the archive
         try:
-            self._run("pg_rewind", argv, os.path.join(node.node_dir, "rewind.log"))
+            # On the node's host: it reads the new primary over the network.
+            self._run("pg_rewind", argv, os.path.join(node.node_dir, "rewind.log"), place=node.place)
         except ProcessFailed:
             shutil.rmtree(node.data_dir)
             self._clone(node, primary)
@@ -326,8 +336,10 @@ class PostgresNodes:
         assert self.backups is not None, "the tier runs without backups (DataTierConfig.pg_backups)"
         node_dir = self._dir(f"{name}-{len(self.restored)}")
         data = os.path.join(node_dir, "data")
-        self.backups.restore(os.path.join(self.primary.node_dir, "pgbackrest.conf"), data, target_time=target_time)
-        node = PgNode(name, self.ports.allocate(), data, self._process(name, node_dir, data))
+        primary = self.primary
+        self.backups.restore(os.path.join(primary.node_dir, "pgbackrest.conf"), data, target_time=target_time)
+        place = primary.place  # a restored copy runs on the primary's host
+        node = PgNode(name, self.ports.allocate(place.address), data, self._process(name, node_dir, data, place), place)
         self._write_conf(node, archive=False, synchronous=False)
         self.restored.append(node)
         node.process.start()
@@ -349,7 +361,7 @@ class PostgresNodes:
             secrets,
             watchdog,
             os.path.join(scratch, "pgpool"),
-            admin_dsn=lambda port: self._dsn(port, admin=True),
+            admin_dsn=lambda host, port: self._dsn(host, port, admin=True),
         )
         self.pool.start(self.nodes, os.path.join(self.bin_dir, "psql"), CHECK_USER)
         self.keeper = PgKeeper(
@@ -377,14 +389,16 @@ class PostgresNodes:
             os.chown(path, *self._user)
         return path
 
-    def _run(self, name: str, argv: Sequence[str], log_path: str) -> None:
-        """Run a PostgreSQL tool to completion (as the PostgreSQL user), failing with its output."""
+    def _run(self, name: str, argv: Sequence[str], log_path: str, *, place: Place | None = None) -> None:
+        """Run a PostgreSQL tool to completion (as the PostgreSQL user), failing with its output;
+        on `place`'s host for a tool that connects to a server (files-only tools run here)."""
+        command, user = (place or Place()).command(argv, user=self._user)
         proc = ManagedProcess(
             name,
-            argv,
+            command,
             log_path=log_path,
-            user=self._user[0] if self._user else None,
-            group=self._user[1] if self._user else None,
+            user=user[0] if user else None,
+            group=user[1] if user else None,
             watchdog=self._watchdog,
         ).start()
         assert proc.process is not None
@@ -408,7 +422,7 @@ class PostgresNodes:
         files = {
             "highnoon.conf": render(
                 "postgresql.conf.tmpl",
-                listen_addresses=HOST,
+                listen_addresses=node.host,
                 port=node.port,
                 socket_dir=node.node_dir,
                 max_connections=self.config.pg_max_connections,
@@ -425,7 +439,9 @@ class PostgresNodes:
                 archive_timeout="60s",
                 restore_command=PgBackRest.restore_command(backrest) if archiving else "",
             ),
-            "pg_hba.conf": render("pg_hba.conf.tmpl", client_cidr=f"{HOST}/32", replication_user=REPLICATION_USER),
+            "pg_hba.conf": render(
+                "pg_hba.conf.tmpl", client_cidr=self.config.hba_cidr(), replication_user=REPLICATION_USER
+            ),
         }
         for name, text in files.items():
             path = os.path.join(node.data_dir, name)
@@ -434,13 +450,16 @@ class PostgresNodes:
             if self._user:
                 os.chown(path, *self._user)
 
-    def _process(self, name: str, node_dir: str, data_dir: str) -> ManagedProcess:
+    def _process(self, name: str, node_dir: str, data_dir: str, place: Place) -> ManagedProcess:
+        argv, user = place.command(
+            [os.path.join(self.bin_dir, "postgres"), "-D", data_dir], user=self._user, deathsig="QUIT"
+        )
         return ManagedProcess(
             name,
-            [os.path.join(self.bin_dir, "postgres"), "-D", data_dir],
+            argv,
             log_path=os.path.join(node_dir, "postgres.log"),
-            user=self._user[0] if self._user else None,
-            group=self._user[1] if self._user else None,
+            user=user[0] if user else None,
+            group=user[1] if user else None,
             stop_signal=signal.SIGINT,  # "fast" shutdown: roll back sessions, exit
             deathsig=signal.SIGQUIT,  # "immediate" shutdown if the launcher dies
             watchdog=self._watchdog,
@@ -465,6 +484,7 @@ class PostgresNodes:
                 "--no-sync",
             ],
             os.path.join(node.node_dir, "basebackup.log"),
+            place=node.place,  # it streams from the source over the network
         )
 
     def _start_postgres(self) -> None:
@@ -478,7 +498,7 @@ class PostgresNodes:
         # primary_conninfo, pg_rewind, pg_basebackup) and the superuser's (pgBackRest's backups).
         write_private(
             os.path.join(self._scratch, "replication.pgpass"),
-            f"{HOST}:*:*:{REPLICATION_USER}:{secrets[Secrets.PG_REPLICATION]}\n",
+            f"*:*:*:{REPLICATION_USER}:{secrets[Secrets.PG_REPLICATION]}\n",
             owner=self._user,
         )
         superuser_pass = write_private(
@@ -521,7 +541,10 @@ class PostgresNodes:
         os.unlink(pwfile)
         with open(os.path.join(data0, "postgresql.conf"), "a") as fh:
             fh.write("\n# HighNoon settings (hn_datatier/templates/postgresql.conf.tmpl)\ninclude 'highnoon.conf'\n")
-        primary = PgNode("pg0", self.ports.allocate(), data0, self._process("pg0", dir0, data0))
+        place0 = cfg.place("postgres-0")
+        primary = PgNode(
+            "pg0", self.ports.allocate(place0.address), data0, self._process("pg0", dir0, data0, place0), place0
+        )
         # No replica yet: the primary waits for none while the tier is being made.
         self._write_conf(primary, synchronous=False)
         self.nodes.append(primary)
@@ -546,7 +569,10 @@ class PostgresNodes:
         # (application_name pg1: the synchronous_standby_names list and Pgpool know it by it).
         dir1 = self._dir("pg1")
         data1 = os.path.join(dir1, "data")
-        replica = PgNode("pg1", self.ports.allocate(), data1, self._process("pg1", dir1, data1))
+        place1 = cfg.place("postgres-1")
+        replica = PgNode(
+            "pg1", self.ports.allocate(place1.address), data1, self._process("pg1", dir1, data1, place1), place1
+        )
         self._clone(replica, primary)
         self._write_conf(replica)
         self.nodes.append(replica)

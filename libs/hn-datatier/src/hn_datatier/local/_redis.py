@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from hn_datatier import redis_client, redis_from_url
 from hn_datatier.agent import TwemproxyServer, parse_servers
 from hn_datatier.local._config import HOST, DataTierConfig
+from hn_datatier.local._place import Place
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._secrets import Secrets, write_private
 from hn_datatier.local._templates import render
@@ -49,18 +50,20 @@ class RedisNode:
     process: ManagedProcess
     replica_of: int | None = None  # master port it was (last) started to replicate
     admin_password: str = field(default="", repr=False)
+    #: its host (role redis-<shard>-0 / -1): it stays there through failovers
+    place: Place = field(default_factory=Place)
 
     @property
     def host(self) -> str:
-        return HOST
+        return self.place.address
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def client(self, **options: Any) -> Any:
         """A client of this node itself, as its `admin` user (checks and chaos, not services)."""
-        return direct_redis_port(self.port, username="admin", password=self.admin_password, **options)
+        return direct_redis_port(self.port, host=self.host, username="admin", password=self.admin_password, **options)
 
 
 @dataclass
@@ -75,24 +78,31 @@ class SentinelNode:
     dir: str
     process: ManagedProcess
     password: str = field(default="", repr=False)
+    #: its host (role sentinel-<i>)
+    place: Place = field(default_factory=Place)
+
+    @property
+    def host(self) -> str:
+        return self.place.address
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def client(self, **options: Any) -> Any:
         """A client of this Sentinel, with the Sentinels' password."""
-        return direct_redis_port(self.port, password=self.password, **options)
+        return direct_redis_port(self.port, host=self.host, password=self.password, **options)
 
 
-def direct_redis_port(port: int, **options: Any) -> Any:
-    """A client to one server of a local tier on the loopback (a Redis node, a Sentinel, Twemproxy),
-    with the credentials in `options` (`password=`, and `username=` for a Redis ACL user); prefer
-    `RedisNode.client()`, `SentinelNode.client()` and `redis_from_url(tier.redis_url)`."""
+def direct_redis_port(port: int, host: str = HOST, **options: Any) -> Any:
+    """A client to one server of a local tier (a Redis node, a Sentinel, Twemproxy) at `host`
+    (the loopback by default), with the credentials in `options` (`password=`, and `username=` for
+    a Redis ACL user); prefer `RedisNode.client()`, `SentinelNode.client()` and
+    `redis_from_url(tier.redis_url)`."""
     options.setdefault("decode_responses", True)
     options.setdefault("socket_timeout", 2)
     options.setdefault("socket_connect_timeout", 2)
-    return redis_client(HOST, port, **options)
+    return redis_client(host, port, **options)
 
 
 class RedisNodes:
@@ -109,6 +119,8 @@ class RedisNodes:
         self.twemproxy_stats_port = 0
         self.agent_metrics_port = 0
         self.twemproxy_config = ""
+        #: where the agent and its nutcracker run (role "twemproxy")
+        self.twemproxy_place = config.place("twemproxy") if config.redis else Place()
         self._scratch = ""
         self._watchdog: Watchdog | None = None
         self._secrets: Secrets | None = None
@@ -118,7 +130,11 @@ class RedisNodes:
     @property
     def url(self) -> str:
         """Services' Redis: Twemproxy, with its password (connect with `hn_datatier.redis_from_url`)."""
-        return self.url_to(f"{HOST}:{self.twemproxy_port}")
+        return self.url_to(self.twemproxy_address)
+
+    @property
+    def twemproxy_address(self) -> str:
+        return f"{self.twemproxy_place.address}:{self.twemproxy_port}"
 
     def url_to(self, address: str) -> str:
         """HN_REDIS_URL for a client that reaches Twemproxy at another `host:port` (a fault proxy)."""
@@ -131,7 +147,7 @@ class RedisNodes:
 
     @property
     def agent_metrics_url(self) -> str:
-        return f"http://{HOST}:{self.agent_metrics_port}/metrics"
+        return f"http://{self.twemproxy_place.address}:{self.agent_metrics_port}/metrics"
 
     def env(self) -> dict[str, str]:
         if not self.shards:
@@ -141,7 +157,7 @@ class RedisNodes:
             "HN_REDIS_SHARDS": ",".join(f"{s.name}={s.nodes[0].address}" for s in self.shards),
             "HN_REDIS_REPLICAS": ",".join(f"{s.name}={n.address}" for s in self.shards for n in s.nodes[1:]),
             "HN_SENTINELS": ",".join(self.sentinel_addresses),
-            "HN_TWEMPROXY": f"{HOST}:{self.twemproxy_port}",
+            "HN_TWEMPROXY": self.twemproxy_address,
             "HN_TWEMPROXY_CONFIG": self.twemproxy_config,
             "HN_TWEMPROXY_AGENT_METRICS": self.agent_metrics_url,
         }
@@ -173,7 +189,7 @@ class RedisNodes:
                 for s in self.shards
             ],
             "sentinels": [{"address": s.address, "pid": s.process.pid} for s in self.sentinels],
-            "twemproxy": {"address": f"{HOST}:{self.twemproxy_port}", "config": self.twemproxy_config},
+            "twemproxy": {"address": self.twemproxy_address, "config": self.twemproxy_config},
             "agent": {"pid": self.agent.pid if self.agent else None, "metrics": self.agent_metrics_url},
         }
 
@@ -183,18 +199,19 @@ class RedisNodes:
                 return s
         raise KeyError(name)
 
-    def node(self, port: int) -> RedisNode:
+    def node(self, port: int, host: str | None = None) -> RedisNode:
+        """The node on `port` (ports are unique in a tier), at `host` if given."""
         for s in self.shards:
             for n in s.nodes:
-                if n.port == port:
+                if n.port == port and host in (None, n.host):
                     return n
-        raise KeyError(port)
+        raise KeyError(f"{host}:{port}" if host else port)
 
     def sentinel_master(self, shard: str) -> RedisNode | None:
         """The shard's master as the Sentinels see it now (the newest config epoch wins)."""
         import redis
 
-        best: tuple[int, int] | None = None
+        best: tuple[int, str, int] | None = None
         for sentinel in self.sentinels:
             try:
                 with sentinel.client() as client:
@@ -204,8 +221,8 @@ class RedisNodes:
             except (redis.RedisError, OSError):  # a killed or restarting sentinel
                 continue
             if address and (best is None or epoch > best[0]):
-                best = (epoch, int(address[1]))
-        return self.node(best[1]) if best else None
+                best = (epoch, str(address[0]), int(address[1]))
+        return self.node(best[2], best[1]) if best else None
 
     def twemproxy_servers(self) -> dict[str, str]:
         """Shard name -> the address Twemproxy's configuration points at now."""
@@ -219,7 +236,7 @@ class RedisNodes:
         (a killed master comes back as a replica of the one Sentinel promoted)."""
         if node.process.alive:
             raise RuntimeError(f"{node.name} is running")
-        self._write_conf(node, replica_of.port if replica_of else None)
+        self._write_conf(node, replica_of)
         node.process.start()
         node.process.wait_ready(lambda: _ping(node), timeout=self.config.start_timeout, what="PING")
 
@@ -239,15 +256,19 @@ class RedisNodes:
                 node_dir = os.path.join(scratch, "redis", node_name)
                 # Private: redis.conf holds passwords (and CONFIG REWRITE makes it 0644).
                 os.makedirs(node_dir, mode=0o700)
-                port = self.ports.allocate()
+                place = cfg.place(f"redis-{name}-{j}")
+                port = self.ports.allocate(place.address)
+                argv, _ = place.command(["redis-server", os.path.join(node_dir, "redis.conf")])
                 proc = ManagedProcess(
                     node_name,
-                    ["redis-server", os.path.join(node_dir, "redis.conf")],
+                    argv,
                     log_path=os.path.join(node_dir, "redis.log"),
                     watchdog=watchdog,
                 )
-                node = RedisNode(node_name, name, port, node_dir, proc, admin_password=secrets[Secrets.REDIS_ADMIN])
-                self._write_conf(node, shard.nodes[0].port if j else None)
+                node = RedisNode(
+                    node_name, name, port, node_dir, proc, admin_password=secrets[Secrets.REDIS_ADMIN], place=place
+                )
+                self._write_conf(node, shard.nodes[0] if j else None)
                 shard.nodes.append(node)
                 proc.start()
             self.shards.append(shard)
@@ -255,7 +276,7 @@ class RedisNodes:
             render(
                 "sentinel-monitor.conf.tmpl",
                 name=s.name,
-                host=HOST,
+                host=s.nodes[0].host,
                 port=s.nodes[0].port,
                 quorum=cfg.quorum,
                 auth_pass=secrets[Secrets.REDIS_SENTINEL],
@@ -267,13 +288,14 @@ class RedisNodes:
         for k in range(cfg.sentinels):
             sdir = os.path.join(scratch, "sentinel", str(k))
             os.makedirs(sdir, mode=0o700)  # sentinel.conf holds passwords
-            port = self.ports.allocate()
+            place = cfg.place(f"sentinel-{k}")
+            port = self.ports.allocate(place.address)
             conf = os.path.join(sdir, "sentinel.conf")
             with open(conf, "w") as fh:
                 fh.write(
                     render(
                         "sentinel.conf.tmpl",
-                        bind=HOST,
+                        bind=place.address,
                         port=port,
                         dir=sdir,
                         password=secrets[Secrets.SENTINEL],
@@ -282,11 +304,11 @@ class RedisNodes:
                 )
             proc = ManagedProcess(
                 f"sentinel{k}",
-                ["redis-sentinel", conf],
+                place.command(["redis-sentinel", conf])[0],
                 log_path=os.path.join(sdir, "sentinel.log"),
                 watchdog=watchdog,
             )
-            self.sentinels.append(SentinelNode(port, sdir, proc, password=secrets[Secrets.SENTINEL]))
+            self.sentinels.append(SentinelNode(port, sdir, proc, password=secrets[Secrets.SENTINEL], place=place))
             proc.start()
 
     def wait(self) -> None:
@@ -324,23 +346,23 @@ class RedisNodes:
         assert self._secrets is not None
         agent_dir = os.path.join(self._scratch, "twemproxy")
         os.makedirs(agent_dir, mode=0o700)  # nutcracker.yml holds redis_auth
-        self.twemproxy_port = self.ports.allocate()
-        self.twemproxy_stats_port = self.ports.allocate()
-        self.agent_metrics_port = self.ports.allocate()
+        place = self.twemproxy_place
+        self.twemproxy_port = self.ports.allocate(place.address)
+        self.twemproxy_stats_port = self.ports.allocate(place.address)
+        self.agent_metrics_port = self.ports.allocate(place.address)
         self.twemproxy_config = os.path.join(agent_dir, "nutcracker.yml")
         write_private(
             self.twemproxy_config,
             render_config(
                 pool="highnoon",
-                listen=f"{HOST}:{self.twemproxy_port}",
-                servers=[TwemproxyServer(s.name, HOST, s.nodes[0].port) for s in self.shards],
+                listen=self.twemproxy_address,
+                servers=[TwemproxyServer(s.name, s.nodes[0].host, s.nodes[0].port) for s in self.shards],
                 timeout_ms=cfg.twemproxy_timeout_ms,
                 redis_auth=self._secrets[Secrets.REDIS_DEFAULT],
             ),
         )
         ready_file = os.path.join(agent_dir, "agent.ready")
-        self.agent = ManagedProcess(
-            "twemproxy-agent",
+        argv, _ = place.command(
             [
                 sys.executable,
                 "-m",
@@ -355,17 +377,25 @@ class RedisNodes:
                 "--config",
                 self.twemproxy_config,
                 "--supervise",
+                "--stats-host",
+                place.address,
                 "--stats-port",
                 str(self.twemproxy_stats_port),
                 "--reconcile-interval",
                 str(cfg.agent_reconcile_interval),
                 "--sentinel-timeout",
                 "0.5",
+                "--metrics-host",
+                place.address,
                 "--metrics-port",
                 str(self.agent_metrics_port),
                 "--ready-file",
                 ready_file,
-            ],
+            ]
+        )
+        self.agent = ManagedProcess(
+            "twemproxy-agent",
+            argv,
             log_path=os.path.join(agent_dir, "agent.log"),
             env=child_env(),  # the agent imports what this process imports (a test sandbox, a PEX, a venv)
             cwd=agent_dir,
@@ -373,7 +403,10 @@ class RedisNodes:
         ).start()
         self.agent.wait_ready(lambda: os.path.exists(ready_file), timeout=cfg.start_timeout, what="agent ready")
         wait_until(
-            lambda: port_accepts(self.twemproxy_port), timeout=cfg.start_timeout, interval=0.05, message="twemproxy"
+            lambda: port_accepts(self.twemproxy_port, place.address),
+            timeout=cfg.start_timeout,
+            interval=0.05,
+            message="twemproxy",
         )
 
         def round_trip() -> bool:
@@ -387,12 +420,13 @@ class RedisNodes:
 
         self.agent.wait_ready(round_trip, timeout=cfg.start_timeout, what="SET/GET through twemproxy")
 
-    def _write_conf(self, node: RedisNode, master_port: int | None) -> None:
+    def _write_conf(self, node: RedisNode, master: RedisNode | None) -> None:
         assert self._secrets is not None
-        node.replica_of = master_port
+        cfg = self.config
+        node.replica_of = master.port if master else None
         text = render(
             "redis.conf.tmpl",
-            bind=HOST,
+            bind=node.host,
             port=node.port,
             dir=node.dir,
             default_password=self._secrets[Secrets.REDIS_DEFAULT],
@@ -407,7 +441,15 @@ class RedisNodes:
             maxmemory_policy="noeviction",
             diskless_sync_delay=0,
             replica_priority=100,
-            replicaof=f"replicaof {HOST} {master_port}" if master_port else "",
+            replicaof=f"replicaof {master.host} {master.port}" if master else "",
+        )
+        # Not in the template, which production's Terraform renders too (its variables would have
+        # to grow with it): appended here. See DataTierConfig.redis_min_replicas_to_write.
+        text += (
+            "\n# A master acknowledges writes only while this many replicas are connected and no more\n"
+            "# than max-lag seconds behind (0: always): bounds what a cut-off master acknowledges.\n"
+            f"min-replicas-to-write {cfg.redis_min_replicas_to_write}\n"
+            f"min-replicas-max-lag {cfg.redis_min_replicas_max_lag}\n"
         )
         write_private(os.path.join(node.dir, "redis.conf"), text)
 

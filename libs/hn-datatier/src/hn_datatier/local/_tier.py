@@ -22,6 +22,7 @@ from typing import Any
 
 from hn_datatier.local._config import DataTierConfig
 from hn_datatier.local._exporters import Exporters
+from hn_datatier.local._place import Place
 from hn_datatier.local._ports import PortPool
 from hn_datatier.local._postgres import PgNode, PostgresNodes
 from hn_datatier.local._redis import RedisNode, RedisNodes, SentinelNode, Shard
@@ -125,6 +126,11 @@ class DataTier:
         a failover moves Redis masters). No other password: those stay in `tier.secrets`."""
         return self.postgres.env() | self.redis.env()
 
+    def places(self) -> dict[str, Place]:
+        """Role -> the Place its processes run on (every role of this configuration; see
+        hn_datatier.local._place for the names): callers print a layout from it."""
+        return {role: self.config.place(role) for role in self.config.roles()}
+
     def processes(self) -> list[ManagedProcess]:
         """Every server process of the tier (the agent's nutcracker runs in the agent's group)."""
         return self.postgres.processes() + self.redis.processes() + self.exporters.processes()
@@ -139,6 +145,7 @@ class DataTier:
             "scratch": self.scratch,
             "secrets": self.secrets.directory if self.secrets else "",
             "env": self.env,
+            "places": {role: place.address for role, place in self.places().items()},
             **self.postgres.describe(),
             **self.redis.describe(),
             **self.exporters.describe(),
