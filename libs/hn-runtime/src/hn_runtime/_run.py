@@ -72,7 +72,7 @@ def serve(
         client_routes = service.client_routes()
 
         def describe() -> Instance:
-            state = DRAINING if server.draining else UP
+            state = DRAINING if server.draining or not service.in_service() else UP
             return Instance(
                 service.name,
                 config.instance,

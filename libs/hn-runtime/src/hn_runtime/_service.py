@@ -92,6 +92,13 @@ class Service:
         registration: the IDL's CLIENT_ROUTES, each idempotent as the IDL's IDEMPOTENT says."""
         return declared_client_routes(self.idl)
 
+    def in_service(self) -> bool:
+        """False while the instance holds itself out of service without stopping (a broker
+        fenced off the platform): discovery lists it "draining", so no new work comes to it,
+        while it goes on serving what is pinned to it. Read by the heartbeat thread: keep it a
+        plain attribute read."""
+        return True
+
     def http_app(self) -> Any:
         """A WSGI app this service serves on its own HTTP port (HN_HTTP_PORT), or None."""
         return None

@@ -98,6 +98,11 @@ class YellowDirectory:
             return True
         return False
 
+    def last_heard(self) -> float:
+        """When (time.monotonic()) any yellow last answered or published; 0.0 if none ever did.
+        A broker's fence reads it: no word from any yellow for long means this host is cut off."""
+        return max((view.last_heard for view in self.views), default=0.0)
+
     def close(self) -> None:
         for view in self.views:
             view.close()

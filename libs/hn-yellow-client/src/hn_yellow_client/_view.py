@@ -81,6 +81,12 @@ class YellowView:
     def services(self) -> set[str]:
         return {svc for svc, _ in self._instances} | {svc for svc, _ in self._retained}
 
+    @property
+    def last_heard(self) -> float:
+        """When (time.monotonic()) this yellow last answered or published (a tick comes every
+        second); 0.0 if never."""
+        return self._last_heard
+
     # -- keeping it current ------------------------------------------------------------------
 
     def _run(self) -> None:

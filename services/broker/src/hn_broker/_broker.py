@@ -13,6 +13,7 @@ from prometheus_client import Counter, Gauge
 from hn_broker._bindings import BindingWatch
 from hn_broker._config import BrokerConfig
 from hn_broker._connection import ClientConnection
+from hn_broker._fence import MOVED, Fence, HearsYellow
 from hn_broker._listener import Listener, Scheme, schemes
 from hn_broker._packets import code_name, prefixed, reply, shown
 from hn_broker._routes import RouteTable
@@ -59,6 +60,10 @@ ENDED = Counter(
 PACKETS = stats_family("hn_broker_", "Client requests a broker forwarded")
 #: how long after a resume another broker may still stash a push it believed was its own
 _LATE_PUSHES_S = 2.0
+#: how long a fenced broker lets the answers to requests in flight reach its players (they were
+#: told to move at once, and reconnect meanwhile) before it closes their connections
+_MOVE_GRACE_S = 1.0
+_FENCED = "broker cut off from the platform: reconnect through brokerlist and resume"
 _ELSEWHERE = "this account logged in elsewhere"
 
 
@@ -117,14 +122,31 @@ class Broker:
         #: service -> a proxy that forwards bodies as they are (made on first use)
         self._proxies: dict[str, Any] = {}
         self._own_methods = load_idl("broker").methods
+        #: what the fence's probes send: every service answers `health` (hn_runtime.thrift)
+        self._health = self._own_methods["health"]
+        self._health_body = encode(self._health.args_cls(), self._health.args_spec)
         self._brokers: Any = None  # the other brokers, for pushes whose session moved (made on first use)
         self._directory = directory
         self._stats = PACKETS.for_service("broker")
         self._log_throttle = LogThrottle()
         self._bindings = BindingWatch(self.state, self.routes.values, self.sessions)
+        #: True while fenced off (see _fence.py): no new connections, requests refused
+        self.fenced = False
+        found = directory or default_directory()
+        self.fence = Fence(
+            after_s=config.fence_after_s,
+            hold_s=config.fence_hold_s,
+            instance_id=instance_id,
+            probe=self._probe,
+            on_fence=self.fence_up,
+            on_lift=self.fence_down,
+            yellow=found if isinstance(found, HearsYellow) else None,
+        )
+        #: the request path's note that a service answered (the fence's passive evidence)
+        self._answered = self.fence.heard.add
         # Routes and bindings follow discovery from the start: a client's first packet may come
         # before the listener's first accept returns to this greenlet.
-        self._unwatch: Callable[[], None] | None = (directory or default_directory()).watch_all(self._instances_changed)
+        self._unwatch: Callable[[], None] | None = found.watch_all(self._instances_changed)
         #: scheme name ("tcp" or "tls", "ws" or "wss") -> its listener, once started
         self.listeners: dict[str, Listener] = {}
         self._sweeper: gevent.Greenlet | None = None
@@ -151,6 +173,7 @@ class Broker:
             self.listeners[scheme.name] = listener
         self.port = next(iter(self.listeners.values())).port
         self._sweeper = gevent.spawn(self._sweep)
+        self.fence.start()
         _log.info(
             "accepting game clients",
             port=self.port,
@@ -161,6 +184,7 @@ class Broker:
     def _instances_changed(self, service: str, instances: Sequence[Instance]) -> None:
         self.routes.update(service, instances)
         self._bindings.instances_changed(service, instances)
+        self.fence.instances_changed(service, instances)
 
     def _proxy(self, service: str) -> Any:
         proxy = self._proxies.get(service)
@@ -174,11 +198,73 @@ class Broker:
         for listener in self.listeners.values():
             listener.stop()
 
+    # -- the fence -------------------------------------------------------------------------
+
+    def _probe(self, service: str, instance_id: str, timeout: float) -> bool:
+        """The fence's probe: did that instance answer `health` within `timeout`? Any answer
+        counts, an error too (DRAINING, OVERLOADED): it was reached."""
+        try:
+            self._proxy(service).forward(
+                self._health, self._health_body, timeout=timeout, instance_id=instance_id, client="fence"
+            )
+        except (CallTimeout, ServiceUnavailable):
+            return False
+        except HNError:
+            return True
+        return True
+
+    def fence_up(self, reason: str, unreachable: dict[str, float]) -> None:
+        """Fenced off: take no one new, tell every player to move (BROKER_UNAVAILABLE, as for a
+        drain: the SDKs reconnect through brokerlist and resume), close their connections once
+        the answers in flight went out, or after a moment; yellow lists the broker "draining"
+        (BrokerService.in_service) so brokerlist leaves it out."""
+        self.fenced = True
+        self.stop_accepting()
+        told = [conn for conn in self.connections if not conn.closed]
+        for conn in told:
+            conn.refuse(ClientError.BROKER_UNAVAILABLE, _FENCED)
+        MOVED.inc(len(told))
+        _log.warning(
+            "fenced: players told to move",
+            reason=reason,
+            unreachable_s=unreachable,
+            connections=len(told),
+            sessions=len(self.sessions),
+        )
+        gevent.spawn(self._close_moved, told)
+
+    def _close_moved(self, told: list[ClientConnection]) -> None:
+        deadline = time.monotonic() + _MOVE_GRACE_S
+        while any(c.in_flight or c.pending_output for c in told) and time.monotonic() < deadline:
+            gevent.sleep(0.02)
+        for conn in told:
+            conn.close("fenced")
+
+    def fence_down(self) -> bool:
+        """The fence lifts: listen again on the same ports; False (still fenced) if a port cannot
+        be bound yet, or the broker is draining."""
+        if self.draining:
+            return False
+        started = []
+        try:
+            for listener in self.listeners.values():
+                listener.start(self.config.bind_host, listener.port)
+                started.append(listener)
+        except OSError as exc:
+            for listener in started:
+                listener.stop()
+            _log.error("fence cannot lift: client port not bound again", error=str(exc))
+            return False
+        self.fenced = False
+        _log.info("taking players again", listeners={name: lst.port for name, lst in self.listeners.items()})
+        return True
+
     def drain(self, timeout: float) -> None:
         """Leave without failing a player's call: accept no one new; refuse each new request
         BROKER_UNAVAILABLE with its sequence number (the SDK resends it once resumed on another
         broker); let the requests in flight finish and their answers go out; then tell every
         client, close, and detach the sessions so pushes wait in their mailboxes."""
+        self.fence.stop()
         self.stop_accepting()
         self.draining = True
         deadline = time.monotonic() + max(0.0, timeout - 0.5)
@@ -200,6 +286,7 @@ class Broker:
         _log.info("drained", deadline_left_s=round(deadline - time.monotonic(), 2))
 
     def stop(self) -> None:
+        self.fence.stop()
         self.stop_accepting()
         if self._sweeper is not None:
             self._sweeper.kill()
@@ -219,6 +306,9 @@ class Broker:
         """A client just accepted on `listener`: turned away if the broker is full or its address
         holds too many connections, else a connection of the listener's scheme."""
         scheme = listener.scheme
+        if self.fenced:  # accepted just before the listeners closed
+            _turn_away(scheme, sock, ClientError.BROKER_UNAVAILABLE, _FENCED, "fenced")
+            return
         if len(self.connections) >= self.config.capacity:
             _turn_away(
                 scheme, sock, ClientError.BROKER_UNAVAILABLE, "broker full: pick another from brokerlist", "broker full"
@@ -290,8 +380,9 @@ class Broker:
         if route is None:
             conn.refuse(ClientError.UNKNOWN_MESSAGE, f"no message type {shown(packet.type)} for clients", packet)
             return
-        if self.draining:
-            conn.refuse(ClientError.BROKER_UNAVAILABLE, "broker shutting down: reconnect through brokerlist", packet)
+        if self.draining or self.fenced:
+            why = _FENCED if self.fenced else "broker shutting down: reconnect through brokerlist"
+            conn.refuse(ClientError.BROKER_UNAVAILABLE, why, packet)
             return
         if conn.session_id is None and not route.open:
             conn.refuse(ClientError.UNAUTHENTICATED, f"{packet.type} needs a session: log in first", packet)
@@ -336,6 +427,7 @@ class Broker:
                         why = f"the {route.family} is over: its outcome follows"
                     conn.refuse(ClientError.SESSION_LOST, why, packet, trace_id)
                     return
+                self._answered(route.service)
                 body = forwarded.body
                 change = forwarded.session_change
                 if change is not None and not conn.closed:

@@ -58,6 +58,13 @@ class BrokerConfig:
     tls_key: str = ""
     #: how long a connection's TLS and WebSocket handshakes may take before it is closed
     handshake_timeout_s: float = 10.0
+    #: The fence (_fence.py): seconds this broker may go without reaching yellow, or any instance
+    #: of a service its players need that yellow lists up, before it turns its players away to
+    #: other brokers and leaves brokerlist (0: never fence).
+    fence_after_s: float = 5.0
+    #: seconds reachability must hold, unbroken, before a fenced broker takes players again
+    #: (doubled for each fence soon after the last lift, up to a minute: a flapping link)
+    fence_hold_s: float = 3.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BrokerConfig:
@@ -91,4 +98,6 @@ class BrokerConfig:
             tls_cert=get("TLS_CERT", ""),
             tls_key=get("TLS_KEY", ""),
             handshake_timeout_s=float(get("HANDSHAKE_TIMEOUT_S", defaults.handshake_timeout_s)),
+            fence_after_s=float(get("FENCE_AFTER_S", defaults.fence_after_s)),
+            fence_hold_s=float(get("FENCE_HOLD_S", defaults.fence_hold_s)),
         )

@@ -66,6 +66,10 @@ class BrokerService(Service):
     def load(self) -> float:
         return 0.0 if self.broker is None else self.broker.load()
 
+    def in_service(self) -> bool:
+        # Fenced off the platform (_fence.py): "draining" in yellow, so brokerlist leaves it out.
+        return self.broker is None or not self.broker.fenced
+
     # -- from services (through hn_edge) -----------------------------------------------------
 
     def on_deliver(self, session: Session, request: Any) -> None:
