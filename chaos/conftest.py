@@ -65,65 +65,69 @@ absolute path it writes this page and the summary in the README.
 
 ## Partitions
 
-`chaos/test_partitions.py` runs the platform over 11 hosts: Linux network namespaces, each with
+`chaos/test_partitions.py` runs the platform over 12 hosts: Linux network namespaces, each with
 its own address on a switch of the harness's own (libs/hn-netns), every link delayed 2 ms ± 1 ms
-with 0.1 % loss, every service binding and advertising its host's address, CURVE on. The test
-process itself is on the `bots` host: its players, health checks and checks cross the links.
+with 0.1 % loss, every service binding and advertising its host's address, CURVE on, two yellows
+(independent peers: every instance heartbeats to both, clients merge their views). The test
+process itself is on the `bots` host: its players, probes and checks cross the links.
 
 | host | holds |
 |---|---|
-| pg | PostgreSQL primary and its synchronous replica |
-| pool | Pgpool-II, Sentinel 3 |
+| pg | the PostgreSQL primary and its synchronous replica |
+| pool | Pgpool-II, sentinel-2 |
 | cache-a | both Redis shards' masters (at start) |
 | cache-b | their replicas |
 | proxy | Twemproxy (nutcracker and its Sentinel agent) |
-| yellow | yellow, brokerlist |
-| svc-1 | sso-1, match-1, Sentinel 1 |
-| svc-2 | sso-2, match-2, Sentinel 2 |
+| yellow-1 | yellow-1, brokerlist |
+| yellow-2 | yellow-2 |
+| svc-1 | sso-1, match-1, sentinel-0 |
+| svc-2 | sso-2, match-2, sentinel-1 |
 | edge-1, edge-2 | broker-1, broker-2 |
 | bots | the test: 10 players, the probes, the checks |
 
 Redis runs with `min-replicas-to-write 1` and `min-replicas-max-lag 3` here (off in the loopback
 cluster). A cut drops packets on arrival (the sender's `send()` succeeds, nothing arrives), as a
-real partition does. The scenarios, each under the same load and checks as every row here, every
-must-be-0 column asserted:
+real partition does; "served again after" and "healed after" count from the moment it is in
+force (hn-netns returns it once every rule is written). Each scenario runs under the same load
+and checks as every row here, every must-be-0 column asserted:
 
-- **a broker's host cut from the service hosts** (edge-1 from yellow, svc-1, svc-2; players still
-  reach it): broker-1 can reach neither yellow nor any instance of its services, fences itself
-  and tells its players to move; the scenario holds until no player is on broker-1 and duels go
-  on, then heals.
-- **a match host cut off mid-duel** (svc-1 isolated while at least one duel is in progress on
-  match-1, as match's own record of each player's duel says): held until yellow marks match-1
-  down, then healed. Also asserted: each duel in progress at the cut is stored at most once, and
-  as its players were told (a player told a result finds it stored; one told it failed finds
-  none).
-- **yellow's host cut from half the service hosts** (yellow from svc-2 and edge-2; the cluster
-  has one yellow): held until yellow marks sso-2, match-2 and broker-2 down, then healed. Also
-  asserted: once yellow's view has converged again (every instance up, brokerlist listing every
-  broker), every operation begun afterwards is acknowledged: no call goes to an instance that is
-  not there.
+- **a broker's host cut from the service hosts** (edge-1 from yellow-1, yellow-2, svc-1, svc-2;
+  the players still reach it): broker-1 reaches neither yellow nor any instance of its services,
+  fences itself and turns its players away; the scenario holds until no player is on broker-1
+  and duels go on (on broker-2, where they resumed their sessions), then heals.
+- **a match host cut off mid-duel** (svc-1 isolated once a duel is in progress on match-1, as
+  match's own record of each player's duel says): held until yellow marks match-1 down, then
+  healed. Also asserted: each duel in progress at the cut is stored at most once, and as its
+  players were told (a player told a result finds it stored; one told it failed finds none).
+- **the yellows split** into yellow-1 + svc-1 + edge-1 and yellow-2 + svc-2 + edge-2 (the data
+  tier and the players hear both sides): held until each yellow has marked the other side's
+  instances down, then healed. Healed means the views converged: every instance up in both
+  yellows with the same endpoints, brokerlist listing every broker. Also asserted: every
+  operation begun after that is acknowledged (no call goes to an instance that is not there).
 - **the Redis masters' host cut off while a client on its side keeps writing**: a writer inside
-  the host of shard0's master writes numbered keys straight to it every 20 ms, recording which
-  were acknowledged; the host is isolated (from the Sentinels, the replicas, Twemproxy); held
-  until Sentinel has promoted the replica, Twemproxy follows it and max-lag + 3 s have passed;
-  healed; the old master comes back as the new one's replica, and the acknowledged keys missing
-  on the new master are counted. Run twice, min-replicas **off** (the classic loss: everything
-  the isolated master acknowledged after the cut) and **on**, where the bound is asserted: the
-  isolated master acknowledges no write invoked later than max-lag + 3 s after the cut was in
-  force (the replica acknowledges once a second, the master counts the lag in whole seconds and
-  recounts its good replicas once a second), and every lost write was invoked in the window from
-  1 s before the cut began going in to that limit. The notes give the writes lost and the bound
-  (the writes acknowledged in that window). These writes are the measurement, not the players'
-  operations: the must-be-0 columns stay those of the players.
-- **Pgpool's host cut off** (isolated for 4 s), then healed.
+  the host of shard0's master writes numbered keys straight to it every 20 ms and records which
+  were acknowledged; the host is isolated (from the Sentinels, the replicas, Twemproxy, every
+  service); held until Sentinel has promoted the replica, Twemproxy follows it and max-lag + 3 s
+  have passed; healed; once the old master is the new one's replica, the acknowledged keys
+  missing on the new master are counted (the notes). Run twice: min-replicas **off** (the
+  classic loss: everything the isolated master acknowledged after the cut) and **on**, where
+  the bound is asserted: the isolated master acknowledges no write invoked later than max-lag +
+  3 s after the cut was in force (the replica acknowledges once a second, the master counts the
+  lag in whole seconds and recounts its good replicas once a second), and every lost write was
+  invoked between 1 s before the cut began going in and that limit; the bound in the notes is
+  the number of writes acknowledged in that window. The price of "on" shows in its row: a
+  promoted master has no replica until the old one rejoins after the heal, so it refuses writes
+  until then. These writes are the measurement, not the players' operations: the must-be-0
+  columns stay the players'.
+- **Pgpool's host cut off** for 4 s, then healed.
 - **an asymmetric partition**: svc-1 stops hearing edge-1 (broker-1's packets to sso-1 and
-  match-1 are dropped) while edge-1 still hears svc-1, for 8 s, then healed.
-- **a flapping link**: svc-2 cut off from every host and joined again, 0.5 s each, for 8 s.
+  match-1 are dropped on arrival) while edge-1 still hears svc-1, for 8 s, then healed.
+- **a flapping link**: svc-2 cut off from every host and joined again (0.5 s each, plus the time
+  the rules take to change: the notes say how many times it went down) for 8 s.
 
-"served again after" and "healed after" are measured from the moment the cut was in force
-(hn-netns returns it once every rule is written). The whole file runs with
-`PANTS_CONCURRENT=True ./pants test chaos/test_partitions.py` (as root: it fails, not skips,
-without); `HN_PARTITIONS=smoke` runs the broker cut and the Redis cut with min-replicas on.
+Run the whole file with `PANTS_CONCURRENT=True ./pants test chaos/test_partitions.py` (as root:
+without, it fails rather than skips); `HN_PARTITIONS=smoke` runs two scenarios, the broker cut
+and the Redis cut with min-replicas on.
 
 ## Every scenario
 """

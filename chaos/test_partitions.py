@@ -216,13 +216,14 @@ def redis_master_cut(min_replicas: bool) -> Callable[[Scenario], None]:
         acked = [w for w in writes if w.outcome == "ok"]
         lost_keys = set(p.missing(new, [f"{writer.prefix}{w.n}" for w in acked]))
         lost = [w for w in acked if f"{writer.prefix}{w.n}" in lost_keys]
-        after_cut = [w for w in acked if w.invoked >= landed]
-        refused = next((w for w in writes if w.invoked >= landed and w.outcome == "failed"), None)
+        after_cut = [w for w in acked if w.invoked >= began]
+        refused = next((w for w in writes if w.invoked >= began and w.outcome == "failed"), None)
         s.facts.update(began=began, landed=landed, acked=acked, lost=lost, writes=writes)
         s.notes.append(
-            f"min-replicas {'on' if min_replicas else 'off'}: the old master acknowledged {len(after_cut)} writes"
-            f" after the cut, {len(lost)} acknowledged writes lost"
-            + (f", refused writes {refused.invoked - landed:.1f} s after the cut" if refused else "")
+            f"the cut in force {landed - began:.1f} s after it began going in;"
+            f" min-replicas {'on' if min_replicas else 'off'}: the old master acknowledged {len(after_cut)} writes"
+            f" after the cut began, {len(lost)} acknowledged writes lost"
+            + (f", refused writes {refused.invoked - landed:.1f} s after the cut was in force" if refused else "")
         )
 
     return fault
@@ -297,7 +298,7 @@ def flapping(s: Scenario) -> None:
         s.hold(2 * HOLD_S)
     finally:
         flap.stop()
-    s.notes.append(f"{svc.name}'s link went down {flap.downs} times (0.5 s down, 0.5 s up)")
+    s.notes.append(f"{svc.name}'s link went down {flap.downs} times (0.5 s down, 0.5 s up, plus rewriting the rules)")
 
 
 # -- the scenarios ----------------------------------------------------------------------------------
