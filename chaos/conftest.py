@@ -102,8 +102,11 @@ and checks as every row here, every must-be-0 column asserted:
 - **the yellows split** into yellow-1 + svc-1 + edge-1 and yellow-2 + svc-2 + edge-2 (the data
   tier and the players hear both sides): held until each yellow has marked the other side's
   instances down, then healed. Healed means the views converged: every instance up in both
-  yellows with the same endpoints, brokerlist listing every broker. Also asserted: every
-  operation begun after that is acknowledged (no call goes to an instance that is not there).
+  yellows with the same endpoints, brokerlist listing every broker. Also asserted: no call goes
+  to an instance that is not there once they have: no operation begun afterwards ends without an
+  answer or with an error saying its instance was gone or out of reach (a live instance's own
+  refusal, such as match's "finish duel X first" to a player whose duel began during the split,
+  is counted in the notes).
 - **the Redis masters' host cut off while a client on its side keeps writing**: a writer inside
   the host of shard0's master writes numbered keys straight to it every 20 ms and records which
   were acknowledged; the host is isolated (from the Sentinels, the replicas, Twemproxy, every
