@@ -269,7 +269,9 @@ class PostgresNodes:
         passfile = os.path.join(self._scratch, "replication.pgpass")
         return (
             f"host={primary.host} port={primary.port} user={REPLICATION_USER} passfile={passfile} dbname=postgres "
-            f"application_name={name}"
+            # A primary out of reach (a partition drops the handshake) fails the attempt instead of
+            # holding the keeper until TCP gives up; the keeper tries again.
+            f"application_name={name} connect_timeout=10"
         )
 
     def _rewind(self, node: PgNode, primary: PgNode) -> None:
@@ -288,7 +290,8 @@ class PostgresNodes:
             # On the node's host: it reads the new primary over the network.
             self._run("pg_rewind", argv, os.path.join(node.node_dir, "rewind.log"), place=node.place)
         except ProcessFailed:
-            shutil.rmtree(node.data_dir)
+            # Gone already when a clone failed before (the primary out of reach): clone again.
+            shutil.rmtree(node.data_dir, ignore_errors=True)
             self._clone(node, primary)
         # pg_rewind copied the primary's configuration files over this node's: its own again.
         self._write_conf(node)
