@@ -63,9 +63,12 @@ def start_autoscaler(
         raise ValueError(f"the local cluster scales {', '.join(SCALABLE)}; not {', '.join(sorted(unknown))}")
     driver = ClusterDriver(cluster)
     assert cluster.identities is not None
+    # It runs in this process: over hosts, on the bots host, at that host's address.
+    host = cluster.host_of("bots").address if cluster.network is not None else "127.0.0.1"
     return AutoscalerHost(
         config,
         driver=driver,
+        bind_host=host,
         yellow=[cluster.yellow_address],
         on_decision=on_decision,
         curve_server_key=cluster.yellow_key,

@@ -16,6 +16,19 @@ health checks, yellow calls and bot players cross links like every other client;
 gets a placement (`hn_datatier.local.Place`) and each service process runs inside its host,
 binding and advertising the host's address, never 127.0.0.1. `stop()` closes the network: every
 process in the hosts is killed and every namespace deleted (`hn_netns.leftovers` finds nothing).
+
+    spec = ClusterSpec(yellows=2, layout={"data": [...data-tier roles...], "y1": ["yellow-1", "brokerlist"],
+                                          "y2": ["yellow-2"], ..., "bots": ["bots"]})
+    with Cluster(spec) as cluster:            # start(); stop() on leaving, also on an exception
+        cluster.wait_healthy()
+        net = cluster.network                 # hn_netns.Network: cut / partition / heal / flap / set_link
+        net.partition([cluster.host_of("yellow-1")], [cluster.host_of("yellow-2")])
+    assert not leftovers(net.prefix, cluster.namespace_ids)
+
+`start()` moves the calling process into the bots host (`Network.enter`), which needs a process
+with one thread: start a cluster over hosts before anything makes a thread or a ZeroMQ context
+(libzmq's I/O threads). Those made while inside stay in the host's namespace, so one cluster
+over hosts per process (`stop()` brings the main thread back; the network's close does).
 """
 
 from __future__ import annotations
@@ -30,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from hn_cli._hosts import BOTS, check_layout, cluster_roles, default_layout, normalize_layout
 from hn_cli._supervisor import Supervised
-from hn_datatier.local import DataTier, DataTierConfig, Secrets
+from hn_datatier.local import DataTier, DataTierConfig, Place, Secrets
 from hn_process import free_port, time_factor
 from hn_runtime import HNError, get_logger, get_service
 from hn_runtime.curve import LocalIdentities, set_client_keys
@@ -128,15 +141,9 @@ class Cluster:
 
     def roles(self) -> list[str]:
         """Every role this cluster starts with: the data tier's, its service processes', "bots"."""
-        tier = DataTierConfig()
         spec = self.spec
         return cluster_roles(
-            yellows=spec.yellows,
-            sso=spec.sso,
-            match=spec.match,
-            brokers=spec.brokers,
-            shards=tier.shards,
-            sentinels=tier.sentinels,
+            yellows=spec.yellows, sso=spec.sso, match=spec.match, brokers=spec.brokers, data=DataTierConfig().roles()
         )
 
     def _plan(self) -> dict[str, list[str]] | None:
@@ -200,10 +207,8 @@ class Cluster:
             self._placed[name] = next(self._round_robin[kind])
         return self.host_of(name)
 
-    def _placement(self, role: str) -> Any:
+    def _placement(self, role: str) -> Place:
         """The data tier's placement: each of its roles on its host."""
-        from hn_datatier.local import Place
-
         host = self.host_of(role)
         return Place(host.address, host.command)
 

@@ -30,7 +30,6 @@ __all__ = [
     "LayoutError",
     "check_layout",
     "cluster_roles",
-    "data_tier_roles",
     "default_layout",
     "normalize_layout",
 ]
@@ -49,19 +48,16 @@ class LayoutError(ValueError):
     """A layout that cannot be used: the message says what is wrong."""
 
 
-def data_tier_roles(*, shards: int = 2, sentinels: int = 3) -> list[str]:
-    """The data tier's roles, as `hn_datatier.local` names them for a placement."""
-    roles = ["postgres-0", "postgres-1", "pgpool"]
-    roles += [f"redis-shard{i}-{j}" for i in range(shards) for j in (0, 1)]
-    roles += [f"sentinel-{k}" for k in range(sentinels)]
-    return [*roles, "twemproxy"]
-
-
 def cluster_roles(
-    *, yellows: int = 1, sso: int = 2, match: int = 2, brokers: int = 2, shards: int = 2, sentinels: int = 3
+    *, yellows: int = 1, sso: int = 2, match: int = 2, brokers: int = 2, data: Sequence[str] | None = None
 ) -> list[str]:
-    """Every role of a cluster of these counts, in start order (the data tier first, bots last)."""
-    roles = data_tier_roles(shards=shards, sentinels=sentinels)
+    """Every role of a cluster of these counts, in start order (the data tier first, bots last);
+    `data`: the data tier's roles (default: those of a default `DataTierConfig`)."""
+    if data is None:
+        from hn_datatier.local import DataTierConfig
+
+        data = DataTierConfig().roles()
+    roles = list(data)
     roles += [f"yellow-{i}" for i in range(1, yellows + 1)]
     for kind, count in (("sso", sso), ("match", match), ("broker", brokers)):
         roles += [f"{kind}-{i}" for i in range(1, count + 1)]

@@ -49,6 +49,15 @@ def read_cluster(run_dir: str = "run") -> dict[str, Any]:
 def use_cluster(cluster: dict[str, Any]) -> tuple[str, str | None]:
     """Act as the run's "hn" identity (unless HN_CURVE_KEY_FILE / HN_CURVE_SECRET_KEY say
     otherwise); returns the run's yellow address and yellow's CURVE public key."""
+    network = cluster.get("network")
+    if network and os.stat("/proc/self/ns/net").st_ino not in network["namespace_ids"]:
+        # `hn up --hosts`: its addresses are inside the hosts; from here a call would only time out.
+        raise CliError(
+            f"this run's platform is on hosts (network namespaces) this machine has no route to: run hn "
+            f"inside one, e.g. sudo ip netns exec {network['bots_namespace']} hn ...",
+            code="ON_HOSTS",
+            status=INVALID,
+        )
     env = cluster.get("env", {})
     if env.get("HN_CURVE_KEY_FILE") and not (
         os.environ.get("HN_CURVE_KEY_FILE") or os.environ.get("HN_CURVE_SECRET_KEY")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ def _hosts_of(layout: dict[str, list[str]], *kinds: str) -> set[str]:
 
 @pytest.mark.parametrize("n", list(HOSTS))
 @pytest.mark.parametrize("counts", [{}, {"yellows": 2, "brokers": 3, "sso": 1, "match": 3}])
-def test_every_role_is_on_exactly_one_of_n_hosts(n: int, counts: dict[str, int]) -> None:
+def test_every_role_is_on_exactly_one_of_n_hosts(n: int, counts: dict[str, Any]) -> None:
     roles = cluster_roles(**counts)
     layout = default_layout(n, roles)
     assert len(layout) == n
@@ -128,3 +129,28 @@ def test_hn_up_with_hosts_says_it_needs_root(
     err = capsys.readouterr().err
     assert err.startswith("hn up: --hosts needs root: the hosts are network namespaces"), err
     assert err.endswith("(code NOT_ROOT)\n")
+
+
+class _Hosts:
+    """The part of hn_netns.Network `Cluster.host_of` reads: hosts by name (the real one needs root
+    and runs in e2e/test_hosts.py)."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.hosts = [type("Host", (), {"name": name, "address": f"10.0.0.{i}"})() for i, name in enumerate(names, 1)]
+
+    def __getitem__(self, name: str) -> object:
+        return next(h for h in self.hosts if h.name == name)
+
+
+def test_instances_added_later_go_round_robin_over_the_hosts_of_their_kind() -> None:
+    cluster = Cluster(ClusterSpec(hosts=8))
+    layout = default_layout(8, cluster.roles())
+    cluster.network = _Hosts(list(layout))  # type: ignore[assignment]
+    cluster._placed = {role: host for host, roles in layout.items() for role in roles}
+    assert [cluster._host_for(f"broker-{i}").name for i in range(3, 7)] == ["edge-1", "edge-2", "edge-1", "edge-2"]
+    assert cluster._host_for("sso-3").name == "sso"
+    assert "broker-5" in cluster.layout["edge-1"] and cluster.host_of("broker-6").name == "edge-2"
+    with pytest.raises(KeyError, match="no host holds 'nosuch'"):
+        cluster.host_of("nosuch")
+    with pytest.raises(ValueError, match="runs on loopback"):
+        Cluster(ClusterSpec()).host_of("bots")
