@@ -124,9 +124,11 @@ def _whoami(client: GameClient) -> str:
 
 
 def test_a_broker_cut_from_every_echo_instance_moves_its_players_and_comes_back(platform: Platform) -> None:
-    with echo_behind_proxy(platform) as echo_link, _broker(platform, fence_after=FENCE_AFTER) as fenced, _broker(
-        platform, fence_after=0
-    ) as steady:
+    with (
+        echo_behind_proxy(platform) as echo_link,
+        _broker(platform, fence_after=FENCE_AFTER) as fenced,
+        _broker(platform, fence_after=0) as steady,
+    ):
         here, there = fenced.endpoints["client"], steady.endpoints["client"]
         wait_for(lambda: listed(platform) == {here, there}, message="brokerlist lists both brokers")
         player = player_on(platform, here)
@@ -166,9 +168,10 @@ def test_a_broker_yellow_stops_hearing_moves_its_players_and_comes_back(platform
     yellow = platform.yellow.endpoints["rep"]
     host_port = yellow.rpartition("//")[2]
     with running(EchoService(), discovery=platform.discovery), FaultProxy(host_port, name="yellow") as yellow_link:
-        with _broker(platform, fence_after=FENCE_AFTER, yellow=f"tcp://{yellow_link.address}") as fenced, _broker(
-            platform, fence_after=0
-        ) as steady:
+        with (
+            _broker(platform, fence_after=FENCE_AFTER, yellow=f"tcp://{yellow_link.address}") as fenced,
+            _broker(platform, fence_after=0) as steady,
+        ):
             here, there = fenced.endpoints["client"], steady.endpoints["client"]
             wait_for(lambda: listed(platform) == {here, there}, message="brokerlist lists both brokers")
             player = player_on(platform, here)

@@ -73,6 +73,8 @@ REQUIRED = {
     "BrokerConfig.call_timeout_s",
     "BrokerConfig.max_connections_per_address",
     "BrokerConfig.capacity",
+    "BrokerConfig.fence_after_s",
+    "BrokerConfig.fence_hold_s",
     "SessionState.mailbox_ttl_s",
     "SessionState.mailbox_max",
     "packets.MAX_TRACE_ID",

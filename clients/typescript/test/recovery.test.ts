@@ -10,7 +10,7 @@ import Int64 = require("node-int64");
 
 import { broker, type Broker, CallTimeout, ConnectionLost, GameClient, match, wire } from "../src";
 import { type Answer, error, FakeBroker, login, push, reply } from "./fake-broker";
-import { ms } from "./support";
+import { ms, waitFor } from "./support";
 
 const started: FakeBroker[] = [];
 const clients: GameClient[] = [];
@@ -112,6 +112,33 @@ test("a call the broker refused unread (BROKER_UNAVAILABLE) is sent again on the
   );
   assert.equal(player.resumes, 1);
   assert.equal(player.resent, 1);
+});
+
+test("an idle player its broker tells to move (BROKER_UNAVAILABLE, seq 0: fenced) resumes on the next broker by itself", async () => {
+  // What a broker cut off from the platform does (its fence): tell every player at once, close.
+  const fenced = await fake((request) =>
+    request.type === "sso.guest_login"
+      ? [
+          reply(request, login("7.token", 7)),
+          error(0, wire.ClientError.BROKER_UNAVAILABLE, "broker cut off from the platform"),
+          "close",
+        ]
+      : [],
+  );
+  const next = await fake(resuming);
+  const player = client(() => [fenced.requests.length ? next.listing : fenced.listing]);
+  await player.guestLogin("device-fenced");
+  await waitFor(() => player.resumes === 1, ms(5), "the player resumed on the next broker");
+  assert.deepEqual(
+    next.requests.map((request) => request.type),
+    ["broker.resume"],
+  );
+  const answer = await player.match.status();
+  assert.equal(answer.state, match.QueueState.QUEUED);
+  assert.deepEqual(
+    fenced.requests.map((request) => request.type),
+    ["sso.guest_login"],
+  );
 });
 
 /** A logged-in player whose broker goes away at its next request; the next broker resumes it. */

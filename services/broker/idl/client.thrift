@@ -61,9 +61,11 @@ enum ClientError {
   /** The service is overloaded: retry later. */
   OVERLOADED = 12,
   /**
-   * The broker is full (sent on connecting, then it closes) or shutting down (a drain: each new
-   * request is refused with its seq, and it never ran; then seq 0, and the broker closes):
-   * reconnect through brokerlist to another broker, resume, and send the refused requests again.
+   * The broker is full (sent on connecting, then it closes), shutting down (a drain: each new
+   * request is refused with its seq, and it never ran; then seq 0, and the broker closes), or
+   * cut off from the platform (fenced: seq 0 at once, each new request refused with its seq, and
+   * the broker closes a moment later): reconnect through brokerlist to another broker, resume,
+   * and send the refused requests again.
    */
   BROKER_UNAVAILABLE = 13,
   /**

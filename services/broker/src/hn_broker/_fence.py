@@ -57,7 +57,9 @@ UNREACHABLE = Gauge(
     ["target"],
 )
 PROBES = Counter(
-    "hn_broker_fence_probes_total", "The fence's health probes of service instances, by outcome.", ["service", "outcome"]
+    "hn_broker_fence_probes_total",
+    "The fence's health probes of service instances, by outcome.",
+    ["service", "outcome"],
 )
 
 #: the target name of yellow (service names are the others)
@@ -169,6 +171,10 @@ class Fence:
 
     def start(self) -> None:
         if self.enabled and self._loop is None:
+            # Silences count from now: the broker may have waited a while for its first view.
+            now = self._clock()
+            self._started = self._floor = self._last_tick = now
+            self._listed_at = max(self._listed_at, now)
             self._loop = gevent.spawn(self._run)
 
     def stop(self) -> None:
