@@ -16,7 +16,7 @@ from hn_datatier import redis_from_url
 from hn_datatier.local import DataTier, Place
 from hn_datatier.testing import pg_rejoined, start_data_tier
 from hn_netns import Host, Network
-from hn_process import no_process_left, wait_until
+from hn_process import WaitTimeout, no_process_left, wait_until
 
 from _helpers import logs
 
@@ -148,12 +148,12 @@ def test_a_failover_after_the_masters_host_is_cut_off_and_twemproxy_follows(plac
         def failed_over() -> bool:
             return all(tier.sentinel_master(name) is replicas[name] for name in replicas)
 
-        wait_until(failed_over, timeout=60, scaled=True, message=f"sentinels promote the replicas\n{logs(tier)}")
-        wait_until(
+        _wait(tier, failed_over, timeout=60, what="sentinels promote the replicas")
+        _wait(
+            tier,
             lambda: tier.twemproxy_servers() == {name: node.address for name, node in replicas.items()},
             timeout=30,
-            scaled=True,
-            message="twemproxy repointed",
+            what="twemproxy repointed",
         )
 
         def round_trip() -> bool:
@@ -166,7 +166,7 @@ def test_a_failover_after_the_masters_host_is_cut_off_and_twemproxy_follows(plac
             except Exception:  # noqa: BLE001 - a redis error while nutcracker restarts
                 return False
 
-        wait_until(round_trip, timeout=30, scaled=True, message="SET/GET through twemproxy after the failover")
+        _wait(tier, round_trip, timeout=30, what="SET/GET through twemproxy after the failover")
         assert all(node.host == net["cache-b"].address for node in replicas.values())
     finally:
         net.heal()
@@ -181,19 +181,17 @@ def test_the_postgres_primarys_host_cut_off_pgpool_promotes_and_the_old_one_rejo
     net.isolate("db-a")
     try:
         # Pgpool's checks give up on it, the failover script fences it and promotes the replica.
-        wait_until(
+        _wait(
+            tier,
             lambda: tier.postgres.pool is not None and tier.postgres.pool.primary_port() == replica.port,
             timeout=90,
-            scaled=True,
-            message=f"pgpool promotes {replica.name}\n{logs(tier)}",
+            what=f"pgpool promotes {replica.name}",
         )
-        wait_until(lambda: _writes(tier.pg_dsn), timeout=30, scaled=True, message="writes through pgpool")
+        _wait(tier, lambda: _writes(tier.pg_dsn), timeout=30, what="writes through pgpool")
     finally:
         net.heal()
     # The keeper rewinds (or clones) the old primary on its host, from the new one, across the link.
-    wait_until(
-        lambda: pg_rejoined(tier, old, replica), timeout=120, scaled=True, message=f"{old.name} rejoins\n{logs(tier)}"
-    )
+    _wait(tier, lambda: pg_rejoined(tier, old, replica), timeout=120, what=f"{old.name} rejoins")
     assert tier.pg_primary is replica and tier.pg_replica is old
 
 
@@ -212,3 +210,16 @@ def _writes(dsn: str) -> bool:
         return False
     finally:
         conn.close()
+
+
+def _keeper(tier: DataTier) -> str:
+    keeper = tier.postgres.keeper
+    return f"actions {keeper.actions}, errors {keeper.errors}" if keeper else "none"
+
+
+def _wait(tier: DataTier, condition: Callable[[], object], *, timeout: float, what: str) -> None:
+    """wait_until (scaled), failing with the keeper's record and every process's log as they are then."""
+    try:
+        wait_until(condition, timeout=timeout, scaled=True, message=what)
+    except WaitTimeout as exc:
+        raise AssertionError(f"{exc}\nkeeper: {_keeper(tier)}\n{logs(tier)}") from None

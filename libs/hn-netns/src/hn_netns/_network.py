@@ -209,7 +209,8 @@ class Network:
             return target
 
     def leave(self) -> None:
-        """Back to the namespace the process was in before `enter` (nothing if it did not enter)."""
+        """Back to the namespace the process was in before `enter` (nothing if it did not enter).
+        Like `enter`, it moves the calling thread: call it from the thread that entered."""
         with self._lock:
             if self._home is None:
                 return

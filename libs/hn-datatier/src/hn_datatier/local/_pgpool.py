@@ -117,8 +117,7 @@ class Pgpool:
                 os.path.join(self.run_dir, "pool_hba.conf"),
                 "-k",
                 key_file,
-            ],
-            deathsig="INT",
+            ]
         )
         self.process = ManagedProcess(
             "pgpool",
