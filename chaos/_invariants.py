@@ -27,7 +27,7 @@ from hn_runtime.testing import wait_for
 
 from _players import PASSWORD, Workload, fresh_client
 
-__all__ = ["check_everything"]
+__all__ = ["check_everything", "stored_results"]
 
 
 @contextlib.contextmanager
@@ -40,6 +40,15 @@ def _snapshot(tier: DataTier) -> Iterator[Any]:
             yield cur
     finally:
         conn.close()
+
+
+def stored_results(tier: DataTier, match_ids: Sequence[str]) -> dict[str, int]:
+    """How many times each of `match_ids` is in match_results (on the primary itself)."""
+    with _snapshot(tier) as cur:
+        return {str(k): n for k, n in _counts(cur, _RESULTS_PER_MATCH, list(match_ids)).items()}
+
+
+_RESULTS_PER_MATCH = "SELECT match_id, count(*) FROM match_results WHERE match_id = ANY(%s) GROUP BY 1"
 
 
 def _counts(cur: Any, sql: str, keys: Sequence[Hashable]) -> dict[Hashable, int]:
@@ -141,7 +150,7 @@ def _duels(history: History, cur: Any) -> CheckResult:
             (ids,),
         )
         stored = {m: (a, b, w, ra, rb) for m, a, b, w, ra, rb in cur.fetchall()}
-    found = _counts(cur, "SELECT match_id, count(*) FROM match_results WHERE match_id = ANY(%s) GROUP BY 1", ids)
+    found = _counts(cur, _RESULTS_PER_MATCH, ids)
     result = check_set(history, "duel", lambda _ops: {m: found.get(m, 0) for m in ids}, name="duel results")
     for op in history.ops("duel", Outcome.OK):
         row = stored.get(str(op.key))

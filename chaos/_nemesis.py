@@ -14,7 +14,7 @@ import os
 import signal
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gevent
@@ -26,13 +26,13 @@ from hn_cli import Cluster
 from hn_datatier import redis_from_url
 from hn_datatier.local import DataTier, RedisNode
 from hn_datatier.testing import direct_redis
-from hn_process import processes
+from hn_process import no_process_left, processes
 from hn_runtime import HNError
 from hn_runtime.testing import time_factor, wait_for
 
 from _players import fresh_client
 
-__all__ = ["Platform", "green_psycopg2"]
+__all__ = ["Platform", "green_psycopg2", "process_gone", "process_stopped"]
 
 #: how long one health or probe step may take before it counts as "no"
 STEP_TIMEOUT_S = 8.0
@@ -60,6 +60,25 @@ def _bounded(seconds: float = STEP_TIMEOUT_S) -> Iterator[None]:
         yield
 
 
+def _state(pid: int) -> str:
+    """A process' state letter from /proc ("" when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def process_gone(pid: int) -> bool:
+    """Dead: no such process, or a zombie its parent has not reaped yet."""
+    return no_process_left([pid])
+
+
+def process_stopped(pid: int) -> bool:
+    """Stopped by a signal (SIGSTOP): state T."""
+    return _state(pid) == "T"
+
+
 class Platform:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
@@ -72,29 +91,35 @@ class Platform:
 
     # -- health ------------------------------------------------------------------------------
 
-    def instance(self, name: str) -> Any:
-        """What yellow says about instance `name` (None when it does not know it)."""
+    def instance(self, name: str, yellow: str = "") -> Any:
+        """What a yellow (default: the first) says about instance `name` (None when it does not
+        know it, or does not answer)."""
         try:
             with _bounded():
-                return next((i for i in self.cluster.instances() if i.instance_id == name), None)
+                return next((i for i in self.cluster.instances(yellow) if i.instance_id == name), None)
         except (HNError, gevent.Timeout):
             return None
 
     def services_healthy(self) -> bool:
-        """Every service process alive and up in yellow; brokerlist lists every broker (and only
-        live ones)."""
+        """Every service process alive and up in every yellow, the yellows agreeing on each one's
+        endpoints; brokerlist lists every broker (and only live ones)."""
         if not all(p.alive for p in self.cluster.processes):
             return False
         try:
             with _bounded():
-                up = {i.instance_id: i for i in self.cluster.instances() if i.state == "up"}
+                views = [self.cluster.instances(yellow) for yellow in self.cluster.yellow_addresses]
                 with urllib.request.urlopen(self.brokerlist_url, timeout=2) as response:
                     listed = set(json.load(response)["brokerList"])
         except (HNError, OSError, ValueError, gevent.Timeout):
             return False
         wanted = [p.name for p in self.cluster.processes if not p.name.startswith("yellow")]
-        if not all(i in up for i in wanted):
+        ups = [{i.instance_id: i for i in view if i.state == "up"} for view in views]
+        if not all(i in up for up in ups for i in wanted):
             return False
+        endpoints = [{i: dict(up[i].endpoints) for i in wanted} for up in ups]
+        if any(e != endpoints[0] for e in endpoints):
+            return False  # the yellows' views have not converged
+        up = ups[0]
         brokers = {up[i].endpoints.get("client") for i in wanted if up[i].service_name == "broker"}
         return listed == brokers
 
@@ -194,10 +219,11 @@ class Platform:
     def service_signal(self, name: str, signum: int) -> None:
         self.cluster.process(name).signal(signum)
 
-    def restart(self, name: str, signum: int) -> None:
+    def restart(self, name: str, signum: int, *, landed: Callable[[], object] | None = None) -> None:
         """Signal service process `name` (SIGKILL, SIGTERM) and wait until the supervisor runs it
         again under its instance id, yellow lists the new process (its fresh endpoints: services
-        bind new ports) and the whole platform is healthy."""
+        bind new ports) and the whole platform is healthy. `landed` is called once the signal is
+        in force: SIGKILL once the process is dead, SIGTERM once sent (the drain is the fault)."""
         supervised = self.cluster.process(name)
         pid = self.pid(name)
         before = None if name.startswith("yellow") else dict(self.instance(name).endpoints)
@@ -212,6 +238,10 @@ class Platform:
             return self.healthy()
 
         supervised.signal(signum)
+        if landed is not None:
+            if signum == signal.SIGKILL:
+                wait_for(lambda: process_gone(pid), timeout=15, interval=0.005, message=f"{name} ({pid}) dead")
+            landed()
         wait_for(back, timeout=120, interval=0.1, message=f"{name} running again, in yellow, the platform healthy")
 
     def broker_of_most(self, addresses: list[str]) -> str:

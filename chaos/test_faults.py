@@ -39,7 +39,7 @@ def kill_service(kind: str) -> Callable[[Scenario], None]:
     def fault(s: Scenario) -> None:
         name = _service(kind)(s)
         s.notes.append(f"killed {name}")
-        s.platform.restart(name, signal.SIGKILL)  # the supervisor starts it again
+        s.platform.restart(name, signal.SIGKILL, landed=s.land)  # the supervisor starts it again
 
     return fault
 
@@ -47,8 +47,10 @@ def kill_service(kind: str) -> Callable[[Scenario], None]:
 def stop_service(kind: str) -> Callable[[Scenario], None]:
     def fault(s: Scenario) -> None:
         name = _service(kind)(s)
+        pid = s.platform.pid(name)
         s.platform.service_signal(name, signal.SIGSTOP)
         try:
+            s.stopped(pid)
             if kind == "yellow":
                 s.hold()
             else:
@@ -61,6 +63,9 @@ def stop_service(kind: str) -> Callable[[Scenario], None]:
 
 
 def kill_redis(s: Scenario) -> None:
+    master = s.platform.redis_master("shard0")
+    assert master.process.pid is not None
+    s.land_when_gone(master.process.pid)  # kill_redis_master kills it first, then waits
     failover = kill_redis_master(s.platform.tier, "shard0", timeout=30)  # comes back as a replica
     s.notes.append(
         f"shard0: promoted after {failover.promoted_after:.1f} s, Twemproxy repointed after "
@@ -71,8 +76,10 @@ def kill_redis(s: Scenario) -> None:
 def stop_redis(s: Scenario) -> None:
     tier = s.platform.tier
     master = s.platform.redis_master("shard1")
+    assert master.process.pid is not None
     master.process.send_signal(signal.SIGSTOP)
     try:
+        s.stopped(master.process.pid)
         s.hold_until(
             lambda: tier.sentinel_master("shard1") not in (None, master)
             and tier.twemproxy_servers().get("shard1") != master.address,
@@ -83,27 +90,36 @@ def stop_redis(s: Scenario) -> None:
 
 
 def kill_pg_replica(s: Scenario) -> None:
-    s.platform.tier.restart_postgres(s.platform.tier.pg_replica, kill=True)
+    replica = s.platform.tier.pg_replica
+    assert replica.process.pid is not None
+    s.land_when_gone(replica.process.pid)  # restart_postgres kills it first, then starts it again
+    s.platform.tier.restart_postgres(replica, kill=True)
 
 
 def stop_pg_replica(s: Scenario) -> None:
     replica = s.platform.tier.pg_replica.process
+    assert replica.pid is not None
     replica.send_signal(signal.SIGSTOP)
     try:
+        s.stopped(replica.pid)
         s.hold()
     finally:
         replica.send_signal(signal.SIGCONT)
 
 
 def kill_pgpool(s: Scenario) -> None:
+    pgpool = s.platform.tier.pgpool
+    assert pgpool is not None and pgpool.pid is not None
+    s.land_when_gone(pgpool.pid)  # restart_pgpool kills it first, then starts it again
     s.platform.tier.restart_pgpool(kill=True)
 
 
 def stop_pgpool(s: Scenario) -> None:
     pgpool = s.platform.tier.pgpool
-    assert pgpool is not None
+    assert pgpool is not None and pgpool.pid is not None
     pgpool.send_signal(signal.SIGSTOP)
     try:
+        s.stopped(pgpool.pid)
         s.hold()
     finally:
         pgpool.send_signal(signal.SIGCONT)
@@ -112,6 +128,7 @@ def stop_pgpool(s: Scenario) -> None:
 def kill_twemproxy(s: Scenario) -> None:
     pid = s.platform.nutcracker_pid()
     os.kill(pid, signal.SIGKILL)
+    s.dead(pid)
     wait_for(
         lambda: s.platform.nutcracker_running(other_than=pid) and s.platform.twemproxy_serves(),
         timeout=60,
@@ -123,6 +140,7 @@ def stop_twemproxy(s: Scenario) -> None:
     pid = s.platform.nutcracker_pid()
     os.kill(pid, signal.SIGSTOP)
     try:
+        s.stopped(pid)
         s.hold()
     finally:
         os.kill(pid, signal.SIGCONT)
@@ -168,7 +186,7 @@ def test_rolling_restart_of_every_service(platform: Platform, report: list[Figur
         took = []
         for supervised in s.platform.cluster.processes:
             began = s.history.now()
-            s.platform.restart(supervised.name, signal.SIGTERM)
+            s.platform.restart(supervised.name, signal.SIGTERM, landed=s.land)  # lands with the first
             took.append(s.history.now() - began)
         s.notes.append(f"{len(took)} services one by one, {sum(took) / len(took):.1f} s each")
 
@@ -208,7 +226,7 @@ def broker_link(name: str) -> Callable[[Callable[[Scenario, dict[str, FaultProxy
 def _latency(s: Scenario, proxies: dict[str, FaultProxy]) -> None:
     for proxy in proxies.values():
         proxy.latency(0.2)
-    began = s.history.now()
+    began = s.land()
     try:
         s.hold_until(lambda: s.workload.duels_since(began) >= DUELS_AFTER, f"{DUELS_AFTER} duels played through it")
     finally:
@@ -220,6 +238,7 @@ def _latency(s: Scenario, proxies: dict[str, FaultProxy]) -> None:
 def _stall(s: Scenario, proxies: dict[str, FaultProxy]) -> None:
     proxy = _busiest(s, proxies)
     proxy.stall()
+    s.land()
     try:
         s.hold()
     finally:
@@ -229,6 +248,7 @@ def _stall(s: Scenario, proxies: dict[str, FaultProxy]) -> None:
 @broker_link("reset every client-broker connection")
 def _reset(s: Scenario, proxies: dict[str, FaultProxy]) -> None:
     resets = sum(proxy.reset() for proxy in proxies.values())
+    s.land()
     s.notes.append(f"{resets} connections reset")
 
 
@@ -236,6 +256,7 @@ def _reset(s: Scenario, proxies: dict[str, FaultProxy]) -> None:
 def _blackhole(s: Scenario, proxies: dict[str, FaultProxy]) -> None:
     proxy = _busiest(s, proxies)
     proxy.blackhole()
+    s.land()
     try:
         s.hold()
     finally:
@@ -247,6 +268,7 @@ def _blackhole(s: Scenario, proxies: dict[str, FaultProxy]) -> None:
 def _blackhole_replies(s: Scenario, proxies: dict[str, FaultProxy]) -> None:
     proxy = _busiest(s, proxies)
     proxy.blackhole("down")
+    s.land()
     try:
         s.hold()
     finally:
@@ -281,8 +303,9 @@ def _traffic(proxy: FaultProxy) -> int:
 
 def _hold_fault(s: Scenario, proxy: FaultProxy, switch_on: Callable[[], object]) -> None:
     """Switch the fault on for HOLD_S, and longer if sso-2 sent nothing through it meanwhile."""
-    before, began = _traffic(proxy), s.history.now()
+    before = _traffic(proxy)
     switch_on()
+    began = s.land()
     try:
         s.hold_until(
             lambda: s.history.now() - began >= HOLD_S and _traffic(proxy) > before,
@@ -295,6 +318,7 @@ def _hold_fault(s: Scenario, proxy: FaultProxy, switch_on: Callable[[], object])
 def _reset_and_reconnect(s: Scenario, proxy: FaultProxy) -> None:
     accepted = proxy.stats.accepted
     s.notes.append(f"{proxy.reset()} connections reset")
+    s.land()
     s.hold_until(lambda: proxy.stats.accepted > accepted, "sso-2 connected again")
 
 

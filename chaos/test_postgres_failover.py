@@ -50,7 +50,8 @@ def kill_pg_primary(s: Scenario) -> None:
     tier = s.platform.tier
     old = tier.pg_primary
     with tier.hold_postgres(old):  # a lost host: nothing restarts it before the failover
-        old.process.kill()
+        old.process.kill()  # reaps it: dead on return
+        s.land()
         s.notes.append(f"killed {old.name}")
         _promoted(s, old)
     # From here the keeper rewinds it onto the new primary; healed = Pgpool sees both up again.
@@ -61,6 +62,8 @@ def stop_pg_primary(s: Scenario) -> None:
     old = tier.pg_primary
     with tier.hold_postgres(old):
         freeze(old, signal.SIGSTOP)
+        assert old.process.pid is not None
+        s.stopped(old.process.pid)
         s.notes.append(f"stopped {old.name} (postmaster and every backend)")
         try:
             _promoted(s, old)
