@@ -74,6 +74,9 @@ class QueueShaper:
                 env=child_env(),
                 close_fds=True,
                 preexec_fn=dies_with_parent(signal.SIGKILL),
+                # A Ctrl-C in the terminal is for the harness, which closes the links in order:
+                # the daemons stopping first would print a traceback each and drop packets early.
+                start_new_session=True,
             )
         finally:
             os.close(to_daemon)
