@@ -15,7 +15,7 @@ from pathlib import Path
 from hn_process import child_env
 from hn_runtime.testing import time_factor, wait_for
 
-__all__ = ["HnUp", "hn", "hn_up"]
+__all__ = ["HnUp", "hn", "hn_up", "run_processes"]
 
 #: set (to anything) to keep `hn up`'s run directory and logs after a test, for a post-mortem
 KEEP_ENV = "HN_E2E_KEEP_RUN"
@@ -72,3 +72,17 @@ def hn_up(*args: str, ready: str = "healthy after") -> Iterator[HnUp]:
             print(f"{KEEP_ENV} is set: {scratch} kept", file=sys.stderr)
         else:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_processes(run_dir: str) -> list[str]:
+    """Processes of a run still alive: marked by HN_RUN_DIR, or naming the run directory."""
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"HN_RUN_DIR={run_dir}".encode() in environ or run_dir in cmdline:
+            left.append(f"{pid}: {cmdline[:120]}")
+    return left

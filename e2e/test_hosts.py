@@ -22,7 +22,7 @@ from hn_netns import leftovers
 from hn_process import child_env
 from hn_runtime.testing import time_factor
 
-from _hn import hn, hn_up
+from _hn import hn, hn_up, run_processes
 
 #: bots that must each finish a duel, every call crossing two links and more
 BOTS = 40
@@ -47,20 +47,6 @@ def _listening(namespace: str) -> set[str]:
     ss = _in_host(namespace, "ss", "-Hltn")
     assert ss.returncode == 0, ss.stderr
     return {line.split()[3].rsplit(":", 1)[0] for line in ss.stdout.splitlines() if line.strip()}
-
-
-def _run_processes(run_dir: str) -> list[str]:
-    """Processes of this run still alive: marked by HN_RUN_DIR, or naming the run directory."""
-    left = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if f"HN_RUN_DIR={run_dir}".encode() in environ or run_dir in cmdline:
-            left.append(f"{pid}: {cmdline[:120]}")
-    return left
 
 
 def _kind(role: str) -> str:
@@ -153,4 +139,4 @@ def test_hn_up_over_five_hosts_plays_across_links_and_leaves_nothing() -> None:
 
     left = leftovers(network["prefix"], network["namespace_ids"])
     assert not left, f"left behind: {left}"
-    assert _run_processes(cluster["run_dir"]) == []
+    assert run_processes(cluster["run_dir"]) == []

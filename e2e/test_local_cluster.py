@@ -7,13 +7,11 @@ Everything here goes through the CLI as a studio engineer would use it: `hn up`,
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from hn_cli import read_cluster
 from hn_datatier import PgPool, redis_from_url
 from hn_runtime.testing import time_factor
 
-from _hn import HnUp, hn, hn_up
+from _hn import HnUp, hn, hn_up, run_processes
 
 #: 200 bots is the main job's bar (issue 7); 1,000 queueing at once is match's (issue 6).
 BOTS = 1000
@@ -51,20 +49,6 @@ def _addresses(cluster: dict[str, Any], brokers: list[str]) -> list[str]:
         *(s["address"] for s in tier["sentinels"]),
     ]
     return found
-
-
-def _leftovers(run_dir: str) -> list[str]:
-    """Processes of this run still alive: marked by HN_RUN_DIR, or naming the run dir."""
-    left = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if f"HN_RUN_DIR={run_dir}".encode() in environ or run_dir in cmdline:
-            left.append(f"{pid}: {cmdline[:120]}")
-    return left
 
 
 @pytest.fixture
@@ -142,6 +126,6 @@ def test_hn_up_serves_bots_until_hn_down_leaves_nothing(platform_up: HnUp) -> No
     assert down.returncode == 0, down.stdout + down.stderr
     assert up.wait(60 * time_factor()) == 0, out.read_text()[-3000:]
     assert "nothing left running" in out.read_text()
-    assert _leftovers(cluster["run_dir"]) == []
+    assert run_processes(cluster["run_dir"]) == []
     still = [a for a in _addresses(cluster, broker_addresses) if _accepts(a)]
     assert still == [], f"ports still open after hn down: {still}"
