@@ -2,10 +2,10 @@
 framework in the way, so the figures are the hop's (or the client's), not a Python service's.
 
     python _echo.py serve-raw <ready file>   sends every message back as it came (rpc.py's raw pyzmq)
-    python _echo.py serve-hn <ready file>    answers hn-runtime `echo.echo` requests (broker*.py)
+    python _echo.py serve-hn <ready file>    answers hn-runtime requests: `echo.echo` (broker*.py)
 
 The hn-runtime worker turns the envelope's kind into REPLY and the `echo_args` struct into an
-`echo_result` by rewriting their first bytes: what else comes gets no answer. Both write
+`echo_result` by rewriting their first bytes; other requests get an empty result. Both write
 `{"rep": endpoint}` to the ready file.
 """
 
@@ -23,6 +23,8 @@ REPLY_HEAD = b"\x08\x00\x01\x00\x00\x00\x02"
 #: echo_args field 1 (payload, binary) and echo_result field 0 (success, binary).
 ARGS_HEAD = b"\x0b\x00\x01"
 RESULT_HEAD = b"\x0b\x00\x00"
+#: a struct with no fields (its STOP byte)
+_EMPTY_STRUCT = b"\x00"
 
 
 def _router(ready: str) -> Any:
@@ -46,16 +48,18 @@ def serve_raw(ready: str) -> None:
 
 
 def serve_hn(ready: str) -> None:
-    """Answers `echo.echo` requests; whatever else comes gets no answer."""
+    """Answers `echo.echo` requests with their payload, any other request (the broker's fence
+    probes `health`, as every hn-runtime service answers it) with an empty result; what is not a
+    request gets no answer."""
     sock = _router(ready)
     recv, send = sock.recv_multipart, sock.send_multipart
     while True:
         frames = recv()
         head, body = frames[-2], frames[-1]
-        if head[:7] != REQUEST_HEAD or body[:3] != ARGS_HEAD:
+        if head[:7] != REQUEST_HEAD:
             continue
         frames[-2] = REPLY_HEAD + head[7:]
-        frames[-1] = RESULT_HEAD + body[3:]
+        frames[-1] = RESULT_HEAD + body[3:] if body[:3] == ARGS_HEAD else _EMPTY_STRUCT
         send(frames)
 
 
