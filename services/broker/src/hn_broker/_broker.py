@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import gevent
@@ -79,6 +79,13 @@ def _remote_code(exc: HNError) -> int:
     if isinstance(exc, UnknownMethod):
         return int(ClientError.UNKNOWN_MESSAGE)
     return int(ClientError.INTERNAL)
+
+
+def _settle(connections: Collection[ClientConnection], deadline: float, *, answers: bool = True) -> None:
+    """Until `deadline`, let the requests in flight be answered (`answers`) and every byte queued
+    for `connections` go out (a live collection: it is read again each round)."""
+    while time.monotonic() < deadline and any((answers and c.in_flight) or c.pending_output for c in connections):
+        gevent.sleep(0.02)
 
 
 def _turn_away(scheme: Scheme, sock: socket.socket, code: int, message: str, reason: str) -> None:
@@ -234,9 +241,7 @@ class Broker:
         gevent.spawn(self._close_moved, told)
 
     def _close_moved(self, told: list[ClientConnection]) -> None:
-        deadline = time.monotonic() + _MOVE_GRACE_S
-        while any(c.in_flight or c.pending_output for c in told) and time.monotonic() < deadline:
-            gevent.sleep(0.02)
+        _settle(told, time.monotonic() + _MOVE_GRACE_S)
         for conn in told:
             conn.close("fenced")
 
@@ -268,16 +273,10 @@ class Broker:
         self.stop_accepting()
         self.draining = True
         deadline = time.monotonic() + max(0.0, timeout - 0.5)
-
-        def settled() -> bool:
-            return not any(c.in_flight or c.pending_output for c in self.connections)
-
-        while not settled() and time.monotonic() < deadline:
-            gevent.sleep(0.02)
+        _settle(self.connections, deadline)
         for conn in list(self.connections):
             conn.refuse(ClientError.BROKER_UNAVAILABLE, "broker shutting down: reconnect through brokerlist")
-        while any(c.pending_output for c in self.connections) and time.monotonic() < deadline:
-            gevent.sleep(0.02)
+        _settle(self.connections, deadline, answers=False)
         held = list(self.sessions)
         for conn in list(self.connections):
             conn.close("broker draining")
