@@ -258,7 +258,11 @@ def test_others_are_served_while_abusers_hammer_the_broker(platform: Platform, b
             out.append(time.perf_counter() - started)
         return out
 
-    normal = latencies(1000)
+    # Both samples together stay inside the connection's burst (1000 packets, see the fixture):
+    # a player does not send a thousand packets a second, and on a fast machine a loop of calls
+    # one after another would (CI once measured its own bystander as a flood).
+    samples = 400
+    normal = latencies(samples)
     abusers = subprocess.Popen(
         [sys.executable, __file__, _address(platform)],
         stdin=subprocess.PIPE,
@@ -269,7 +273,7 @@ def test_others_are_served_while_abusers_hammer_the_broker(platform: Platform, b
     try:
         assert abusers.stdout is not None and abusers.stdin is not None
         assert abusers.stdout.readline().strip() == "ready", "the abusers started"
-        under_abuse = latencies(1000)
+        under_abuse = latencies(samples)
         abusers.stdin.close()  # the abusers' signal to stop
         counts = json.loads(abusers.stdout.readline())
         assert abusers.wait(timeout=30 * time_factor()) == 0
