@@ -1,4 +1,5 @@
-"""A block is replaced whole with its provenance, other text is kept, and tables outside blocks are found."""
+"""A block is replaced whole with its provenance, other text is kept, and tables and figures outside
+blocks are found."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hn_figures import begin_marker, block_names, end_marker, unmarked_tables, write_block
+from hn_figures import begin_marker, block_names, end_marker, unmarked_figures, unmarked_tables, write_block
 
 DOC = f"""# Title
 
@@ -55,3 +56,23 @@ def test_tables_outside_blocks_are_found_in_the_section_only() -> None:
     typed = DOC.replace("After.", "| typed | by hand |")
     assert unmarked_tables(typed, "Benchmarks") == ["| typed | by hand |"]
     assert unmarked_tables(DOC, "Other") == ["| not | figures |"]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "yellow used 27.8 % of a core",
+        "p50 1.75x raw",
+        "3 ms of CPU per duel",
+        "held 6,500 players at 956/s",
+        "1.45 KB each",
+    ],
+)
+def test_figures_typed_outside_blocks_are_found(typed: str) -> None:
+    assert unmarked_figures(DOC.replace("After.", typed), "Benchmarks") == [typed]
+
+
+def test_counts_and_figures_inside_blocks_are_not_typed_figures() -> None:
+    prose = "1,000 instances from 4 processes on a 2-core machine, see issue 20."
+    inside = DOC.replace("| old | table |", "| 27.8 % | 3 ms |")
+    assert unmarked_figures(inside.replace("After.", prose), "Benchmarks") == []

@@ -50,13 +50,16 @@ def block_names(text: str) -> list[str]:
     return _BEGIN_RE.findall(text)
 
 
-def unmarked_tables(text: str, section: str) -> list[str]:
-    """Table rows of the markdown `## section` (up to the next `## ` heading) that lie outside
-    every figures block: figures typed by hand."""
-    lines = text.splitlines()
+# A measured-looking figure: a number with a unit of time, rate, size or ratio ("27.8 %", "3 ms",
+# "0.6x", "1,000/s", "1.45 KB"). Counts of things ("1,000 instances", "2 cores") are not figures.
+_FIGURE_RE = re.compile(r"\d[\d,]*(?:\.\d+)?\s?(?:%|(?:ms|µs|us|x|KB|MB|GB|s)\b|/s\b)")
+
+
+def _outside_blocks(text: str, section: str) -> list[str]:
+    """The lines of the markdown `## section` (up to the next `## ` heading) outside every block."""
     inside_section = inside_block = False
     found = []
-    for line in lines:
+    for line in text.splitlines():
         if line.startswith("## "):
             inside_section = line[3:].strip() == section
             continue
@@ -66,6 +69,19 @@ def unmarked_tables(text: str, section: str) -> list[str]:
             inside_block = True
         elif line.strip().startswith("<!-- end of figures:"):
             inside_block = False
-        elif line.lstrip().startswith("|") and not inside_block:
+        elif not inside_block:
             found.append(line)
     return found
+
+
+def unmarked_tables(text: str, section: str) -> list[str]:
+    """Table rows of the markdown `## section` that lie outside every figures block: figures typed
+    by hand."""
+    return [line for line in _outside_blocks(text, section) if line.lstrip().startswith("|")]
+
+
+def unmarked_figures(text: str, section: str) -> list[str]:
+    """Lines of prose in `## section`, outside every block, that state a measured figure: typed by
+    hand, they go stale the day the code changes (a figure belongs in a block, its reason in
+    prose)."""
+    return [line for line in _outside_blocks(text, section) if _FIGURE_RE.search(line)]
