@@ -33,7 +33,9 @@ def yellow() -> Iterator[str]:
 
 
 def echo_up(yellow: RunningService, echo: RunningService) -> bool:
+    assert isinstance(yellow.service, YellowService)
     registry = yellow.service.registry
+    assert registry is not None, "yellow has started"
     return any(i.instance_id == echo.server.instance and i.state == "up" for i in registry.instances("echo"))
 
 

@@ -15,10 +15,13 @@ from _hn_cli import hn
 
 def test_sso_error_is_one_line_with_its_code_and_trace(data_tier: DataTier) -> None:
     with running(YellowService()) as yellow:
+        assert isinstance(yellow.service, YellowService)
+        registry = yellow.service.registry
+        assert registry is not None, "yellow has started"
         address = yellow.endpoints["rep"]
         env = {**data_tier.env, "HN_YELLOW": address, "HN_SSO_HASH_PROFILE": "test", "HN_TRACE_SAMPLE": "1"}
         with spawn_service("hn_sso", service="sso", env=env) as sso:
-            wait_for(lambda: yellow.service.registry.instances("sso"), message="sso registered in yellow")
+            wait_for(lambda: registry.instances("sso"), message="sso registered in yellow")
             run = hn(address, "call", "sso", "get_account", '{"account_id": 999999}')
             error = run.error()
             assert run.status == 1

@@ -27,14 +27,15 @@ def time_factor() -> float:
 
 
 def wait_until(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     *,
     timeout: float = 10.0,
     interval: float = 0.02,
     message: str = "",
     scaled: bool = False,
 ) -> T:
-    """Poll `condition` until it returns something truthy, and return that.
+    """Poll `condition` until it returns something truthy, and return that (never None: a
+    condition that returns a result or None gives the result's type).
 
     Raises WaitTimeout after `timeout` seconds, times `time_factor()` when `scaled` (a test's
     deadline; a server's own deadlines are not stretched). Between polls it calls `time.sleep`,
