@@ -137,11 +137,12 @@ class Edge:
         return brokers
 
     def _brokers_after(self, pipe: Any, session_ids: Sequence[str]) -> list[str | None]:
-        """Queue the sessions' broker lookups last on `pipe`, run it: their answers."""
-        for session_id in session_ids:
-            self.state.queue_broker_of(pipe, session_id)
-        replies = pipe.execute()
-        return [self.state.broker_from(reply) for reply in replies[len(replies) - len(session_ids) :]]
+        """Queue the sessions' broker lookups last on `pipe` (one MGET), run it: their answers."""
+        if not session_ids:
+            pipe.execute()
+            return []
+        self.state.queue_brokers_of(pipe, list(session_ids))
+        return self.state.brokers_from(pipe.execute()[-1])
 
     def settle(self, fate: str) -> bool:
         """Claim the end of the bound state `fate` before making it count (recording a result).

@@ -91,6 +91,17 @@ class SessionState:
     def broker_from(reply: Any) -> str | None:
         return None if reply is None else _text(reply)
 
+    @staticmethod
+    def queue_brokers_of(pipe: Any, session_ids: list[str]) -> None:
+        """`brokers_of` on the caller's pipeline as one MGET (one reply: a list, for
+        `brokers_from`); each command in a pipeline costs redis-py as much to pack and parse as a
+        round trip's worth of a small one."""
+        pipe.mget([f"hn:sess:{sid}:broker" for sid in session_ids])
+
+    @staticmethod
+    def brokers_from(reply: Any) -> list[str | None]:
+        return [None if v is None else _text(v) for v in reply]
+
     def brokers_of(self, session_ids: list[str], *, chunk: int = 500) -> list[str | None]:
         """`broker_of` for many sessions, in MGETs (Twemproxy splits them over the shards)."""
         found: list[str | None] = []

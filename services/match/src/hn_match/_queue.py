@@ -7,10 +7,12 @@
     hn:match:rating:<id>      the player's rating as their last duel left it (PostgreSQL holds it;
                               this copy spares a query per enqueue, read with the player's keys)
 
-Single-key commands and one-key scripts only (Twemproxy); a message's commands go in one
-pipeline (one round trip) where none depends on another's reply. The `{mode}` hash tag keeps a mode's two keys on one shard
-though no command here needs both at once. A player leaves the queue by exactly one ZREM: the
-matchmaker's take and a cancel race on it, and Redis says who won.
+Single-key commands, MGETs (Twemproxy splits them over the shards) and scripts whose keys share
+one hash tag only (Twemproxy sends such a script to that tag's shard); a message's commands go
+in one pipeline (one round trip) where none depends on another's reply. The `{mode}` hash tag
+keeps a mode's two keys on one shard: `add` updates both in one script. A player leaves the
+queue by exactly one ZREM: the matchmaker's take and a cancel race on it, and Redis says who
+won.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ __all__ = ["MatchQueue"]
 _CLEAR_ROOM = (
     "local v = redis.call('get', KEYS[1]) if v then local i = string.find(v, ' ', 1, true)"
     " if i and string.sub(v, i + 1) == ARGV[1] then return redis.call('del', KEYS[1]) end end return 0"
+)
+#: `add`'s queue work in one command: both keys carry the `{mode}` hash tag, so Twemproxy sends
+#: the script to the shard holding both. KEYS: queue, since; ARGV: member, rating, now (ms), ttl.
+#: Keeps an earlier place (NX on both), refreshes both TTLs; answers {joined ms, players queued}.
+_ADD = (
+    "redis.call('hsetnx', KEYS[2], ARGV[1], ARGV[3])"
+    " redis.call('zadd', KEYS[1], 'NX', ARGV[2], ARGV[1])"
+    " redis.call('expire', KEYS[1], ARGV[4]) redis.call('expire', KEYS[2], ARGV[4])"
+    " return {redis.call('hget', KEYS[2], ARGV[1]), redis.call('zcard', KEYS[1])}"
 )
 #: how long a rating copy is trusted: a copy left stale by a failed write heals within this
 RATING_COPY_TTL_S = 600
@@ -59,20 +70,18 @@ class MatchQueue:
 
     def add(self, mode: str, account_id: int, rating: int, since_ms: int | None = None) -> tuple[int, int]:
         """Queue the player (keeping an earlier place): (when they joined in ms, players queued)."""
-        queue, since = self.keys(mode)
-        member = str(account_id)
-        # One round trip: a pipeline, not a transaction (Twemproxy has no MULTI); a crash between
-        # the commands leaves states `waiting` repairs.
+        # One round trip: a pipeline, not a transaction (Twemproxy has no MULTI); the queue's
+        # keys in one script (one shard), the player's mode beside it. A crash between the two
+        # leaves a state `waiting` and `standing` already live with (queued, no mode key).
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hsetnx(since, member, self.now_ms() if since_ms is None else since_ms)
-        pipe.zadd(queue, {member: rating}, nx=True)
-        pipe.expire(queue, self.ttl_s)
-        pipe.expire(since, self.ttl_s)
+        self._queue_add(pipe, mode, account_id, rating, self.now_ms() if since_ms is None else since_ms)
         pipe.set(f"hn:match:player:{account_id}", mode, ex=self.ttl_s)
-        pipe.hget(since, member)
-        pipe.zcard(queue)
-        *_, joined, queued = pipe.execute()
+        (joined, queued), _ = pipe.execute()
         return _int(joined), int(queued)
+
+    def _queue_add(self, pipe: Any, mode: str, account_id: int, rating: int, since_ms: int) -> None:
+        queue, since = self.keys(mode)
+        pipe.eval(_ADD, 2, queue, since, str(account_id), rating, since_ms, self.ttl_s)
 
     def remove(self, mode: str, account_id: int) -> bool:
         """Take the player off the queue; False if someone else already did."""
@@ -123,12 +132,37 @@ class MatchQueue:
 
     def standing(self, account_id: int) -> tuple[tuple[str, str] | None, str | None, int | None]:
         """`whereabouts`, and the player's rating copy (None: no copy), in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(f"hn:match:room:{account_id}")
-        pipe.get(f"hn:match:player:{account_id}")
-        pipe.get(f"hn:match:rating:{account_id}")
-        room, mode, rating = pipe.execute()
+        # One MGET, not three GETs: Twemproxy splits it over the shards; redis-py packs and parses
+        # one command instead of three.
+        return self._standing(self.redis.mget(self._player_keys(account_id)))
+
+    @staticmethod
+    def _player_keys(account_id: int) -> list[str]:
+        return [f"hn:match:room:{account_id}", f"hn:match:player:{account_id}", f"hn:match:rating:{account_id}"]
+
+    def _standing(self, reply: Any) -> tuple[tuple[str, str] | None, str | None, int | None]:
+        room, mode, rating = reply
         return self._where(room), None if mode is None else _text(mode), None if rating is None else _int(rating)
+
+    def status(
+        self, account_id: int, likely_mode: str
+    ) -> tuple[tuple[str, str] | None, str | None, int | None, tuple[int | None, int]]:
+        """`standing` and `position` in `likely_mode`, in one round trip (for the mode the player
+        is queued in, when it is another, `position` must be asked again)."""
+        queue, since = self.keys(likely_mode)
+        member = str(account_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.mget(self._player_keys(account_id))
+        pipe.hget(since, member)
+        pipe.zscore(queue, member)
+        pipe.zcard(queue)
+        standing, joined, score, queued = pipe.execute()
+        where, mode, rating = self._standing(standing)
+        return where, mode, rating, self._position(joined, score, queued)
+
+    @staticmethod
+    def _position(joined: Any, score: Any, queued: Any) -> tuple[int | None, int]:
+        return (None if joined is None or score is None else _int(joined)), int(queued)
 
     @staticmethod
     def _where(room: Any) -> tuple[str, str] | None:
@@ -156,8 +190,7 @@ class MatchQueue:
         pipe.hget(since, str(account_id))
         pipe.zscore(queue, str(account_id))
         pipe.zcard(queue)
-        joined, score, queued = pipe.execute()
-        return (None if joined is None or score is None else _int(joined)), int(queued)
+        return self._position(*pipe.execute())
 
     def waiting(self, mode: str) -> list[Waiting]:
         """Everyone queued in `mode` (two reads in one round trip; a player between them is seen

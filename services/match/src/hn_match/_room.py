@@ -67,9 +67,12 @@ class Room:
         rules: Rules,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        trace_id: str = "",
     ) -> None:
         a, b = ratings
         self.match_id = match_id
+        #: the trace the duel was opened under: its log lines carry it from start to end
+        self.trace_id = trace_id
         self.mode = mode
         self.players: tuple[int, int] = (a, b)
         self.ratings = ratings

@@ -31,8 +31,8 @@ from hn_match._queue import MatchQueue
 from hn_match._results import Results
 from hn_match._room import Room, duel_fate
 from hn_match._tally import Tally
-from hn_runtime import HNError, Service, Session, get_service
-from hn_runtime.discovery import Directory, Instance, default_directory
+from hn_runtime import HNError, Service, Session, get_service, new_trace_id
+from hn_runtime.discovery import UP, Directory, Instance, default_directory
 
 __all__ = ["MatchService"]
 
@@ -79,6 +79,8 @@ class MatchService(Service):
         #: duels held here: from host_duel until the room has stored and announced its end
         self.duels = Tally()
         self._live: set[str] = set()
+        #: match instances taking new rooms (up, not draining), as the directory last said
+        self._taking: set[str] = set()
         self._unwatch: Any = None
         self.edge: Edge | None = None
         self.matchmaker: Matchmaker | None = None
@@ -136,6 +138,7 @@ class MatchService(Service):
 
     def _instances_changed(self, instances: Sequence[Instance]) -> None:
         self._live = {i.instance_id for i in instances if i.state != "down"}
+        self._taking = {i.instance_id for i in instances if i.state == UP}
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -165,12 +168,16 @@ class MatchService(Service):
         return rating
 
     def _status(self, player: int) -> QueueStatus:
-        room, mode, copy = self.queue.standing(player)
+        # One round trip in the common case: the player's keys and their place in the first
+        # mode's queue (the one most are in); a player queued in another mode costs a second.
+        likely = self.config.modes[0]
+        room, mode, copy, (joined, queued) = self.queue.status(player, likely)
         match_id = self._in_duel(room, player)
         if match_id is not None:
             return QueueStatus(state=QueueState.IN_DUEL, mode="", rating=0, waited_ms=0, queued=0, match_id=match_id)
-        mode = mode or self.config.modes[0]
-        joined, queued = self.queue.position(mode, player)
+        mode = mode or likely
+        if mode != likely:
+            joined, queued = self.queue.position(mode, player)
         rating = self._rating(player, copy)
         if joined is None:
             return QueueStatus(state=QueueState.IDLE, mode=mode, rating=rating, waited_ms=0, queued=queued)
@@ -225,6 +232,8 @@ class MatchService(Service):
     def _host_elsewhere(self, mode: str, a: Waiting, b: Waiting) -> bool:
         """The matchmaker's hand-off: open the room on the least busy instance (maybe this one)."""
         match_id = uuid.uuid4().hex
+        if self._alone():
+            return self._host_here(match_id, mode, a, b)
         try:
             self._peers.host_duel(
                 match_id=match_id,
@@ -239,21 +248,52 @@ class MatchService(Service):
             self.log.warning("could not open a room: players requeued", match_id=match_id, error=str(exc))
             return False
 
+    def _alone(self) -> bool:
+        """Whether this instance is the only one taking new rooms: then it is the least busy one
+        and opens the room itself, without a host_duel request to itself (its encoding, its
+        handling, its reply: about a tenth of a duel's CPU). Several instances: the request goes
+        to the least busy one, as the runtime picks it."""
+        server = self.server
+        return server is not None and not server.draining and self._taking <= {server.instance}
+
+    def _host_here(self, match_id: str, mode: str, a: Waiting, b: Waiting) -> bool:
+        """`host_duel` handled in-process: what the request would have done, same checks."""
+        request = Match.host_duel_args(
+            match_id=match_id,
+            mode=mode,
+            player_a=a.account_id,
+            rating_a=a.rating,
+            player_b=b.account_id,
+            rating_b=b.rating,
+        )
+        trace_id = new_trace_id()
+        try:
+            self._host(request, trace_id)
+            return True
+        except Exception as exc:  # noqa: BLE001 - as a failed request would: the players are requeued
+            self.log.warning(
+                "could not open a room: players requeued", match_id=match_id, trace_id=trace_id, error=str(exc)
+            )
+            return False
+
     # -- rooms -------------------------------------------------------------------------------
 
     def on_host_duel(self, session: Session, request: Any) -> None:
+        self._host(request, session.trace_id)
+
+    def _host(self, request: Any, trace_id: str) -> None:
         assert self.server is not None and self.edge is not None
         a, b = request.player_a, request.player_b
         if a == b:
             raise _error(MatchErrorCode.INVALID_INPUT, "a player cannot duel themself")
         self.duels.add()  # before anything yields: a drain starting now waits for this room
         try:
-            self._open_room(request)
+            self._open_room(request, trace_id)
         except BaseException:
             self.duels.done()
             raise
 
-    def _open_room(self, request: Any) -> None:
+    def _open_room(self, request: Any, trace_id: str) -> None:
         a, b = request.player_a, request.player_b
         room = Room(
             request.match_id,
@@ -262,6 +302,7 @@ class MatchService(Service):
             self,
             timing=self.config.timing,
             rules=self.config.rules,
+            trace_id=trace_id,
         )
         lasts_s = int(self.config.longest_duel_s) + 60
 
@@ -279,7 +320,8 @@ class MatchService(Service):
         brokers = self._guarded(host)
         self.rooms[room.match_id] = room
         room.open(brokers)
-        self.log.info("duel opened", match_id=room.match_id, players=[a, b], mode=room.mode)
+        # Debug: the one info line of a duel is its end (with the same trace id).
+        self.log.debug("duel opened", match_id=room.match_id, players=[a, b], mode=room.mode, trace_id=trace_id)
 
     def _room(self, session: Session, match_id: str) -> tuple[Room, int]:
         player = _player(session)
@@ -350,7 +392,7 @@ class MatchService(Service):
         brokers = self._close(room, ratings)
         if judgement is None or ratings is None:
             DUELS.labels("aborted").inc()
-            self.log.info("duel aborted", match_id=room.match_id, reason=reason)
+            self.log.info("duel aborted", match_id=room.match_id, reason=reason, trace_id=room.trace_id)
             kind, event = "match.MatchAborted", room.aborted_event(reason)
         else:
             verdict = room.outcome(judgement).verdict
@@ -358,6 +400,7 @@ class MatchService(Service):
             self.log.info(
                 "duel over",
                 match_id=room.match_id,
+                trace_id=room.trace_id,
                 winner=judgement.winner,
                 verdict=verdict,
                 reaction_ms=judgement.reaction_ms,
