@@ -6,9 +6,13 @@ import pytest
 
 from hn_idl.echo import Echo  # pants: no-infer-dep (generated service module)
 from hn_idl.echo.ttypes import Tick
-from hn_runtime import subscribe
+from hn_runtime import _wire, subscribe
+from hn_runtime._server import _send_event
 from hn_runtime.testing import running, wait_for
 from hn_runtime.testing.echo import EchoService
+from hn_runtime.wire import encode, spec_of
+
+from _runtime_helpers import metric
 
 
 @pytest.fixture
@@ -70,6 +74,22 @@ def test_two_subscribers_each_get_every_event(svc):
         sub2.close()
 
 
+def test_events_published_and_received_are_counted_for_prometheus(svc):
+    collector, sub, echo = connected(svc, "counted", "counted.warm")
+    published = metric("hn_events_published_total", service="echo", topic="counted.go")
+    received = metric("hn_events_received_total", service="echo", outcome="ok")
+    try:
+        echo.emit(topic="counted.go", count=7)
+        wait_for(lambda: len(collector.on("counted.go")) == 7, message="7 events")
+        assert metric("hn_events_published_total", service="echo", topic="counted.go") == published + 7
+        wait_for(
+            lambda: metric("hn_events_received_total", service="echo", outcome="ok") >= received + 7,
+            message="7 deliveries counted",
+        )
+    finally:
+        sub.close()
+
+
 def test_a_failing_event_handler_does_not_stop_delivery(svc):
     seen: list[int] = []
 
@@ -84,6 +104,53 @@ def test_a_failing_event_handler_does_not_stop_delivery(svc):
         wait_for(lambda: echo.emit(topic="h", count=2) or seen, message="an event past the failing one")
         echo.emit(topic="h.more", count=3)
         wait_for(lambda: seen[-2:] == [1, 2] and len(seen) >= 3)
+    finally:
+        sub.close()
+
+
+class HeldEcho(EchoService):
+    """Echo whose events wait `publish_delay` for the ones after it."""
+
+    publish_delay = 0.05
+
+
+def test_held_events_leave_together_in_order():
+    with running(HeldEcho()) as svc:
+        collector, sub, echo = connected(svc, "held", "held.warm")
+        try:
+            echo.emit(topic="held.a", count=50)
+            echo.emit(topic="held.b", count=50)
+            wait_for(lambda: len(collector.on("held.b")) == 50, message="both batches")
+            assert [tick.n for tick in collector.on("held.a")] == list(range(50))
+            assert [t for t, _ in collector.events if t != "held.warm"] == ["held.a"] * 50 + ["held.b"] * 50
+        finally:
+            sub.close()
+
+
+class LongHeldEcho(EchoService):
+    """Events held far longer than the test runs: only stopping the server sends them."""
+
+    publish_delay = 3600.0
+
+
+def test_stopping_the_server_sends_the_events_it_held():
+    collector = Collector()
+    with running(LongHeldEcho()) as svc:
+        sub = subscribe(Echo, "late", collector, endpoints=[svc.endpoints["pub"]])
+        pub = svc.server._pub
+        warm = (_wire.encode_event_envelope("Tick", None, "0" * 16, "test"), encode(Tick(n=-1), spec_of(Tick)))
+
+        def warmed() -> bool:
+            # zmq's slow joiner, past the hold: an event put on the socket directly.
+            _send_event(pub, b"late.warm", *warm)
+            return bool(collector.on("late.warm"))
+
+        wait_for(warmed, message="the subscription to connect")
+        svc.proxy().emit(topic="late", count=3)
+    # The server stopped an hour before its hold ended: closing it sent what it held.
+    try:
+        wait_for(lambda: len(collector.on("late")) == 3, message="the held events")
+        assert [tick.n for tick in collector.on("late")] == [0, 1, 2]
     finally:
         sub.close()
 

@@ -121,3 +121,17 @@ def test_request_envelope_by_hand_is_the_c_encoders_bytes(
 def test_reply_envelope_by_hand_is_the_c_encoders_bytes(method: str, request_id: int, trace_id: str | None) -> None:
     expected = encode_envelope(Envelope(_wire.REPLY, method, request_id, None, trace_id))
     assert encode_reply_envelope(method, request_id, trace_id) == expected
+
+
+@modest
+@given(
+    method=st.text(max_size=40),
+    session_id=st.none() | st.text(max_size=40),
+    trace_id=st.text(max_size=40),
+    sender=st.none() | st.text(max_size=40),
+)
+def test_event_envelope_by_hand_is_the_c_encoders_bytes(
+    method: str, session_id: str | None, trace_id: str, sender: str | None
+) -> None:
+    expected = encode_envelope(Envelope(_wire.EVENT, method, 0, session_id, trace_id, None, sender))
+    assert _wire.encode_event_envelope(method, session_id, trace_id, sender) == expected

@@ -26,11 +26,11 @@ from thrift.protocol.TProtocol import TProtocolException
 from hn_codec import DecodeError, Method, decode, encode, load_idl, spec_of
 from hn_runtime._authority import SESSION_GRANT, Authority
 from hn_runtime._config import RuntimeConfig
-from hn_runtime._context import Session, _current, current_session, new_trace_id
+from hn_runtime._context import Session, _current, new_trace_id
 from hn_runtime._curve import AllowList, ZapHandler, configure_server_socket, zap_handler
 from hn_runtime._errors import RemoteError, code_name
 from hn_runtime._logging import get_logger
-from hn_runtime._metrics import BUILD_INFO, UNAUTHORIZED_CALLS, ServerMetrics
+from hn_runtime._metrics import BUILD_INFO, EVENTS_PUBLISHED, UNAUTHORIZED_CALLS, ServerMetrics
 from hn_runtime._pump import Pump, tune_context
 from hn_runtime._service import Service
 from hn_runtime._sodium import SYSTEM_LIBSODIUM
@@ -38,13 +38,13 @@ from hn_runtime._throttle import LogThrottle
 from hn_runtime._tracing import TraceSampler
 from hn_runtime._wire import (
     ERROR,
-    EVENT,
     REPLY,
     REQUEST,
     Envelope,
     ErrorCode,
     decode_envelope,
     encode_envelope,
+    encode_event_envelope,
     encode_reply_envelope,
 )
 from hn_runtime._workers import Workers
@@ -52,7 +52,9 @@ from hn_runtime._workers import Workers
 __all__ = ["Server"]
 
 _NOBLOCK = int(zmq.NOBLOCK)
-_SNDMORE = int(zmq.SNDMORE)
+_NOBLOCK_MORE = _NOBLOCK | int(zmq.SNDMORE)
+#: pyzmq's Cython send, below its Python `Socket.send` (see `publish`)
+_send_frame = zmq.backend.Socket.send
 #: Seconds a drained server keeps its connections open so callers read the last replies.
 _REPLY_GRACE = 0.5
 
@@ -121,6 +123,13 @@ class Server:
         self._hub = gevent.get_hub()
         self._workers = Workers()
         self._event_specs: dict[type, Sequence[Any]] = {}
+        #: topic -> (its frame, its key in the published-events counter)
+        self._topics: dict[str, tuple[bytes, tuple[str, str]]] = {}
+        self._published = EVENTS_PUBLISHED.counts
+        #: Events waiting to leave together (`Service.publish_delay`), and the timer that sends them.
+        self._held: list[tuple[bytes, bytes, bytes]] = []
+        delay = float(service.publish_delay)
+        self._hold_timer: Any = self._hub.loop.timer(delay) if delay > 0 else None
         self._parked_push: tuple[Envelope, bytes, str | None] | None = None
         self._rep: Pump | None = None
         self._pull: Pump | None = None
@@ -214,6 +223,10 @@ class Server:
                 if pump is not None:
                     pump.close(linger_ms=1000)
             if self._pub is not None:
+                if self._hold_timer is not None:
+                    # Events held back leave now: the linger below gives them to subscribers.
+                    self._hold_timer.stop()
+                    self._send_held()
                 self._pub.close(linger=1000)
             if self._zap is not None:
                 self._zap.unregister(_zap_domain(self.config))
@@ -490,20 +503,48 @@ class Server:
             if self._idl.struct(cls.__name__) is not cls:
                 raise TypeError(f"{cls.__name__} is not a struct of {self._idl.thrift_name}'s IDL")
             spec = self._event_specs[cls] = spec_of(cls)
-        session = current_session()
-        env = Envelope(
-            EVENT,
-            cls.__name__,
-            0,
-            session.id if session is not None else None,
-            session.trace_id if session is not None else new_trace_id(),
-            None,
-            self.instance,
-        )
-        assert self._pub is not None
-        # PUB never blocks: at a slow subscriber's high-water mark zmq drops for that subscriber
-        # only, which is pub-sub's contract; work that must arrive uses PUSH.
-        self._pub.send(topic.encode(), _NOBLOCK | _SNDMORE)
-        self._pub.send(encode_envelope(env), _NOBLOCK | _SNDMORE)
-        self._pub.send(encode(event, spec), _NOBLOCK)
-        self._metrics.events.get(topic).inc()
+        # The topic's frame and its counter's key, made once per topic.
+        sent = self._topics.get(topic)
+        if sent is None:
+            sent = self._topics[topic] = (topic.encode(), (self.service.name, topic))
+        session = _current.get()
+        if session is None:
+            head = encode_event_envelope(cls.__name__, None, new_trace_id(), self.instance)
+        else:
+            head = encode_event_envelope(cls.__name__, session.id, session.trace_id, self.instance)
+        body = encode(event, spec)
+        pub = self._pub
+        assert pub is not None
+        if pub.closed:
+            raise zmq.ZMQError(zmq.ENOTSOCK, "publish() after the server closed")
+        published = self._published
+        key = sent[1]
+        published[key] = published.get(key, 0) + 1
+        if self._hold_timer is None:
+            _send_event(pub, sent[0], head, body)
+            return
+        held = self._held
+        held.append((sent[0], head, body))
+        if len(held) == 1:
+            self._hold_timer.start(self._send_held)
+
+    def _send_held(self) -> None:
+        """Send the events `publish` held (`Service.publish_delay`), back to back, in order."""
+        held, self._held = self._held, []
+        pub = self._pub
+        if pub is None or pub.closed:
+            return
+        for topic, head, body in held:
+            _send_event(pub, topic, head, body)
+
+
+def _send_event(pub: zmq.Socket[Any], topic: bytes, head: bytes, body: bytes) -> None:
+    # PUB never blocks: at a slow subscriber's high-water mark zmq drops for that subscriber
+    # only, which is pub-sub's contract; work that must arrive uses PUSH. The frames go to
+    # pyzmq's Cython send, below its Python `Socket.send` wrapper, as the pump's do. (No lost
+    # wake-up to guard: nothing reads a PUB socket.)
+    _send_frame(pub, topic, _NOBLOCK_MORE)
+    _send_frame(pub, head, _NOBLOCK_MORE)
+    # The last frame completes the message: zmq hands it to every subscriber's pipe here and,
+    # for each pipe its I/O thread had gone idle on, wakes that thread: the costly step.
+    _send_frame(pub, body, _NOBLOCK)

@@ -39,6 +39,11 @@ class Service:
     #: Others are answered UNAUTHENTICATED. Applied when the server knows its callers (CURVE with
     #: an authority); with CURVE off every caller is trusted, as on a private test socket.
     required_grants: ClassVar[Mapping[str, str]] = {}
+    #: Seconds an event `publish` makes may wait for the ones after it, to leave with them: zmq
+    #: then hands a burst to each subscriber's connection and wakes its I/O thread once per
+    #: burst rather than per event, and subscribers read bursts. 0: every event leaves at once.
+    #: For a service publishing many events a second that no one needs within milliseconds.
+    publish_delay: ClassVar[float] = 0.0
 
     #: The server running this instance, from just before `on_start` on.
     server: ServiceHost | None = None

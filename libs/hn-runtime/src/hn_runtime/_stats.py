@@ -1,4 +1,4 @@
-"""Request counters and latency histograms kept in plain Python, exported at scrape time.
+"""Request counters, latency histograms and per-event counters in plain Python, exported at scrape time.
 
 prometheus_client's Counter.inc and Histogram.observe take a lock each (a gevent lock once
 patched) and cost ~15 us per request together here; a dict increment and a bisect cost well
@@ -8,13 +8,21 @@ under one. The figures are turned into the same Prometheus families only when sc
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
-__all__ = ["RequestStats", "StatsFamily", "LATENCY_BUCKETS", "server_stats", "client_stats", "stats_family"]
+__all__ = [
+    "Counter",
+    "RequestStats",
+    "StatsFamily",
+    "LATENCY_BUCKETS",
+    "server_stats",
+    "client_stats",
+    "stats_family",
+]
 
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -82,6 +90,50 @@ class StatsFamily(Collector):
                 histogram.add_metric([service, method], cumulative, stats.sums[method])
         yield counter
         yield histogram
+
+
+class Counter(Collector):
+    """A labelled counter in plain ints, exported at scrape time: prometheus_client's `Counter`
+    for paths taken per message (an event published or received).
+
+    Built like prometheus_client's (name, documentation, label names; registered on creation),
+    counted with `inc(*label_values)` instead of `labels(...).inc()`: a dict increment, where
+    the child's `inc` took a lock (a gevent lock once patched, several Python calls) per event.
+    Increments come from the gevent loop's thread only, as everything on the message path does.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        registry: CollectorRegistry | None = REGISTRY,
+    ) -> None:
+        # Exposed as `<name>_total`, as prometheus_client names a counter given either form.
+        self.name = name.removesuffix("_total")
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        #: label values -> count; hot paths may keep a key tuple and increment this dict directly
+        self.counts: dict[tuple[str, ...], int] = {}
+        if registry is not None:
+            registry.register(self)
+
+    def inc(self, *labelvalues: str) -> None:
+        counts = self.counts
+        counts[labelvalues] = counts.get(labelvalues, 0) + 1
+
+    def value(self, *labelvalues: str) -> int:
+        return self.counts.get(labelvalues, 0)
+
+    def describe(self) -> Iterator[Metric]:
+        # Lets the registry refuse a second metric of the same name, as it does for its own.
+        yield CounterMetricFamily(self.name, self._documentation, labels=self._labelnames)
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self._documentation, labels=self._labelnames)
+        for labels, n in list(self.counts.items()):
+            family.add_metric(labels, n)
+        yield family
 
 
 _families: dict[str, StatsFamily] = {}

@@ -88,7 +88,7 @@ class Subscription:
 
     def _on_event(self, frames: list[bytes]) -> None:
         if len(frames) != 3:
-            self._received.labels(self.service, "malformed").inc()
+            self._received.inc(self.service, "malformed")
             return
         try:
             env = decode_envelope(frames[1])
@@ -103,7 +103,7 @@ class Subscription:
             event = decode(frames[2], spec)
             topic = frames[0].decode()
         except (DecodeError, UnicodeDecodeError) as exc:
-            self._received.labels(self.service, "malformed").inc()
+            self._received.inc(self.service, "malformed")
             _log.warning("malformed event", service=self.service, error=str(exc))
             return
         self._workers.spawn(self._deliver, topic, event)
@@ -111,9 +111,9 @@ class Subscription:
     def _deliver(self, topic: str, event: Any) -> None:
         try:
             self._handler(topic, event)
-            self._received.labels(self.service, "ok").inc()
+            self._received.inc(self.service, "ok")
         except BaseException as exc:  # noqa: BLE001 - must not escape into the hub
-            self._received.labels(self.service, "handler_error").inc()
+            self._received.inc(self.service, "handler_error")
             _log.error("event handler failed", service=self.service, topic=topic, exc_info=exc)
 
     def close(self) -> None:

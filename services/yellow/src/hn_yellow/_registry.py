@@ -21,6 +21,7 @@ STATES = (UP, DRAINING, DOWN)
 #: "client" is a broker's game-client address (brokerlist's seed document); "tcp", "tls", "ws" and
 #: "wss" are its addresses by scheme (host:port, or a ws:// or wss:// URL)
 ENDPOINT_KINDS = ("rep", "pull", "pub", "metrics", "http", "client", "tcp", "tls", "ws", "wss")
+_KNOWN_KINDS = frozenset(ENDPOINT_KINDS)
 #: Every broker keeps the routes of every service: a registration cannot make that table large.
 MAX_CLIENT_ROUTES = 256
 
@@ -38,7 +39,7 @@ def validate(info: InstanceInfo) -> None:
     if info.state not in STATES:
         raise InvalidRegistration(reason=f"state must be one of {', '.join(STATES)}, not {info.state!r}")
     for kind in info.endpoints or {}:
-        if kind not in ENDPOINT_KINDS:
+        if kind not in _KNOWN_KINDS:
             raise InvalidRegistration(reason=f"unknown endpoint kind {kind!r} (known: {', '.join(ENDPOINT_KINDS)})")
     if info.curve_public_key and len(info.curve_public_key) != 40:
         raise InvalidRegistration(reason="curve_public_key must be a 40-character Z85 key")
