@@ -29,7 +29,8 @@ def _scratch_repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         shutil.copy2(REPO / path, repo / path)
     for service in ("brokerlist", "sso"):
         (repo / f"services/{service}").mkdir(parents=True, exist_ok=True)
-        (repo / f"services/{service}/BUILD").write_text(f'hn_service(\n    name="{service}",\n    version="0.3.1",\n)\n')
+        build = f'hn_service(\n    name="{service}",\n    version="0.3.1",\n)\n'
+        (repo / f"services/{service}/BUILD").write_text(build)
         (repo / f"infra/terraform/services/{service}").mkdir(parents=True)
     (repo / "clients/web/src").mkdir(parents=True)
     (repo / "clients/web/src/play.ts").write_text("// the page\n")

@@ -855,7 +855,8 @@ def _pack(page: dict[str, str], folder: Path, archive: Path) -> subprocess.Compl
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in page.items():
         (folder / name).write_text(text)
-    return subprocess.run(["bash", str(PACK_PAGE), str(folder), str(archive)], capture_output=True, text=True, timeout=60)
+    command = ["bash", str(PACK_PAGE), str(folder), str(archive)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
 def _page_module() -> Any:
