@@ -276,6 +276,7 @@ def test_units_pass_systemd_analyze(rendered: dict[str, Any], tmp_path: Path) ->
         "hn-sso.service": rendered["sso"]["unit"],
         "hn-broker.service": rendered["broker"]["unit"],
         "hn-yellow.service": rendered["yellow"]["unit"],
+        "hn-brokerlist.service": rendered["brokerlist"]["unit"],
         "hn-twemproxy-agent.service": rendered["datatier"]["twemproxy_unit"],
     }
     ready = written(cloud_config(rendered["sso"]["cloud_config"]))["/etc/systemd/system/hn-sso-ready.service"]
@@ -589,7 +590,7 @@ def test_redis_accepts_the_rendered_configuration(rendered: dict[str, Any], tmp_
 
 def test_user_data_fits_ec2s_limit(rendered: dict[str, Any]) -> None:
     """EC2 refuses user data over 16 KiB (before base64)."""
-    docs = {"sso": rendered["sso"]["cloud_config"], "broker": rendered["broker"]["cloud_config"]}
+    docs = {name: rendered[name]["cloud_config"] for name in ("sso", "broker", "brokerlist")}
     for name, text in docs.items():
         assert len(text.encode()) < 16 * 1024, f"{name}: {len(text.encode())} bytes"
     # The data hosts' documents go gzipped whole (modules/data-tier: user_data_base64).
@@ -766,3 +767,194 @@ def test_the_failover_script_promotes_fences_and_sets_what_the_primary_waits_for
     # The replica (node 1) streams again and Pgpool attaches it: the primary (node 0) waits for it.
     seen = run("failback", "1", "10.0.0.11", "5432", "0", "0", "10.0.0.10", "5432", "10.0.0.10", "5432")
     assert "ALTER SYSTEM RESET synchronous_standby_names" in seen and "fence" not in " ".join(seen)
+
+
+# -- brokerlist's web page (/play/) ------------------------------------------------------------------
+
+PAGE_SHA = "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+PAGE_URI = "s3://highnoon-staging-artifacts/services/brokerlist/0.1.0+g1234abc/page.tar.gz"
+PAGE_ROOT = "/usr/local/share/highnoon/brokerlist"
+PAGE_DIR = f"{PAGE_ROOT}/page-0.1.0+g1234abc"
+PACK_PAGE = REPO / "infra/terraform/bin/pack-page.sh"
+PAGE_PY = REPO / "services/brokerlist/src/hn_brokerlist/_page.py"
+# A built page as clients/web's `npm run build` leaves it (scripts/build.mjs), in small.
+BUILT_PAGE = {
+    "index.html": "<!doctype html><title>High Noon</title><script src=play.js></script>\n",
+    "play.js": "(()=>{document.body.dataset.phase='out'})();\n",
+    "play.css": "body{font-family:serif}\n",
+    "icon.svg": "<svg xmlns='http://www.w3.org/2000/svg'/>\n",
+}
+
+
+def test_brokerlist_fetches_checks_and_unpacks_its_page(rendered: dict[str, Any], tmp_path: Path) -> None:
+    """With a page, the prepare script fetches the archive beside the PEX, checks its sha256 and
+    unpacks it into a root-owned folder outside the state directory (the service user owns that
+    one), and the unit names the folder in HN_BROKERLIST_PAGE_DIR, which hn_brokerlist reads."""
+    brokerlist = rendered["brokerlist"]
+    script = brokerlist["prepare_script"]
+    bash_syntax_ok(script, tmp_path, "prepare-brokerlist")
+    assert brokerlist["page_dir"] == PAGE_DIR
+    assert f"page_root={PAGE_ROOT}\n" in script
+    call = f'install_page "{PAGE_URI}" "{PAGE_SHA}" "{PAGE_DIR}.tar.gz" "{PAGE_DIR}"'
+    assert call in script.splitlines()
+    # After the PEX is in place, before the process can start.
+    assert script.index("mv -f \"$pex.part\" \"$pex\"") < script.index(call)
+    assert 'echo "$2  $3.part" | sha256sum --check --status' in script
+    assert "exit 1" in script.split("install_page() {", 1)[1].split("\n}\n", 1)[0]
+    env = unit_environment(unit_directives(brokerlist["unit"]))
+    assert env["HN_BROKERLIST_PAGE_DIR"] == PAGE_DIR
+    assert not PAGE_DIR.startswith("/var/lib/highnoon/"), "the service user owns its state directory"
+    assert 'cls(page_dir=env.get("HN_BROKERLIST_PAGE_DIR", ""))' in (PAGE_PY.parent / "_config.py").read_text()
+    # ProtectSystem=strict: /usr, the page's folder included, is read-only to the process anyway.
+    assert values(unit_directives(brokerlist["unit"]), "ProtectSystem") == ["strict"]
+    files = written(cloud_config(brokerlist["cloud_config"]))
+    assert files["/usr/local/lib/highnoon/prepare-brokerlist"]["content"] == script
+    assert len(brokerlist["cloud_config"].encode()) < 16 * 1024
+
+
+def test_services_without_a_page_get_none_of_it(rendered: dict[str, Any]) -> None:
+    for name in ("sso", "broker", "yellow", "match"):
+        script = rendered[name]["prepare_script"]
+        assert "install_page" not in script and "page_root" not in script and ".tar.gz" not in script, name
+        if "unit" in rendered[name]:
+            env = unit_environment(unit_directives(rendered[name]["unit"]))
+            assert not [k for k in env if k.endswith("PAGE_DIR")], name
+
+
+def test_a_malformed_page_is_refused_at_plan(tmp_path: Path) -> None:
+    fixture = FIXTURES / "secret-env"
+    data_dir = tmp_path / "tf-data"
+    terraform("init", "-backend=false", "-input=false", "-no-color", cwd=fixture, data_dir=data_dir)
+    good = {"s3_uri": PAGE_URI, "sha256": PAGE_SHA, "version": "0.1.0+g1234abc", "env": "HN_BROKERLIST_PAGE_DIR"}
+    cases = {
+        "sha256": ({"sha256": PAGE_SHA.upper()}, "sha256 must be 64 lowercase hex digits"),
+        "s3_uri": ({"s3_uri": PAGE_URI.replace(".tar.gz", ".zip")}, "must be s3://<bucket>/<key>.tar.gz"),
+        "version": ({"version": "../x"}, "version may only hold"),
+        "env": ({"env": "page dir"}, "environment variable name must be upper case"),
+    }
+    var_file = tmp_path / "page.tfvars.json"
+    for name, (change, message) in {"none": ({}, ""), **cases}.items():
+        var_file.write_text(json.dumps({"env": {}, "page": {**good, **change}}))
+        proc = terraform(
+            "plan",
+            "-input=false",
+            "-no-color",
+            f"-var-file={var_file}",
+            f"-state={tmp_path / 's'}",
+            cwd=fixture,
+            data_dir=data_dir,
+            check=False,
+        )
+        if not change:
+            assert proc.returncode == 0, proc.stderr
+            continue
+        assert proc.returncode != 0 and message in " ".join(proc.stderr.split()), name
+
+
+def _pack(page: dict[str, str], folder: Path, archive: Path) -> subprocess.CompletedProcess[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in page.items():
+        (folder / name).write_text(text)
+    command = ["bash", str(PACK_PAGE), str(folder), str(archive)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def _page_module() -> Any:
+    """hn_brokerlist's _page.py (standard library only), loaded by its path: brokerlist's own check."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("hn_brokerlist_page_for_tests", PAGE_PY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pack_page_makes_a_reproducible_archive_of_a_page_brokerlist_accepts(tmp_path: Path) -> None:
+    """bin/pack-page.sh (publish-pex.sh's packing of clients/web/dist): the same build packs to the
+    same bytes whatever its files' times (a release published again finds its object), holds the
+    page files only, and a folder brokerlist would refuse at its start is refused here."""
+    first = _pack(BUILT_PAGE, tmp_path / "a", tmp_path / "a.tar.gz")
+    assert first.returncode == 0, first.stderr
+    second = _pack(BUILT_PAGE, tmp_path / "b", tmp_path / "b.tar.gz")
+    assert second.returncode == 0, second.stderr
+    sha = first.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", sha) and second.stdout.strip() == sha
+    assert (tmp_path / "a.tar.gz").read_bytes() == (tmp_path / "b.tar.gz").read_bytes()
+    listing = subprocess.run(["tar", "-tzvf", str(tmp_path / "a.tar.gz")], capture_output=True, text=True, check=True)
+    names = sorted(line.split()[-1] for line in listing.stdout.splitlines())
+    assert names == sorted(["./", *(f"./{n}" for n in BUILT_PAGE)])
+    assert all(" 0/0 " in line for line in listing.stdout.splitlines()), "no builder's user in the archive"
+    for extra in ({".env": "HN_SECRET=1"}, {"play.js.map": "{}"}):
+        proc = _pack({**BUILT_PAGE, **extra}, tmp_path / f"bad{len(extra)}{next(iter(extra))}", tmp_path / "bad.tar.gz")
+        assert proc.returncode != 0 and "brokerlist would refuse this page" in proc.stderr, extra
+        assert not (tmp_path / "bad.tar.gz").exists()
+    no_index = {k: v for k, v in BUILT_PAGE.items() if k != "index.html"}
+    proc = _pack(no_index, tmp_path / "noindex", tmp_path / "bad.tar.gz")
+    assert proc.returncode != 0 and "index.html" in proc.stderr
+
+
+def test_the_page_is_served_only_from_an_archive_with_its_sha256(rendered: dict[str, Any], tmp_path: Path) -> None:
+    """Runs the rendered install_page with a stand-in `aws` serving a packed page: the right archive
+    is kept and unpacked into a folder others can read and not write (brokerlist's Page.load takes
+    it), a restart with S3 unreachable unpacks the kept archive again, and an archive with another
+    sha256 fails the start (exit 1) leaving nothing behind to serve."""
+    script = rendered["brokerlist"]["prepare_script"]
+    start = script.index("install_page() {")
+    function = script[start : script.index("\n}\n", start) + 3]
+    archive_source = tmp_path / "published.tar.gz"
+    packed = _pack(BUILT_PAGE, tmp_path / "dist", archive_source)
+    assert packed.returncode == 0, packed.stderr
+    sha = packed.stdout.strip()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # `aws s3 cp --only-show-errors <uri> <file>`: the published archive, or S3 unreachable.
+    (bin_dir / "aws").write_text(
+        '#!/bin/sh\n[ "$1 $2" = "s3 cp" ] || exit 2\n[ -n "$S3_OBJECT" ] || exit 1\ncp "$S3_OBJECT" "$5"\n'
+    )
+    (bin_dir / "aws").chmod(0o755)
+    root = tmp_path / "share" / "brokerlist"
+    root.mkdir(parents=True)
+    archive, folder = root / "page-1.tar.gz", root / "page-1"
+
+    def install(want: str, s3_object: Path | None) -> subprocess.CompletedProcess[str]:
+        env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "S3_OBJECT": str(s3_object or "")}
+        command = f"set -euo pipefail\numask 077\n{function}\ninstall_page {PAGE_URI} {want} {archive} {folder}\n"
+        return subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=60)
+
+    proc = install(sha, archive_source)
+    assert proc.returncode == 0, proc.stderr
+    assert archive.read_bytes() == archive_source.read_bytes()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(BUILT_PAGE)
+    assert {p.name: p.read_text() for p in folder.iterdir()} == BUILT_PAGE
+    assert folder.stat().st_mode & 0o777 == 0o755, "the service user reads the folder, cannot add to it"
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in folder.iterdir())
+    page = _page_module().Page.load(str(folder))
+    assert page.file("/play/").body == BUILT_PAGE["index.html"].encode()
+    assert page.file("/play/play.js").content_type.startswith("text/javascript")
+
+    # A file changed or added in the folder is gone at the next start: it is unpacked afresh.
+    (folder / "play.js").write_text("tampered")
+    (folder / "extra.js").write_text("added")
+    proc = install(sha, None)  # S3 unreachable: the kept archive, checked again, is enough
+    assert proc.returncode == 0, proc.stderr
+    assert {p.name: p.read_text() for p in folder.iterdir()} == BUILT_PAGE
+
+    # Another archive under the expected sha256 (a replaced S3 object): refused, nothing unpacked.
+    other = tmp_path / "other.tar.gz"
+    assert _pack({**BUILT_PAGE, "play.js": "evil()\n"}, tmp_path / "other", other).returncode == 0
+    archive.unlink()
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    proc = install(sha, other)
+    assert proc.returncode == 1
+    assert f"{PAGE_URI} does not have sha256 {sha}: not serving it" in proc.stderr
+    assert not archive.exists() and not folder.exists()
+    assert sorted(p.name for p in root.iterdir()) == [], "no partial download or unpacking left behind"
+    # A kept archive that no longer matches is fetched again, and refused the same way.
+    archive.write_bytes(other.read_bytes())
+    proc = install(sha, other)
+    assert proc.returncode == 1 and "not serving it" in proc.stderr and not folder.exists()

@@ -403,3 +403,46 @@ def test_the_backup_repository_bucket_is_private_versioned_and_ages_out_only_old
     assert "backup_bucket            = aws_s3_bucket.pg_backups.id" in text
     assert '"s3:GetObject", "s3:PutObject", "s3:DeleteObject"' in text
     assert 'values   = ["postgres_primary", "postgres_replica"]' in text  # the fence touches PostgreSQL hosts only
+
+
+# -- brokerlist's browser page ---------------------------------------------------------------------
+
+
+def test_only_brokerlist_ships_a_page_and_names_it_as_hn_brokerlist_reads_it() -> None:
+    """The page is optional on modules/hn-service; brokerlist's root alone passes one, from its
+    release tfvars (null: none), in the variable hn_brokerlist's config reads."""
+    for service in repo_services():
+        body = {labels[0]: b for labels, b, _ in dir_blocks(TF_ROOT / "services" / service, "module")}["service"]
+        if service != "brokerlist":
+            assert "page" not in body, f"{service} ships a page"
+            continue
+        page = unquote(body["page"])
+        assert page.startswith("${var.page == null ? null : {") and '"HN_BROKERLIST_PAGE_DIR"' in page
+    config = (REPO / "services/brokerlist/src/hn_brokerlist/_config.py").read_text()
+    assert 'env.get("HN_BROKERLIST_PAGE_DIR"' in config
+    declared = {labels[0]: b for labels, b, _ in dir_blocks(TF_ROOT / "services" / "brokerlist", "variable")}
+    assert declared["page"]["default"] is None
+    autoscaler = {labels[0]: b for labels, b, _ in dir_blocks(TF_ROOT / "autoscaler", "module")}["service"]
+    assert "page" not in autoscaler
+    module_vars = {labels[0]: b for labels, b, _ in dir_blocks(TF_ROOT / "modules" / "hn-service", "variable")}
+    assert module_vars["page"]["default"] is None
+
+
+def test_the_hosts_may_read_the_page_they_are_given() -> None:
+    """The page's key sits under the release prefix the instance role's FetchRelease grant covers,
+    beside the PEX (where bin/publish-pex.sh uploads it), and reaches the unit."""
+    module = TF_ROOT / "modules" / "hn-service"
+    local = locals_of(module)
+    prefix = "services/${var.service}/"
+    assert unquote(local["artifact_key"]).startswith(prefix)
+    assert prefix + "${var.page.version}/page.tar.gz" in unquote(local["page_key"])
+    policy = {labels[1]: b for labels, b, _ in dir_blocks(module, "data") if labels[0] == "aws_iam_policy_document"}
+    fetch = [s for s in policy["host"]["statement"] if unquote(s["sid"]) == "FetchRelease"]
+    assert [unquote(r) for r in fetch[0]["resources"]] == [
+        "arn:${local.partition}:s3:::${var.artifact_bucket}/" + prefix + "*"
+    ]
+    unit = {labels[0]: b for labels, b, _ in dir_blocks(module, "module")}["unit"]
+    assert "${local.page_key}" in unquote(unit["page"])
+    publish = (TF_ROOT / "bin" / "publish-pex.sh").read_text()
+    assert 'prefix="services/${what}"' in publish
+    assert 'upload_once "${page_archive}" "${prefix}/${version}/page.tar.gz" "${page_sha256}"' in publish

@@ -41,6 +41,10 @@ locals {
   ssm_arn       = "arn:${local.partition}:ssm:${local.region}:${local.account}:parameter"
   ssm_env_paths = concat(var.extra_ssm_env_paths, [local.ssm_env_path])
 
+  # The web page's archive, published beside the PEX (bin/publish-pex.sh): under the same prefix,
+  # so the FetchRelease grant below covers it.
+  page_key = var.page == null ? "" : "services/${var.service}/${var.page.version}/page.tar.gz"
+
   # CURVE: the key pair of this service (a SecureString operators create) and the authority (the
   # platform's contract), as files in the process's state directory (pex-unit's, same path).
   curve_secret_parameter = "/highnoon/${var.environment}/${var.service}/curve/secret_key"
@@ -117,6 +121,12 @@ module "unit" {
   ready_timeout_seconds  = var.launch_timeout_seconds - 60
   drain_on_termination   = local.drain_hook
   log_host               = var.log_host
+  page = var.page == null ? null : {
+    s3_uri  = "s3://${var.artifact_bucket}/${local.page_key}"
+    sha256  = var.page.sha256
+    version = var.page.version
+    env     = var.page.env
+  }
 }
 
 # -- instance role: this service's PEX, this service's parameters, its own lifecycle hook -------

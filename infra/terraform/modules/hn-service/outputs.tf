@@ -38,6 +38,11 @@ output "artifact" {
   value       = "s3://${var.artifact_bucket}/${local.artifact_key}"
 }
 
+output "page_artifact" {
+  description = "The S3 key of the web page the hosts serve (empty: none)."
+  value       = var.page == null ? "" : "s3://${var.artifact_bucket}/${local.page_key}"
+}
+
 output "unit" {
   description = "The rendered systemd unit, for review in plans."
   value       = module.unit.unit

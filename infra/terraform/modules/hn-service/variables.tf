@@ -23,6 +23,16 @@ variable "pex_sha256" {
   type        = string
 }
 
+variable "page" {
+  description = "A built web page the service serves (brokerlist: /play/, clients/web): the release it was published with (bin/publish-pex.sh uploads services/<service>/<version>/page.tar.gz beside the PEX), the archive's sha256 (the hosts refuse any other and do not start) and the environment variable that names the folder the hosts unpack it into; null: no page."
+  type = object({
+    version = string
+    sha256  = string
+    env     = string
+  })
+  default = null
+}
+
 variable "instance_count" {
   description = "Number of hosts, one process each, when the group is made (an autoscaled group's size is the autoscaler's afterwards: Terraform ignores later changes); ignored when fixed_private_ips is set: one host per address."
   type        = number

@@ -14,11 +14,20 @@ locals {
   with_drain = local.with_hook && var.drain_on_termination
   drain      = "/usr/local/lib/highnoon/drain-${var.service}"
 
+  # The optional web page (brokerlist's /play/): its checked archive and the folder unpacked from
+  # it, outside the state directory and owned by root, so the service user reads it but cannot
+  # change what it serves (ProtectSystem=strict makes /usr read-only to the process as well).
+  with_page    = var.page != null
+  page_root    = "/usr/local/share/highnoon/${var.service}"
+  page_archive = local.with_page ? "${local.page_root}/page-${var.page.version}.tar.gz" : ""
+  page_dir     = local.with_page ? "${local.page_root}/page-${var.page.version}" : ""
+
   # Set by this module whatever the caller passes: where the PEX unpacks, and the file the
   # runtime writes once it serves (the lifecycle hook waits for it).
   env = merge(
     var.env,
     var.pex_module == "" ? {} : { PEX_MODULE = var.pex_module },
+    local.with_page ? { (var.page.env) = local.page_dir } : {},
     {
       PEX_ROOT      = "${local.state_dir}/pex_root"
       HN_READY_FILE = local.ready_file
@@ -58,6 +67,11 @@ locals {
     seed_dir      = local.seed_dir
     seed_files    = sort(keys(var.seed_files))
     ssm_files     = var.ssm_files
+    page_s3_uri   = local.with_page ? var.page.s3_uri : ""
+    page_sha256   = local.with_page ? var.page.sha256 : ""
+    page_root     = local.page_root
+    page_archive  = local.page_archive
+    page_dir      = local.page_dir
   })
 
   ready_script = templatefile("${path.module}/templates/ready.sh.tftpl", {

@@ -27,3 +27,8 @@ output "drain_script" {
   description = "Text of the watcher that drains the process when the autoscaling group terminates the host, when there is one."
   value       = local.with_drain ? local.drain_script : ""
 }
+
+output "page_dir" {
+  description = "Where the host unpacks the web page (the folder var.page.env names); empty without a page."
+  value       = local.page_dir
+}

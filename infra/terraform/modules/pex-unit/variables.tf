@@ -43,6 +43,37 @@ variable "pex_sha256" {
   }
 }
 
+variable "page" {
+  description = "A built web page the process serves (brokerlist's /play/): where the archive is (s3://bucket/key.tar.gz, published beside the PEX), its sha256 (the host refuses any other archive and then does not start), its release (part of the folder's name) and the environment variable that receives the unpacked folder; null: no page."
+  type = object({
+    s3_uri  = string
+    sha256  = string
+    version = string
+    env     = string
+  })
+  default = null
+
+  validation {
+    condition     = var.page == null || can(regex("^s3://[a-z0-9.-]+/[A-Za-z0-9._+/-]+\\.tar\\.gz$", var.page.s3_uri))
+    error_message = "The page's location must be s3://<bucket>/<key>.tar.gz."
+  }
+
+  validation {
+    condition     = var.page == null || can(regex("^[0-9a-f]{64}$", var.page.sha256))
+    error_message = "The page's sha256 must be 64 lowercase hex digits."
+  }
+
+  validation {
+    condition     = var.page == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._+-]*$", var.page.version))
+    error_message = "The page's version may only hold letters, digits and . _ + -."
+  }
+
+  validation {
+    condition     = var.page == null || can(regex("^[A-Z_][A-Z0-9_]*$", var.page.env))
+    error_message = "The page's environment variable name must be upper case letters, digits and underscores."
+  }
+}
+
 variable "pex_module" {
   description = "Module to run instead of the PEX's entry point (PEX_MODULE), e.g. hn_datatier.agent; empty: the entry point."
   type        = string

@@ -55,4 +55,11 @@ module "service" {
   curve_authority_parameter = module.platform.curve_authority_parameter
   yellow_curve_key          = module.platform.hn_yellow_curve_key
   environment_variables     = var.environment_variables
+  # The browser page (clients/web) under /play/, published with the release: hn_brokerlist reads
+  # the folder the hosts unpack it into from HN_BROKERLIST_PAGE_DIR.
+  page = var.page == null ? null : {
+    version = var.page.version
+    sha256  = var.page.sha256
+    env     = "HN_BROKERLIST_PAGE_DIR"
+  }
 }

@@ -13,6 +13,11 @@ output "artifact" {
   value       = module.service.artifact
 }
 
+output "page_artifact" {
+  description = "The browser page's archive the hosts serve under /play/ (empty: none)."
+  value       = module.service.page_artifact
+}
+
 output "ssm_env_path" {
   description = "Where this service's secrets go in SSM Parameter Store (SecureString, one parameter per variable)."
   value       = module.service.ssm_env_path

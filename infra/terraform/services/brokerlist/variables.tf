@@ -18,6 +18,15 @@ variable "pex_sha256" {
   type        = string
 }
 
+variable "page" {
+  description = "The browser page served under /play/ (from <environment>.release.tfvars, written by infra/terraform/bin/publish-pex.sh with the PEX): the release its archive was published under and the archive's sha256; null: no page."
+  type = object({
+    version = string
+    sha256  = string
+  })
+  default = null
+}
+
 variable "instance_count" {
   description = "Number of hosts (one process each)."
   type        = number
