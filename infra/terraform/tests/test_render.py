@@ -297,27 +297,9 @@ def test_units_pass_systemd_analyze(rendered: dict[str, Any], tmp_path: Path) ->
         assert not problems, f"{name}:\n" + "\n".join(problems)
 
 
-def test_secret_looking_environment_is_refused(tmp_path: Path) -> None:
-    fixture = FIXTURES / "secret-env"
-    data_dir = tmp_path / "tf-data"
-    terraform("init", "-backend=false", "-input=false", "-no-color", cwd=fixture, data_dir=data_dir)
-    var_file = tmp_path / "leak.tfvars.json"
-    for name in ("HN_SSO_DB_PASSWORD", "PGPASSWORD", "HN_GAME_API_TOKEN"):
-        var_file.write_text(json.dumps({"env": {name: "x"}}))
-        proc = terraform(
-            "plan",
-            "-input=false",
-            "-no-color",
-            f"-var-file={var_file}",
-            f"-state={tmp_path / 's'}",
-            cwd=fixture,
-            data_dir=data_dir,
-            check=False,
-        )
-        assert proc.returncode != 0, name
-        assert "must come from SSM Parameter Store" in " ".join(proc.stderr.split()), name
-    var_file.write_text(json.dumps({"env": {"HN_PG_DSN": "postgresql://highnoon:pw@pgpool:9999/highnoon"}}))
-    proc = terraform(
+def plan(var_file: Path, tmp_path: Path, fixture: Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`terraform plan` of `fixture` with `var_file`, not checked: the tests read what it refused."""
+    return terraform(
         "plan",
         "-input=false",
         "-no-color",
@@ -327,6 +309,20 @@ def test_secret_looking_environment_is_refused(tmp_path: Path) -> None:
         data_dir=data_dir,
         check=False,
     )
+
+
+def test_secret_looking_environment_is_refused(tmp_path: Path) -> None:
+    fixture = FIXTURES / "secret-env"
+    data_dir = tmp_path / "tf-data"
+    terraform("init", "-backend=false", "-input=false", "-no-color", cwd=fixture, data_dir=data_dir)
+    var_file = tmp_path / "leak.tfvars.json"
+    for name in ("HN_SSO_DB_PASSWORD", "PGPASSWORD", "HN_GAME_API_TOKEN"):
+        var_file.write_text(json.dumps({"env": {name: "x"}}))
+        proc = plan(var_file, tmp_path, fixture, data_dir)
+        assert proc.returncode != 0, name
+        assert "must come from SSM Parameter Store" in " ".join(proc.stderr.split()), name
+    var_file.write_text(json.dumps({"env": {"HN_PG_DSN": "postgresql://highnoon:pw@pgpool:9999/highnoon"}}))
+    proc = plan(var_file, tmp_path, fixture, data_dir)
     assert proc.returncode != 0
     assert "must not carry a password" in " ".join(proc.stderr.split())
 
@@ -835,16 +831,7 @@ def test_a_malformed_page_is_refused_at_plan(tmp_path: Path) -> None:
     var_file = tmp_path / "page.tfvars.json"
     for name, (change, message) in {"none": ({}, ""), **cases}.items():
         var_file.write_text(json.dumps({"env": {}, "page": {**good, **change}}))
-        proc = terraform(
-            "plan",
-            "-input=false",
-            "-no-color",
-            f"-var-file={var_file}",
-            f"-state={tmp_path / 's'}",
-            cwd=fixture,
-            data_dir=data_dir,
-            check=False,
-        )
+        proc = plan(var_file, tmp_path, fixture, data_dir)
         if not change:
             assert proc.returncode == 0, proc.stderr
             continue

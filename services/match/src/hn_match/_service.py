@@ -235,14 +235,7 @@ class MatchService(Service):
         if self._alone():
             return self._host_here(match_id, mode, a, b)
         try:
-            self._peers.host_duel(
-                match_id=match_id,
-                mode=mode,
-                player_a=a.account_id,
-                rating_a=a.rating,
-                player_b=b.account_id,
-                rating_b=b.rating,
-            )
+            self._peers.host_duel(**_room(match_id, mode, a, b))
             return True
         except (HNError, MatchError) as exc:
             self.log.warning("could not open a room: players requeued", match_id=match_id, error=str(exc))
@@ -258,14 +251,7 @@ class MatchService(Service):
 
     def _host_here(self, match_id: str, mode: str, a: Waiting, b: Waiting) -> bool:
         """`host_duel` handled in-process: what the request would have done, same checks."""
-        request = Match.host_duel_args(
-            match_id=match_id,
-            mode=mode,
-            player_a=a.account_id,
-            rating_a=a.rating,
-            player_b=b.account_id,
-            rating_b=b.rating,
-        )
+        request = Match.host_duel_args(**_room(match_id, mode, a, b))
         trace_id = new_trace_id()
         try:
             self._host(request, trace_id)
@@ -452,3 +438,15 @@ class MatchService(Service):
         except Exception as exc:  # noqa: BLE001 - the keys expire anyway
             self.log.warning("could not free the players", account_ids=list(room.players), error=str(exc))
             return None
+
+
+def _room(match_id: str, mode: str, a: Waiting, b: Waiting) -> dict[str, Any]:
+    """host_duel's arguments for a room of `a` and `b`, sent to a peer or handled here alike."""
+    return {
+        "match_id": match_id,
+        "mode": mode,
+        "player_a": a.account_id,
+        "rating_a": a.rating,
+        "player_b": b.account_id,
+        "rating_b": b.rating,
+    }
