@@ -31,7 +31,7 @@ from hn_runtime._curve import AllowList, ZapHandler, configure_server_socket, za
 from hn_runtime._errors import RemoteError, code_name
 from hn_runtime._logging import get_logger
 from hn_runtime._metrics import BUILD_INFO, EVENTS_PUBLISHED, UNAUTHORIZED_CALLS, ServerMetrics
-from hn_runtime._pump import Pump, tune_context
+from hn_runtime._pump import Pump, _send_frame, tune_context
 from hn_runtime._service import Service
 from hn_runtime._sodium import SYSTEM_LIBSODIUM
 from hn_runtime._throttle import LogThrottle
@@ -53,8 +53,6 @@ __all__ = ["Server"]
 
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_MORE = _NOBLOCK | int(zmq.SNDMORE)
-#: pyzmq's Cython send, below its Python `Socket.send` (see `publish`)
-_send_frame = zmq.backend.Socket.send
 #: Seconds a drained server keeps its connections open so callers read the last replies.
 _REPLY_GRACE = 0.5
 

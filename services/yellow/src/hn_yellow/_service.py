@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -59,8 +58,8 @@ class YellowService(Service):
             heartbeat_interval=heartbeat_interval, missed_beats=missed_beats, forget_after=forget_after
         )
         self.registry: Registry | None = None
-        #: (registry, server.knows_callers, server.publish, bound logger, interval in ms), from on_start
-        self._hot: tuple[Registry, bool, Callable[[str, Any], None], Any, int]
+        #: the logger bound once, in on_start (see there)
+        self._log: Any = self.log
         self._loops: list[gevent.Greenlet] = []
         self._throttle = LogThrottle()
 
@@ -75,15 +74,9 @@ class YellowService(Service):
         self.status = StatusCollector(self.registry, self.status_config)
         self.status.start()
         self._loops = [gevent.spawn(self._every, interval / 2, self._sweep), gevent.spawn(self._every, 1.0, self._tick)]
-        # What a heartbeat needs, looked up once. The logger bound now: `self.log` is structlog's
-        # lazy proxy, which binds anew on every call (logging is configured before on_start).
-        self._hot = (
-            self.registry,
-            self.server.knows_callers,
-            self.server.publish,
-            self.log.bind(),
-            int(interval * 1000),
-        )
+        # `self.log` is structlog's lazy proxy, which binds anew on every call: every heartbeat
+        # logs through one bound now (logging is configured before on_start).
+        self._log = self.log.bind()
 
     def on_stop(self) -> None:
         gevent.killall(self._loops)
@@ -117,17 +110,15 @@ class YellowService(Service):
     # -- IDL methods -------------------------------------------------------------------------
 
     def on_heartbeat(self, session: Session, request: Any) -> int:
-        # Every instance's every beat comes here (1,000/s in bench/yellow.py): what can be is
-        # looked up once, in on_start (see _hot).
-        registry, check_callers, publish, log, interval_ms = self._hot
-        if check_callers:
+        assert self.registry is not None and self.server is not None
+        if self.server.knows_callers:
             self._check_identity(session, request.instance)
-        change = registry.heartbeat(request.instance)
+        change = self.registry.heartbeat(request.instance)
         if change is not None:
             info = change.instance
-            log.debug("instance changed", instance=info.instance_id, of=info.service_name, state=info.state)
-            publish(TOPIC, change)
-        return interval_ms
+            self._log.debug("instance changed", instance=info.instance_id, of=info.service_name, state=info.state)
+            self.publish(TOPIC, change)
+        return int(self.registry.heartbeat_interval * 1000)
 
     def _check_identity(self, session: Session, info: InstanceInfo) -> None:
         if info is not None and session.peer_service is not None and session.peer_service == info.service_name:
