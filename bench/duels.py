@@ -66,18 +66,20 @@ class _CpuMeter:
         return {name: (cpu_seconds(pid) - self.before[name]) / elapsed * 100 for name, pid in self.pids.items()}
 
 
-def _leave_if_matched(client: Any) -> None:
+def _leave_if_matched(client: Any) -> str | None:
     """A player who cancelled just as the matchmaker took them has a room waiting for their
     ready: leave it, or their partner waits out the ready timeout and the next phase finds them
-    still in a duel."""
+    still in a duel. Returns the match left (its partner's abort is this benchmark's doing)."""
     from hn_idl.match.ttypes import QueueState
 
     try:
         status = client.call("match.status")
         if status.state == QueueState.IN_DUEL:
             client.call("match.duel_leave", match_id=status.match_id)
+            return str(status.match_id)
     except Exception:  # noqa: BLE001 - the room times out anyway
         pass
+    return None
 
 
 def _duel_phase(duelists: list[Any], seconds: float, pids: dict[str, int]) -> dict[str, Any]:
@@ -87,6 +89,11 @@ def _duel_phase(duelists: list[Any], seconds: float, pids: dict[str, int]) -> di
     found: list[float] = []
     tally: Counter[str] = Counter()
     errors: Counter[str] = Counter()
+    # Aborts by match (both players see one), and the matches this benchmark left itself when
+    # the window closed: a queued player stopped just as it was matched leaves its room, and its
+    # partner's abort is no fault of the platform's. Counted apart, not hidden.
+    aborts: dict[str, str] = {}
+    left_at_close: set[str] = set()
     for duelist in duelists:
         while not duelist.events.empty():  # pushes of a duel of the previous phase
             duelist.events.get_nowait()
@@ -118,9 +125,14 @@ def _duel_phase(duelists: list[Any], seconds: float, pids: dict[str, int]) -> di
                 gevent.sleep(0.5)
                 continue
             if outcome is None:
-                _leave_if_matched(duelist.client)
+                left = _leave_if_matched(duelist.client)
+                if left is not None:
+                    left_at_close.add(left)
                 return
-            tally["aborted" if outcome.result is None else "duels"] += 1
+            if outcome.result is None:
+                aborts[outcome.match_id or f"unmatched-{id(outcome)}"] = str(outcome.aborted)
+            else:
+                tally["duels"] += 1
             found.append(outcome.waited_s * 1000)
 
     cpu = _CpuMeter(pids)
@@ -129,10 +141,13 @@ def _duel_phase(duelists: list[Any], seconds: float, pids: dict[str, int]) -> di
     elapsed = time.monotonic() - cpu.started
     duel = latency.get("match.duel_ready", []) + latency.get("match.duel_shoot", [])
     enqueue = latency.get("match.enqueue", [])
+    real_aborts = Counter(reason for match_id, reason in aborts.items() if match_id not in left_at_close)
     return {
         # Both players count a duel: halve it.
         "duels": tally["duels"] // 2,
-        "aborted": tally["aborted"] // 2,
+        "aborted": sum(real_aborts.values()),
+        "abort_reasons": dict(real_aborts),
+        "left_at_close": len(left_at_close),
         "errors": dict(errors),
         "duel_msgs": len(duel),
         "duel_p50_ms": percentile(duel, 0.5),
@@ -193,11 +208,19 @@ def _summarize(pairs: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     level["duel_vs_status_p99"] = round(level["duel_p99_ms"] / max(level["status_p99_ms"], 1e-3), 2)
     level["duels_per_s"] = round(sum(r["duels"] for r in runs) / sum(r["elapsed_s"] for r in runs), 1)
     level["duel_msgs"] = sum(r["duel_msgs"] for r in runs)
-    for key in ("enqueue_p50_ms", "enqueue_p99_ms", "found_p50_ms", "match_cpu_ms_per_duel"):
+    for key in ("enqueue_p50_ms", "enqueue_p99_ms", "found_p50_ms"):
         level[key] = median(key, 0)
+    # Tenths: the target is 1 ms, so whole ms would hide a step of up to half of it.
+    level["match_cpu_ms_per_duel"] = median("match_cpu_ms_per_duel", 1)
     for key in ("match_cpu_pct", "broker_cpu_pct", "status_match_cpu_pct", "calls_per_s", "status_calls_per_s"):
         level[key] = median(key, 0)
     level["aborted"] = sum(r["aborted"] for r in runs)
+    level["left_at_close"] = sum(r["left_at_close"] for r in runs)
+    reasons: Counter[str] = Counter()
+    for r in runs:
+        reasons.update(r["abort_reasons"])
+    if reasons:
+        level["abort_reasons"] = dict(reasons)
     errors: Counter[str] = Counter()
     for r in runs:
         errors.update(r["errors"])

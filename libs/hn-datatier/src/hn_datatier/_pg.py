@@ -126,6 +126,36 @@ class PgPool:
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             raise StoreUnavailable(f"database connection failed: {exc}".strip()) from exc
 
+    @contextlib.contextmanager
+    def folded_transaction(self) -> Iterator[Any]:
+        """A cursor for a transaction whose BEGIN and COMMIT travel with its statements.
+
+        `transaction()` costs two round trips beyond its statements (psycopg2 sends BEGIN on its
+        own, and COMMIT); on a hot path they are half of a short transaction's. Here the caller
+        writes them: its first execute starts with "BEGIN;" and its last ends with "; COMMIT"
+        (a multi-statement query, which Pgpool sends to the primary). The server's transaction
+        status decides the exit: left inside the transaction (an early return, an error), it is
+        rolled back, as `transaction()` would. Never retried.
+        """
+        import psycopg2
+        import psycopg2.extensions as ext
+
+        try:
+            with self.connection() as conn:
+                # Client-side only: with autocommit psycopg2 sends no BEGIN of its own.
+                conn.autocommit = True
+                try:
+                    with conn.cursor() as cur:
+                        yield cur
+                finally:
+                    if not conn.closed:
+                        if conn.info.transaction_status != ext.TRANSACTION_STATUS_IDLE:
+                            with contextlib.suppress(Exception):
+                                conn.cursor().execute("ROLLBACK")
+                        conn.autocommit = False
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            raise StoreUnavailable(f"database connection failed: {exc}".strip()) from exc
+
     def _once(self, sql: str, args: Sequence[Any], fetch: Callable[[Any], T], primary: bool) -> T:
         import psycopg2
 

@@ -47,12 +47,13 @@ class Results:
         """
         a, b = outcome.player_a, outcome.player_b
         low, high = sorted((a, b))
-        with self.pool.transaction() as cur:
+        # Two round trips in all: BEGIN rides with the first statements, COMMIT with the last.
+        with self.pool.folded_transaction() as cur:
             # One round trip: create the players' missing rows and lock both, in one order (a
             # repeat of this result, or another duel of either player, waits here until this one
             # commits, then sees what it stored), and find this result if it was stored before.
             cur.execute(
-                "INSERT INTO match_ratings (account_id, rating) VALUES (%s, %s), (%s, %s) ON CONFLICT DO NOTHING;"
+                "BEGIN; INSERT INTO match_ratings (account_id, rating) VALUES (%s, %s), (%s, %s) ON CONFLICT DO NOTHING;"
                 " SELECT r.account_id, r.rating, s.rating_a_after, s.rating_b_after FROM match_ratings r"
                 " LEFT JOIN match_results s ON s.match_id = %s"
                 " WHERE r.account_id IN (%s, %s) ORDER BY r.account_id FOR UPDATE OF r",
@@ -60,11 +61,11 @@ class Results:
             )
             rows = cur.fetchall()
             if rows[0][2] is not None:
-                return {a: int(rows[0][2]), b: int(rows[0][3])}
+                return {a: int(rows[0][2]), b: int(rows[0][3])}  # rolled back on the way out
             before = {int(row[0]): int(row[1]) for row in rows}
             score_a = 0.5 if outcome.winner is None else (1.0 if outcome.winner == a else 0.0)
             after_a, after_b = updated(before[a], before[b], score_a)
-            # One round trip: the result and both ratings.
+            # One round trip: the result, both ratings and the commit.
             cur.execute(
                 "INSERT INTO match_results (match_id, mode, player_a, player_b, winner, verdict,"
                 " rating_a_after, rating_b_after, reaction_ms, fouls)"
@@ -72,7 +73,7 @@ class Results:
                 " UPDATE match_ratings SET rating = %s, duels = duels + 1, wins = wins + %s, updated_at = now()"
                 " WHERE account_id = %s;"
                 " UPDATE match_ratings SET rating = %s, duels = duels + 1, wins = wins + %s, updated_at = now()"
-                " WHERE account_id = %s",
+                " WHERE account_id = %s; COMMIT",
                 (
                     outcome.match_id,
                     outcome.mode,
