@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from hn_process import child_env
+from hn_stats import percentile
 
 __all__ = [
     "arguments",
@@ -40,6 +41,7 @@ __all__ = [
     "run_load",
     "run_loads",
     "run_role",
+    "serial_cost",
     "serial_latencies",
     "service",
     "wait_ready",
@@ -93,10 +95,11 @@ def service(module: str, env: Mapping[str, str] | None = None) -> Iterator[tuple
         proc.wait()
 
 
-def run_json(argv: Sequence[str], timeout: float) -> dict[str, Any]:
-    """Run `python argv...` to its end; the last line it printed, as JSON."""
+def run_json(argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run `python argv...` to its end (`env` added to its environment); the last line it
+    printed, as JSON."""
     out = subprocess.run(
-        [sys.executable, *argv], env=child_env(), check=True, stdout=subprocess.PIPE, text=True, timeout=timeout
+        [sys.executable, *argv], env=child_env(env), check=True, stdout=subprocess.PIPE, text=True, timeout=timeout
     ).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -143,11 +146,22 @@ def load_role(generate: Callable[[str, float, int, bytes], dict[str, Any]]) -> C
     return role
 
 
-def run_load(script: str, role: str, target: str, seconds: float, concurrency: int, payload: int) -> dict[str, Any]:
+def run_load(
+    script: str,
+    role: str,
+    target: str,
+    seconds: float,
+    concurrency: int,
+    payload: int,
+    *,
+    server_pid: int | None = None,
+) -> dict[str, Any]:
     """Run the load generator `role` of `script` (a `load_role`) against `target` to its end in
-    a child process: the figures it printed."""
+    a child process: the figures it printed. `server_pid`: the process serving `target`, whose
+    CPU `serial_cost` reads."""
     argv = [script, role, target, str(seconds), str(concurrency), str(payload)]
-    return run_json(argv, timeout=120 + 3 * seconds)
+    env = {_SERVER_PID_ENV: str(server_pid)} if server_pid is not None else None
+    return run_json(argv, timeout=120 + 3 * seconds, env=env)
 
 
 @contextmanager
@@ -278,6 +292,29 @@ def serial_latencies(call: Callable[[], object], seconds: float) -> list[float]:
         call()
         latencies.append(time.perf_counter() - started)
     return latencies
+
+
+#: set by `run_load` for a load generator whose server's CPU it may read (`serial_cost`)
+_SERVER_PID_ENV = "HN_BENCH_SERVER_PID"
+
+
+def serial_cost(call: Callable[[], object], seconds: float) -> dict[str, Any]:
+    """`serial_latencies`' p50 and p99 (µs), and the CPU (user + system, every thread, µs) this
+    load generator and its server (`run_load(server_pid=...)`) spent per call meanwhile: the
+    work behind the latency, which a noisy machine's scheduling does not inflate as it does the
+    latency itself."""
+    for _ in range(200):
+        call()  # warm, so the first calls' costs (connecting, caches) stay out of the CPU read
+    server = int(os.environ[_SERVER_PID_ENV])
+    own, served = cpu_seconds(os.getpid()), cpu_seconds(server)
+    lat = serial_latencies(call, seconds)
+    calls = len(lat) + 200  # serial_latencies warms up too, and those calls are in the CPU read
+    return {
+        "p50_us": percentile(lat, 0.5) * 1e6,
+        "p99_us": percentile(lat, 0.99) * 1e6,
+        "client_cpu_us": (cpu_seconds(os.getpid()) - own) / calls * 1e6,
+        "server_cpu_us": (cpu_seconds(server) - served) / calls * 1e6,
+    }
 
 
 def load_dealer(endpoint: str) -> Any:

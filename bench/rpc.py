@@ -9,6 +9,10 @@ greenlets calling through one client), latency at concurrency 1. Contenders alte
 rounds and report medians. Only the ratios are meaningful: the machine's speed cancels out within
 one run.
 
+Each contender's latency phase also reads, from /proc, the CPU its client and its server spent per
+call: where hn-runtime's extra latency goes. Beside them, "floor" is the raw client's socket waited
+on through gevent's hub (what any gevent client pays), against the raw echo server.
+
 "hn_curve" is hn-runtime as deployed: CURVE on, the server's clients named by a CURVE authority,
 so each request also carries its caller's service identity (read per message); `curve_vs_plain_*`
 compares it with plaintext hn-runtime of the same run (target: throughput >= 0.7x).
@@ -31,8 +35,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hn_stats import percentile
-
 import _echo
 from _harness import (
     child_env,
@@ -44,7 +46,7 @@ from _harness import (
     report,
     run_load,
     run_role,
-    serial_latencies,
+    serial_cost,
     wait_ready,
     write_figures,
     write_ready,
@@ -81,7 +83,7 @@ def client_raw(endpoint: str, seconds: float, concurrency: int, payload: bytes) 
         sock.send(payload)
         sock.recv()
 
-    lat = serial_latencies(one, seconds / 2)
+    serial = serial_cost(one, seconds / 2)
     for _ in range(concurrency):
         sock.send(payload)
     n = 0
@@ -96,13 +98,44 @@ def client_raw(endpoint: str, seconds: float, concurrency: int, payload: bytes) 
     elapsed = time.perf_counter() - start
     for _ in range(concurrency - 1):
         sock.recv()
-    return {"rps": n / elapsed, "p50_us": percentile(lat, 0.5) * 1e6, "p99_us": percentile(lat, 0.99) * 1e6}
+    return {"rps": n / elapsed, **serial}
+
+
+def client_floor(endpoint: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
+    """The least any gevent client pays (latency and CPU at concurrency 1 only): the raw
+    client's DEALER, waited on through gevent's hub on its ZMQ_FD as hn-runtime's pump does,
+    with pyzmq's Cython calls, and none of hn-runtime's envelope, multiplexing or deadlines."""
+    from gevent import monkey
+
+    monkey.patch_all()
+    import gevent
+    import zmq
+    from greenlet import getcurrent
+
+    sock = load_dealer(endpoint)
+    hub = gevent.get_hub()
+    readable = hub.loop.io(sock.getsockopt(zmq.FD), 1)
+    send, recv, get = zmq.backend.Socket.send, zmq.backend.Socket.recv, zmq.backend.Socket.get
+    noblock, events, pollin = int(zmq.NOBLOCK), int(zmq.EVENTS), int(zmq.POLLIN)
+
+    def one() -> None:
+        send(sock, payload, noblock)
+        # ZMQ_FD is edge-like: ask ZMQ_EVENTS before each wait (see hn_runtime's pump).
+        while not int(get(sock, events)) & pollin:
+            readable.start(getcurrent().switch)
+            try:
+                hub.switch()
+            finally:
+                readable.stop()
+        recv(sock, noblock)
+
+    return serial_cost(one, seconds / 2)
 
 
 def _greenlet_load(call: Any, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
     import gevent
 
-    lat = serial_latencies(lambda: call(payload), seconds / 2)
+    serial = serial_cost(lambda: call(payload), seconds / 2)
     counts = [0] * concurrency
     stop = time.perf_counter() + seconds
 
@@ -114,7 +147,7 @@ def _greenlet_load(call: Any, seconds: float, concurrency: int, payload: bytes) 
     start = time.perf_counter()
     gevent.joinall([gevent.spawn(worker, i) for i in range(concurrency)])
     elapsed = time.perf_counter() - start
-    return {"rps": sum(counts) / elapsed, "p50_us": percentile(lat, 0.5) * 1e6, "p99_us": percentile(lat, 0.99) * 1e6}
+    return {"rps": sum(counts) / elapsed, **serial}
 
 
 def client_hn(target: str, seconds: float, concurrency: int, payload: bytes) -> dict[str, Any]:
@@ -147,6 +180,7 @@ def client_zerorpc(endpoint: str, seconds: float, concurrency: int, payload: byt
 ROLES: dict[str, Callable[..., Any]] = {
     "serve-zerorpc": serve_zerorpc,
     "client-raw": load_role(client_raw),
+    "client-floor": load_role(client_floor),
     "client-hn": load_role(client_hn),
     "client-hn-curve": load_role(client_hn),
     "client-zerorpc": load_role(client_zerorpc),
@@ -154,6 +188,10 @@ ROLES: dict[str, Callable[..., Any]] = {
 
 
 # -- orchestration --------------------------------------------------------------------------
+
+
+#: the server a client role measures against, where it is not the role's own
+_SERVER_OF = {"floor": "raw"}
 
 
 def _start_server(role: str, identities: LocalIdentities) -> tuple[subprocess.Popen[bytes], str]:
@@ -176,9 +214,11 @@ def _start_server(role: str, identities: LocalIdentities) -> tuple[subprocess.Po
 
 
 def _measure(role: str, args: argparse.Namespace, identities: LocalIdentities) -> dict[str, Any]:
-    server, target = _start_server(role, identities)
+    server, target = _start_server(_SERVER_OF.get(role, role), identities)
     try:
-        return run_load(__file__, f"client-{role}", target, args.seconds, args.concurrency, args.payload)
+        return run_load(
+            __file__, f"client-{role}", target, args.seconds, args.concurrency, args.payload, server_pid=server.pid
+        )
     finally:
         server.kill()
         server.wait()
@@ -197,7 +237,7 @@ def main() -> None:
     }
     # Contenders take turns, round after round, and each figure is the median of its rounds:
     # a burst of noise on a shared 2-core machine then hits every contender alike.
-    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "hn": [], "hn-curve": [], "zerorpc": []}
+    runs: dict[str, list[dict[str, Any]]] = {"raw": [], "floor": [], "hn": [], "hn-curve": [], "zerorpc": []}
     from hn_runtime.curve import LocalIdentities
 
     keys_dir = tempfile.mkdtemp(prefix="hn-bench-curve-")
@@ -210,9 +250,10 @@ def main() -> None:
     finally:
         shutil.rmtree(keys_dir, ignore_errors=True)
     for role, measured in runs.items():
-        for key in ("rps", "p50_us", "p99_us"):
-            value = statistics.median(r[key] for r in measured)
-            result[f"{role.replace('-', '_')}_{key}"] = round(value) if key == "rps" else round(value, 1)
+        for key in ("rps", "p50_us", "p99_us", "client_cpu_us", "server_cpu_us"):
+            if key in measured[0]:
+                value = statistics.median(r[key] for r in measured)
+                result[f"{role.replace('-', '_')}_{key}"] = round(value) if key == "rps" else round(value, 1)
     result["curve_vs_plain_rps"] = round(result["hn_curve_rps"] / result["hn_rps"], 3)
     result["curve_vs_plain_p50"] = round(result["hn_curve_p50_us"] / result["hn_p50_us"], 2)
     result["curve_target_met"] = result["curve_vs_plain_rps"] >= 0.7
@@ -226,6 +267,12 @@ def main() -> None:
             and result[f"{name}_vs_zerorpc_rps"] >= 10
         )
     result["targets_met"] = result["hn_target_met"] and result["hn_curve_target_met"] and result["curve_target_met"]
+    # Where hn-runtime's extra latency at concurrency 1 goes: the CPU each side spends per call
+    # beyond raw pyzmq's, and the part of the client's that any gevent client pays (the floor).
+    result["hn_p50_gap_us"] = round(result["hn_p50_us"] - result["raw_p50_us"], 1)
+    result["hn_client_extra_cpu_us"] = round(result["hn_client_cpu_us"] - result["raw_client_cpu_us"], 1)
+    result["floor_client_extra_cpu_us"] = round(result["floor_client_cpu_us"] - result["raw_client_cpu_us"], 1)
+    result["hn_server_extra_cpu_us"] = round(result["hn_server_cpu_us"] - result["raw_server_cpu_us"], 1)
     report(result, args.json)
     write_figures(args, "rpc", figures_table(result), "./pants run bench/rpc.py -- --json --readme README.md")
 
@@ -256,6 +303,24 @@ def figures_table(r: dict[str, Any]) -> str:
             row("zerorpc", "zerorpc"),
         )
     )
+
+    def cost(name: str, label: str) -> str:
+        key = name.replace("-", "_")
+        return (
+            f"| {label} | {r[f'{key}_p50_us']} µs | {r[f'{key}_client_cpu_us']} µs | {r[f'{key}_server_cpu_us']} µs |"
+        )
+
+    costs = "\n".join(
+        (
+            cost("raw", "raw pyzmq: blocking DEALER, blocking ROUTER echo"),
+            cost("floor", "the gevent floor: raw's DEALER waited on through gevent's hub, same echo"),
+            cost("hn", "hn-runtime, plaintext"),
+            cost("hn-curve", "hn-runtime, CURVE and service identity"),
+        )
+    )
+    gap = r["hn_p50_gap_us"]
+    extra = round(r["hn_client_extra_cpu_us"] + r["hn_server_extra_cpu_us"], 1)
+    room = round(r["raw_p50_us"] * 0.5, 1)
     return f"""\
 Request-reply echo, {r['payload_bytes']} B, client and server in two processes: round trips/s with
 {r['concurrency']} in flight, latency at concurrency 1 (median of {r['rounds']} alternating rounds of {r['seconds']:g} s).
@@ -266,6 +331,18 @@ Request-reply echo, {r['payload_bytes']} B, client and server in two processes: 
 
 CURVE costs {r['curve_vs_plain_rps']}x plaintext's throughput (target ≥ 0.7x). Targets (issue 20): ≥ 0.6x raw
 pyzmq's round trips and p50 ≤ 1.5x raw's: plaintext {verdict('hn')}, CURVE {verdict('hn_curve')}.
+
+Where the time goes at concurrency 1: CPU per call (user and system, every thread of the process,
+read from /proc over the same calls as the p50):
+
+| contender | p50 | client CPU per call | server CPU per call |
+|---|---|---|---|
+{costs}
+
+hn-runtime's p50 is {gap} µs above raw's. Per call its client spends {r['hn_client_extra_cpu_us']} µs more
+CPU than raw's ({r['floor_client_extra_cpu_us']} µs of it paid by any gevent client: waiting through the hub
+instead of blocking in libzmq) and its server {r['hn_server_extra_cpu_us']} µs more than the raw echo:
+{extra} µs more work than raw's on each call's path, where p50 ≤ 1.5x raw's leaves room for {room} µs more.
 """
 
 
