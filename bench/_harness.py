@@ -58,6 +58,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, summed over its cores: what every
+    process on it, the benchmark's own included, left no room for."""
+    with open("/proc/stat") as fh:
+        ticks = [int(field) for field in fh.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    total = sum(ticks[:8])  # guest time is already counted in user
+    hz = os.sysconf("SC_CLK_TCK")
+    return (total - idle) / hz, total / hz
+
+
 def ready_path(prefix: str) -> str:
     """A fresh path for a child to write its ready file to."""
     return os.path.join(tempfile.mkdtemp(prefix=f"hn-bench-{prefix}-"), "ready.json")

@@ -13,6 +13,8 @@ within that window are timed (`duel_p99_ms`). Baseline in the same run: the same
 `match.status`, a plain session call through the same broker, at the same message rate
 (`status_p99_ms`). Also per level: duels/s, queue wait (`found_p50_ms`), and the CPU the match
 and broker processes used (from /proc: what other tenants of the machine do not skew).
+The load generator's CPU and how busy the whole machine was are reported beside them (a
+saturated machine queues every hop of every message).
 `concurrent_duels_p99_under_50ms` is the largest N whose duel p99 stayed under 50 ms without
 errors. Targets: 500 concurrent duels at duel p99 < 50 ms, and at most 1 ms of match CPU per duel.
 
@@ -36,6 +38,7 @@ from hn_stats import percentile
 from _harness import (
     arguments,
     cpu_seconds,
+    machine_cpu,
     note,
     platform,
     quiet_logs,
@@ -59,11 +62,16 @@ class _CpuMeter:
         self.pids = pids
         self.started = time.monotonic()
         self.before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.machine_before = machine_cpu()
 
     def percent(self) -> dict[str, float]:
-        """Each process's CPU use since the start, in % of one core."""
+        """Each process's CPU use since the start, in % of one core; "machine": how busy all the
+        machine's cores were, in % of them (a busy machine queues every hop of every message)."""
         elapsed = time.monotonic() - self.started
-        return {name: (cpu_seconds(pid) - self.before[name]) / elapsed * 100 for name, pid in self.pids.items()}
+        used = {name: (cpu_seconds(pid) - self.before[name]) / elapsed * 100 for name, pid in self.pids.items()}
+        busy, total = (now - before for now, before in zip(machine_cpu(), self.machine_before, strict=True))
+        used["machine"] = busy / max(total, 1e-9) * 100
+        return used
 
 
 def _leave_if_matched(client: Any) -> str | None:
@@ -161,6 +169,8 @@ def _duel_phase(duelists: list[Any], seconds: float, pids: dict[str, int]) -> di
         "elapsed_s": elapsed,
         "match_cpu_pct": used["match"],
         "broker_cpu_pct": used["broker"],
+        "load_cpu_pct": used["load"],
+        "machine_cpu_pct": used["machine"],
         "match_cpu_ms_per_duel": used["match"] * 10 * elapsed / max(1, tally["duels"] // 2),
     }
 
@@ -212,7 +222,15 @@ def _summarize(pairs: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
         level[key] = median(key, 0)
     # Tenths: the target is 1 ms, so whole ms would hide a step of up to half of it.
     level["match_cpu_ms_per_duel"] = median("match_cpu_ms_per_duel", 1)
-    for key in ("match_cpu_pct", "broker_cpu_pct", "status_match_cpu_pct", "calls_per_s", "status_calls_per_s"):
+    for key in (
+        "match_cpu_pct",
+        "broker_cpu_pct",
+        "load_cpu_pct",
+        "machine_cpu_pct",
+        "status_match_cpu_pct",
+        "calls_per_s",
+        "status_calls_per_s",
+    ):
         level[key] = median(key, 0)
     level["aborted"] = sum(r["aborted"] for r in runs)
     level["left_at_close"] = sum(r["left_at_close"] for r in runs)
@@ -249,6 +267,7 @@ def duel_load(brokerlist: str, levels: list[int], seconds: float, rounds: int, p
     login_s = time.monotonic() - started
     note(f"{len(clients)} guests logged in through the broker in {login_s:.1f} s")
     duelists = [Duelist(c) for c in clients]
+    pids = {**pids, "load": os.getpid()}  # a saturated load generator would time itself
     measured = []
     for pairs in levels:
         runs = []
@@ -334,7 +353,8 @@ def _write(readme: str | None, result: dict[str, Any]) -> None:
             "duels/s",
             "enqueue p99 (ms)",
             "match CPU per duel (ms)",
-            "match / broker CPU (% of a core)",
+            "match / broker / load CPU (% of a core)",
+            "machine busy (% of its cores)",
         )
     ]
     for level in result["duel_levels"]:
@@ -346,7 +366,8 @@ def _write(readme: str | None, result: dict[str, Any]) -> None:
                 level["duels_per_s"],
                 level["enqueue_p99_ms"],
                 f"**{level['match_cpu_ms_per_duel']}**",
-                f"{level['match_cpu_pct']} / {level['broker_cpu_pct']}",
+                f"{level['match_cpu_pct']} / {level['broker_cpu_pct']} / {level['load_cpu_pct']}",
+                level["machine_cpu_pct"],
             )
         )
     held = result["concurrent_duels_p99_under_50ms"]
@@ -357,6 +378,15 @@ def _write(readme: str | None, result: dict[str, Any]) -> None:
         f"duel at best {cpu} ms (target ≤ {CPU_PER_DUEL_TARGET_MS:.0f} ms: "
         f"{'met' if cpu <= CPU_PER_DUEL_TARGET_MS else 'missed'})."
     )
+    over = [level for level in result["duel_levels"] if level["pairs"] > held]
+    if over:
+        first = over[0]
+        footer += (
+            f" At {first['pairs']} pairs, the first level past the limit, the machine's {os.cpu_count()} cores were "
+            f"{first['machine_cpu_pct']:.0f} % busy: match {first['match_cpu_pct']:.0f} %, the broker "
+            f"{first['broker_cpu_pct']:.0f} % and the load generator {first['load_cpu_pct']:.0f} % of a core, the data "
+            "tier and the rest the remainder."
+        )
     write_table(readme, "duels", rows, footer)
 
 
