@@ -1,18 +1,19 @@
 """Duels benchmark: concurrent duels through one broker, and a plain session call beside them.
 
-    ./pants run bench/duels.py -- --json [--pairs 25,50,100,250,500] [--seconds 5] [--duel-rounds 1] [--keep]
-                                    [--readme README.md]
+    ./pants run bench/duels.py -- --json [--pairs 25,50,100,250,500] [--seconds 5] [--ramp 2]
+                                    [--duel-rounds 1] [--keep] [--readme README.md]
 
 Starts the platform as processes (data tier, yellow, 1 broker, 1 sso, 1 match, brokerlist: the
 `hn up` cluster); the load runs in a separate child process.
 
-A load child logs 2 x max(pairs) guests in through the broker. For each N in `pairs`, 2N of them
-duel in a loop for `seconds` (queue, ready, signal after 50-150 ms, shoot, result; starts spread
-over the first second) and the round trips of `match.duel_ready` and `match.duel_shoot` sent
-within that window are timed (`duel_p99_ms`). Baseline in the same run: the same 2N clients call
-`match.status`, a plain session call through the same broker, at the same message rate
-(`status_p99_ms`). Also per level: duels/s, queue wait (`found_p50_ms`), and the CPU the match
-and broker processes used (from /proc: what other tenants of the machine do not skew).
+A load child logs 2 x max(pairs) guests in through the broker, and makes each one's first rating
+read (PostgreSQL, then copied to Redis) with an untimed status call. For each N in `pairs`, 2N of
+them duel in a loop (queue, ready, signal after 50-150 ms, shoot, result), arriving over `ramp`
+seconds; in the `seconds` after the ramp, the duels finished, the CPU used and the round trips of
+`match.duel_ready` and `match.duel_shoot` are measured (`duel_p99_ms`). Baseline in the same run:
+the same 2N clients call `match.status`, a plain session call through the same broker, at the same
+message rate (`status_p99_ms`). Also per level: duels/s, queue wait (`found_p50_ms`), and the CPU
+the match and broker processes used (from /proc: what other tenants of the machine do not skew).
 The load generator's CPU and how busy the whole machine was are reported beside them (a
 saturated machine queues every hop of every message).
 `concurrent_duels_p99_under_50ms` is the largest N whose duel p99 stayed under 50 ms without
@@ -90,7 +91,7 @@ def _leave_if_matched(client: Any) -> str | None:
     return None
 
 
-def _duel_phase(duelists: list[Any], seconds: float, pids: dict[str, int]) -> dict[str, Any]:
+def _duel_phase(duelists: list[Any], seconds: float, ramp: float, pids: dict[str, int]) -> dict[str, Any]:
     import gevent
 
     latency: dict[str, list[float]] = {}
@@ -106,11 +107,17 @@ def _duel_phase(duelists: list[Any], seconds: float, pids: dict[str, int]) -> di
         while not duelist.events.empty():  # pushes of a duel of the previous phase
             duelist.events.get_nowait()
 
-    ends = time.monotonic() + seconds
+    # Players arrive over `ramp` seconds (each level's first enqueues are otherwise a herd no game
+    # sends), and only the window after it is measured: the level's steady state.
+    opens = time.monotonic() + ramp
+    ends = opens + seconds
+
+    def within() -> bool:
+        return opens <= time.monotonic() < ends
 
     def timed(type_: str, call: Callable[[], Any]) -> Any:
         started = time.perf_counter()
-        counted = time.monotonic() < ends
+        counted = within()
         try:
             return call()
         finally:
@@ -123,8 +130,7 @@ def _duel_phase(duelists: list[Any], seconds: float, pids: dict[str, int]) -> di
         return time.monotonic() >= ends
 
     def play(duelist: Any) -> None:
-        # Players arrive over the first moments, not in one herd a real game never sends.
-        gevent.sleep(random.uniform(0, min(1.0, seconds / 4)))
+        gevent.sleep(random.uniform(0, ramp))
         while not over():
             try:
                 outcome = duelist.duel(timed=timed, stop=over, timeout=60)
@@ -139,14 +145,15 @@ def _duel_phase(duelists: list[Any], seconds: float, pids: dict[str, int]) -> di
                 return
             if outcome.result is None:
                 aborts[outcome.match_id or f"unmatched-{id(outcome)}"] = str(outcome.aborted)
-            else:
+            elif within():
                 tally["duels"] += 1
             found.append(outcome.waited_s * 1000)
 
-    cpu = _CpuMeter(pids)
-    gevent.joinall([gevent.spawn(play, d) for d in duelists], timeout=seconds + 90, raise_error=True)
-    used = cpu.percent()
-    elapsed = time.monotonic() - cpu.started
+    meter = gevent.spawn_later(ramp, _CpuMeter, pids)
+    usage = gevent.spawn_later(ramp + seconds, lambda: meter.get().percent())
+    gevent.joinall([gevent.spawn(play, d) for d in duelists], timeout=ramp + seconds + 90, raise_error=True)
+    used = usage.get()
+    elapsed = seconds
     duel = latency.get("match.duel_ready", []) + latency.get("match.duel_shoot", [])
     enqueue = latency.get("match.enqueue", [])
     real_aborts = Counter(reason for match_id, reason in aborts.items() if match_id not in left_at_close)
@@ -248,7 +255,9 @@ def _summarize(pairs: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     return level
 
 
-def duel_load(brokerlist: str, levels: list[int], seconds: float, rounds: int, pids: dict[str, int]) -> dict[str, Any]:
+def duel_load(
+    brokerlist: str, levels: list[int], seconds: float, ramp: float, rounds: int, pids: dict[str, int]
+) -> dict[str, Any]:
     from gevent import monkey
 
     monkey.patch_all()
@@ -266,6 +275,13 @@ def duel_load(brokerlist: str, levels: list[int], seconds: float, rounds: int, p
     clients = list(gevent.pool.Pool(50).imap(login, range(2 * max(levels))))
     login_s = time.monotonic() - started
     note(f"{len(clients)} guests logged in through the broker in {login_s:.1f} s")
+    # Each player's first queue reads their rating from PostgreSQL (then keeps a copy in Redis).
+    # Read it here, before any window: otherwise each level's new players make that first read
+    # all in its first second, a herd of cold reads that real players, arriving over hours,
+    # never make, and that level's figures would be the herd's.
+    started = time.monotonic()
+    gevent.pool.Pool(50).map(lambda client: client.call("match.status"), clients)
+    note(f"{len(clients)} ratings read (a status call each) in {time.monotonic() - started:.1f} s")
     duelists = [Duelist(c) for c in clients]
     pids = {**pids, "load": os.getpid()}  # a saturated load generator would time itself
     measured = []
@@ -273,7 +289,7 @@ def duel_load(brokerlist: str, levels: list[int], seconds: float, rounds: int, p
         runs = []
         # Duels and their baseline take turns: a burst of noise hits both.
         for _ in range(rounds):
-            run = _duel_phase(duelists[: 2 * pairs], seconds, pids)
+            run = _duel_phase(duelists[: 2 * pairs], seconds, ramp, pids)
             run.update(_status_phase(clients[: 2 * pairs], seconds, run["calls_per_s"], pids))
             runs.append(run)
             shown = {k: round(v, 1) if isinstance(v, float) else v for k, v in run.items() if "errors" not in k or v}
@@ -302,6 +318,7 @@ def main() -> None:
     parser = arguments(__doc__)
     parser.add_argument("--pairs", default="25,50,100,250,500", help="concurrent duel pairs, one level each")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of duelling per level and round")
+    parser.add_argument("--ramp", type=float, default=2.0, help="seconds over which a level's players arrive")
     parser.add_argument("--duel-rounds", type=int, default=1, help="alternating duel/status rounds per level")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (services' logs)")
     parser.add_argument(
@@ -335,6 +352,7 @@ def main() -> None:
             "brokerlist": cluster.brokerlist_url,
             "levels": [int(n) for n in args.pairs.split(",")],
             "seconds": args.seconds,
+            "ramp": args.ramp,
             "rounds": args.duel_rounds,
             "pids": pids,
         }
