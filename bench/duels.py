@@ -150,10 +150,14 @@ def _duel_phase(duelists: list[Any], seconds: float, ramp: float, pids: dict[str
             found.append(outcome.waited_s * 1000)
 
     meter = gevent.spawn_later(ramp, _CpuMeter, pids)
-    usage = gevent.spawn_later(ramp + seconds, lambda: meter.get().percent())
+
+    def measured() -> tuple[dict[str, float], float]:
+        cpu = meter.get()
+        return cpu.percent(), time.monotonic() - cpu.started  # the meter's own span, not `seconds`
+
+    usage = gevent.spawn_later(ramp + seconds, measured)
     gevent.joinall([gevent.spawn(play, d) for d in duelists], timeout=ramp + seconds + 90, raise_error=True)
-    used = usage.get()
-    elapsed = seconds
+    used, elapsed = usage.get()
     duel = latency.get("match.duel_ready", []) + latency.get("match.duel_shoot", [])
     enqueue = latency.get("match.enqueue", [])
     real_aborts = Counter(reason for match_id, reason in aborts.items() if match_id not in left_at_close)
